@@ -1,0 +1,191 @@
+//! Job configuration: typed, layered, strict.
+//!
+//! Defaults live in the checked-in `engine/config/default.toml`; a user's file overrides them
+//! key by key, then `AIOPS_<SECTION>__<KEY>` environment variables override both. Unknown
+//! keys anywhere are errors that name the key, so a typo never silently falls back to a
+//! default.
+
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::sim::SimConfig;
+use crate::time::WatermarkConfig;
+
+/// The checked-in defaults.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Which source the job reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The built-in simulator.
+    Simulator,
+    /// Replay of OTLP files.
+    Files,
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Which source.
+    pub kind: SourceKind,
+    /// Directory of OTLP files, for `files`.
+    pub path: PathBuf,
+}
+
+/// `[features]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// IANA time zone of the calendar features.
+    pub timezone: String,
+}
+
+impl FeatureConfig {
+    /// The parsed time zone.
+    pub fn zone(&self) -> Result<Tz> {
+        self.timezone.parse().map_err(|_| {
+            Error::Config(format!(
+                "features.timezone {:?} is not an IANA time zone (e.g. \"Europe/Berlin\")",
+                self.timezone
+            ))
+        })
+    }
+}
+
+/// `[sink]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Root of the local output.
+    pub data_dir: PathBuf,
+    /// Longest time rows wait in memory before a Parquet file is completed, ms.
+    pub flush_interval_ms: u64,
+    /// Most rows per Parquet file.
+    pub max_rows_per_file: usize,
+}
+
+/// The whole job configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// `[source]`.
+    pub source: SourceConfig,
+    /// `[simulator]`.
+    pub simulator: SimConfig,
+    /// `[watermark]`.
+    pub watermark: WatermarkConfig,
+    /// `[features]`.
+    pub features: FeatureConfig,
+    /// `[sink]`.
+    pub sink: SinkConfig,
+}
+
+fn merge(base: &mut toml::Value, overlay: toml::Value) {
+    match (base, overlay) {
+        (toml::Value::Table(base), toml::Value::Table(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<toml::Value> {
+    toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))
+}
+
+/// A scalar from an environment variable: a TOML literal if it parses as one, else a string.
+fn env_value(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+impl JobConfig {
+    /// Defaults, then `file` (if any), then the given `AIOPS_*` environment variables.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<JobConfig> {
+        let mut value = parse_toml(DEFAULT_TOML, "built-in defaults")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            merge(&mut value, parse_toml(&text, &path.display().to_string())?);
+        }
+        for (name, text) in env {
+            let Some(rest) = name.strip_prefix("AIOPS_") else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                continue;
+            };
+            let mut overlay = toml::Table::new();
+            let mut inner = toml::Table::new();
+            inner.insert(key.to_lowercase(), env_value(&text));
+            overlay.insert(section.to_lowercase(), toml::Value::Table(inner));
+            merge(&mut value, toml::Value::Table(overlay));
+        }
+        let config: JobConfig = value
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(e.to_string()))?;
+        config.features.zone()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aiops.toml");
+        std::fs::write(&file, "[simulator]\nseed = 7\nservices = 5\n").unwrap();
+        let env = vec![
+            ("AIOPS_SIMULATOR__SERVICES".to_string(), "9".to_string()),
+            (
+                "AIOPS_FEATURES__TIMEZONE".to_string(),
+                "Europe/Berlin".to_string(),
+            ),
+        ];
+        let config = JobConfig::load(Some(&file), env).unwrap();
+        assert_eq!((config.simulator.seed, config.simulator.services), (7, 9));
+        assert_eq!(config.features.timezone, "Europe/Berlin");
+        assert_eq!(config.sink.flush_interval_ms, 5000);
+
+        std::fs::write(&file, "[simulator]\nsead = 7\n").unwrap();
+        let error = JobConfig::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sead"), "{error}");
+        let bad_zone = vec![(
+            "AIOPS_FEATURES__TIMEZONE".to_string(),
+            "Mars/Olympus".to_string(),
+        )];
+        assert!(JobConfig::load(None, bad_zone)
+            .unwrap_err()
+            .to_string()
+            .contains("Mars/Olympus"));
+    }
+
+    #[test]
+    fn defaults_parse() {
+        assert_eq!(
+            JobConfig::load(None, Vec::new()).unwrap().source.kind,
+            SourceKind::Simulator
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! Per-(service, minute) features: panes, sliding windows, the span/metric join.
+//!
+//! Spans and metric points are keyed by service and cut into one-minute panes
+//! ([`span_pane`], [`metric_pane`]); [`windows`] joins the two pane streams by (service, pane)
+//! as an outer join and derives the 5m/15m/1h windows, which slide by one minute, by merging
+//! the last panes. [`row::FeatureRow`] is the result, one per (service, minute).
+
+pub mod calendar;
+pub mod metric_map;
+pub mod metric_pane;
+pub mod row;
+pub mod sketch;
+pub mod span_pane;
+pub mod windows;
+
+pub use metric_pane::{MetricPane, MetricPanes};
+pub use row::FeatureRow;
+pub use sketch::LatencySketch;
+pub use span_pane::{SpanPane, SpanPanes};
+pub use windows::FeatureWindows;
+
+/// Stable hash of a service name (FNV-1a), used to route a service to a worker.
+///
+/// It must not depend on the process (no random seed), or two processes of a cluster would
+/// route one service to different workers.
+pub fn service_hash(service: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in service.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}

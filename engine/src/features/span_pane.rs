@@ -1,0 +1,181 @@
+//! The `span_panes` operator: spans to per-(service, minute) request counters and sketches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::StreamVec;
+
+use super::{service_hash, LatencySketch};
+use crate::record::{ResourceInfo, Span};
+use crate::time::{pane_of, Pane};
+
+/// Request statistics of one service in one pane.
+#[derive(Debug, Clone)]
+pub struct SpanPane {
+    /// Service name.
+    pub service: String,
+    /// The pane.
+    pub pane: Pane,
+    /// Requests served (see [`Span::is_request`]).
+    pub requests: u64,
+    /// Requests that failed (see [`Span::is_error`]).
+    pub errors: u64,
+    /// Latency of the requests, ms.
+    pub latency: LatencySketch,
+    /// The most frequent request operation (ties: the smallest name).
+    pub operation: Option<String>,
+    /// The most frequent HTTP status of the requests (ties: the smallest code).
+    pub http_status: Option<u16>,
+    /// The greatest `service.version` seen in the pane.
+    pub version: Option<String>,
+    /// The greatest `cloud.region` seen in the pane.
+    pub region: Option<String>,
+}
+
+#[derive(Default)]
+struct Builder {
+    requests: u64,
+    errors: u64,
+    latency: LatencySketch,
+    operations: HashMap<String, u64>,
+    statuses: HashMap<u16, u64>,
+    version: Option<String>,
+    region: Option<String>,
+    last_resource: Option<Arc<ResourceInfo>>,
+}
+
+fn keep_greatest(slot: &mut Option<String>, value: &Option<String>) {
+    if value.as_ref() > slot.as_ref() {
+        slot.clone_from(value);
+    }
+}
+
+fn most_frequent<K: Ord + Clone>(counts: impl Iterator<Item = (K, u64)>) -> Option<K> {
+    counts
+        .max_by(|(ka, ca), (kb, cb)| ca.cmp(cb).then_with(|| kb.cmp(ka)))
+        .map(|(k, _)| k)
+}
+
+impl Builder {
+    fn add(&mut self, span: Span) {
+        if !self
+            .last_resource
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, &span.resource))
+        {
+            keep_greatest(&mut self.version, &span.resource.service_version);
+            keep_greatest(&mut self.region, &span.resource.region);
+            self.last_resource = Some(Arc::clone(&span.resource));
+        }
+        if !span.is_request() {
+            return;
+        }
+        self.requests += 1;
+        self.errors += u64::from(span.is_error());
+        self.latency.add(span.duration_ms());
+        if let Some(status) = span.http_status {
+            *self.statuses.entry(status).or_default() += 1;
+        }
+        match self.operations.get_mut(span.name.as_str()) {
+            Some(count) => *count += 1,
+            None => {
+                self.operations.insert(span.name, 1);
+            }
+        }
+    }
+
+    fn finish(self, service: String, pane: Pane) -> SpanPane {
+        SpanPane {
+            service,
+            pane,
+            requests: self.requests,
+            errors: self.errors,
+            latency: self.latency,
+            operation: most_frequent(self.operations.into_iter()),
+            http_status: most_frequent(self.statuses.into_iter()),
+            version: self.version,
+            region: self.region,
+        }
+    }
+}
+
+/// Extension trait: cut a span stream into per-(service, pane) statistics.
+pub trait SpanPanes<'scope> {
+    /// Routes spans by service and emits one [`SpanPane`] per (service, pane) with spans,
+    /// at the pane's timestamp, once the input frontier has passed the pane.
+    ///
+    /// Records carry their own pane (from the span start); their timestamp is the pane that was
+    /// open when they entered, never later than their own. State: one builder per (service, open
+    /// pane), dropped when the pane is emitted. Output within a pane is sorted by service.
+    ///
+    /// ```
+    /// use aiops_engine::features::SpanPanes;
+    /// use timely::dataflow::operators::{Capture, ToStream};
+    /// use timely::dataflow::operators::capture::Extract;
+    /// # let span = aiops_engine::record::Span { resource: Default::default(), trace_id: [1; 16],
+    /// #   span_id: [1; 8], parent_span_id: None, name: "GET /".into(),
+    /// #   kind: aiops_engine::record::SpanKind::Server, start_ns: 60_000_000_000 * 7,
+    /// #   end_ns: 60_000_000_000 * 7 + 2_000_000, status_error: false, http_status: Some(200),
+    /// #   peer_service: None, server_address: None, db_system: None };
+    /// let captured = timely::example(move |scope| {
+    ///     vec![span].to_stream(scope).container::<Vec<_>>().span_panes().capture()
+    /// });
+    /// let panes: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// assert_eq!((panes[0].pane, panes[0].requests), (7, 1));
+    /// ```
+    fn span_panes(self) -> StreamVec<'scope, Pane, SpanPane>;
+}
+
+impl<'scope> SpanPanes<'scope> for StreamVec<'scope, Pane, Span> {
+    fn span_panes(self) -> StreamVec<'scope, Pane, SpanPane> {
+        let exchange = Exchange::new(|span: &Span| service_hash(span.service()));
+        self.unary_frontier::<CapacityContainerBuilder<Vec<SpanPane>>, _, _, _>(
+            exchange,
+            "SpanPanes",
+            |_capability, _info| {
+                let mut open: BTreeMap<Pane, (Capability<Pane>, HashMap<String, Builder>)> =
+                    BTreeMap::new();
+                move |(input, frontier), output| {
+                    input.for_each(|capability, spans| {
+                        let Some(&least) = capability.least() else {
+                            return;
+                        };
+                        for span in spans.drain(..) {
+                            let pane = pane_of(span.start_ns);
+                            if pane < least {
+                                continue; // ingest diverts late records before they get here
+                            }
+                            let (_, builders) = open
+                                .entry(pane)
+                                .or_insert_with(|| (capability.delayed(&pane, 0), HashMap::new()));
+                            match builders.get_mut(span.service()) {
+                                Some(builder) => builder.add(span),
+                                None => {
+                                    let mut builder = Builder::default();
+                                    let service = span.service().to_string();
+                                    builder.add(span);
+                                    builders.insert(service, builder);
+                                }
+                            }
+                        }
+                    });
+                    while let Some(entry) = open.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let (pane, (capability, builders)) = entry.remove_entry();
+                        let mut panes: Vec<SpanPane> = builders
+                            .into_iter()
+                            .map(|(s, b)| b.finish(s, pane))
+                            .collect();
+                        panes.sort_by(|a, b| a.service.cmp(&b.service));
+                        output.session(&capability).give_iterator(panes.into_iter());
+                    }
+                }
+            },
+        )
+    }
+}

@@ -1,0 +1,200 @@
+//! Ingest: decode raw records, advance watermarks, divert late records, feed the dataflow.
+//!
+//! This is the boundary between the outside world and the dataflow, so it is where bad
+//! input is caught: undecodable records and rejected spans or points are counted, logged
+//! with their location and written to the dead-letter side output; records whose window has
+//! already closed are counted and written to the late side output. Everything else enters
+//! the dataflow at the currently open pane.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use serde_json::json;
+use timely::dataflow::InputHandleVec;
+
+use crate::otlp::{decode_metrics, decode_spans, Signal};
+use crate::record::{Location, MetricPoint, Span};
+use crate::sink::SideOutput;
+use crate::source::{Batch, RawMessage, SourceFault};
+use crate::stats::Stats;
+use crate::time::{pane_of, Pane, Watermarks};
+
+/// Problems logged at warn level per worker before the rest go to debug level.
+const LOUD_PROBLEMS: u64 = 20;
+
+/// Input handles of the dataflow.
+pub type SpanInput = InputHandleVec<Pane, Span>;
+/// Input handles of the dataflow.
+pub type MetricInput = InputHandleVec<Pane, MetricPoint>;
+
+/// Per-worker ingest state.
+pub struct Ingest {
+    watermarks: Watermarks,
+    stats: Arc<Stats>,
+    late: SideOutput,
+    dead: SideOutput,
+    spans: Vec<Span>,
+    points: Vec<MetricPoint>,
+    problems: u64,
+}
+
+impl Ingest {
+    /// Ingest over the given watermarks, with side outputs.
+    pub fn new(
+        watermarks: Watermarks,
+        stats: Arc<Stats>,
+        late: SideOutput,
+        dead: SideOutput,
+    ) -> Self {
+        Ingest {
+            watermarks,
+            stats,
+            late,
+            dead,
+            spans: Vec::new(),
+            points: Vec::new(),
+            problems: 0,
+        }
+    }
+
+    fn warn(&mut self, what: &str, location: &Location, reason: &str) {
+        self.problems += 1;
+        if self.problems <= LOUD_PROBLEMS {
+            tracing::warn!(%location, reason, "{what}");
+        } else {
+            tracing::debug!(%location, reason, "{what}");
+        }
+    }
+
+    fn dead_letter(
+        &mut self,
+        location: &Location,
+        reason: &str,
+        signal: Option<Signal>,
+        bytes: &[u8],
+    ) {
+        let record = json!({
+            "location": location.to_string(),
+            "signal": signal.map(|s| s.to_string()),
+            "error": reason,
+            "bytes_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+        });
+        if let Err(error) = self.dead.write(&record) {
+            tracing::error!(%error, "cannot write dead letter");
+        }
+    }
+
+    fn fault(&mut self, fault: SourceFault) {
+        Stats::add(&self.stats.bad_messages, 1);
+        self.warn("unreadable input", &fault.location, &fault.reason);
+        self.dead_letter(&fault.location, &fault.reason, None, &fault.bytes);
+    }
+
+    fn late(&mut self, location: &Location, event_ns: u64, open: Pane, record: serde_json::Value) {
+        Stats::add(&self.stats.late_records, 1);
+        let line = json!({"location": location.to_string(), "event_time_ns": event_ns, "pane": pane_of(event_ns), "open_pane": open, "record": record});
+        if let Err(error) = self.late.write(&line) {
+            tracing::error!(%error, "cannot write late record");
+        }
+    }
+
+    /// Decodes one message into the local buffers, dead-lettering what cannot be used.
+    fn decode(&mut self, message: &RawMessage) {
+        let result = match message.signal {
+            Signal::Traces => decode_spans(&message.bytes, message.encoding, &mut self.spans),
+            Signal::Metrics => decode_metrics(&message.bytes, message.encoding, &mut self.points),
+        };
+        match result {
+            Err(error) => {
+                Stats::add(&self.stats.bad_messages, 1);
+                let reason = error.to_string();
+                self.warn("undecodable record", &message.location, &reason);
+                self.dead_letter(
+                    &message.location,
+                    &reason,
+                    Some(message.signal),
+                    &message.bytes,
+                );
+            }
+            Ok(rejected) if !rejected.is_empty() => {
+                Stats::add(&self.stats.bad_records, rejected.len() as u64);
+                let reason = rejected
+                    .iter()
+                    .map(|r| format!("{}: {}", r.position, r.error))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.warn("rejected spans or points", &message.location, &reason);
+                self.dead_letter(
+                    &message.location,
+                    &reason,
+                    Some(message.signal),
+                    &message.bytes,
+                );
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Processes a batch: decode, route to the inputs or the late output, advance watermarks
+    /// and the inputs' time to the open pane.
+    pub fn push(&mut self, batch: Batch, spans_in: &mut SpanInput, metrics_in: &mut MetricInput) {
+        let now = Instant::now();
+        for fault in batch.faults {
+            self.fault(fault);
+        }
+        let open = *spans_in.time();
+        for message in &batch.messages {
+            Stats::add(&self.stats.messages, 1);
+            self.decode(message);
+            for span in std::mem::take(&mut self.spans) {
+                self.watermarks
+                    .observe(message.partition, span.start_ns, now);
+                if pane_of(span.start_ns) < open {
+                    let record = serde_json::to_value(&span).unwrap_or_default();
+                    self.late(&message.location, span.start_ns, open, record);
+                } else {
+                    Stats::add(&self.stats.spans, 1);
+                    spans_in.send(span);
+                }
+            }
+            for point in std::mem::take(&mut self.points) {
+                self.watermarks
+                    .observe(message.partition, point.time_ns, now);
+                if pane_of(point.time_ns) < open {
+                    let record = serde_json::to_value(&point).unwrap_or_default();
+                    self.late(&message.location, point.time_ns, open, record);
+                } else {
+                    Stats::add(&self.stats.metric_points, 1);
+                    metrics_in.send(point);
+                }
+            }
+        }
+        for (partition, event_ns) in batch.progress {
+            self.watermarks.observe(partition, event_ns, now);
+            Stats::raise(&self.stats.event_clock_ns, event_ns);
+        }
+        for partition in batch.finished {
+            self.watermarks.finish(partition);
+        }
+        self.advance(spans_in, metrics_in);
+    }
+
+    /// Moves the inputs to the open pane (idle partitions may let it move without data).
+    pub fn advance(&mut self, spans_in: &mut SpanInput, metrics_in: &mut MetricInput) {
+        let open = self.watermarks.open_pane(Instant::now());
+        if open > *spans_in.time() {
+            spans_in.advance_to(open);
+            metrics_in.advance_to(open);
+        }
+    }
+
+    /// Flushes the side outputs.
+    pub fn finish(&mut self) {
+        for output in [&mut self.late, &mut self.dead] {
+            if let Err(error) = output.flush() {
+                tracing::error!(%error, "cannot flush side output");
+            }
+        }
+    }
+}

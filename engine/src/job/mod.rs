@@ -1,0 +1,255 @@
+//! The streaming job: sources → ingest → panes → windows → sinks, on timely workers.
+//!
+//! Every worker runs the same loop: poll its share of the source, hand the batch to
+//! [`ingest`], step the dataflow, and keep at most a few panes in flight. Workers may be
+//! threads of one process (`-w N`) or spread over processes with timely's cluster mode; the
+//! rows do not depend on which, because records are routed by a process-independent hash of
+//! the service name and the simulator's output does not depend on the shard count.
+
+pub mod ingest;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+use timely::communication::Config as CommunicationConfig;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
+use timely::worker::Worker;
+use timely::WorkerConfig;
+
+use crate::config::{JobConfig, SourceKind};
+use crate::error::{Error, Result};
+use crate::features::{FeatureWindows, MetricPanes, SpanPanes};
+use crate::sim::Simulator;
+use crate::sink::parquet::ParquetSink;
+use crate::sink::{SideOutput, WriteRows};
+use crate::source::{FileSource, Poll, SimulatorSource, Source};
+use crate::stats::Stats;
+use crate::time::{Pane, Watermarks};
+use ingest::{Ingest, MetricInput, SpanInput};
+
+/// Panes the sources may run ahead of the rows: bounds memory when input is fast.
+const MAX_PANES_IN_FLIGHT: u64 = 2;
+
+/// Where the workers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// Worker threads per process.
+    pub workers: usize,
+    /// Number of processes.
+    pub processes: usize,
+    /// This process's index.
+    pub process: usize,
+    /// File with one `host:port` per line, one per process (required when processes > 1).
+    pub hostfile: Option<PathBuf>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            workers: 1,
+            processes: 1,
+            process: 0,
+            hostfile: None,
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// The timely configuration.
+    pub fn timely_config(&self) -> Result<timely::Config> {
+        let workers = self.workers.max(1);
+        let communication = if self.processes > 1 {
+            let hostfile = self.hostfile.as_ref().ok_or_else(|| {
+                Error::Config("--hostfile is required with --processes > 1".into())
+            })?;
+            let text = std::fs::read_to_string(hostfile).map_err(|e| Error::io(hostfile, e))?;
+            let addresses: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            if addresses.len() != self.processes || self.process >= self.processes {
+                return Err(Error::Config(format!(
+                    "{}: {} addresses for --processes {} and --process {}",
+                    hostfile.display(),
+                    addresses.len(),
+                    self.processes,
+                    self.process
+                )));
+            }
+            CommunicationConfig::Cluster {
+                threads: workers,
+                process: self.process,
+                addresses,
+                report: false,
+                zerocopy: false,
+            }
+        } else if workers > 1 {
+            CommunicationConfig::Process(workers)
+        } else {
+            CommunicationConfig::Thread
+        };
+        Ok(timely::Config {
+            communication,
+            worker: WorkerConfig::default(),
+        })
+    }
+}
+
+/// Everything a job needs.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// The configuration.
+    pub config: JobConfig,
+    /// Where the workers run.
+    pub cluster: ClusterOptions,
+    /// Distinguishes this run's files from earlier runs' in the same data directory.
+    pub run_id: String,
+}
+
+/// What the workers share.
+struct Shared {
+    config: JobConfig,
+    zone: Tz,
+    simulator: Option<Arc<Simulator>>,
+    run_id: String,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+}
+
+/// The simulator a configuration describes, with its time range resolved against `now_ns`.
+pub fn simulator(config: &JobConfig, now_ns: u64) -> Result<Simulator> {
+    let (start, end) = config.simulator.time_range(now_ns)?;
+    Simulator::new(config.simulator.clone(), start, end)
+}
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Runs the job until its source is exhausted or `stop` is set; counters go to `stats`.
+pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Result<()> {
+    let zone = options.config.features.zone()?;
+    let simulator = match options.config.source.kind {
+        SourceKind::Simulator => Some(Arc::new(simulator(
+            &options.config,
+            now_us() as u64 * 1_000,
+        )?)),
+        SourceKind::Files => {
+            let path = &options.config.source.path;
+            if !path.is_dir() {
+                return Err(Error::Config(format!(
+                    "source.path {:?} is not a directory of OTLP files",
+                    path
+                )));
+            }
+            None
+        }
+    };
+    let timely_config = options.cluster.timely_config()?;
+    let shared = Arc::new(Shared {
+        config: options.config,
+        zone,
+        simulator,
+        run_id: options.run_id,
+        stats: Arc::clone(&stats),
+        stop,
+    });
+    let guards = timely::execute(timely_config, move |worker| {
+        run_worker(worker, &shared).map_err(|e| e.to_string())
+    })
+    .map_err(Error::Dataflow)?;
+    for result in guards.join() {
+        result.map_err(Error::Dataflow)?.map_err(Error::Dataflow)?;
+    }
+    match stats.sink_error() {
+        Some(error) => Err(Error::Dataflow(format!(
+            "rows could not be written: {error}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn build_source(shared: &Shared, index: usize, peers: usize) -> Result<Box<dyn Source>> {
+    Ok(match &shared.simulator {
+        Some(sim) => {
+            let config = &shared.config.simulator;
+            Box::new(SimulatorSource::new(
+                sim,
+                index,
+                peers,
+                config.speed,
+                config.encoding,
+            ))
+        }
+        None => Box::new(FileSource::open(&shared.config.source.path, index, peers)?),
+    })
+}
+
+fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
+    let (index, peers) = (worker.index(), worker.peers());
+    let sink_config = &shared.config.sink;
+    let data_dir = &sink_config.data_dir;
+    let mut source = build_source(shared, index, peers)?;
+    let sink = ParquetSink::create(
+        &data_dir.join("features"),
+        format!("{}-w{index:03}", shared.run_id),
+        Duration::from_millis(sink_config.flush_interval_ms),
+        sink_config.max_rows_per_file,
+    )?
+    .with_stats(Arc::clone(&shared.stats));
+
+    let mut spans_in = SpanInput::new();
+    let mut metrics_in = MetricInput::new();
+    let probe: ProbeHandle<Pane> = ProbeHandle::new();
+    let zone = shared.zone;
+    let stats = Arc::clone(&shared.stats);
+    worker.dataflow::<Pane, _, _>(|scope| {
+        let span_panes = spans_in.to_stream(scope).span_panes();
+        let metric_panes = metrics_in.to_stream(scope).metric_panes();
+        span_panes
+            .feature_windows(metric_panes, zone, now_us)
+            .probe_with(&probe)
+            .write_rows(sink, stats);
+    });
+
+    let watermarks = Watermarks::new(
+        shared.config.watermark.clone(),
+        source.partitions(),
+        Instant::now(),
+    );
+    let late = SideOutput::new(&data_dir.join("late"), "late", index);
+    let dead = SideOutput::new(&data_dir.join("dead_letter"), "dead", index);
+    let mut ingest = Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead);
+    let mut stopping = false;
+    loop {
+        if !stopping && shared.stop.load(Ordering::Relaxed) {
+            source.stop();
+            stopping = true;
+        }
+        match source.poll() {
+            Poll::Ready(batch) => ingest.push(batch, &mut spans_in, &mut metrics_in),
+            Poll::Wait(wait) => {
+                ingest.advance(&mut spans_in, &mut metrics_in);
+                worker.step_or_park(Some(wait.min(Duration::from_millis(100))));
+                continue;
+            }
+            Poll::Done => break,
+        }
+        worker.step();
+        let behind = spans_in.time().saturating_sub(MAX_PANES_IN_FLIGHT);
+        while probe.less_than(&behind) {
+            worker.step();
+        }
+    }
+    ingest.finish();
+    drop(spans_in);
+    drop(metrics_in);
+    while worker.step_or_park(Some(Duration::from_millis(5))) {}
+    Ok(())
+}

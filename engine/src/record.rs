@@ -1,0 +1,238 @@
+//! Compact internal records: what the dataflow carries after OTLP decode.
+//!
+//! OTLP messages are deep trees of strings and attribute lists; the features need a few
+//! fields of each span and metric point. Decode flattens each span / point into one of these
+//! records, sharing the per-resource strings behind an `Arc` so a batch of 500 spans from one
+//! service does not copy its resource attributes 500 times.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Service name used when a resource carries no `service.name` (as OpenTelemetry SDKs do).
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// Attributes of the resource (process, pod) that emitted a span or a metric point.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResourceInfo {
+    /// `service.name`, or [`UNKNOWN_SERVICE`].
+    pub service: String,
+    /// `service.version`.
+    pub service_version: Option<String>,
+    /// `deployment.environment.name` or the older `deployment.environment`.
+    pub environment: Option<String>,
+    /// `cloud.region`.
+    pub region: Option<String>,
+    /// `k8s.pod.name`.
+    pub pod: Option<String>,
+    /// `service.instance.id`, or `host.name` when there is none.
+    pub instance: Option<String>,
+}
+
+impl ResourceInfo {
+    /// The key that tells two emitting instances of one service apart (pod, instance, host).
+    pub fn instance_key(&self) -> &str {
+        self.pod
+            .as_deref()
+            .or(self.instance.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// OTLP span kind, as its protobuf number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SpanKind {
+    /// SPAN_KIND_UNSPECIFIED.
+    Unspecified,
+    /// SPAN_KIND_INTERNAL.
+    Internal,
+    /// SPAN_KIND_SERVER.
+    Server,
+    /// SPAN_KIND_CLIENT.
+    Client,
+    /// SPAN_KIND_PRODUCER.
+    Producer,
+    /// SPAN_KIND_CONSUMER.
+    Consumer,
+}
+
+impl SpanKind {
+    /// Maps the protobuf enum number; unknown numbers are `Unspecified`.
+    pub fn from_i32(value: i32) -> Self {
+        match value {
+            1 => SpanKind::Internal,
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Unspecified,
+        }
+    }
+}
+
+/// One decoded span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// Resource of the emitting service, shared by all spans of one OTLP resource block.
+    pub resource: Arc<ResourceInfo>,
+    /// 16-byte trace id.
+    pub trace_id: [u8; 16],
+    /// 8-byte span id.
+    pub span_id: [u8; 8],
+    /// Parent span id; `None` for a root span.
+    pub parent_span_id: Option<[u8; 8]>,
+    /// Span name (the operation).
+    pub name: String,
+    /// Span kind.
+    pub kind: SpanKind,
+    /// Start, nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    /// End, nanoseconds since the Unix epoch; never before `start_ns`.
+    pub end_ns: u64,
+    /// Status code ERROR.
+    pub status_error: bool,
+    /// `http.response.status_code` (or the older `http.status_code`).
+    pub http_status: Option<u16>,
+    /// `peer.service`.
+    pub peer_service: Option<String>,
+    /// `server.address` (or the older `net.peer.name`).
+    pub server_address: Option<String>,
+    /// `db.system` (or `db.system.name`), for client spans to databases.
+    pub db_system: Option<String>,
+}
+
+impl Span {
+    /// The emitting service's name.
+    pub fn service(&self) -> &str {
+        &self.resource.service
+    }
+
+    /// Duration in milliseconds.
+    pub fn duration_ms(&self) -> f64 {
+        (self.end_ns - self.start_ns) as f64 / 1e6
+    }
+
+    /// Whether this span is a request served by its service: SERVER and CONSUMER spans, and
+    /// root spans of any kind (an uninstrumented caller leaves the entry span parentless).
+    pub fn is_request(&self) -> bool {
+        matches!(self.kind, SpanKind::Server | SpanKind::Consumer) || self.parent_span_id.is_none()
+    }
+
+    /// Whether the request failed: status ERROR, or an HTTP status of 500 or above.
+    pub fn is_error(&self) -> bool {
+        self.status_error || self.http_status.is_some_and(|code| code >= 500)
+    }
+}
+
+/// The value of one metric data point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetricValue {
+    /// A gauge reading.
+    Gauge(f64),
+    /// A sum (counter or up-down counter).
+    Sum {
+        /// The value.
+        value: f64,
+        /// Cumulative (true) or delta (false) temporality.
+        cumulative: bool,
+        /// Whether the sum only ever grows.
+        monotonic: bool,
+    },
+    /// An explicit-bucket histogram.
+    Histogram {
+        /// Number of observations.
+        count: u64,
+        /// Sum of observations, when reported.
+        sum: Option<f64>,
+        /// Bucket upper bounds.
+        bounds: Vec<f64>,
+        /// Per-bucket counts, one more than `bounds`.
+        bucket_counts: Vec<u64>,
+        /// Cumulative (true) or delta (false) temporality.
+        cumulative: bool,
+    },
+}
+
+/// One decoded metric data point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// Resource of the emitting service.
+    pub resource: Arc<ResourceInfo>,
+    /// Metric name, e.g. `system.cpu.utilization`.
+    pub name: String,
+    /// The data point attributes the features use (direction, state, mode, device), sorted.
+    pub attributes: Vec<(String, String)>,
+    /// Start of the point's aggregation interval (0 when not reported), ns since the epoch.
+    pub start_ns: u64,
+    /// Observation time, ns since the epoch.
+    pub time_ns: u64,
+    /// The value.
+    pub value: MetricValue,
+}
+
+impl MetricPoint {
+    /// The emitting service's name.
+    pub fn service(&self) -> &str {
+        &self.resource.service
+    }
+
+    /// The value of a kept attribute.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where a record came from, precise enough for a user to find the bytes again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Location {
+    /// A record of a Kafka topic.
+    Kafka {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+    },
+    /// A record of a file: its line for JSON lines, its byte offset for length-prefixed proto.
+    File {
+        /// The file.
+        path: String,
+        /// 1-based line (JSON) or 0 when `offset` is meaningful.
+        line: u64,
+        /// Byte offset of the record.
+        offset: u64,
+    },
+    /// A request produced by the built-in simulator.
+    Simulator {
+        /// Simulator shard (the worker that generated it).
+        shard: usize,
+        /// Sequence number of the request within the shard.
+        sequence: u64,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Kafka {
+                topic,
+                partition,
+                offset,
+            } => {
+                write!(f, "topic {topic} partition {partition} offset {offset}")
+            }
+            Location::File { path, line, offset } if *line > 0 => {
+                write!(f, "{path}:{line} (byte {offset})")
+            }
+            Location::File { path, offset, .. } => write!(f, "{path} at byte {offset}"),
+            Location::Simulator { shard, sequence } => {
+                write!(f, "simulator shard {shard} request {sequence}")
+            }
+        }
+    }
+}

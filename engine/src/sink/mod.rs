@@ -1,0 +1,27 @@
+//! Sinks: where feature rows and side outputs go.
+//!
+//! [`RowSink`] is the seam: the dataflow's [`WriteRows`] operator hands closed rows to any
+//! implementation. This crate ships the embedded default, [`parquet::ParquetSink`]; the
+//! PostgreSQL sink plugs in the same way.
+
+mod batch;
+mod operator;
+pub mod parquet;
+mod side;
+
+pub use batch::rows_to_batch;
+pub use operator::WriteRows;
+pub use side::SideOutput;
+
+use crate::error::Result;
+use crate::features::FeatureRow;
+
+/// A destination for feature rows.
+pub trait RowSink {
+    /// Accepts rows (they may be buffered).
+    fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()>;
+    /// Whether buffered rows should be made durable now (size or age of the buffer).
+    fn wants_flush(&self) -> bool;
+    /// Makes everything accepted so far durable and visible to readers.
+    fn flush(&mut self) -> Result<()>;
+}

@@ -1,0 +1,77 @@
+//! Sources: where raw OTLP records come from, behind one small trait.
+//!
+//! A source hands the worker loop batches of still-encoded records with their locations,
+//! plus event-time progress of its partitions. Decoding, watermarks and lateness are the
+//! loop's business, so every source gets them the same way.
+
+mod files;
+mod simulator;
+
+use std::time::Duration;
+
+pub use files::{FileSource, OtlpFileWriter};
+pub use simulator::SimulatorSource;
+
+use crate::otlp::{Encoding, Signal};
+use crate::record::Location;
+
+/// One still-encoded OTLP record.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    /// The source partition it came from (watermarks are tracked per partition).
+    pub partition: u32,
+    /// Traces or metrics.
+    pub signal: Signal,
+    /// Wire encoding.
+    pub encoding: Encoding,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Where it came from.
+    pub location: Location,
+}
+
+/// Bytes a source could not even frame as a record (unknown encoding, truncated file).
+#[derive(Debug, Clone)]
+pub struct SourceFault {
+    /// Where.
+    pub location: Location,
+    /// What is wrong.
+    pub reason: String,
+    /// The bytes concerned, if any were read.
+    pub bytes: Vec<u8>,
+}
+
+/// What a source produced in one poll.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Records.
+    pub messages: Vec<RawMessage>,
+    /// Partitions that promise nothing older than this event time (ns), beyond the usual
+    /// out-of-orderness, will follow.
+    pub progress: Vec<(u32, u64)>,
+    /// Partitions that are exhausted.
+    pub finished: Vec<u32>,
+    /// Unframeable input, to count and dead-letter.
+    pub faults: Vec<SourceFault>,
+}
+
+/// The result of polling a source.
+#[derive(Debug)]
+pub enum Poll {
+    /// Something to process.
+    Ready(Batch),
+    /// Nothing now; poll again after at most this long.
+    Wait(Duration),
+    /// The source is exhausted.
+    Done,
+}
+
+/// A source of OTLP records for one worker.
+pub trait Source {
+    /// The partitions this worker reads; each holds the watermark until it delivers or idles.
+    fn partitions(&self) -> Vec<u32>;
+    /// Returns the next batch, a wait hint, or the end.
+    fn poll(&mut self) -> Poll;
+    /// Asks the source to end soon, at a clean point (Ctrl-C).
+    fn stop(&mut self);
+}

@@ -1,0 +1,26 @@
+//! Event time: one-minute panes and the watermarks that close them.
+//!
+//! The dataflow's timestamp is a pane index (minutes since the Unix epoch). A source's
+//! watermark says "no record older than this will come"; the earliest pane that may still
+//! receive records is the timely input's time, so a pane's window closes exactly when the
+//! timely frontier passes it.
+
+mod watermark;
+
+pub use watermark::{WatermarkConfig, Watermarks};
+
+/// A one-minute pane: minutes since the Unix epoch. It is also the dataflow timestamp type.
+pub type Pane = u64;
+
+/// Length of a pane in nanoseconds.
+pub const PANE_NS: u64 = 60 * 1_000_000_000;
+
+/// The pane an event time (ns since the epoch) falls in.
+pub fn pane_of(time_ns: u64) -> Pane {
+    time_ns / PANE_NS
+}
+
+/// First nanosecond of a pane.
+pub fn pane_start_ns(pane: Pane) -> u64 {
+    pane * PANE_NS
+}

@@ -1,0 +1,87 @@
+//! `aiops query`: SQL over the Parquet feature store with DataFusion.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+/// Options of `aiops query`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The table `features` holds every row under <data-dir>/features/ (columns: schemas/feature_row.json).\n\nExample:\n  aiops query \"SELECT service_name, time, p99_latency_1m FROM features WHERE service_name = 'cart' ORDER BY time DESC LIMIT 10\""
+)]
+pub struct QueryArgs {
+    /// The SQL statement.
+    sql: String,
+    /// Directory the job wrote to.
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+/// Result formats.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runs the query and prints the result.
+pub fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    runtime.block_on(run_query(args))
+}
+
+async fn run_query(args: QueryArgs) -> anyhow::Result<()> {
+    let features = args.data_dir.join("features");
+    let has_files = std::fs::read_dir(&features)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        })
+        .unwrap_or(false);
+    if !has_files {
+        bail!(
+            "no Parquet files under {}: run `aiops run` first (or pass --data-dir)",
+            features.display()
+        );
+    }
+    let context = SessionContext::new();
+    let location = format!("{}/", features.display());
+    context
+        .register_parquet("features", &location, ParquetReadOptions::default())
+        .await
+        .with_context(|| format!("registering {location}"))?;
+    let frame = context.sql(&args.sql).await.context("planning the query")?;
+    let batches = frame.collect().await.context("running the query")?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Table => println!("{}", pretty_format_batches(&batches)?),
+        Format::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            for batch in &batches {
+                writer.write(batch)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut out);
+            writer.write_batches(&batches.iter().collect::<Vec<_>>())?;
+            writer.finish()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! `aiops run`: the streaming job.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use aiops_engine::config::SourceKind;
+use aiops_engine::job::{self, ClusterOptions, JobOptions};
+use aiops_engine::stats::Stats;
+use anyhow::Context;
+use clap::Args;
+
+use super::settings::{EncodingArg, SimArgs};
+use crate::console::Console;
+
+/// Options of `aiops run`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  aiops run                               simulator at 60x real time until Ctrl-C\n  aiops run --duration 2h --speed 0       two simulated hours, as fast as possible\n  aiops run --input otlp/ -w 2            replay files written by `aiops generate`\n\nOutput: <data-dir>/features/*.parquet (query with `aiops query`), <data-dir>/ground_truth.csv,\nlate records in <data-dir>/late/, undecodable input in <data-dir>/dead_letter/."
+)]
+pub struct RunArgs {
+    #[command(flatten)]
+    sim: SimArgs,
+    /// Replay OTLP files from this directory instead of running the simulator.
+    #[arg(long, value_name = "DIR")]
+    input: Option<PathBuf>,
+    /// Where Parquet files and side outputs go (default: ./data).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Simulated seconds per wall-clock second; 0 runs as fast as possible.
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Encoding the simulator emits (both go through the real decoder).
+    #[arg(long, value_enum)]
+    encoding: Option<EncodingArg>,
+    /// IANA time zone of the calendar features.
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Delete earlier output (features, side outputs) in the data directory first.
+    #[arg(long)]
+    overwrite: bool,
+    /// Timely worker threads per process.
+    #[arg(long, short = 'w', default_value_t = 1)]
+    workers: usize,
+    /// Number of processes in a timely cluster.
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// This process's index in the cluster (0-based).
+    #[arg(long, default_value_t = 0)]
+    process: usize,
+    /// File listing host:port of every process, one per line, in process order.
+    #[arg(long, value_name = "FILE")]
+    hostfile: Option<PathBuf>,
+    /// No progress display (the summary is still printed).
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn remove_previous_output(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    for sub in ["features", "late", "dead_letter"] {
+        let path = data_dir.join(sub);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the job with a live console until the source ends or Ctrl-C.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut config = args.sim.load()?;
+    if let Some(input) = &args.input {
+        config.source.kind = SourceKind::Files;
+        config.source.path.clone_from(input);
+    }
+    if let Some(dir) = &args.data_dir {
+        config.sink.data_dir.clone_from(dir);
+    }
+    if let Some(speed) = args.speed {
+        config.simulator.speed = speed;
+    }
+    if let Some(encoding) = args.encoding {
+        config.simulator.encoding = encoding.into();
+    }
+    if let Some(zone) = &args.timezone {
+        config.features.timezone.clone_from(zone);
+    }
+    let data_dir = config.sink.data_dir.clone();
+    if args.overwrite && args.process == 0 {
+        remove_previous_output(&data_dir)?;
+    }
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let is_simulation = config.source.kind == SourceKind::Simulator;
+    if is_simulation && args.process == 0 {
+        let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+        let sim = job::simulator(&config, now_ns)?;
+        let path = data_dir.join("ground_truth.csv");
+        std::fs::write(&path, sim.ground_truth_csv())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+
+    let stats = Arc::new(Stats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    install_ctrl_c(Arc::clone(&stop))?;
+    let options = JobOptions {
+        config,
+        cluster: ClusterOptions {
+            workers: args.workers,
+            processes: args.processes,
+            process: args.process,
+            hostfile: args.hostfile,
+        },
+        run_id: format!(
+            "run-{}-p{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+            args.process
+        ),
+    };
+    let console = Console::start(Arc::clone(&stats), args.quiet);
+    let result = job::run(options, Arc::clone(&stats), stop);
+    console.finish();
+    crate::console::print_summary(&stats.snapshot(), &data_dir, is_simulation);
+    result.context("the job failed")
+}
+
+fn install_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond interrupt: exiting without flushing");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping: closing the last minute and flushing files (Ctrl-C again to abort)");
+    })
+    .context("installing the Ctrl-C handler")
+}

@@ -1,0 +1,100 @@
+//! Options shared by `run` and `generate`: the config file and simulator overrides.
+
+use std::path::PathBuf;
+
+use aiops_engine::config::JobConfig;
+use aiops_engine::otlp::Encoding;
+use aiops_engine::sim::topology::Shape;
+use anyhow::Context;
+use clap::Args;
+
+/// Configuration file and simulator overrides.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SimArgs {
+    /// TOML configuration file layered over the built-in defaults (engine/config/default.toml);
+    /// AIOPS_<SECTION>__<KEY> environment variables override it, flags override both.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Seed of the simulator: same seed, same telemetry.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Call-graph shape of the simulated system.
+    #[arg(long, value_enum)]
+    pub topology: Option<ShapeArg>,
+    /// Number of simulated services.
+    #[arg(long)]
+    pub services: Option<usize>,
+    /// Entry requests per second at the daily peak.
+    #[arg(long)]
+    pub traces_per_second: Option<f64>,
+    /// Start of simulated time: RFC 3339 (2026-01-05T09:00:00Z) or "now".
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Simulated time to cover, e.g. 30m, 2h.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// A random fault every N simulated minutes (0: none).
+    #[arg(long, value_name = "N")]
+    pub fault_every: Option<u64>,
+}
+
+/// Call-graph shapes, as flags.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum ShapeArg {
+    /// A frontend fanning out to shallow services.
+    Shop,
+    /// Long call chains, TrainTicket-like.
+    Trainticket,
+}
+
+/// Encodings, as flags.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum EncodingArg {
+    /// Protobuf (the Collector's default).
+    OtlpProto,
+    /// OTLP/JSON.
+    OtlpJson,
+}
+
+impl From<EncodingArg> for Encoding {
+    fn from(value: EncodingArg) -> Self {
+        match value {
+            EncodingArg::OtlpProto => Encoding::OtlpProto,
+            EncodingArg::OtlpJson => Encoding::OtlpJson,
+        }
+    }
+}
+
+impl SimArgs {
+    /// Loads the layered configuration and applies these flags.
+    pub fn load(&self) -> anyhow::Result<JobConfig> {
+        let mut config = JobConfig::load(self.config.as_deref(), std::env::vars())
+            .context("loading configuration")?;
+        let sim = &mut config.simulator;
+        if let Some(seed) = self.seed {
+            sim.seed = seed;
+        }
+        if let Some(shape) = self.topology {
+            sim.topology = match shape {
+                ShapeArg::Shop => Shape::Shop,
+                ShapeArg::Trainticket => Shape::Trainticket,
+            };
+        }
+        if let Some(services) = self.services {
+            sim.services = services;
+        }
+        if let Some(rate) = self.traces_per_second {
+            sim.traces_per_second = rate;
+        }
+        if let Some(start) = &self.start {
+            sim.start.clone_from(start);
+        }
+        if let Some(duration) = &self.duration {
+            sim.duration.clone_from(duration);
+        }
+        if let Some(every) = self.fault_every {
+            sim.fault_every_minutes = every;
+        }
+        Ok(config)
+    }
+}

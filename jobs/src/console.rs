@@ -1,0 +1,132 @@
+//! The live console of `aiops run`: a one-line status refreshed a few times a second, and
+//! the summary printed at the end.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use aiops_engine::stats::{Snapshot, Stats};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A running status line.
+pub struct Console {
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn format_time_ns(ns: u64) -> String {
+    chrono::DateTime::from_timestamp((ns / 1_000_000_000) as i64, 0).map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+fn status(now: &Snapshot, before: &Snapshot, seconds: f64) -> String {
+    let rate = |a: u64, b: u64| (a - b) as f64 / seconds.max(1e-3);
+    format!(
+        "sim {} | {:>8.0} spans/s | {:>6.0} points/s | rows {} (closed to {}) | late {} | bad {}",
+        if now.event_clock_ns == 0 {
+            "-".to_string()
+        } else {
+            format_time_ns(now.event_clock_ns)
+        },
+        rate(now.spans, before.spans),
+        rate(now.metric_points, before.metric_points),
+        now.rows,
+        if now.closed_before_pane == 0 {
+            "-".to_string()
+        } else {
+            format_time_ns(now.closed_before_pane * 60_000_000_000)
+        },
+        now.late_records,
+        now.bad_messages + now.bad_records,
+    )
+}
+
+impl Console {
+    /// Starts refreshing from `stats`; `quiet` shows nothing.
+    pub fn start(stats: Arc<Stats>, quiet: bool) -> Console {
+        let done = Arc::new(AtomicBool::new(false));
+        if quiet {
+            return Console { done, thread: None };
+        }
+        let flag = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            let mut before = stats.snapshot();
+            let mut last = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                let now = stats.snapshot();
+                bar.set_message(status(&now, &before, last.elapsed().as_secs_f64()));
+                bar.tick();
+                before = now;
+                last = Instant::now();
+            }
+            bar.finish_and_clear();
+        });
+        Console {
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the status line.
+    pub fn finish(mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Prints the end-of-run summary.
+pub fn print_summary(totals: &Snapshot, data_dir: &Path, simulation: bool) {
+    println!("summary");
+    println!("  records read        {:>12}", totals.messages);
+    println!("  spans               {:>12}", totals.spans);
+    println!("  metric points       {:>12}", totals.metric_points);
+    println!(
+        "  feature rows        {:>12}  in {} Parquet files under {}",
+        totals.rows,
+        totals.files,
+        data_dir.join("features").display()
+    );
+    println!(
+        "  late records        {:>12}{}",
+        totals.late_records,
+        if totals.late_records > 0 {
+            format!("  (see {})", data_dir.join("late").display())
+        } else {
+            String::new()
+        }
+    );
+    let bad = totals.bad_messages + totals.bad_records;
+    println!(
+        "  bad input           {:>12}{}",
+        bad,
+        if bad > 0 {
+            format!("  (see {})", data_dir.join("dead_letter").display())
+        } else {
+            String::new()
+        }
+    );
+    if totals.event_clock_ns > 0 {
+        println!(
+            "  event time reached  {:>20}",
+            format_time_ns(totals.event_clock_ns)
+        );
+    }
+    if simulation {
+        println!(
+            "  ground truth        {}",
+            data_dir.join("ground_truth.csv").display()
+        );
+    }
+}

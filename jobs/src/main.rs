@@ -1,0 +1,51 @@
+//! `aiops`: the command line of the streaming AIOps engine.
+//!
+//! Thin by design: it parses arguments, layers them over the configuration, and calls the
+//! engine. Every subcommand's `--help` explains its options.
+
+mod commands;
+mod console;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Streaming AIOps engine: OpenTelemetry in, per-service features, dependencies and anomalies out.
+#[derive(Parser)]
+#[command(name = "aiops", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the streaming job: by default the built-in simulator in, Parquet feature rows out.
+    Run(commands::run::RunArgs),
+    /// Write simulated OTLP telemetry and its ground truth to files for replay.
+    Generate(commands::generate::GenerateArgs),
+    /// Run SQL over the feature rows in the data directory (table `features`).
+    Query(commands::query::QueryArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Generate(args) => commands::generate::generate(args),
+        Command::Query(args) => commands::query::query(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
