@@ -1,1 +1,10 @@
+//! Integration tests of the `aiops` binary: one test binary (as ripgrep does), one module per
+//! concern. They run the real CLI on real files; nothing is mocked.
 
+mod common;
+mod correctness;
+mod input_faults;
+mod lifecycle;
+mod ordering;
+mod schema;
+mod workers;

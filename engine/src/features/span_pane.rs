@@ -115,16 +115,19 @@ pub trait SpanPanes<'scope> {
     /// use aiops_engine::features::SpanPanes;
     /// use timely::dataflow::operators::{Capture, ToStream};
     /// use timely::dataflow::operators::capture::Extract;
-    /// # let span = aiops_engine::record::Span { resource: Default::default(), trace_id: [1; 16],
+    /// use timely::dataflow::operators::vec::Map;
+    /// # let span = aiops_engine::record::Span { resource: std::sync::Arc::new(aiops_engine::record::ResourceInfo { service: "unknown_service".into(), ..Default::default() }), trace_id: [1; 16],
     /// #   span_id: [1; 8], parent_span_id: None, name: "GET /".into(),
     /// #   kind: aiops_engine::record::SpanKind::Server, start_ns: 60_000_000_000 * 7,
     /// #   end_ns: 60_000_000_000 * 7 + 2_000_000, status_error: false, http_status: Some(200),
     /// #   peer_service: None, server_address: None, db_system: None };
     /// let captured = timely::example(move |scope| {
-    ///     vec![span].to_stream(scope).container::<Vec<_>>().span_panes().capture()
+    ///     let panes = vec![span].to_stream(scope).container::<Vec<_>>().span_panes();
+    ///     panes.map(|pane| (pane.service, pane.requests, pane.http_status)).capture()
     /// });
-    /// let panes: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
-    /// assert_eq!((panes[0].pane, panes[0].requests), (7, 1));
+    /// // One pane, emitted at its own minute (7) once the input is exhausted.
+    /// let expected = vec![(7, vec![("unknown_service".to_string(), 1, Some(200))])];
+    /// assert_eq!(captured.extract(), expected);
     /// ```
     fn span_panes(self) -> StreamVec<'scope, Pane, SpanPane>;
 }

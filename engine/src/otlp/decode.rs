@@ -353,3 +353,190 @@ fn histogram_point(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::{Histogram, Metric, ResourceMetrics, ScopeMetrics};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::record::UNKNOWN_SERVICE;
+
+    const T0: u64 = 1_767_621_600_000_000_000;
+
+    fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    }
+
+    fn otlp_span(start: u64, end: u64, attributes: Vec<KeyValue>) -> OtlpSpan {
+        OtlpSpan {
+            trace_id: vec![7; 16],
+            span_id: vec![3; 8],
+            parent_span_id: vec![],
+            name: "GET /cart".into(),
+            kind: 2,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            attributes,
+            status: Some(Status { code: StatusCode::Error as i32, ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    fn request(resource: Vec<KeyValue>, spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource { attributes: resource, ..Default::default() }),
+                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn both_encodings_decode_to_the_same_spans_with_old_and_new_attribute_names() {
+        let resource = vec![
+            kv("service.name", Value::StringValue("cart".into())),
+            kv("service.version", Value::StringValue("2.1".into())),
+            kv("deployment.environment", Value::StringValue("prod".into())),
+            kv("cloud.region", Value::StringValue("eu-west-1".into())),
+            kv("k8s.pod.name", Value::StringValue("cart-0".into())),
+        ];
+        let spans = vec![
+            otlp_span(T0, T0 + 5_000_000, vec![kv("http.status_code", Value::IntValue(503)), kv("peer.service", Value::StringValue("db".into()))]),
+            otlp_span(T0, T0 + 1_000_000, vec![kv("http.response.status_code", Value::IntValue(200)), kv("net.peer.name", Value::StringValue("redis".into()))]),
+        ];
+        let message = request(resource, spans);
+        let mut from_proto = Vec::new();
+        let mut from_json = Vec::new();
+        assert!(decode_spans(&encode_traces(&message, Encoding::OtlpProto), Encoding::OtlpProto, &mut from_proto).unwrap().is_empty());
+        let json = encode_traces(&message, Encoding::OtlpJson);
+        assert!(String::from_utf8_lossy(&json).contains("\"traceId\":\"07070707"), "OTLP/JSON uses hex ids");
+        assert!(decode_spans(&json, Encoding::OtlpJson, &mut from_json).unwrap().is_empty());
+        assert_eq!(from_proto, from_json);
+        let [first, second] = &from_proto[..] else { panic!("two spans") };
+        assert_eq!(first.service(), "cart");
+        assert_eq!(first.resource.service_version.as_deref(), Some("2.1"));
+        assert_eq!(first.resource.environment.as_deref(), Some("prod"));
+        assert_eq!(first.resource.pod.as_deref(), Some("cart-0"));
+        assert_eq!((first.http_status, second.http_status), (Some(503), Some(200)));
+        assert_eq!(first.peer_service.as_deref(), Some("db"));
+        assert_eq!(second.server_address.as_deref(), Some("redis"));
+        assert!(first.is_request() && first.is_error() && first.status_error);
+        assert_eq!(first.duration_ms(), 5.0);
+    }
+
+    #[test]
+    fn collector_style_json_with_string_integers_decodes() {
+        let json = r#"{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"spans":[
+            {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"op",
+             "kind":3,"startTimeUnixNano":"1767621600000000000","endTimeUnixNano":"1767621600250000000",
+             "attributes":[{"key":"http.response.status_code","value":{"intValue":"404"}}]}]}]}]}"#;
+        let mut spans = Vec::new();
+        assert!(decode_spans(json.as_bytes(), Encoding::OtlpJson, &mut spans).unwrap().is_empty());
+        assert_eq!(spans[0].service(), UNKNOWN_SERVICE);
+        assert_eq!(spans[0].kind, crate::record::SpanKind::Client);
+        assert_eq!(spans[0].http_status, Some(404));
+        assert_eq!(spans[0].duration_ms(), 250.0);
+    }
+
+    #[test]
+    fn invalid_spans_are_rejected_individually_with_their_position() {
+        let mut zero_trace = otlp_span(T0, T0 + 1, vec![]);
+        zero_trace.trace_id = vec![0; 16];
+        let mut short_span_id = otlp_span(T0, T0 + 1, vec![]);
+        short_span_id.span_id = vec![1, 2];
+        let spans = vec![
+            otlp_span(T0, T0 + 1, vec![]),
+            otlp_span(T0 + 10, T0, vec![]),
+            otlp_span(5, 10, vec![]),
+            otlp_span(0, 10, vec![]),
+            zero_trace,
+            short_span_id,
+            otlp_span(T0, T0 + 2 * MAX_DURATION_NS, vec![]),
+        ];
+        let bytes = encode_traces(&request(vec![], spans), Encoding::OtlpProto);
+        let mut out = Vec::new();
+        let rejected = decode_spans(&bytes, Encoding::OtlpProto, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        let errors: Vec<_> = rejected.iter().map(|r| (r.position.as_str(), r.error.clone())).collect();
+        assert_eq!(errors[0], ("resource 0 scope 0 span 1", DecodeError::NegativeDuration { start_ns: T0 + 10, end_ns: T0 }));
+        assert_eq!(errors[1].1, DecodeError::AbsurdTimestamp { field: "start_time_unix_nano", value_ns: 5 });
+        assert_eq!(errors[2].1, DecodeError::MissingField("start_time_unix_nano"));
+        assert_eq!(errors[3].1, DecodeError::InvalidId { field: "trace_id", length: 16 });
+        assert_eq!(errors[4].1, DecodeError::InvalidId { field: "span_id", length: 2 });
+        assert!(matches!(errors[5].1, DecodeError::AbsurdTimestamp { field: "duration", .. }));
+    }
+
+    #[test]
+    fn histogram_gauge_and_sum_points_decode() {
+        let histogram = Metric {
+            name: "http.server.request.duration".into(),
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    start_time_unix_nano: T0,
+                    time_unix_nano: T0 + 60,
+                    count: 3,
+                    sum: Some(0.6),
+                    bucket_counts: vec![1, 2, 0],
+                    explicit_bounds: vec![0.1, 0.5],
+                    ..Default::default()
+                }],
+                aggregation_temporality: AggregationTemporality::Delta as i32,
+            })),
+            ..Default::default()
+        };
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics: vec![histogram], ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
+            let mut points = Vec::new();
+            assert!(decode_metrics(&encode_metrics(&request, encoding), encoding, &mut points).unwrap().is_empty());
+            assert_eq!(points[0].value, MetricValue::Histogram { count: 3, sum: Some(0.6), bounds: vec![0.1, 0.5], bucket_counts: vec![1, 2, 0], cumulative: false });
+            assert_eq!(points[0].service(), UNKNOWN_SERVICE);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
+                let _ = decode_spans(&bytes, encoding, &mut Vec::new());
+                let _ = decode_metrics(&bytes, encoding, &mut Vec::new());
+            }
+        }
+
+        #[test]
+        fn proto_round_trip_keeps_every_field(
+            start in MIN_TIMESTAMP_NS..MAX_TIMESTAMP_NS - MAX_DURATION_NS,
+            duration in 0..MAX_DURATION_NS,
+            status in 100i64..600,
+            name in "[a-zA-Z /{}]{1,20}",
+            service in "[a-z-]{1,12}",
+        ) {
+            let mut span = otlp_span(start, start + duration, vec![kv("http.response.status_code", Value::IntValue(status))]);
+            span.name = name.clone();
+            let message = request(vec![kv("service.name", Value::StringValue(service.clone()))], vec![span]);
+            let mut out = Vec::new();
+            prop_assert!(decode_spans(&encode_traces(&message, Encoding::OtlpProto), Encoding::OtlpProto, &mut out).unwrap().is_empty());
+            prop_assert_eq!(out[0].service(), service.as_str());
+            prop_assert_eq!(&out[0].name, &name);
+            prop_assert_eq!((out[0].start_ns, out[0].end_ns), (start, start + duration));
+            prop_assert_eq!(out[0].http_status, Some(status as u16));
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_malformed_message() {
+        let error = decode_spans(b"\xff\xff\xff", Encoding::OtlpProto, &mut Vec::new()).unwrap_err();
+        assert!(matches!(error, DecodeError::Malformed { encoding: Encoding::OtlpProto, .. }));
+        let error = decode_spans(b"{\"resourceSpans\": 5}", Encoding::OtlpJson, &mut Vec::new()).unwrap_err();
+        assert!(error.to_string().starts_with("malformed otlp_json message"), "{error}");
+    }
+}

@@ -1,0 +1,108 @@
+//! Helpers: running the CLI and reading its Parquet output back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// The path of the binary under test.
+pub fn aiops() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aiops"))
+}
+
+/// Runs the CLI, asserting success, and returns its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let output = aiops().args(args).env("RUST_LOG", "error").output().expect("aiops starts");
+    assert_ok(&output, args);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts a finished command succeeded, showing its output otherwise.
+pub fn assert_ok(output: &Output, args: &[&str]) {
+    assert!(
+        output.status.success(),
+        "aiops {} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A number printed on a summary line, e.g. `summary_value(out, "late records")`.
+pub fn summary_value(stdout: &str, label: &str) -> u64 {
+    stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with(label))
+        .and_then(|line| line[line.find(label).unwrap_or(0) + label.len()..].split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} in summary:\n{stdout}"))
+}
+
+/// Every Parquet file of a data directory's feature table.
+pub fn parquet_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("features"))
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
+    files.sort();
+    files
+}
+
+/// Reads all record batches of the feature table.
+pub fn read_batches(data_dir: &Path) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    for path in parquet_files(data_dir) {
+        let file = std::fs::File::open(&path).expect("open parquet");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer").build().expect("reader");
+        batches.extend(reader.map(|b| b.expect("batch")));
+    }
+    batches
+}
+
+/// One feature row as column name → displayed value ("" for null), `created_at` left out
+/// because it is wall-clock time.
+pub type Row = BTreeMap<String, String>;
+
+/// All rows, sorted by (service, time).
+pub fn read_rows(data_dir: &Path) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for batch in read_batches(data_dir) {
+        let schema = batch.schema();
+        for i in 0..batch.num_rows() {
+            let mut row = Row::new();
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                if field.name() == "created_at" {
+                    continue;
+                }
+                let text = if column.is_null(i) { String::new() } else { array_value_to_string(column, i).expect("display") };
+                row.insert(field.name().clone(), text);
+            }
+            rows.push(row);
+        }
+    }
+    rows.sort_by(|a, b| (&a["service_name"], &a["time"]).cmp(&(&b["service_name"], &b["time"])));
+    rows
+}
+
+/// A numeric column of a row (None for null).
+pub fn number(row: &Row, column: &str) -> Option<f64> {
+    let text = row.get(column).unwrap_or_else(|| panic!("no column {column}"));
+    (!text.is_empty()).then(|| text.parse().unwrap_or_else(|_| panic!("{column} = {text:?} is not a number")))
+}
+
+/// Writes a simulated data set with `aiops generate` and returns its directory.
+pub fn generate(dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join("otlp");
+    let out_text = out.display().to_string();
+    let mut args = vec!["generate", "--out", &out_text, "--start", START, "--seed", "11", "--services", "8"];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+    out
+}
+
+/// The simulated start time the tests use: a Monday, 09:00 UTC.
+pub const START: &str = "2026-01-05T09:00:00Z";
