@@ -1,1 +1,110 @@
-fn main() {}
+//! Decode + windowed features on one worker, for `otlp_proto` requests of realistic size.
+//!
+//! Measures, per span: protobuf decode of `ExportTraceServiceRequest`s of ~300 spans (as the
+//! Collector's batch processor sends them) into records, and the same plus the dataflow
+//! (`span_panes` → `feature_windows`, one timely worker) that turns them into feature rows.
+//! Not timed: generating and encoding the input (done once, before measuring), sinks.
+//!
+//! Run: `cargo bench -p aiops-engine --bench decode_features`
+//! Criterion reports throughput in spans per second (elements/s) for one core.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use aiops_engine::config::JobConfig;
+use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
+use aiops_engine::otlp::{decode_spans, encode_traces, Encoding};
+use aiops_engine::record::{MetricPoint, Span};
+use aiops_engine::time::{pane_of, Pane};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use timely::dataflow::operators::Probe;
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+/// Twenty simulated minutes of a 30-service shop, as encoded requests.
+fn requests() -> (Vec<Vec<u8>>, u64) {
+    let mut config = JobConfig::load(None, Vec::new()).expect("defaults");
+    config.simulator.services = 30;
+    config.simulator.traces_per_second = 12.0;
+    config.simulator.start = "2026-01-05T14:00:00Z".into();
+    config.simulator.duration = "20m".into();
+    let sim = Arc::new(aiops_engine::job::simulator(&config, 0).expect("simulator"));
+    let mut shard = sim.shard(0, 1);
+    let (mut requests, mut spans) = (Vec::new(), 0u64);
+    while let Some(second) = shard.next_second() {
+        if let Some(traces) = second.traces {
+            let bytes = encode_traces(&traces, Encoding::OtlpProto);
+            let mut decoded = Vec::new();
+            let _ = decode_spans(&bytes, Encoding::OtlpProto, &mut decoded);
+            spans += decoded.len() as u64;
+            requests.push(bytes);
+        }
+    }
+    (requests, spans)
+}
+
+fn pipeline(requests: Arc<Vec<Vec<u8>>>) -> usize {
+    timely::execute_directly(move |worker| {
+        let mut spans_in: InputHandleVec<Pane, Span> = InputHandleVec::new();
+        let mut metrics_in: InputHandleVec<Pane, MetricPoint> = InputHandleVec::new();
+        let probe = ProbeHandle::new();
+        worker.dataflow::<Pane, _, _>(|scope| {
+            let metrics = metrics_in.to_stream(scope).metric_panes();
+            spans_in
+                .to_stream(scope)
+                .span_panes()
+                .feature_windows(metrics, chrono_tz::Tz::UTC, || 0)
+                .probe_with(&probe);
+        });
+        let mut buffer = Vec::new();
+        for bytes in requests.iter() {
+            let _ = decode_spans(bytes, Encoding::OtlpProto, &mut buffer);
+            let mut newest = 0;
+            for span in buffer.drain(..) {
+                newest = newest.max(span.start_ns);
+                spans_in.send(span);
+            }
+            // Watermark 5 s behind the newest span, as the job's default.
+            let open = pane_of(newest.saturating_sub(5_000_000_000));
+            if open > *spans_in.time() {
+                spans_in.advance_to(open);
+                metrics_in.advance_to(open);
+            }
+            worker.step();
+        }
+        drop(spans_in);
+        drop(metrics_in);
+        while worker.step() {}
+        requests.len()
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let (requests, spans) = requests();
+    let requests = Arc::new(requests);
+    eprintln!(
+        "input: {} requests, {} spans, {:.0} spans per request",
+        requests.len(),
+        spans,
+        spans as f64 / requests.len() as f64
+    );
+    let mut group = c.benchmark_group("otlp_proto");
+    group.throughput(Throughput::Elements(spans));
+    group.sample_size(10);
+    group.bench_function("decode", |b| {
+        let mut buffer = Vec::new();
+        b.iter(|| {
+            for bytes in requests.iter() {
+                let _ = decode_spans(bytes, Encoding::OtlpProto, &mut buffer);
+                buffer.clear();
+            }
+        })
+    });
+    group.bench_function("decode+features", |b| {
+        b.iter(|| pipeline(Arc::clone(&requests)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -15,7 +15,11 @@ pub fn aiops() -> Command {
 
 /// Runs the CLI, asserting success, and returns its stdout.
 pub fn run_ok(args: &[&str]) -> String {
-    let output = aiops().args(args).env("RUST_LOG", "error").output().expect("aiops starts");
+    let output = aiops()
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("aiops starts");
     assert_ok(&output, args);
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -37,7 +41,11 @@ pub fn summary_value(stdout: &str, label: &str) -> u64 {
     stdout
         .lines()
         .find(|line| line.trim_start().starts_with(label))
-        .and_then(|line| line[line.find(label).unwrap_or(0) + label.len()..].split_whitespace().next())
+        .and_then(|line| {
+            line[line.find(label).unwrap_or(0) + label.len()..]
+                .split_whitespace()
+                .next()
+        })
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no {label:?} in summary:\n{stdout}"))
 }
@@ -57,7 +65,10 @@ pub fn read_batches(data_dir: &Path) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
     for path in parquet_files(data_dir) {
         let file = std::fs::File::open(&path).expect("open parquet");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer").build().expect("reader");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet footer")
+            .build()
+            .expect("reader");
         batches.extend(reader.map(|b| b.expect("batch")));
     }
     batches
@@ -78,7 +89,11 @@ pub fn read_rows(data_dir: &Path) -> Vec<Row> {
                 if field.name() == "created_at" {
                     continue;
                 }
-                let text = if column.is_null(i) { String::new() } else { array_value_to_string(column, i).expect("display") };
+                let text = if column.is_null(i) {
+                    String::new()
+                } else {
+                    array_value_to_string(column, i).expect("display")
+                };
                 row.insert(field.name().clone(), text);
             }
             rows.push(row);
@@ -90,15 +105,30 @@ pub fn read_rows(data_dir: &Path) -> Vec<Row> {
 
 /// A numeric column of a row (None for null).
 pub fn number(row: &Row, column: &str) -> Option<f64> {
-    let text = row.get(column).unwrap_or_else(|| panic!("no column {column}"));
-    (!text.is_empty()).then(|| text.parse().unwrap_or_else(|_| panic!("{column} = {text:?} is not a number")))
+    let text = row
+        .get(column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    (!text.is_empty()).then(|| {
+        text.parse()
+            .unwrap_or_else(|_| panic!("{column} = {text:?} is not a number"))
+    })
 }
 
 /// Writes a simulated data set with `aiops generate` and returns its directory.
 pub fn generate(dir: &Path, extra: &[&str]) -> PathBuf {
     let out = dir.join("otlp");
     let out_text = out.display().to_string();
-    let mut args = vec!["generate", "--out", &out_text, "--start", START, "--seed", "11", "--services", "8"];
+    let mut args = vec![
+        "generate",
+        "--out",
+        &out_text,
+        "--start",
+        START,
+        "--seed",
+        "11",
+        "--services",
+        "8",
+    ];
     args.extend_from_slice(extra);
     run_ok(&args);
     out

@@ -27,11 +27,15 @@ fn simulated_records() -> (Vec<Span>, Vec<MetricPoint>) {
     while let Some(second) = shard.next_second() {
         if let Some(traces) = second.traces {
             let bytes = encode_traces(&traces, Encoding::OtlpProto);
-            assert!(decode_spans(&bytes, Encoding::OtlpProto, &mut spans).unwrap().is_empty());
+            assert!(decode_spans(&bytes, Encoding::OtlpProto, &mut spans)
+                .unwrap()
+                .is_empty());
         }
         if let Some(metrics) = second.metrics {
             let bytes = encode_metrics(&metrics, Encoding::OtlpProto);
-            assert!(decode_metrics(&bytes, Encoding::OtlpProto, &mut points).unwrap().is_empty());
+            assert!(decode_metrics(&bytes, Encoding::OtlpProto, &mut points)
+                .unwrap()
+                .is_empty());
         }
     }
     (spans, points)
@@ -50,7 +54,10 @@ fn minute_of(ns: u64) -> i64 {
 }
 
 fn row_minute(row: &Row) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&row["time"]).expect("rfc3339 time").timestamp() / 60
+    chrono::DateTime::parse_from_rfc3339(&row["time"])
+        .expect("rfc3339 time")
+        .timestamp()
+        / 60
 }
 
 fn exact_quantile(mut values: Vec<f64>, q: f64) -> Option<f64> {
@@ -63,10 +70,16 @@ fn reference_cpu(points: &[&MetricPoint]) -> Option<f64> {
     let mut per_pod: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for point in points.iter().filter(|p| p.name == "system.cpu.utilization") {
         if let MetricValue::Gauge(value) = point.value {
-            per_pod.entry(point.resource.instance_key()).or_default().push(value);
+            per_pod
+                .entry(point.resource.instance_key())
+                .or_default()
+                .push(value);
         }
     }
-    let means: Vec<f64> = per_pod.values().map(|v| v.iter().sum::<f64>() / v.len() as f64).collect();
+    let means: Vec<f64> = per_pod
+        .values()
+        .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        .collect();
     (!means.is_empty()).then(|| means.iter().sum::<f64>() / means.len() as f64 * 100.0)
 }
 
@@ -74,14 +87,31 @@ fn reference_cpu(points: &[&MetricPoint]) -> Option<f64> {
 fn feature_rows_match_a_brute_force_reference() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    let stdout = run_ok(&["run", "--data-dir", &data, "--start", START, "--duration", DURATION, "--speed", "0", "--seed", SEED, "--services", SERVICES, "-q"]);
+    let stdout = run_ok(&[
+        "run",
+        "--data-dir",
+        &data,
+        "--start",
+        START,
+        "--duration",
+        DURATION,
+        "--speed",
+        "0",
+        "--seed",
+        SEED,
+        "--services",
+        SERVICES,
+        "-q",
+    ]);
     assert_eq!(summary_value(&stdout, "late records"), 0);
     assert_eq!(summary_value(&stdout, "bad input"), 0);
 
     let (spans, points) = simulated_records();
     let mut minutes: BTreeMap<(String, i64), Minute> = BTreeMap::new();
     for span in &spans {
-        let minute = minutes.entry((span.service().to_string(), minute_of(span.start_ns))).or_default();
+        let minute = minutes
+            .entry((span.service().to_string(), minute_of(span.start_ns)))
+            .or_default();
         minute.any_span = true;
         if span.is_request() {
             minute.requests += 1;
@@ -91,57 +121,109 @@ fn feature_rows_match_a_brute_force_reference() {
     }
     let mut metric_minutes: BTreeMap<(String, i64), Vec<&MetricPoint>> = BTreeMap::new();
     for point in &points {
-        metric_minutes.entry((point.service().to_string(), minute_of(point.time_ns))).or_default().push(point);
+        metric_minutes
+            .entry((point.service().to_string(), minute_of(point.time_ns)))
+            .or_default()
+            .push(point);
     }
-    let first_minute: BTreeMap<&str, i64> = minutes.keys().rev().map(|(s, m)| (s.as_str(), *m)).collect();
+    let first_minute: BTreeMap<&str, i64> = minutes
+        .keys()
+        .rev()
+        .map(|(s, m)| (s.as_str(), *m))
+        .collect();
 
     let rows = read_rows(dir.path());
-    let keys: BTreeSet<(String, i64)> = rows.iter().map(|r| (r["service_name"].clone(), row_minute(r))).collect();
-    let expected: BTreeSet<(String, i64)> = minutes.keys().chain(metric_minutes.keys()).cloned().collect();
-    assert_eq!(keys, expected, "one row per (service, minute) with any span or metric");
+    let keys: BTreeSet<(String, i64)> = rows
+        .iter()
+        .map(|r| (r["service_name"].clone(), row_minute(r)))
+        .collect();
+    let expected: BTreeSet<(String, i64)> = minutes
+        .keys()
+        .chain(metric_minutes.keys())
+        .cloned()
+        .collect();
+    assert_eq!(
+        keys, expected,
+        "one row per (service, minute) with any span or metric"
+    );
     assert!(rows.len() >= 8 * 30);
 
     let mut checked_quantiles = 0;
     for row in &rows {
         let service = row["service_name"].as_str();
         let minute = row_minute(row);
-        let window = |length: i64| (minute - length + 1..=minute).filter_map(|m| minutes.get(&(service.to_string(), m)));
-        for (column, length) in [("request_rate_1m", 1), ("request_rate_5m", 5), ("request_rate_15m", 15), ("request_rate_1h", 60)] {
+        let window = |length: i64| {
+            (minute - length + 1..=minute).filter_map(|m| minutes.get(&(service.to_string(), m)))
+        };
+        for (column, length) in [
+            ("request_rate_1m", 1),
+            ("request_rate_5m", 5),
+            ("request_rate_15m", 15),
+            ("request_rate_1h", 60),
+        ] {
             let covered = length.min(minute - first_minute[service] + 1);
             let requests: u64 = window(length).map(|m| m.requests).sum();
-            assert_eq!(number(row, column), Some(requests as f64 / (covered * 60) as f64), "{column} of {service} at {minute}");
+            assert_eq!(
+                number(row, column),
+                Some(requests as f64 / (covered * 60) as f64),
+                "{column} of {service} at {minute}"
+            );
         }
         for (column, length) in [("error_rate_1m", 1), ("error_rate_5m", 5)] {
-            let (requests, errors) = window(length).fold((0, 0), |(r, e), m| (r + m.requests, e + m.errors));
+            let (requests, errors) =
+                window(length).fold((0, 0), |(r, e), m| (r + m.requests, e + m.errors));
             let expected = (requests > 0).then(|| errors as f64 / requests as f64);
-            assert_eq!(number(row, column), expected, "{column} of {service} at {minute}");
+            assert_eq!(
+                number(row, column),
+                expected,
+                "{column} of {service} at {minute}"
+            );
         }
         for (suffix, length) in [("1m", 1), ("5m", 5)] {
-            let latencies: Vec<f64> = window(length).flat_map(|m| m.latencies.iter().copied()).collect();
+            let latencies: Vec<f64> = window(length)
+                .flat_map(|m| m.latencies.iter().copied())
+                .collect();
             for (q, name) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")] {
                 let column = format!("{name}_latency_{suffix}");
                 let exact = exact_quantile(latencies.clone(), q);
                 let got = number(row, &column);
                 match (got, exact) {
                     (Some(got), Some(exact)) => {
-                        assert!((got - exact).abs() <= 0.01 * exact + 1e-9, "{column} of {service} at {minute}: {got} vs exact {exact}");
+                        assert!(
+                            (got - exact).abs() <= 0.01 * exact + 1e-9,
+                            "{column} of {service} at {minute}: {got} vs exact {exact}"
+                        );
                         checked_quantiles += 1;
                     }
                     (got, exact) => assert_eq!(got, exact, "{column} of {service} at {minute}"),
                 }
             }
         }
-        let cpu = metric_minutes.get(&(service.to_string(), minute)).and_then(|p| reference_cpu(p));
+        let cpu = metric_minutes
+            .get(&(service.to_string(), minute))
+            .and_then(|p| reference_cpu(p));
         match (number(row, "cpu_usage"), cpu) {
-            (Some(got), Some(expected)) => assert!((got - expected).abs() < 1e-9 * expected.max(1.0), "cpu of {service} at {minute}"),
+            (Some(got), Some(expected)) => assert!(
+                (got - expected).abs() < 1e-9 * expected.max(1.0),
+                "cpu of {service} at {minute}"
+            ),
             (got, expected) => assert_eq!(got, expected, "cpu of {service} at {minute}"),
         }
-        assert_eq!(number(row, "hour_of_day"), Some(((minute / 60) % 24) as f64));
+        assert_eq!(
+            number(row, "hour_of_day"),
+            Some(((minute / 60) % 24) as f64)
+        );
         assert_eq!(row["day_of_week"], "1", "2026-01-05 is a Monday");
         assert_eq!(row["is_business_hour"], "true");
         assert_eq!(row["region"], "eu-west-1");
         assert_eq!(row["deployment_version"], "1.4.2");
-        for later in ["upstream_services", "anomaly_score", "root_cause", "incident_id", "is_anomaly"] {
+        for later in [
+            "upstream_services",
+            "anomaly_score",
+            "root_cause",
+            "incident_id",
+            "is_anomaly",
+        ] {
             assert_eq!(row[later], "", "{later} stays null until its stage exists");
         }
     }

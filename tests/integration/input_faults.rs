@@ -25,22 +25,75 @@ fn malformed_records_are_dead_lettered_with_their_location_and_the_rest_is_proce
     std::fs::write(&metrics, metric_text).unwrap();
 
     let data = dir.path().join("data");
-    let stdout = run_ok(&["run", "--input", &input.display().to_string(), "--data-dir", &data.display().to_string(), "-q"]);
+    let stdout = run_ok(&[
+        "run",
+        "--input",
+        &input.display().to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+        "-q",
+    ]);
     // garbage line + unknown extension + bad metrics line = 3 whole records, 1 rejected span
     assert_eq!(summary_value(&stdout, "bad input"), 4, "{stdout}");
-    assert_eq!(summary_value(&stdout, "records read"), good as u64 + 2 + std::fs::read_to_string(&metrics).unwrap().lines().count() as u64 - 1);
+    assert_eq!(
+        summary_value(&stdout, "records read"),
+        good as u64 + 2 + std::fs::read_to_string(&metrics).unwrap().lines().count() as u64 - 1
+    );
     let dead: Vec<serde_json::Value> = std::fs::read_dir(data.join("dead_letter"))
         .unwrap()
-        .flat_map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<_>>())
+        .flat_map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let locations: Vec<String> = dead.iter().map(|d| format!("{} | {}", d["location"], d["error"])).collect();
-    assert!(locations.iter().any(|l| l.contains("traces-0000.jsonl:2") && l.contains("malformed otlp_json")), "{locations:?}");
-    assert!(locations.iter().any(|l| l.contains("traces-0000.jsonl:3") && l.contains("span 0: negative duration")), "{locations:?}");
-    assert!(locations.iter().any(|l| l.contains("traces-0001.xml") && l.contains("unknown encoding")), "{locations:?}");
-    assert!(locations.iter().any(|l| l.contains("metrics-0000.jsonl:") && l.contains("malformed")), "{locations:?}");
-    let garbage = dead.iter().find(|d| d["location"].as_str().unwrap().contains("traces-0000.jsonl:2 ")).unwrap();
-    assert_eq!(garbage["bytes_base64"], "dGhpcyBpcyBub3QganNvbg==", "original bytes are kept");
-    assert!(read_rows(&data).len() >= 8 * 3, "good records still became rows");
+    let locations: Vec<String> = dead
+        .iter()
+        .map(|d| format!("{} | {}", d["location"], d["error"]))
+        .collect();
+    assert!(
+        locations
+            .iter()
+            .any(|l| l.contains("traces-0000.jsonl:2") && l.contains("malformed otlp_json")),
+        "{locations:?}"
+    );
+    assert!(
+        locations
+            .iter()
+            .any(|l| l.contains("traces-0000.jsonl:3") && l.contains("span 0: negative duration")),
+        "{locations:?}"
+    );
+    assert!(
+        locations
+            .iter()
+            .any(|l| l.contains("traces-0001.xml") && l.contains("unknown encoding")),
+        "{locations:?}"
+    );
+    assert!(
+        locations
+            .iter()
+            .any(|l| l.contains("metrics-0000.jsonl:") && l.contains("malformed")),
+        "{locations:?}"
+    );
+    let garbage = dead
+        .iter()
+        .find(|d| {
+            d["location"]
+                .as_str()
+                .unwrap()
+                .contains("traces-0000.jsonl:2 ")
+        })
+        .unwrap();
+    assert_eq!(
+        garbage["bytes_base64"], "dGhpcyBpcyBub3QganNvbg==",
+        "original bytes are kept"
+    );
+    assert!(
+        read_rows(&data).len() >= 8 * 3,
+        "good records still became rows"
+    );
 }
 
 #[test]
@@ -53,10 +106,21 @@ fn truncated_proto_file_is_reported_at_its_byte_offset() {
     bytes.extend_from_slice(&[0, 0, 1, 0, 1, 2, 3]);
     std::fs::write(&traces, bytes).unwrap();
     let data = dir.path().join("data");
-    let stdout = run_ok(&["run", "--input", &input.display().to_string(), "--data-dir", &data.display().to_string(), "-q"]);
+    let stdout = run_ok(&[
+        "run",
+        "--input",
+        &input.display().to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+        "-q",
+    ]);
     assert_eq!(summary_value(&stdout, "bad input"), 1);
     let dead = std::fs::read_to_string(data.join("dead_letter/dead-w000.jsonl")).unwrap();
-    assert!(dead.contains(&format!("traces-0000.binpb at byte {full}")) && dead.contains("truncated record of 256 bytes"), "{dead}");
+    assert!(
+        dead.contains(&format!("traces-0000.binpb at byte {full}"))
+            && dead.contains("truncated record of 256 bytes"),
+        "{dead}"
+    );
 }
 
 #[test]
@@ -65,16 +129,53 @@ fn configuration_mistakes_are_clear_errors() {
     let config = dir.path().join("aiops.toml");
     std::fs::write(&config, "[simulator]\nservics = 4\n").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["run".into(), "--config".into(), config.display().to_string()], "servics"),
-        (vec!["run".into(), "--input".into(), "/nonexistent/otlp".into()], "/nonexistent/otlp"),
-        (vec!["run".into(), "--timezone".into(), "Mars/Base".into(), "--duration".into(), "1m".into()], "Mars/Base"),
-        (vec!["run".into(), "--duration".into(), "soon".into()], "simulator.duration"),
-        (vec!["query".into(), "SELECT 1".into(), "--data-dir".into(), dir.path().display().to_string()], "no Parquet files"),
+        (
+            vec![
+                "run".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ],
+            "servics",
+        ),
+        (
+            vec!["run".into(), "--input".into(), "/nonexistent/otlp".into()],
+            "/nonexistent/otlp",
+        ),
+        (
+            vec![
+                "run".into(),
+                "--timezone".into(),
+                "Mars/Base".into(),
+                "--duration".into(),
+                "1m".into(),
+            ],
+            "Mars/Base",
+        ),
+        (
+            vec!["run".into(), "--duration".into(), "soon".into()],
+            "simulator.duration",
+        ),
+        (
+            vec![
+                "query".into(),
+                "SELECT 1".into(),
+                "--data-dir".into(),
+                dir.path().display().to_string(),
+            ],
+            "no Parquet files",
+        ),
     ];
     for (args, needle) in cases {
-        let output = aiops().args(&args).current_dir(dir.path()).output().unwrap();
+        let output = aiops()
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{args:?} should fail");
-        assert!(stderr.contains(needle), "{args:?}: stderr lacks {needle:?}:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: stderr lacks {needle:?}:\n{stderr}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests of the `aiops` binary: one test binary (as ripgrep does), one module per
 //! concern. They run the real CLI on real files; nothing is mocked.
 
+#![allow(clippy::unwrap_used)] // tests may panic: a panic is a failed test
+
 mod common;
 mod correctness;
 mod input_faults;

@@ -37,7 +37,14 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn replay(input: &Path, data: &Path) -> String {
-    run_ok(&["run", "--input", &input.display().to_string(), "--data-dir", &data.display().to_string(), "-q"])
+    run_ok(&[
+        "run",
+        "--input",
+        &input.display().to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+        "-q",
+    ])
 }
 
 #[test]
@@ -58,7 +65,10 @@ fn disorder_within_the_bound_gives_the_same_rows() {
     let in_order = replay(&ordered, &dir.path().join("a"));
     let out_of_order = replay(&shuffled, &dir.path().join("b"));
     assert_eq!(summary_value(&out_of_order, "late records"), 0);
-    assert_eq!(summary_value(&in_order, "spans"), summary_value(&out_of_order, "spans"));
+    assert_eq!(
+        summary_value(&in_order, "spans"),
+        summary_value(&out_of_order, "spans")
+    );
     let rows = read_rows(&dir.path().join("a"));
     assert!(rows.len() >= 8 * 12);
     assert_eq!(rows, read_rows(&dir.path().join("b")));
@@ -81,12 +91,24 @@ fn records_later_than_the_bound_are_counted_and_kept() {
     let stdout = replay(&input, &data);
     assert!(late_spans > 0);
     assert_eq!(summary_value(&stdout, "late records"), late_spans as u64);
-    assert_eq!(summary_value(&stdout, "spans"), (total_spans - late_spans) as u64);
+    assert_eq!(
+        summary_value(&stdout, "spans"),
+        (total_spans - late_spans) as u64
+    );
     let late_file = std::fs::read_to_string(data.join("late/late-w000.jsonl")).unwrap();
     assert_eq!(late_file.lines().count(), late_spans);
     let first: serde_json::Value = serde_json::from_str(late_file.lines().next().unwrap()).unwrap();
-    assert!(first["location"].as_str().unwrap().contains("traces-0000.binpb at byte"), "{first}");
-    assert!(first["record"]["trace_id"].is_array(), "the whole span is kept: {first}");
+    assert!(
+        first["location"]
+            .as_str()
+            .unwrap()
+            .contains("traces-0000.binpb at byte"),
+        "{first}"
+    );
+    assert!(
+        first["record"]["trace_id"].is_array(),
+        "the whole span is kept: {first}"
+    );
 }
 
 fn count_spans(bytes: &[u8]) -> usize {

@@ -19,7 +19,11 @@ fn sql_type(kind: &str) -> &'static str {
 
 #[test]
 fn sql_migration_declares_the_schema_columns() {
-    let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/migrations/0001_feature_table.sql")).unwrap();
+    let sql = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sql/migrations/0001_feature_table.sql"
+    ))
+    .unwrap();
     let body = &sql[sql.find("otlp_ai_features (").unwrap()..sql.find("PRIMARY KEY").unwrap()];
     let declared: Vec<(String, String, bool)> = body
         .lines()
@@ -30,11 +34,23 @@ fn sql_migration_declares_the_schema_columns() {
             let line = line.trim_end_matches(',');
             let (name, rest) = line.split_once(' ').unwrap();
             let not_null = rest.contains("NOT NULL");
-            let kind = rest.split(" NOT NULL").next().unwrap().split(" DEFAULT").next().unwrap().trim().to_string();
+            let kind = rest
+                .split(" NOT NULL")
+                .next()
+                .unwrap()
+                .split(" DEFAULT")
+                .next()
+                .unwrap()
+                .trim()
+                .to_string();
             (name.to_string(), kind, !not_null)
         })
         .collect();
-    let expected: Vec<(String, String, bool)> = feature_columns().unwrap().into_iter().map(|c| (c.name, sql_type(&c.kind).to_string(), c.nullable)).collect();
+    let expected: Vec<(String, String, bool)> = feature_columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, sql_type(&c.kind).to_string(), c.nullable))
+        .collect();
     assert_eq!(declared, expected);
 }
 
@@ -42,7 +58,20 @@ fn sql_migration_declares_the_schema_columns() {
 fn parquet_files_carry_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    run_ok(&["run", "--data-dir", &data, "--start", "2026-01-05T09:00:00Z", "--duration", "2m", "--speed", "0", "--services", "3", "-q"]);
+    run_ok(&[
+        "run",
+        "--data-dir",
+        &data,
+        "--start",
+        "2026-01-05T09:00:00Z",
+        "--duration",
+        "2m",
+        "--speed",
+        "0",
+        "--services",
+        "3",
+        "-q",
+    ]);
     let batches = read_batches(dir.path());
     assert!(!batches.is_empty());
     let expected = feature_schema().unwrap();

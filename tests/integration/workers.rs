@@ -6,25 +6,63 @@ use std::process::Stdio;
 
 use crate::common::{aiops, assert_ok, read_rows, run_ok, START};
 
-fn args<'a>(data: &'a str) -> Vec<&'a str> {
-    vec!["run", "--data-dir", data, "--start", START, "--duration", "20m", "--speed", "0", "--seed", "3", "--services", "12", "--topology", "trainticket", "-q"]
+fn args(data: &str) -> Vec<&str> {
+    vec![
+        "run",
+        "--data-dir",
+        data,
+        "--start",
+        START,
+        "--duration",
+        "20m",
+        "--speed",
+        "0",
+        "--seed",
+        "3",
+        "--services",
+        "12",
+        "--topology",
+        "trainticket",
+        "-q",
+    ]
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn run_cluster(data: &Path) {
     let hostfile = data.join("hosts.txt");
-    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
     let data_text = data.display().to_string();
     let host_text = hostfile.display().to_string();
     let children: Vec<_> = (0..2)
         .map(|process| {
             let process = process.to_string();
             let mut all = args(&data_text);
-            all.extend(["--processes", "2", "--process", &process, "--hostfile", &host_text]);
-            aiops().args(&all).env("RUST_LOG", "error").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")
+            all.extend([
+                "--processes",
+                "2",
+                "--process",
+                &process,
+                "--hostfile",
+                &host_text,
+            ]);
+            aiops()
+                .args(&all)
+                .env("RUST_LOG", "error")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
         })
         .collect();
     for child in children {
@@ -50,7 +88,14 @@ fn one_worker_two_workers_and_two_processes_agree() {
     let reference = read_rows(&one);
     assert!(reference.len() >= 12 * 20, "{} rows", reference.len());
     assert_eq!(read_rows(&two), reference, "-w 2 differs from one worker");
-    assert_eq!(read_rows(&cluster), reference, "two processes differ from one worker");
+    assert_eq!(
+        read_rows(&cluster),
+        reference,
+        "two processes differ from one worker"
+    );
     let files = crate::common::parquet_files(&cluster);
-    assert!(files.iter().any(|f| f.to_string_lossy().contains("-w001-")), "both processes wrote rows: {files:?}");
+    assert!(
+        files.iter().any(|f| f.to_string_lossy().contains("-w001-")),
+        "both processes wrote rows: {files:?}"
+    );
 }

@@ -357,7 +357,9 @@ fn histogram_point(
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::metrics::v1::{Histogram, Metric, ResourceMetrics, ScopeMetrics};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Histogram, Metric, ResourceMetrics, ScopeMetrics,
+    };
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
     use proptest::prelude::*;
@@ -368,7 +370,11 @@ mod tests {
     const T0: u64 = 1_767_621_600_000_000_000;
 
     fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
     }
 
     fn otlp_span(start: u64, end: u64, attributes: Vec<KeyValue>) -> OtlpSpan {
@@ -381,7 +387,10 @@ mod tests {
             start_time_unix_nano: start,
             end_time_unix_nano: end,
             attributes,
-            status: Some(Status { code: StatusCode::Error as i32, ..Default::default() }),
+            status: Some(Status {
+                code: StatusCode::Error as i32,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -389,8 +398,14 @@ mod tests {
     fn request(resource: Vec<KeyValue>, spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                resource: Some(Resource { attributes: resource, ..Default::default() }),
-                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                resource: Some(Resource {
+                    attributes: resource,
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         }
@@ -406,23 +421,53 @@ mod tests {
             kv("k8s.pod.name", Value::StringValue("cart-0".into())),
         ];
         let spans = vec![
-            otlp_span(T0, T0 + 5_000_000, vec![kv("http.status_code", Value::IntValue(503)), kv("peer.service", Value::StringValue("db".into()))]),
-            otlp_span(T0, T0 + 1_000_000, vec![kv("http.response.status_code", Value::IntValue(200)), kv("net.peer.name", Value::StringValue("redis".into()))]),
+            otlp_span(
+                T0,
+                T0 + 5_000_000,
+                vec![
+                    kv("http.status_code", Value::IntValue(503)),
+                    kv("peer.service", Value::StringValue("db".into())),
+                ],
+            ),
+            otlp_span(
+                T0,
+                T0 + 1_000_000,
+                vec![
+                    kv("http.response.status_code", Value::IntValue(200)),
+                    kv("net.peer.name", Value::StringValue("redis".into())),
+                ],
+            ),
         ];
         let message = request(resource, spans);
         let mut from_proto = Vec::new();
         let mut from_json = Vec::new();
-        assert!(decode_spans(&encode_traces(&message, Encoding::OtlpProto), Encoding::OtlpProto, &mut from_proto).unwrap().is_empty());
+        assert!(decode_spans(
+            &encode_traces(&message, Encoding::OtlpProto),
+            Encoding::OtlpProto,
+            &mut from_proto
+        )
+        .unwrap()
+        .is_empty());
         let json = encode_traces(&message, Encoding::OtlpJson);
-        assert!(String::from_utf8_lossy(&json).contains("\"traceId\":\"07070707"), "OTLP/JSON uses hex ids");
-        assert!(decode_spans(&json, Encoding::OtlpJson, &mut from_json).unwrap().is_empty());
+        assert!(
+            String::from_utf8_lossy(&json).contains("\"traceId\":\"07070707"),
+            "OTLP/JSON uses hex ids"
+        );
+        assert!(decode_spans(&json, Encoding::OtlpJson, &mut from_json)
+            .unwrap()
+            .is_empty());
         assert_eq!(from_proto, from_json);
-        let [first, second] = &from_proto[..] else { panic!("two spans") };
+        let [first, second] = &from_proto[..] else {
+            panic!("two spans")
+        };
         assert_eq!(first.service(), "cart");
         assert_eq!(first.resource.service_version.as_deref(), Some("2.1"));
         assert_eq!(first.resource.environment.as_deref(), Some("prod"));
         assert_eq!(first.resource.pod.as_deref(), Some("cart-0"));
-        assert_eq!((first.http_status, second.http_status), (Some(503), Some(200)));
+        assert_eq!(
+            (first.http_status, second.http_status),
+            (Some(503), Some(200))
+        );
         assert_eq!(first.peer_service.as_deref(), Some("db"));
         assert_eq!(second.server_address.as_deref(), Some("redis"));
         assert!(first.is_request() && first.is_error() && first.status_error);
@@ -436,7 +481,11 @@ mod tests {
              "kind":3,"startTimeUnixNano":"1767621600000000000","endTimeUnixNano":"1767621600250000000",
              "attributes":[{"key":"http.response.status_code","value":{"intValue":"404"}}]}]}]}]}"#;
         let mut spans = Vec::new();
-        assert!(decode_spans(json.as_bytes(), Encoding::OtlpJson, &mut spans).unwrap().is_empty());
+        assert!(
+            decode_spans(json.as_bytes(), Encoding::OtlpJson, &mut spans)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(spans[0].service(), UNKNOWN_SERVICE);
         assert_eq!(spans[0].kind, crate::record::SpanKind::Client);
         assert_eq!(spans[0].http_status, Some(404));
@@ -462,13 +511,52 @@ mod tests {
         let mut out = Vec::new();
         let rejected = decode_spans(&bytes, Encoding::OtlpProto, &mut out).unwrap();
         assert_eq!(out.len(), 1);
-        let errors: Vec<_> = rejected.iter().map(|r| (r.position.as_str(), r.error.clone())).collect();
-        assert_eq!(errors[0], ("resource 0 scope 0 span 1", DecodeError::NegativeDuration { start_ns: T0 + 10, end_ns: T0 }));
-        assert_eq!(errors[1].1, DecodeError::AbsurdTimestamp { field: "start_time_unix_nano", value_ns: 5 });
-        assert_eq!(errors[2].1, DecodeError::MissingField("start_time_unix_nano"));
-        assert_eq!(errors[3].1, DecodeError::InvalidId { field: "trace_id", length: 16 });
-        assert_eq!(errors[4].1, DecodeError::InvalidId { field: "span_id", length: 2 });
-        assert!(matches!(errors[5].1, DecodeError::AbsurdTimestamp { field: "duration", .. }));
+        let errors: Vec<_> = rejected
+            .iter()
+            .map(|r| (r.position.as_str(), r.error.clone()))
+            .collect();
+        assert_eq!(
+            errors[0],
+            (
+                "resource 0 scope 0 span 1",
+                DecodeError::NegativeDuration {
+                    start_ns: T0 + 10,
+                    end_ns: T0
+                }
+            )
+        );
+        assert_eq!(
+            errors[1].1,
+            DecodeError::AbsurdTimestamp {
+                field: "start_time_unix_nano",
+                value_ns: 5
+            }
+        );
+        assert_eq!(
+            errors[2].1,
+            DecodeError::MissingField("start_time_unix_nano")
+        );
+        assert_eq!(
+            errors[3].1,
+            DecodeError::InvalidId {
+                field: "trace_id",
+                length: 16
+            }
+        );
+        assert_eq!(
+            errors[4].1,
+            DecodeError::InvalidId {
+                field: "span_id",
+                length: 2
+            }
+        );
+        assert!(matches!(
+            errors[5].1,
+            DecodeError::AbsurdTimestamp {
+                field: "duration",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -491,14 +579,30 @@ mod tests {
         };
         let request = ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
-                scope_metrics: vec![ScopeMetrics { metrics: vec![histogram], ..Default::default() }],
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![histogram],
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         };
         for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
             let mut points = Vec::new();
-            assert!(decode_metrics(&encode_metrics(&request, encoding), encoding, &mut points).unwrap().is_empty());
-            assert_eq!(points[0].value, MetricValue::Histogram { count: 3, sum: Some(0.6), bounds: vec![0.1, 0.5], bucket_counts: vec![1, 2, 0], cumulative: false });
+            assert!(
+                decode_metrics(&encode_metrics(&request, encoding), encoding, &mut points)
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(
+                points[0].value,
+                MetricValue::Histogram {
+                    count: 3,
+                    sum: Some(0.6),
+                    bounds: vec![0.1, 0.5],
+                    bucket_counts: vec![1, 2, 0],
+                    cumulative: false
+                }
+            );
             assert_eq!(points[0].service(), UNKNOWN_SERVICE);
         }
     }
@@ -534,9 +638,24 @@ mod tests {
 
     #[test]
     fn garbage_is_a_malformed_message() {
-        let error = decode_spans(b"\xff\xff\xff", Encoding::OtlpProto, &mut Vec::new()).unwrap_err();
-        assert!(matches!(error, DecodeError::Malformed { encoding: Encoding::OtlpProto, .. }));
-        let error = decode_spans(b"{\"resourceSpans\": 5}", Encoding::OtlpJson, &mut Vec::new()).unwrap_err();
-        assert!(error.to_string().starts_with("malformed otlp_json message"), "{error}");
+        let error =
+            decode_spans(b"\xff\xff\xff", Encoding::OtlpProto, &mut Vec::new()).unwrap_err();
+        assert!(matches!(
+            error,
+            DecodeError::Malformed {
+                encoding: Encoding::OtlpProto,
+                ..
+            }
+        ));
+        let error = decode_spans(
+            b"{\"resourceSpans\": 5}",
+            Encoding::OtlpJson,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("malformed otlp_json message"),
+            "{error}"
+        );
     }
 }

@@ -450,7 +450,11 @@ mod tests {
         let csv = simulator().ground_truth_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "fault,service,start,end");
-        assert_eq!(lines.len(), 2, "one fault starts inside three minutes at a two-minute period: {csv}");
+        assert_eq!(
+            lines.len(),
+            2,
+            "one fault starts inside three minutes at a two-minute period: {csv}"
+        );
         assert!(
             lines[1].starts_with("latency,")
                 && lines[1].ends_with(",2026-01-05T14:01:00Z,2026-01-05T14:02:00Z")
