@@ -21,7 +21,7 @@ pub const FEATURE_ROW_JSON: &str = include_str!("../../schemas/feature_row.json"
 pub struct Column {
     /// Column name.
     pub name: String,
-    /// Logical type: timestamp, string, float64, int32, bool or list<string>.
+    /// Logical type: `timestamp`, `string`, `float64`, `int32`, `bool` or `list<string>`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Whether nulls are allowed.

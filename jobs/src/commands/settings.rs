@@ -12,7 +12,7 @@ use clap::Args;
 #[derive(Args, Debug, Clone, Default)]
 pub struct SimArgs {
     /// TOML configuration file layered over the built-in defaults (engine/config/default.toml);
-    /// AIOPS_<SECTION>__<KEY> environment variables override it, flags override both.
+    /// `AIOPS_<SECTION>__<KEY>` environment variables override it, flags override both.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Seed of the simulator: same seed, same telemetry.
