@@ -461,6 +461,114 @@ mod tests {
         );
     }
 
+    /// Median duration (ms) of `service`'s spans of `kind` (2 server, 3 client) whose start
+    /// lies in `[from, to)` minutes, optionally only client spans calling `peer`.
+    fn median_ms(
+        sim: &Arc<Simulator>,
+        service: &str,
+        kind: i32,
+        peer: Option<&str>,
+        minutes: std::ops::Range<u64>,
+    ) -> f64 {
+        let mut durations = Vec::new();
+        let mut shard = sim.shard(0, 1);
+        let window =
+            sim.start_ns() + minutes.start * MINUTE_NS..sim.start_ns() + minutes.end * MINUTE_NS;
+        while let Some(second) = shard.next_second() {
+            for rs in second.traces.into_iter().flat_map(|t| t.resource_spans) {
+                let attributes = &rs.resource.as_ref().unwrap().attributes;
+                if !attributes
+                    .iter()
+                    .any(|kv| kv.key == "service.name" && otlp_text(kv) == service)
+                {
+                    continue;
+                }
+                for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                    let peer_ok = peer.is_none_or(|p| {
+                        span.attributes
+                            .iter()
+                            .any(|kv| kv.key == "peer.service" && otlp_text(kv) == p)
+                    });
+                    if span.kind == kind && peer_ok && window.contains(&span.start_time_unix_nano) {
+                        durations.push(
+                            (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e6,
+                        );
+                    }
+                }
+            }
+        }
+        durations.sort_by(f64::total_cmp);
+        durations[durations.len() / 2]
+    }
+
+    fn otlp_text(kv: &opentelemetry_proto::tonic::common::v1::KeyValue) -> String {
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => {
+                s.clone()
+            }
+            _ => String::new(),
+        }
+    }
+
+    #[test]
+    fn faults_propagate_to_callers_as_real_ones_do() {
+        let topology = Topology::generate(Shape::Shop, 8, 42);
+        let (caller, callee) = topology
+            .services
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| {
+                s.calls
+                    .iter()
+                    .find(|c| c.probability > 0.5)
+                    .map(|c| (i, c.callee))
+            })
+            .unwrap();
+        let (caller, callee) = (
+            topology.services[caller].name.clone(),
+            topology.services[callee].name.clone(),
+        );
+        let fault = |kind| SimConfig {
+            services: 8,
+            traces_per_second: 40.0,
+            fault_every_minutes: 0,
+            faults: vec![FaultSpec {
+                kind,
+                service: callee.clone(),
+                start_minute: 2,
+                duration_minutes: 2,
+            }],
+            ..Default::default()
+        };
+        let start = 1_767_621_600 * SECOND_NS;
+        let latency = Arc::new(
+            Simulator::new(fault(FaultKind::Latency), start, start + 4 * MINUTE_NS).unwrap(),
+        );
+        let before = median_ms(&latency, &caller, 2, None, 0..2);
+        let during = median_ms(&latency, &caller, 2, None, 2..4);
+        assert!(
+            during > before + 100.0,
+            "caller {caller} of slow {callee}: {before} ms -> {during} ms"
+        );
+
+        // A network delay shows in the caller's client spans, not in the callee's server spans.
+        let network = Arc::new(
+            Simulator::new(fault(FaultKind::NetworkDelay), start, start + 4 * MINUTE_NS).unwrap(),
+        );
+        let client_before = median_ms(&network, &caller, 3, Some(&callee), 0..2);
+        let client_during = median_ms(&network, &caller, 3, Some(&callee), 2..4);
+        assert!(
+            client_during > client_before + 200.0,
+            "{client_before} -> {client_during}"
+        );
+        let server_before = median_ms(&network, &callee, 2, None, 0..2);
+        let server_during = median_ms(&network, &callee, 2, None, 2..4);
+        assert!(
+            (server_during - server_before).abs() < 0.5 * server_before + 5.0,
+            "{server_before} -> {server_during}"
+        );
+    }
+
     #[test]
     fn unknown_fault_service_is_a_clear_error() {
         let config = SimConfig {

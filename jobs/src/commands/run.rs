@@ -86,6 +86,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(zone) = &args.timezone {
         config.features.timezone.clone_from(zone);
     }
+    // Resolve "now" once, so the ground truth and the job agree on simulated time.
+    if config.simulator.start == "now" {
+        config.simulator.start = chrono::Utc::now().format("%Y-%m-%dT%H:%M:00Z").to_string();
+    }
     let data_dir = config.sink.data_dir.clone();
     if args.overwrite && args.process == 0 {
         remove_previous_output(&data_dir)?;
@@ -94,8 +98,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let is_simulation = config.source.kind == SourceKind::Simulator;
     if is_simulation && args.process == 0 {
-        let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
-        let sim = job::simulator(&config, now_ns)?;
+        let sim = job::simulator(&config, 0)?;
         let path = data_dir.join("ground_truth.csv");
         std::fs::write(&path, sim.ground_truth_csv())
             .with_context(|| format!("writing {}", path.display()))?;
