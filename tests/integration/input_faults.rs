@@ -53,30 +53,19 @@ fn malformed_records_are_dead_lettered_with_their_location_and_the_rest_is_proce
         .iter()
         .map(|d| format!("{} | {}", d["location"], d["error"]))
         .collect();
-    assert!(
-        locations
-            .iter()
-            .any(|l| l.contains("traces-0000.jsonl:2") && l.contains("malformed otlp_json")),
-        "{locations:?}"
-    );
-    assert!(
-        locations
-            .iter()
-            .any(|l| l.contains("traces-0000.jsonl:3") && l.contains("span 0: negative duration")),
-        "{locations:?}"
-    );
-    assert!(
-        locations
-            .iter()
-            .any(|l| l.contains("traces-0001.xml") && l.contains("unknown encoding")),
-        "{locations:?}"
-    );
-    assert!(
-        locations
-            .iter()
-            .any(|l| l.contains("metrics-0000.jsonl:") && l.contains("malformed")),
-        "{locations:?}"
-    );
+    for (place, error) in [
+        ("traces-0000.jsonl:2", "malformed otlp_json"),
+        ("traces-0000.jsonl:3", "span 0: negative duration"),
+        ("traces-0001.xml", "unknown encoding"),
+        ("metrics-0000.jsonl:", "malformed"),
+    ] {
+        assert!(
+            locations
+                .iter()
+                .any(|l| l.contains(place) && l.contains(error)),
+            "no {place} / {error} in {locations:?}"
+        );
+    }
     let garbage = dead
         .iter()
         .find(|d| {

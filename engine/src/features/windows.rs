@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use chrono_tz::Tz;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::operators::{Capability, InputCapability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::calendar::calendar;
@@ -191,6 +191,22 @@ impl RowBuilder {
     }
 }
 
+/// The panes waiting for one minute to close, under a capability for it.
+type Pending = (Capability<Pane>, Vec<SpanPane>, Vec<MetricPane>);
+
+/// The pending entry for the time of `capability`, created with a retained capability.
+fn stash<'a>(
+    pending: &'a mut BTreeMap<Pane, Pending>,
+    capability: &InputCapability<Pane>,
+) -> Option<&'a mut Pending> {
+    let time = *capability.least()?;
+    Some(
+        pending
+            .entry(time)
+            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new(), Vec::new())),
+    )
+}
+
 /// Extension trait: join span and metric panes into feature rows.
 pub trait FeatureWindows<'scope> {
     /// Joins span panes with metric panes by (service, pane) — an outer join — and emits one
@@ -217,7 +233,6 @@ impl<'scope> FeatureWindows<'scope> for StreamVec<'scope, Pane, SpanPane> {
         zone: Tz,
         now_us: fn() -> i64,
     ) -> StreamVec<'scope, Pane, FeatureRow> {
-        type Pending = (Capability<Pane>, Vec<SpanPane>, Vec<MetricPane>);
         self.binary_frontier::<_, CapacityContainerBuilder<Vec<FeatureRow>>, _, _, _, _>(
             metrics,
             Pipeline,
@@ -228,22 +243,14 @@ impl<'scope> FeatureWindows<'scope> for StreamVec<'scope, Pane, SpanPane> {
                 let mut builder = RowBuilder::new(zone);
                 move |(spans, span_frontier), (metrics, metric_frontier), output| {
                     spans.for_each(|capability, data| {
-                        let Some(&time) = capability.least() else {
-                            return;
-                        };
-                        let entry = pending.entry(time).or_insert_with(|| {
-                            (capability.delayed(&time, 0), Vec::new(), Vec::new())
-                        });
-                        entry.1.append(data);
+                        if let Some(entry) = stash(&mut pending, &capability) {
+                            entry.1.append(data);
+                        }
                     });
                     metrics.for_each(|capability, data| {
-                        let Some(&time) = capability.least() else {
-                            return;
-                        };
-                        let entry = pending.entry(time).or_insert_with(|| {
-                            (capability.delayed(&time, 0), Vec::new(), Vec::new())
-                        });
-                        entry.2.append(data);
+                        if let Some(entry) = stash(&mut pending, &capability) {
+                            entry.2.append(data);
+                        }
                     });
                     while let Some(entry) = pending.first_entry() {
                         let pane = *entry.key();

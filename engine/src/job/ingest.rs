@@ -6,6 +6,7 @@
 //! already closed are counted and written to the late side output. Everything else enters
 //! the dataflow at the currently open pane.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -136,6 +137,31 @@ impl Ingest {
         }
     }
 
+    /// Sends decoded records whose window is open into `input`; diverts the rest to the late
+    /// side output. Every record advances its partition's watermark.
+    fn route<R: serde::Serialize + Clone + 'static>(
+        &mut self,
+        records: &mut Vec<R>,
+        message: &RawMessage,
+        open: Pane,
+        event_ns: fn(&R) -> u64,
+        accepted: fn(&Stats) -> &AtomicU64,
+        input: &mut InputHandleVec<Pane, R>,
+    ) {
+        let now = Instant::now();
+        for record in records.drain(..) {
+            let time = event_ns(&record);
+            self.watermarks.observe(message.partition, time, now);
+            if pane_of(time) < open {
+                let value = serde_json::to_value(&record).unwrap_or_default();
+                self.late(&message.location, time, open, value);
+            } else {
+                Stats::add(accepted(&self.stats), 1);
+                input.send(record);
+            }
+        }
+    }
+
     /// Processes a batch: decode, route to the inputs or the late output, advance watermarks
     /// and the inputs' time to the open pane.
     pub fn push(&mut self, batch: Batch, spans_in: &mut SpanInput, metrics_in: &mut MetricInput) {
@@ -147,28 +173,27 @@ impl Ingest {
         for message in &batch.messages {
             Stats::add(&self.stats.messages, 1);
             self.decode(message);
-            for span in std::mem::take(&mut self.spans) {
-                self.watermarks
-                    .observe(message.partition, span.start_ns, now);
-                if pane_of(span.start_ns) < open {
-                    let record = serde_json::to_value(&span).unwrap_or_default();
-                    self.late(&message.location, span.start_ns, open, record);
-                } else {
-                    Stats::add(&self.stats.spans, 1);
-                    spans_in.send(span);
-                }
-            }
-            for point in std::mem::take(&mut self.points) {
-                self.watermarks
-                    .observe(message.partition, point.time_ns, now);
-                if pane_of(point.time_ns) < open {
-                    let record = serde_json::to_value(&point).unwrap_or_default();
-                    self.late(&message.location, point.time_ns, open, record);
-                } else {
-                    Stats::add(&self.stats.metric_points, 1);
-                    metrics_in.send(point);
-                }
-            }
+            // Taken and put back so the buffers keep their capacity across messages.
+            let mut spans = std::mem::take(&mut self.spans);
+            self.route(
+                &mut spans,
+                message,
+                open,
+                |s| s.start_ns,
+                |stats| &stats.spans,
+                spans_in,
+            );
+            self.spans = spans;
+            let mut points = std::mem::take(&mut self.points);
+            self.route(
+                &mut points,
+                message,
+                open,
+                |p| p.time_ns,
+                |stats| &stats.metric_points,
+                metrics_in,
+            );
+            self.points = points;
         }
         for (partition, event_ns) in batch.progress {
             self.watermarks.observe(partition, event_ns, now);
