@@ -18,6 +18,10 @@ use aiops_engine::otlp::{decode_spans, encode_traces, Encoding};
 use aiops_engine::record::{MetricPoint, Span};
 use aiops_engine::time::{pane_of, Pane};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+/// The same allocator as the `aiops` binary: decode is allocation-bound.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
