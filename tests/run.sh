@@ -8,8 +8,10 @@
 # profile. The cargo target directory lives outside the clone ($HOME/.cache/aiops/target, or
 # $CARGO_TARGET_DIR) so reruns are incremental; a cold build takes several minutes.
 #
-# Services: the tests of this slice need none. When the Kafka/PostgreSQL issue lands, this
-# script installs and starts the broker and PostgreSQL on loopback and stops them on exit.
+# Services: a private PostgreSQL 15 server on a free loopback port (Debian's postgresql package,
+# installed if missing), in a temporary directory, stopped and removed on exit. The tests find
+# it through AIOPS_TEST_DATABASE_URL. Tests of the TimescaleDB path also run when
+# AIOPS_TEST_TIMESCALE_URL points at a server with the extension preloaded.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +21,40 @@ mkdir -p "$CARGO_TARGET_DIR"
 
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
+
+pg_dir=""
+stop_services() {
+  if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
+}
+trap stop_services EXIT
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+    step "installing PostgreSQL (Debian package postgresql)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  pg_dir=$(mktemp -d /tmp/aiops-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg_dir"
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+  as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" \
+    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" -w start >/dev/null
+  export AIOPS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($pg_dir)"
+}
+
+step "starting PostgreSQL"
+start_postgres
 
 step "rustfmt"
 cargo fmt --all -- --check

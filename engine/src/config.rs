@@ -69,6 +69,24 @@ pub struct SinkConfig {
     pub max_rows_per_file: usize,
 }
 
+/// `[postgres]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connection URL; empty: Parquet output instead.
+    pub url: String,
+    /// TimescaleDB chunk interval (a PostgreSQL interval, e.g. `1 hour`).
+    pub chunk_interval: String,
+    /// TimescaleDB compression age.
+    pub compress_after: String,
+    /// Age after which rows are dropped, days.
+    pub retention_days: u32,
+    /// Native partitions created ahead of the newest row, days.
+    pub partitions_ahead_days: u32,
+    /// Owner of the stored Kafka resume offsets.
+    pub consumer: String,
+}
+
 /// The whole job configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +101,8 @@ pub struct JobConfig {
     pub features: FeatureConfig,
     /// `[sink]`.
     pub sink: SinkConfig,
+    /// `[postgres]`.
+    pub postgres: PostgresConfig,
 }
 
 fn merge(base: &mut toml::Value, overlay: toml::Value) {

@@ -30,6 +30,17 @@ pub enum Error {
     /// The schema files under `schemas/` are malformed (a bug of ours).
     #[error("schema: {0}")]
     Schema(String),
+    /// PostgreSQL refused a statement or could not be reached (an external system's fault;
+    /// retrying can help when `retryable`).
+    #[error("postgres ({context}): {message}")]
+    Database {
+        /// What the engine was doing, with the server address.
+        context: String,
+        /// The server's or the driver's message.
+        message: String,
+        /// Whether the same call may succeed later (connection lost, server starting).
+        retryable: bool,
+    },
     /// Timely could not start its workers or connect the processes of a cluster.
     #[error("dataflow: {0}")]
     Dataflow(String),
@@ -41,6 +52,21 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl Error {
+    /// Wraps a PostgreSQL error with what was being done.
+    pub fn database(context: impl Into<String>, error: &postgres::Error) -> Self {
+        let message = match error.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => error.to_string(),
+        };
+        Error::Database {
+            context: context.into(),
+            message,
+            retryable: error.is_closed() || error.as_db_error().is_none(),
         }
     }
 }

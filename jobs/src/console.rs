@@ -87,16 +87,18 @@ impl Console {
 }
 
 /// Prints the end-of-run summary.
-pub fn print_summary(totals: &Snapshot, data_dir: &Path, simulation: bool) {
+pub fn print_summary(totals: &Snapshot, data_dir: &Path, destination: &str, simulation: bool) {
     println!("summary");
     println!("  records read        {:>12}", totals.messages);
     println!("  spans               {:>12}", totals.spans);
     println!("  metric points       {:>12}", totals.metric_points);
+    let files = match totals.files {
+        0 => String::new(),
+        n => format!(" ({n} Parquet files)"),
+    };
     println!(
-        "  feature rows        {:>12}  in {} Parquet files under {}",
-        totals.rows,
-        totals.files,
-        data_dir.join("features").display()
+        "  feature rows        {:>12}  to {destination}{files}",
+        totals.rows
     );
     println!(
         "  late records        {:>12}{}",

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Streaming AIOps engine: OpenTelemetry in, per-service features, dependencies and anomalies out.
+/// Streaming AIOps engine: OpenTelemetry in, per-service feature rows out (Parquet or PostgreSQL).
 #[derive(Parser)]
 #[command(name = "aiops", version, about, long_about = None)]
 struct Cli {
@@ -29,6 +29,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Write simulated OTLP telemetry and its ground truth to files for replay.
     Generate(commands::generate::GenerateArgs),
+    /// Create or upgrade the PostgreSQL / TimescaleDB schema (idempotent).
+    Migrate(commands::migrate::MigrateArgs),
     /// Run SQL over the feature rows in the data directory (table `features`).
     Query(commands::query::QueryArgs),
 }
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Generate(args) => commands::generate::generate(args),
         Command::Query(args) => commands::query::query(args),
+        Command::Migrate(args) => commands::migrate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

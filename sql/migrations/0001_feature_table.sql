@@ -1,6 +1,8 @@
 -- The feature table: one row per (service, minute). Columns follow schemas/feature_row.json
 -- (a test checks). Keyed by (service_name, time): TimescaleDB needs the time column in every
 -- unique key, and the natural key makes re-written windows idempotent upserts.
+-- ${partitioning} is `PARTITION BY RANGE (time)` without TimescaleDB (native partitions, created
+-- ahead by the job) and empty with it (0002 turns the table into a hypertable).
 CREATE TABLE IF NOT EXISTS otlp_ai_features (
     time TIMESTAMPTZ NOT NULL,
     service_name TEXT NOT NULL,
@@ -49,4 +51,14 @@ CREATE TABLE IF NOT EXISTS otlp_ai_features (
         AND (error_rate_1m IS NULL OR (error_rate_1m >= 0 AND error_rate_1m <= 1))
         AND (error_rate_5m IS NULL OR (error_rate_5m >= 0 AND error_rate_5m <= 1))
     )
+) ${partitioning};
+
+-- Resume offsets of the Kafka partitions, written in the same transaction as the rows.
+CREATE TABLE IF NOT EXISTS aiops_kafka_offsets (
+    consumer TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    resume_offset BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, topic, kafka_partition)
 );

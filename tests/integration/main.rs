@@ -8,5 +8,6 @@ mod correctness;
 mod input_faults;
 mod lifecycle;
 mod ordering;
+mod postgres_sink;
 mod schema;
 mod workers;

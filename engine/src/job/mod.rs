@@ -25,7 +25,8 @@ use crate::error::{Error, Result};
 use crate::features::{FeatureWindows, MetricPanes, SpanPanes};
 use crate::sim::Simulator;
 use crate::sink::parquet::ParquetSink;
-use crate::sink::{SideOutput, WriteRows};
+use crate::sink::postgres::PostgresSink;
+use crate::sink::{RowSink, SideOutput, WriteRows};
 use crate::source::{FileSource, Poll, SimulatorSource, Source};
 use crate::stats::Stats;
 use crate::time::{Pane, Watermarks};
@@ -191,18 +192,31 @@ fn build_source(shared: &Shared, index: usize, peers: usize) -> Result<Box<dyn S
     })
 }
 
+fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
+    let sink_config = &shared.config.sink;
+    let flush_interval = Duration::from_millis(sink_config.flush_interval_ms);
+    if shared.config.postgres.url.is_empty() {
+        let dir = sink_config.data_dir.join("features");
+        let prefix = format!("{}-w{index:03}", shared.run_id);
+        let sink =
+            ParquetSink::create(&dir, prefix, flush_interval, sink_config.max_rows_per_file)?;
+        return Ok(Box::new(sink.with_stats(Arc::clone(&shared.stats))));
+    }
+    let mut sink = PostgresSink::connect(&shared.config.postgres, flush_interval)?;
+    if index == 0 {
+        let dropped = sink.apply_retention(now_us())?;
+        if !dropped.is_empty() {
+            tracing::info!(?dropped, "retention dropped partitions");
+        }
+    }
+    Ok(Box::new(sink))
+}
+
 fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let (index, peers) = (worker.index(), worker.peers());
-    let sink_config = &shared.config.sink;
-    let data_dir = &sink_config.data_dir;
+    let data_dir = &shared.config.sink.data_dir;
     let mut source = build_source(shared, index, peers)?;
-    let sink = ParquetSink::create(
-        &data_dir.join("features"),
-        format!("{}-w{index:03}", shared.run_id),
-        Duration::from_millis(sink_config.flush_interval_ms),
-        sink_config.max_rows_per_file,
-    )?
-    .with_stats(Arc::clone(&shared.stats));
+    let sink = build_sink(shared, index)?;
 
     let mut spans_in = SpanInput::new();
     let mut metrics_in = MetricInput::new();

@@ -7,6 +7,7 @@
 mod batch;
 mod operator;
 pub mod parquet;
+pub mod postgres;
 mod side;
 
 pub use batch::rows_to_batch;
@@ -15,6 +16,20 @@ pub use side::SideOutput;
 
 use crate::error::Result;
 use crate::features::FeatureRow;
+
+impl RowSink for Box<dyn RowSink> {
+    fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()> {
+        (**self).write(rows)
+    }
+
+    fn wants_flush(&self) -> bool {
+        (**self).wants_flush()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
 
 /// A destination for feature rows.
 pub trait RowSink {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod generate;
+pub mod migrate;
 pub mod query;
 pub mod run;
 pub mod settings;

@@ -27,6 +27,9 @@ pub struct RunArgs {
     /// Where Parquet files and side outputs go (default: ./data).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Write rows to this PostgreSQL database (after `aiops migrate`) instead of Parquet.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Simulated seconds per wall-clock second; 0 runs as fast as possible.
     #[arg(long)]
     speed: Option<f64>,
@@ -77,6 +80,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.data_dir {
         config.sink.data_dir.clone_from(dir);
     }
+    if let Some(url) = &args.database_url {
+        config.postgres.url.clone_from(url);
+    }
     if let Some(speed) = args.speed {
         config.simulator.speed = speed;
     }
@@ -104,6 +110,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
 
+    let config_url = config.postgres.url.clone();
     let stats = Arc::new(Stats::default());
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(Arc::clone(&stop))?;
@@ -124,7 +131,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let console = Console::start(Arc::clone(&stats), args.quiet);
     let result = job::run(options, Arc::clone(&stats), stop);
     console.finish();
-    crate::console::print_summary(&stats.snapshot(), &data_dir, is_simulation);
+    let destination = match config_url.is_empty() {
+        true => data_dir.join("features").display().to_string(),
+        false => format!(
+            "otlp_ai_features on {}",
+            aiops_engine::sink::postgres::server_of(&config_url)
+        ),
+    };
+    crate::console::print_summary(&stats.snapshot(), &data_dir, &destination, is_simulation);
     result.context("the job failed")
 }
 

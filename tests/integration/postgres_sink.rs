@@ -1,0 +1,371 @@
+//! The PostgreSQL sink against the real server that tests/run.sh starts: migrations, the
+//! native partitioning fallback, idempotent upserts, offsets committed atomically with rows,
+//! the rollup, retention, and clear errors.
+
+use aiops_engine::config::JobConfig;
+use aiops_engine::features::FeatureRow;
+use aiops_engine::schema::feature_columns;
+use aiops_engine::sink::postgres::{connect, stored_offsets, PostgresSink, ResumeOffset, Storage};
+use postgres::Client;
+
+use crate::common::{aiops, number, read_rows, run_ok, START};
+
+/// The server URL from the test script, or a failure that says how to get one.
+fn server_url() -> String {
+    std::env::var("AIOPS_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("AIOPS_TEST_DATABASE_URL is not set: run the tests with `bash tests/run.sh`, which starts PostgreSQL")
+    })
+}
+
+/// A fresh database of its own for one test; returns its URL.
+fn fresh_database(name: &str) -> String {
+    let base = server_url();
+    let mut admin = Client::connect(&base, postgres::NoTls).expect("test PostgreSQL reachable");
+    let database = format!("aiops_test_{name}");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{database}")
+}
+
+fn pg_type(kind: &str) -> &'static str {
+    match kind {
+        "timestamp" => "timestamp with time zone",
+        "string" => "text",
+        "float64" => "double precision",
+        "int32" => "integer",
+        "bool" => "boolean",
+        "list<string>" => "ARRAY",
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn migrate_is_idempotent_and_creates_the_native_fallback() {
+    let url = fresh_database("migrate");
+    let first = run_ok(&["migrate", "--database-url", &url]);
+    assert!(
+        first.contains("storage: native")
+            && first.contains("applied 0001_feature_table.sql, 0002_storage.native.sql"),
+        "{first}"
+    );
+    let second = run_ok(&["migrate", "--database-url", &url]);
+    assert!(second.contains("schema up to date"), "{second}");
+
+    let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+    let columns: Vec<(String, String, bool)> = client
+        .query("SELECT column_name::text, data_type::text, is_nullable = 'YES' FROM information_schema.columns WHERE table_name = 'otlp_ai_features' ORDER BY ordinal_position", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let expected: Vec<(String, String, bool)> = feature_columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, pg_type(&c.kind).to_string(), c.nullable))
+        .collect();
+    assert_eq!(
+        columns, expected,
+        "the table follows schemas/feature_row.json"
+    );
+    let partitioned: i64 = client.query_one("SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'otlp_ai_features'::regclass", &[]).unwrap().get(0);
+    assert_eq!(partitioned, 1);
+    let rollup: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'otlp_features_1h'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rollup, 1);
+}
+
+#[test]
+fn timescaledb_path_when_a_server_is_given() {
+    let Ok(url) = std::env::var("AIOPS_TEST_TIMESCALE_URL") else {
+        eprintln!(
+            "AIOPS_TEST_TIMESCALE_URL not set: the TimescaleDB path is not exercised in this run"
+        );
+        return;
+    };
+    let output = run_ok(&["migrate", "--database-url", &url]);
+    assert!(output.contains("storage: timescaledb"), "{output}");
+    let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+    let hypertables: i64 = client.query_one("SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'otlp_ai_features'", &[]).unwrap().get(0);
+    assert_eq!(hypertables, 1);
+    let aggregates: i64 = client.query_one("SELECT count(*) FROM timescaledb_information.continuous_aggregates WHERE view_name = 'otlp_features_1h'", &[]).unwrap().get(0);
+    assert_eq!(aggregates, 1);
+}
+
+/// The columns the comparison reads back from PostgreSQL.
+type StoredRow = (
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+    bool,
+);
+
+fn run_into(url: &str, data: &str) -> String {
+    run_ok(&[
+        "run",
+        "--database-url",
+        url,
+        "--data-dir",
+        data,
+        "--start",
+        START,
+        "--duration",
+        "75m",
+        "--speed",
+        "0",
+        "--services",
+        "6",
+        "--seed",
+        "9",
+        "-q",
+    ])
+}
+
+#[test]
+fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
+    let url = fresh_database("rows");
+    run_ok(&["migrate", "--database-url", &url]);
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("parquet");
+    run_ok(&[
+        "run",
+        "--data-dir",
+        &parquet.display().to_string(),
+        "--start",
+        START,
+        "--duration",
+        "75m",
+        "--speed",
+        "0",
+        "--services",
+        "6",
+        "--seed",
+        "9",
+        "-q",
+    ]);
+    let expected = read_rows(&parquet);
+    let data = dir.path().display().to_string();
+    let summary = run_into(&url, &data);
+    assert!(
+        summary.contains("otlp_ai_features on 127.0.0.1"),
+        "{summary}"
+    );
+
+    let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+    let columns = "service_name, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), request_rate_1m, request_rate_1h, error_rate_5m, p99_latency_5m, cpu_usage, network_out, operation, is_peak_hour";
+    let read = |client: &mut Client| -> Vec<StoredRow> {
+        client
+            .query(
+                &format!("SELECT {columns} FROM otlp_ai_features ORDER BY 1, 2"),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                    r.get(8),
+                    r.get(9),
+                )
+            })
+            .collect()
+    };
+    let stored = read(&mut client);
+    assert_eq!(stored.len(), expected.len());
+    for (row, parquet_row) in stored.iter().zip(&expected) {
+        assert_eq!(
+            (&row.0, &row.1),
+            (&parquet_row["service_name"], &parquet_row["time"])
+        );
+        assert_eq!(row.2, number(parquet_row, "request_rate_1m"));
+        assert_eq!(row.3, number(parquet_row, "request_rate_1h"));
+        assert_eq!(row.4, number(parquet_row, "error_rate_5m"));
+        assert_eq!(row.5, number(parquet_row, "p99_latency_5m"));
+        assert_eq!(row.6, number(parquet_row, "cpu_usage"));
+        assert_eq!(row.7, number(parquet_row, "network_out"));
+        assert_eq!(row.8.as_deref().unwrap_or(""), parquet_row["operation"]);
+    }
+
+    run_into(&url, &data);
+    assert_eq!(
+        read(&mut client),
+        stored,
+        "re-writing the same windows is an idempotent upsert"
+    );
+
+    let mismatches: i64 = client
+        .query_one(
+            "SELECT count(*) FROM otlp_features_1h r JOIN (SELECT date_trunc('hour', time) AS bucket, service_name, avg(request_rate_1m) AS rate, avg(cpu_usage) AS cpu \
+             FROM otlp_ai_features GROUP BY 1, 2) b USING (bucket, service_name) \
+             WHERE abs(r.avg_request_rate - b.rate) > 1e-9 * b.rate OR abs(r.avg_cpu_usage - b.cpu) > 1e-9 * b.cpu \
+                OR (r.avg_request_rate IS NULL) <> (b.rate IS NULL)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let buckets: i64 = client
+        .query_one("SELECT count(*) FROM otlp_features_1h", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        mismatches, 0,
+        "rollup averages equal the base table's (up to float summation order)"
+    );
+    assert_eq!(
+        buckets,
+        6 * 2,
+        "6 services over 09:00-10:15 touch two hours"
+    );
+}
+
+fn sink(url: &str) -> PostgresSink {
+    let mut config = JobConfig::load(None, Vec::new()).unwrap().postgres;
+    config.url = url.to_string();
+    PostgresSink::connect(&config, std::time::Duration::from_secs(1)).unwrap()
+}
+
+fn row(service: &str, time_us: i64, error_rate: f64) -> FeatureRow {
+    FeatureRow {
+        service_name: service.into(),
+        time_us,
+        request_rate_1m: Some(1.0),
+        error_rate_1m: Some(error_rate),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn offsets_commit_atomically_with_their_rows() {
+    let url = fresh_database("offsets");
+    run_ok(&["migrate", "--database-url", &url]);
+    let mut sink = sink(&url);
+    assert_eq!(sink.storage(), Storage::Native);
+    let t0 = 1_767_603_600_000_000; // 2026-01-05 09:00 UTC
+    let offsets = vec![
+        ResumeOffset {
+            topic: "otlp_spans".into(),
+            partition: 0,
+            offset: 42,
+        },
+        ResumeOffset {
+            topic: "otlp_spans".into(),
+            partition: 1,
+            offset: 7,
+        },
+    ];
+    sink.write_transaction(&[row("cart", t0, 0.1)], &offsets)
+        .unwrap();
+    let mut client = connect(&url).unwrap();
+    assert_eq!(stored_offsets(&mut client, "aiops").unwrap(), offsets);
+
+    // A window that violates the rate CHECK fails whole: neither its rows nor its offsets land.
+    let later = vec![ResumeOffset {
+        topic: "otlp_spans".into(),
+        partition: 0,
+        offset: 99,
+    }];
+    let error = sink
+        .write_transaction(
+            &[
+                row("cart", t0 + 60_000_000, 0.2),
+                row("pay", t0 + 60_000_000, 2.0),
+            ],
+            &later,
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("otlp_ai_features_rates_valid"),
+        "{error}"
+    );
+    assert_eq!(stored_offsets(&mut client, "aiops").unwrap(), offsets);
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM otlp_ai_features", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+}
+
+#[test]
+fn retention_drops_only_expired_partitions() {
+    let url = fresh_database("retention");
+    run_ok(&["migrate", "--database-url", &url]);
+    let mut sink = sink(&url);
+    let day = 86_400_000_000i64;
+    let now = 1_767_603_600_000_000; // 2026-01-05 09:00 UTC
+    sink.write_transaction(
+        &[row("old", now - 100 * day, 0.0), row("new", now, 0.0)],
+        &[],
+    )
+    .unwrap();
+    let dropped = sink.apply_retention(now).unwrap();
+    assert_eq!(dropped, vec!["otlp_ai_features_p20250927".to_string()]);
+    let mut client = connect(&url).unwrap();
+    let services: Vec<String> = client
+        .query("SELECT service_name FROM otlp_ai_features", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(services, vec!["new".to_string()]);
+}
+
+#[test]
+fn database_problems_are_clear_errors() {
+    let unreachable = aiops()
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/none",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        !unreachable.status.success() && stderr.contains("connecting to 127.0.0.1:1"),
+        "{stderr}"
+    );
+
+    let url = fresh_database("unmigrated");
+    let dir = tempfile::tempdir().unwrap();
+    let output = aiops()
+        .args([
+            "run",
+            "--database-url",
+            &url,
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--duration",
+            "1m",
+            "--speed",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("run `aiops migrate"),
+        "{stderr}"
+    );
+}
