@@ -62,9 +62,13 @@ cargo fmt --all -- --check
 step "clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "dependency direction: the engine must not depend on the CLI's query engine or runtime"
-if cargo tree -p aiops-engine --edges normal --prefix none --locked | grep -qE '^(datafusion|tokio|clap) '; then
-  echo "aiops-engine depends on datafusion, tokio or clap: only the aiops binary may" >&2
+step "dependency direction: engine below the CLI, database code only in sinks"
+if cargo tree -p aiops-engine --edges normal --prefix none --locked | grep -qE '^(datafusion|clap|aiops) '; then
+  echo "aiops-engine depends on datafusion, clap or the aiops binary: only the binary may" >&2
+  exit 1
+fi
+if grep -rlE '^use (postgres|tokio_postgres)' engine/src | grep -v '^engine/src/sink/'; then
+  echo "the files above use the PostgreSQL client outside engine/src/sink/" >&2
   exit 1
 fi
 
