@@ -56,20 +56,5 @@ impl Error {
     }
 }
 
-impl Error {
-    /// Wraps a PostgreSQL error with what was being done.
-    pub fn database(context: impl Into<String>, error: &postgres::Error) -> Self {
-        let message = match error.as_db_error() {
-            Some(db) => format!("{}: {}", db.code().code(), db.message()),
-            None => error.to_string(),
-        };
-        Error::Database {
-            context: context.into(),
-            message,
-            retryable: error.is_closed() || error.as_db_error().is_none(),
-        }
-    }
-}
-
 /// Result alias used throughout the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,6 +9,7 @@
 
 use postgres::Client;
 
+use super::db_error;
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 
@@ -61,7 +62,7 @@ pub struct MigrationReport {
 
 fn db(context: &str, server: &str) -> impl Fn(postgres::Error) -> Error {
     let context = format!("{context} on {server}");
-    move |e| Error::database(context.clone(), &e)
+    move |e| db_error(context.clone(), &e)
 }
 
 /// Chooses TimescaleDB when the extension exists and can be created here.
@@ -105,7 +106,7 @@ pub fn current_storage(client: &mut Client, server: &str) -> Result<Storage> {
                     "{server} has no aiops schema: run `aiops migrate --database-url ...` first"
                 ))
             }
-            _ => Error::database(format!("reading aiops_schema_migrations on {server}"), &e),
+            _ => db_error(format!("reading aiops_schema_migrations on {server}"), &e),
         })?;
     match row.map(|r| r.get::<_, String>(0)).as_deref() {
         Some("timescaledb") => Ok(Storage::Timescale),

@@ -33,6 +33,19 @@ pub struct ResumeOffset {
     pub offset: i64,
 }
 
+/// Wraps a PostgreSQL error with what was being done; connection-level failures are retryable.
+pub fn db_error(context: impl Into<String>, error: &postgres::Error) -> Error {
+    let message = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    };
+    Error::Database {
+        context: context.into(),
+        message,
+        retryable: error.is_closed() || error.as_db_error().is_none(),
+    }
+}
+
 /// The server part of a URL, without credentials, for messages.
 pub fn server_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -43,7 +56,7 @@ pub fn server_of(url: &str) -> String {
 /// Connects, with the server named in the error.
 pub fn connect(url: &str) -> Result<Client> {
     Client::connect(url, NoTls)
-        .map_err(|e| Error::database(format!("connecting to {}", server_of(url)), &e))
+        .map_err(|e| db_error(format!("connecting to {}", server_of(url)), &e))
 }
 
 /// Writes feature rows to PostgreSQL.
@@ -95,8 +108,7 @@ impl PostgresSink {
         offsets: &[ResumeOffset],
     ) -> Result<()> {
         let server = self.server.clone();
-        let failed =
-            |what: &str, e: &postgres::Error| Error::database(format!("{what} on {server}"), e);
+        let failed = |what: &str, e: &postgres::Error| db_error(format!("{what} on {server}"), e);
         if self.storage == Storage::Native {
             partitions::ensure(
                 &mut self.client,
@@ -144,7 +156,7 @@ impl PostgresSink {
 pub fn stored_offsets(client: &mut Client, consumer: &str) -> Result<Vec<ResumeOffset>> {
     let rows = client
         .query("SELECT topic, kafka_partition, resume_offset FROM aiops_kafka_offsets WHERE consumer = $1 ORDER BY 1, 2", &[&consumer])
-        .map_err(|e| Error::database("reading resume offsets", &e))?;
+        .map_err(|e| db_error("reading resume offsets", &e))?;
     Ok(rows
         .iter()
         .map(|r| ResumeOffset {

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use postgres::error::SqlState;
 use postgres::Client;
 
-use crate::error::{Error, Result};
+use super::db_error;
+use crate::error::Result;
 use crate::features::FeatureRow;
 
 const DAY_US: i64 = 86_400_000_000;
@@ -42,7 +43,7 @@ pub fn ensure(
                 *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION
             });
             if !raced {
-                return Err(Error::database(
+                return Err(db_error(
                     format!("creating partition {} on {server}", day_name(*day)),
                     &error,
                 ));
@@ -63,7 +64,7 @@ pub fn drop_older_than(
     let cutoff_day = (now_us - i64::from(retention_days) * DAY_US).div_euclid(DAY_US);
     let rows = client
         .query("SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'otlp_ai_features'::regclass ORDER BY 1", &[])
-        .map_err(|e| Error::database(format!("listing partitions on {server}"), &e))?;
+        .map_err(|e| db_error(format!("listing partitions on {server}"), &e))?;
     let mut dropped = Vec::new();
     for row in rows {
         let name: String = row.get(0);
@@ -79,7 +80,7 @@ pub fn drop_older_than(
         if day < cutoff_day {
             client
                 .batch_execute(&format!("DROP TABLE IF EXISTS {name}"))
-                .map_err(|e| Error::database(format!("dropping {name} on {server}"), &e))?;
+                .map_err(|e| db_error(format!("dropping {name} on {server}"), &e))?;
             dropped.push(name);
         }
     }
