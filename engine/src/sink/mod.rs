@@ -5,12 +5,14 @@
 //! PostgreSQL sink plugs in the same way.
 
 mod batch;
+mod buffer;
 mod operator;
 pub mod parquet;
 pub mod postgres;
 mod side;
 
 pub use batch::rows_to_batch;
+pub use buffer::RowBuffer;
 pub use operator::WriteRows;
 pub use side::SideOutput;
 

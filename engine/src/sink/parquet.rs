@@ -8,13 +8,13 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::{rows_to_batch, RowSink};
+use super::{rows_to_batch, RowBuffer, RowSink};
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
 use crate::stats::Stats;
@@ -24,10 +24,7 @@ pub struct ParquetSink {
     dir: PathBuf,
     prefix: String,
     sequence: u64,
-    buffer: Vec<FeatureRow>,
-    oldest: Option<Instant>,
-    flush_interval: Duration,
-    max_rows: usize,
+    buffer: RowBuffer,
     /// Completed files.
     pub files: Vec<PathBuf>,
     stats: Option<Arc<Stats>>,
@@ -46,10 +43,7 @@ impl ParquetSink {
             dir: dir.to_path_buf(),
             prefix,
             sequence: 0,
-            buffer: Vec::new(),
-            oldest: None,
-            flush_interval,
-            max_rows: max_rows.max(1),
+            buffer: RowBuffer::new(flush_interval, max_rows),
             files: Vec::new(),
             stats: None,
         })
@@ -81,36 +75,36 @@ impl ParquetSink {
 
 impl RowSink for ParquetSink {
     fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()> {
-        if !rows.is_empty() {
-            self.oldest.get_or_insert_with(Instant::now);
-            self.buffer.append(rows);
-        }
+        self.buffer.push(rows);
         Ok(())
     }
 
     fn wants_flush(&self) -> bool {
-        self.buffer.len() >= self.max_rows
-            || self
-                .oldest
-                .is_some_and(|t| t.elapsed() >= self.flush_interval)
+        self.buffer.is_due()
     }
 
     fn flush(&mut self) -> Result<()> {
-        while !self.buffer.is_empty() {
-            let take = self.buffer.len().min(self.max_rows);
+        let mut start = 0;
+        while start < self.buffer.rows.len() {
+            let end = self.buffer.rows.len().min(start + self.buffer.max_rows());
             let name = format!("{}-{:06}.parquet", self.prefix, self.sequence);
             let temporary = self.dir.join(format!(".{name}.tmp"));
             let path = self.dir.join(&name);
-            self.write_file(&temporary, &self.buffer[..take])?;
-            std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e))?;
-            self.buffer.drain(..take);
+            let written = self
+                .write_file(&temporary, &self.buffer.rows[start..end])
+                .and_then(|()| std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e)));
+            if let Err(error) = written {
+                self.buffer.rows.drain(..start); // keep only the rows no file holds yet
+                return Err(error);
+            }
+            start = end;
             self.sequence += 1;
             self.files.push(path);
             if let Some(stats) = &self.stats {
                 Stats::add(&stats.files, 1);
             }
         }
-        self.oldest = None;
+        self.buffer.written();
         Ok(())
     }
 }

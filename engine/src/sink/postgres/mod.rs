@@ -12,11 +12,11 @@ pub mod migrate;
 mod partitions;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
-use super::RowSink;
+use super::{RowBuffer, RowSink};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
@@ -65,10 +65,8 @@ pub struct PostgresSink {
     server: String,
     storage: Storage,
     config: PostgresConfig,
-    buffer: Vec<FeatureRow>,
+    buffer: RowBuffer,
     offsets: Vec<ResumeOffset>,
-    oldest: Option<Instant>,
-    flush_interval: Duration,
     partitions: BTreeSet<i64>,
 }
 
@@ -83,10 +81,8 @@ impl PostgresSink {
             server,
             storage,
             config: config.clone(),
-            buffer: Vec::new(),
+            buffer: RowBuffer::new(flush_interval, 50_000),
             offsets: Vec::new(),
-            oldest: None,
-            flush_interval,
             partitions: BTreeSet::new(),
         })
     }
@@ -169,37 +165,28 @@ pub fn stored_offsets(client: &mut Client, consumer: &str) -> Result<Vec<ResumeO
 
 impl RowSink for PostgresSink {
     fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()> {
-        if !rows.is_empty() {
-            self.oldest.get_or_insert_with(Instant::now);
-            self.buffer.append(rows);
-        }
+        self.buffer.push(rows);
         Ok(())
     }
 
     fn wants_flush(&self) -> bool {
-        self.oldest
-            .is_some_and(|t| t.elapsed() >= self.flush_interval)
-            || self.buffer.len() >= 50_000
+        self.buffer.is_due()
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.buffer.is_empty() && self.offsets.is_empty() {
+        if self.buffer.rows.is_empty() && self.offsets.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::take(&mut self.buffer);
+        let rows = std::mem::take(&mut self.buffer.rows);
         let offsets = std::mem::take(&mut self.offsets);
-        match self.write_transaction(&rows, &offsets) {
-            Ok(()) => {
-                self.oldest = None;
-                Ok(())
-            }
-            Err(error) => {
-                // Nothing was committed: keep everything for the next attempt.
-                self.buffer = rows;
-                self.offsets = offsets;
-                Err(error)
-            }
+        let result = self.write_transaction(&rows, &offsets);
+        // Nothing is committed on failure: keep everything for the next attempt.
+        self.buffer.rows = rows;
+        match result {
+            Ok(()) => self.buffer.written(),
+            Err(_) => self.offsets = offsets,
         }
+        result
     }
 }
 

@@ -1,0 +1,51 @@
+//! The row buffer every sink keeps between flushes, and when it is due.
+
+use std::time::{Duration, Instant};
+
+use crate::features::FeatureRow;
+
+/// Rows accepted but not yet durable, with the age of the oldest.
+#[derive(Debug)]
+pub struct RowBuffer {
+    /// The rows, in arrival order.
+    pub rows: Vec<FeatureRow>,
+    oldest: Option<Instant>,
+    max_age: Duration,
+    max_rows: usize,
+}
+
+impl RowBuffer {
+    /// A buffer due for flushing when its oldest row is `max_age` old or it holds `max_rows`.
+    pub fn new(max_age: Duration, max_rows: usize) -> Self {
+        RowBuffer {
+            rows: Vec::new(),
+            oldest: None,
+            max_age,
+            max_rows: max_rows.max(1),
+        }
+    }
+
+    /// Moves `rows` into the buffer.
+    pub fn push(&mut self, rows: &mut Vec<FeatureRow>) {
+        if !rows.is_empty() {
+            self.oldest.get_or_insert_with(Instant::now);
+            self.rows.append(rows);
+        }
+    }
+
+    /// Whether the buffer should be flushed now.
+    pub fn is_due(&self) -> bool {
+        self.rows.len() >= self.max_rows || self.oldest.is_some_and(|t| t.elapsed() >= self.max_age)
+    }
+
+    /// Most rows per write (file or transaction).
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
+    }
+
+    /// Marks everything written: the buffer is empty and its age restarts.
+    pub fn written(&mut self) {
+        self.rows.clear();
+        self.oldest = None;
+    }
+}
