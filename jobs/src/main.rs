@@ -17,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Streaming AIOps engine: OpenTelemetry in, per-service feature rows out (Parquet or PostgreSQL).
 #[derive(Parser)]
-#[command(name = "aiops", version, about, long_about = None)]
+#[command(name = "aiops", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
