@@ -32,7 +32,6 @@ pub struct Column {
 
 #[derive(Deserialize)]
 struct SchemaFile {
-    table: String,
     columns: Vec<Column>,
 }
 
@@ -41,13 +40,6 @@ pub fn feature_columns() -> Result<Vec<Column>> {
     let file: SchemaFile =
         serde_json::from_str(FEATURE_ROW_JSON).map_err(|e| Error::Schema(e.to_string()))?;
     Ok(file.columns)
-}
-
-/// The name of the feature table.
-pub fn feature_table() -> Result<String> {
-    let file: SchemaFile =
-        serde_json::from_str(FEATURE_ROW_JSON).map_err(|e| Error::Schema(e.to_string()))?;
-    Ok(file.table)
 }
 
 /// The Arrow type of a logical column type.

@@ -25,8 +25,6 @@ pub struct ParquetSink {
     prefix: String,
     sequence: u64,
     buffer: RowBuffer,
-    /// Completed files.
-    pub files: Vec<PathBuf>,
     stats: Option<Arc<Stats>>,
 }
 
@@ -44,7 +42,6 @@ impl ParquetSink {
             prefix,
             sequence: 0,
             buffer: RowBuffer::new(flush_interval, max_rows),
-            files: Vec::new(),
             stats: None,
         })
     }
@@ -99,7 +96,6 @@ impl RowSink for ParquetSink {
             }
             start = end;
             self.sequence += 1;
-            self.files.push(path);
             if let Some(stats) = &self.stats {
                 Stats::add(&stats.files, 1);
             }

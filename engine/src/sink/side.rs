@@ -13,8 +13,6 @@ use crate::error::{Error, Result};
 pub struct SideOutput {
     path: PathBuf,
     out: Option<BufWriter<File>>,
-    /// Records written.
-    pub records: u64,
 }
 
 impl SideOutput {
@@ -23,7 +21,6 @@ impl SideOutput {
         SideOutput {
             path: dir.join(format!("{stem}-w{worker:03}.jsonl")),
             out: None,
-            records: 0,
         }
     }
 
@@ -45,7 +42,6 @@ impl SideOutput {
                 .map_err(|e| Error::io(&self.path, e.into()))?;
             out.write_all(b"\n").map_err(|e| Error::io(&self.path, e))?;
         }
-        self.records += 1;
         Ok(())
     }
 

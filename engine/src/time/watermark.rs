@@ -96,11 +96,6 @@ impl Watermarks {
         }
     }
 
-    /// Whether every partition has finished.
-    pub fn all_finished(&self) -> bool {
-        self.partitions.values().all(|p| p.finished)
-    }
-
     /// The current watermark (ns); monotone.
     pub fn watermark_ns(&mut self, now: Instant) -> u64 {
         let bound = self.config.max_out_of_orderness_ms * 1_000_000;

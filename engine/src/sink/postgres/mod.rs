@@ -66,7 +66,6 @@ pub struct PostgresSink {
     storage: Storage,
     config: PostgresConfig,
     buffer: RowBuffer,
-    offsets: Vec<ResumeOffset>,
     partitions: BTreeSet<i64>,
 }
 
@@ -82,7 +81,6 @@ impl PostgresSink {
             storage,
             config: config.clone(),
             buffer: RowBuffer::new(flush_interval, 50_000),
-            offsets: Vec::new(),
             partitions: BTreeSet::new(),
         })
     }
@@ -90,11 +88,6 @@ impl PostgresSink {
     /// The storage path of the connected database.
     pub fn storage(&self) -> Storage {
         self.storage
-    }
-
-    /// Queues resume offsets to commit with the next flush.
-    pub fn commit_offsets_with_next_flush(&mut self, offsets: Vec<ResumeOffset>) {
-        self.offsets = offsets;
     }
 
     /// Writes `rows` and `offsets` in one transaction.
@@ -174,17 +167,15 @@ impl RowSink for PostgresSink {
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.buffer.rows.is_empty() && self.offsets.is_empty() {
+        if self.buffer.rows.is_empty() {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.buffer.rows);
-        let offsets = std::mem::take(&mut self.offsets);
-        let result = self.write_transaction(&rows, &offsets);
-        // Nothing is committed on failure: keep everything for the next attempt.
+        let result = self.write_transaction(&rows, &[]);
+        // Nothing is committed on failure: the rows stay for the next attempt.
         self.buffer.rows = rows;
-        match result {
-            Ok(()) => self.buffer.written(),
-            Err(_) => self.offsets = offsets,
+        if result.is_ok() {
+            self.buffer.written();
         }
         result
     }
