@@ -6,7 +6,7 @@
 //!
 //! [`FeatureRow`]: crate::features::FeatureRow
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
@@ -35,11 +35,32 @@ struct SchemaFile {
     columns: Vec<Column>,
 }
 
+/// The parsed schema file and its Arrow schema, built once per process: sinks ask for them
+/// on every flush.
+type Parsed = std::result::Result<(Vec<Column>, SchemaRef), String>;
+static PARSED: OnceLock<Parsed> = OnceLock::new();
+
+fn parse() -> Parsed {
+    let file: SchemaFile = serde_json::from_str(FEATURE_ROW_JSON).map_err(|e| e.to_string())?;
+    let fields = file
+        .columns
+        .iter()
+        .map(|c| Ok(Field::new(&c.name, arrow_type(&c.kind)?, c.nullable)))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| e.to_string())?;
+    Ok((file.columns, Arc::new(Schema::new(fields))))
+}
+
+fn parsed() -> Result<&'static (Vec<Column>, SchemaRef)> {
+    PARSED
+        .get_or_init(parse)
+        .as_ref()
+        .map_err(|e| Error::Schema(e.clone()))
+}
+
 /// The columns of the feature row, in order.
-pub fn feature_columns() -> Result<Vec<Column>> {
-    let file: SchemaFile =
-        serde_json::from_str(FEATURE_ROW_JSON).map_err(|e| Error::Schema(e.to_string()))?;
-    Ok(file.columns)
+pub fn feature_columns() -> Result<&'static [Column]> {
+    Ok(&parsed()?.0)
 }
 
 /// The Arrow type of a logical column type.
@@ -57,9 +78,5 @@ pub fn arrow_type(kind: &str) -> Result<DataType> {
 
 /// The Arrow schema of feature rows.
 pub fn feature_schema() -> Result<SchemaRef> {
-    let fields = feature_columns()?
-        .iter()
-        .map(|c| Ok(Field::new(&c.name, arrow_type(&c.kind)?, c.nullable)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(Arc::clone(&parsed()?.1))
 }

@@ -65,8 +65,8 @@ fn migrate_is_idempotent_and_creates_the_native_fallback() {
         .collect();
     let expected: Vec<(String, String, bool)> = feature_columns()
         .unwrap()
-        .into_iter()
-        .map(|c| (c.name, pg_type(&c.kind).to_string(), c.nullable))
+        .iter()
+        .map(|c| (c.name.clone(), pg_type(&c.kind).to_string(), c.nullable))
         .collect();
     assert_eq!(
         columns, expected,

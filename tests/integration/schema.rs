@@ -48,8 +48,8 @@ fn sql_migration_declares_the_schema_columns() {
         .collect();
     let expected: Vec<(String, String, bool)> = feature_columns()
         .unwrap()
-        .into_iter()
-        .map(|c| (c.name, sql_type(&c.kind).to_string(), c.nullable))
+        .iter()
+        .map(|c| (c.name.clone(), sql_type(&c.kind).to_string(), c.nullable))
         .collect();
     assert_eq!(declared, expected);
 }

@@ -5,6 +5,7 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
+use crate::error::Result;
 use crate::features::FeatureRow;
 use crate::schema::feature_columns;
 
@@ -23,25 +24,54 @@ fn column_type(kind: &str) -> Type {
     }
 }
 
+/// The COPY and upsert statements and column types of the feature table, derived once from
+/// the schema file.
+pub struct UpsertStatements {
+    copy: String,
+    upsert: String,
+    types: Vec<Type>,
+}
+
+impl UpsertStatements {
+    /// Builds the statements from `schemas/feature_row.json`.
+    pub fn new() -> Result<Self> {
+        let columns = feature_columns()?;
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let updates: Vec<String> = names
+            .iter()
+            .filter(|n| !matches!(**n, "service_name" | "time"))
+            .map(|n| format!("{n} = EXCLUDED.{n}"))
+            .collect();
+        Ok(UpsertStatements {
+            copy: format!(
+                "COPY aiops_staging ({}) FROM STDIN (FORMAT binary)",
+                names.join(", ")
+            ),
+            upsert: format!(
+                "INSERT INTO otlp_ai_features ({cols}) SELECT {cols} FROM aiops_staging \
+                 ON CONFLICT (service_name, time) DO UPDATE SET {updates}",
+                cols = names.join(", "),
+                updates = updates.join(", ")
+            ),
+            types: columns.iter().map(|c| column_type(&c.kind)).collect(),
+        })
+    }
+}
+
 /// Copies `rows` into a staging table and upserts them into `otlp_ai_features`.
 pub fn upsert_rows(
     transaction: &mut Transaction<'_>,
+    statements: &UpsertStatements,
     rows: &[FeatureRow],
 ) -> Result<(), postgres::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    let columns = feature_columns().unwrap_or_default();
-    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    let types: Vec<Type> = columns.iter().map(|c| column_type(&c.kind)).collect();
     transaction.batch_execute(
         "CREATE TEMP TABLE IF NOT EXISTS aiops_staging (LIKE otlp_ai_features INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
     )?;
-    let sink = transaction.copy_in(&format!(
-        "COPY aiops_staging ({}) FROM STDIN (FORMAT binary)",
-        names.join(", ")
-    ))?;
-    let mut writer = BinaryCopyInWriter::new(sink, &types);
+    let sink = transaction.copy_in(&statements.copy)?;
+    let mut writer = BinaryCopyInWriter::new(sink, &statements.types);
     for row in rows {
         let (time, created_at) = (utc(row.time_us), utc(row.created_at_us));
         let values: [&(dyn ToSql + Sync); 41] = [
@@ -90,17 +120,7 @@ pub fn upsert_rows(
         writer.write(&values)?;
     }
     writer.finish()?;
-    let updates: Vec<String> = names
-        .iter()
-        .filter(|n| !matches!(**n, "service_name" | "time"))
-        .map(|n| format!("{n} = EXCLUDED.{n}"))
-        .collect();
-    transaction.batch_execute(&format!(
-        "INSERT INTO otlp_ai_features ({cols}) SELECT {cols} FROM aiops_staging \
-         ON CONFLICT (service_name, time) DO UPDATE SET {updates}",
-        cols = names.join(", "),
-        updates = updates.join(", ")
-    ))
+    transaction.batch_execute(&statements.upsert)
 }
 
 /// Recomputes the hours of `otlp_features_1h` that `rows` touch (native storage only).

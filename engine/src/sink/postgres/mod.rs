@@ -66,6 +66,7 @@ pub struct PostgresSink {
     storage: Storage,
     config: PostgresConfig,
     buffer: RowBuffer,
+    statements: copy::UpsertStatements,
     partitions: BTreeSet<i64>,
 }
 
@@ -81,6 +82,7 @@ impl PostgresSink {
             storage,
             config: config.clone(),
             buffer: RowBuffer::new(flush_interval, 50_000),
+            statements: copy::UpsertStatements::new()?,
             partitions: BTreeSet::new(),
         })
     }
@@ -108,7 +110,7 @@ impl PostgresSink {
             )?;
         }
         let mut transaction = self.client.transaction().map_err(|e| failed("begin", &e))?;
-        copy::upsert_rows(&mut transaction, rows)
+        copy::upsert_rows(&mut transaction, &self.statements, rows)
             .map_err(|e| failed("writing feature rows", &e))?;
         for offset in offsets {
             transaction
