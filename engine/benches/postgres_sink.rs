@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
     let mut config = JobConfig::load(None, Vec::new()).unwrap().postgres;
     config.url = url.clone();
     migrate(&mut connect(&url).unwrap(), &config, &server_of(&url)).unwrap();
-    let mut sink = PostgresSink::connect(&config, std::time::Duration::from_secs(1)).unwrap();
+    let mut sink = PostgresSink::connect(&config).unwrap();
     let rows = rows();
     let mut group = c.benchmark_group("postgres_sink");
     group.throughput(Throughput::Elements(ROWS as u64));

@@ -243,7 +243,7 @@ fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
 fn sink(url: &str) -> PostgresSink {
     let mut config = JobConfig::load(None, Vec::new()).unwrap().postgres;
     config.url = url.to_string();
-    PostgresSink::connect(&config, std::time::Duration::from_secs(1)).unwrap()
+    PostgresSink::connect(&config).unwrap()
 }
 
 fn row(service: &str, time_us: i64, error_rate: f64) -> FeatureRow {

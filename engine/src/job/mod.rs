@@ -194,15 +194,13 @@ fn build_source(shared: &Shared, index: usize, peers: usize) -> Result<Box<dyn S
 
 fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
     let sink_config = &shared.config.sink;
-    let flush_interval = Duration::from_millis(sink_config.flush_interval_ms);
     if shared.config.postgres.url.is_empty() {
         let dir = sink_config.data_dir.join("features");
         let prefix = format!("{}-w{index:03}", shared.run_id);
-        let sink =
-            ParquetSink::create(&dir, prefix, flush_interval, sink_config.max_rows_per_file)?;
+        let sink = ParquetSink::create(&dir, prefix, sink_config.max_rows_per_file)?;
         return Ok(Box::new(sink.with_stats(Arc::clone(&shared.stats))));
     }
-    let mut sink = PostgresSink::connect(&shared.config.postgres, flush_interval)?;
+    let mut sink = PostgresSink::connect(&shared.config.postgres)?;
     if index == 0 {
         let dropped = sink.apply_retention(now_us())?;
         if !dropped.is_empty() {
@@ -217,6 +215,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let data_dir = &shared.config.sink.data_dir;
     let mut source = build_source(shared, index, peers)?;
     let sink = build_sink(shared, index)?;
+    let flush_interval = Duration::from_millis(shared.config.sink.flush_interval_ms);
 
     let mut spans_in = SpanInput::new();
     let mut metrics_in = MetricInput::new();
@@ -229,7 +228,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         span_panes
             .feature_windows(metric_panes, zone, now_us)
             .probe_with(&probe)
-            .write_rows(sink, stats);
+            .write_rows(sink, flush_interval, stats);
     });
 
     let watermarks = Watermarks::new(

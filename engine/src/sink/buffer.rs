@@ -38,14 +38,11 @@ impl RowBuffer {
         self.rows.len() >= self.max_rows || self.oldest.is_some_and(|t| t.elapsed() >= self.max_age)
     }
 
-    /// Most rows per write (file or transaction).
-    pub fn max_rows(&self) -> usize {
-        self.max_rows
-    }
-
-    /// Marks everything written: the buffer is empty and its age restarts.
-    pub fn written(&mut self) {
-        self.rows.clear();
-        self.oldest = None;
+    /// Drops the first `count` rows, which are durable now; an emptied buffer's age restarts.
+    pub fn written(&mut self, count: usize) {
+        self.rows.drain(..count.min(self.rows.len()));
+        if self.rows.is_empty() {
+            self.oldest = None;
+        }
     }
 }

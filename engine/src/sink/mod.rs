@@ -20,25 +20,20 @@ use crate::error::Result;
 use crate::features::FeatureRow;
 
 impl RowSink for Box<dyn RowSink> {
-    fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()> {
-        (**self).write(rows)
+    fn max_rows_per_write(&self) -> usize {
+        (**self).max_rows_per_write()
     }
 
-    fn wants_flush(&self) -> bool {
-        (**self).wants_flush()
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
+    fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {
+        (**self).persist(rows)
     }
 }
 
-/// A destination for feature rows.
+/// A destination for feature rows. Buffering and when to flush are the [`WriteRows`]
+/// operator's business; a sink only makes one batch durable, all or nothing.
 pub trait RowSink {
-    /// Accepts rows (they may be buffered).
-    fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()>;
-    /// Whether buffered rows should be made durable now (size or age of the buffer).
-    fn wants_flush(&self) -> bool;
-    /// Makes everything accepted so far durable and visible to readers.
-    fn flush(&mut self) -> Result<()>;
+    /// Most rows one [`RowSink::persist`] call accepts (a file, a transaction).
+    fn max_rows_per_write(&self) -> usize;
+    /// Makes `rows` durable and visible to readers, or fails having written none of them.
+    fn persist(&mut self, rows: &[FeatureRow]) -> Result<()>;
 }

@@ -8,13 +8,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::{rows_to_batch, RowBuffer, RowSink};
+use super::{rows_to_batch, RowSink};
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
 use crate::stats::Stats;
@@ -24,24 +23,19 @@ pub struct ParquetSink {
     dir: PathBuf,
     prefix: String,
     sequence: u64,
-    buffer: RowBuffer,
+    max_rows: usize,
     stats: Option<Arc<Stats>>,
 }
 
 impl ParquetSink {
     /// A sink writing `dir/<prefix>-<seq>.parquet`; creates `dir`.
-    pub fn create(
-        dir: &Path,
-        prefix: String,
-        flush_interval: Duration,
-        max_rows: usize,
-    ) -> Result<Self> {
+    pub fn create(dir: &Path, prefix: String, max_rows: usize) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         Ok(ParquetSink {
             dir: dir.to_path_buf(),
             prefix,
             sequence: 0,
-            buffer: RowBuffer::new(flush_interval, max_rows),
+            max_rows: max_rows.max(1),
             stats: None,
         })
     }
@@ -71,36 +65,21 @@ impl ParquetSink {
 }
 
 impl RowSink for ParquetSink {
-    fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()> {
-        self.buffer.push(rows);
-        Ok(())
+    fn max_rows_per_write(&self) -> usize {
+        self.max_rows
     }
 
-    fn wants_flush(&self) -> bool {
-        self.buffer.is_due()
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        let mut start = 0;
-        while start < self.buffer.rows.len() {
-            let end = self.buffer.rows.len().min(start + self.buffer.max_rows());
-            let name = format!("{}-{:06}.parquet", self.prefix, self.sequence);
-            let temporary = self.dir.join(format!(".{name}.tmp"));
-            let path = self.dir.join(&name);
-            let written = self
-                .write_file(&temporary, &self.buffer.rows[start..end])
-                .and_then(|()| std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e)));
-            if let Err(error) = written {
-                self.buffer.rows.drain(..start); // keep only the rows no file holds yet
-                return Err(error);
-            }
-            start = end;
-            self.sequence += 1;
-            if let Some(stats) = &self.stats {
-                Stats::add(&stats.files, 1);
-            }
+    /// Writes one file under a hidden temporary name and renames it when complete.
+    fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {
+        let name = format!("{}-{:06}.parquet", self.prefix, self.sequence);
+        let temporary = self.dir.join(format!(".{name}.tmp"));
+        let path = self.dir.join(&name);
+        self.write_file(&temporary, rows)?;
+        std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e))?;
+        self.sequence += 1;
+        if let Some(stats) = &self.stats {
+            Stats::add(&stats.files, 1);
         }
-        self.buffer.written();
         Ok(())
     }
 }

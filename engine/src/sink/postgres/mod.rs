@@ -12,11 +12,10 @@ pub mod migrate;
 mod partitions;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
-use super::{RowBuffer, RowSink};
+use super::RowSink;
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
@@ -59,20 +58,22 @@ pub fn connect(url: &str) -> Result<Client> {
         .map_err(|e| db_error(format!("connecting to {}", server_of(url)), &e))
 }
 
+/// Rows per transaction: large enough to amortise COPY, small enough to keep locks short.
+const ROWS_PER_TRANSACTION: usize = 50_000;
+
 /// Writes feature rows to PostgreSQL.
 pub struct PostgresSink {
     client: Client,
     server: String,
     storage: Storage,
     config: PostgresConfig,
-    buffer: RowBuffer,
     statements: copy::UpsertStatements,
     partitions: BTreeSet<i64>,
 }
 
 impl PostgresSink {
     /// Connects and checks the schema is migrated.
-    pub fn connect(config: &PostgresConfig, flush_interval: Duration) -> Result<Self> {
+    pub fn connect(config: &PostgresConfig) -> Result<Self> {
         let mut client = connect(&config.url)?;
         let server = server_of(&config.url);
         let storage = migrate::current_storage(&mut client, &server)?;
@@ -81,7 +82,6 @@ impl PostgresSink {
             server,
             storage,
             config: config.clone(),
-            buffer: RowBuffer::new(flush_interval, 50_000),
             statements: copy::UpsertStatements::new()?,
             partitions: BTreeSet::new(),
         })
@@ -159,27 +159,12 @@ pub fn stored_offsets(client: &mut Client, consumer: &str) -> Result<Vec<ResumeO
 }
 
 impl RowSink for PostgresSink {
-    fn write(&mut self, rows: &mut Vec<FeatureRow>) -> Result<()> {
-        self.buffer.push(rows);
-        Ok(())
+    fn max_rows_per_write(&self) -> usize {
+        ROWS_PER_TRANSACTION
     }
 
-    fn wants_flush(&self) -> bool {
-        self.buffer.is_due()
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.buffer.rows.is_empty() {
-            return Ok(());
-        }
-        let rows = std::mem::take(&mut self.buffer.rows);
-        let result = self.write_transaction(&rows, &[]);
-        // Nothing is committed on failure: the rows stay for the next attempt.
-        self.buffer.rows = rows;
-        if result.is_ok() {
-            self.buffer.written();
-        }
-        result
+    fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {
+        self.write_transaction(rows, &[])
     }
 }
 
