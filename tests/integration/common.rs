@@ -134,5 +134,26 @@ pub fn generate(dir: &Path, extra: &[&str]) -> PathBuf {
     out
 }
 
+/// Runs the simulator from [`START`] for `duration` with `services` services, as fast as
+/// possible, into `data`, plus `extra` flags; returns the summary.
+pub fn simulate(data: &str, duration: &str, services: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "run",
+        "--data-dir",
+        data,
+        "--start",
+        START,
+        "--duration",
+        duration,
+        "--speed",
+        "0",
+        "--services",
+        services,
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args)
+}
+
 /// The simulated start time the tests use: a Monday, 09:00 UTC.
 pub const START: &str = "2026-01-05T09:00:00Z";

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{aiops, parquet_files, read_batches, run_ok, summary_value};
+use crate::common::{aiops, parquet_files, read_batches, run_ok, simulate, summary_value};
 
 #[test]
 fn default_run_is_queryable_early_and_stops_cleanly_on_ctrl_c() {
@@ -75,20 +75,7 @@ fn default_run_is_queryable_early_and_stops_cleanly_on_ctrl_c() {
 fn query_prints_table_csv_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    run_ok(&[
-        "run",
-        "--data-dir",
-        &data,
-        "--start",
-        "2026-01-05T09:00:00Z",
-        "--duration",
-        "3m",
-        "--speed",
-        "0",
-        "--services",
-        "4",
-        "-q",
-    ]);
+    simulate(&data, "3m", "4", &[]);
     let sql = "SELECT service_name, time, request_rate_1m FROM features WHERE service_name = 'frontend' ORDER BY time";
     let table = run_ok(&["query", sql, "--data-dir", &data]);
     assert!(

@@ -8,7 +8,7 @@ use aiops_engine::schema::feature_columns;
 use aiops_engine::sink::postgres::{connect, stored_offsets, PostgresSink, ResumeOffset, Storage};
 use postgres::Client;
 
-use crate::common::{aiops, number, read_rows, run_ok, START};
+use crate::common::{aiops, number, read_rows, run_ok, simulate};
 
 /// The server URL from the test script, or a failure that says how to get one.
 fn server_url() -> String {
@@ -116,24 +116,7 @@ type StoredRow = (
 );
 
 fn run_into(url: &str, data: &str) -> String {
-    run_ok(&[
-        "run",
-        "--database-url",
-        url,
-        "--data-dir",
-        data,
-        "--start",
-        START,
-        "--duration",
-        "75m",
-        "--speed",
-        "0",
-        "--services",
-        "6",
-        "--seed",
-        "9",
-        "-q",
-    ])
+    simulate(data, "75m", "6", &["--seed", "9", "--database-url", url])
 }
 
 #[test]
@@ -142,22 +125,7 @@ fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
     run_ok(&["migrate", "--database-url", &url]);
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("parquet");
-    run_ok(&[
-        "run",
-        "--data-dir",
-        &parquet.display().to_string(),
-        "--start",
-        START,
-        "--duration",
-        "75m",
-        "--speed",
-        "0",
-        "--services",
-        "6",
-        "--seed",
-        "9",
-        "-q",
-    ]);
+    simulate(&parquet.display().to_string(), "75m", "6", &["--seed", "9"]);
     let expected = read_rows(&parquet);
     let data = dir.path().display().to_string();
     let summary = run_into(&url, &data);

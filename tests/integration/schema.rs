@@ -3,7 +3,7 @@
 
 use aiops_engine::schema::{feature_columns, feature_schema};
 
-use crate::common::{read_batches, run_ok};
+use crate::common::{read_batches, simulate};
 
 fn sql_type(kind: &str) -> &'static str {
     match kind {
@@ -58,20 +58,7 @@ fn sql_migration_declares_the_schema_columns() {
 fn parquet_files_carry_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    run_ok(&[
-        "run",
-        "--data-dir",
-        &data,
-        "--start",
-        "2026-01-05T09:00:00Z",
-        "--duration",
-        "2m",
-        "--speed",
-        "0",
-        "--services",
-        "3",
-        "-q",
-    ]);
+    simulate(&data, "2m", "3", &[]);
     let batches = read_batches(dir.path());
     assert!(!batches.is_empty());
     let expected = feature_schema().unwrap();
