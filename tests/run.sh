@@ -8,10 +8,13 @@
 # profile. The cargo target directory lives outside the clone ($HOME/.cache/aiops/target, or
 # $CARGO_TARGET_DIR) so reruns are incremental; a cold build takes several minutes.
 #
-# Services: a private PostgreSQL 15 server on a free loopback port (Debian's postgresql package,
-# installed if missing), in a temporary directory, stopped and removed on exit. The tests find
-# it through AIOPS_TEST_DATABASE_URL. Tests of the TimescaleDB path also run when
-# AIOPS_TEST_TIMESCALE_URL points at a server with the extension preloaded.
+# Services, each on a free loopback port in a temporary directory, stopped and removed on exit:
+# - a private PostgreSQL 15 server (Debian's postgresql package, installed if missing), found
+#   by the tests through AIOPS_TEST_DATABASE_URL. Tests of the TimescaleDB path also run when
+#   AIOPS_TEST_TIMESCALE_URL points at a server with the extension preloaded.
+# - a Kafka-protocol broker: tansu (crates.io) with its SQLite storage engine, installed once
+#   into $HOME/.cache/aiops/tools (about 10 minutes cold), found through
+#   AIOPS_TEST_KAFKA_BROKERS. Tests create topics of their own with `aiops topics`.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,7 +26,14 @@ step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
 
 pg_dir=""
+broker_dir=""
+broker_pid=""
 stop_services() {
+  if [ -n "$broker_pid" ]; then
+    kill "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+  fi
+  [ -n "$broker_dir" ] && rm -rf "$broker_dir"
   if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$pg_dir"
@@ -45,7 +55,7 @@ start_postgres() {
   pg_dir=$(mktemp -d /tmp/aiops-pg.XXXXXX)
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg_dir"
   local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
   as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" \
     -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" -w start >/dev/null
@@ -53,8 +63,37 @@ start_postgres() {
   echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($pg_dir)"
 }
 
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+TANSU_VERSION=0.6.0
+tools="$HOME/.cache/aiops/tools"
+start_broker() {
+  if [ ! -x "$tools/bin/tansu" ] || ! "$tools/bin/tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    step "installing the tansu broker $TANSU_VERSION into $tools (once; about 10 minutes cold)"
+    cargo install tansu --version "$TANSU_VERSION" --locked --features libsql --root "$tools" --quiet
+  fi
+  broker_dir=$(mktemp -d /tmp/aiops-broker.XXXXXX)
+  local port
+  port=$(free_port)
+  # The SQLite path is relative to the working directory (see ../shared/TESTING.md).
+  (cd "$broker_dir" && exec "$tools/bin/tansu" broker \
+      --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine "sqlite://broker.db" >"$broker_dir/broker.log" 2>&1) &
+  broker_pid=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.2
+  done
+  export AIOPS_TEST_KAFKA_BROKERS="127.0.0.1:$port"
+  echo "tansu $TANSU_VERSION on 127.0.0.1:$port ($broker_dir)"
+}
+
 step "starting PostgreSQL"
 start_postgres
+step "starting the Kafka-protocol broker"
+start_broker
 
 step "rustfmt"
 cargo fmt --all -- --check

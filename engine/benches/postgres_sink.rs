@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(10);
     group.bench_function("upsert_10k_rows", |b| {
-        b.iter(|| sink.write_transaction(&rows, &[]).unwrap())
+        b.iter(|| sink.write_transaction(&rows).unwrap())
     });
     group.finish();
 }

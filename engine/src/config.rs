@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::otlp::{Encoding, Signal};
 use crate::sim::SimConfig;
 use crate::time::WatermarkConfig;
 
@@ -25,6 +26,8 @@ pub enum SourceKind {
     Simulator,
     /// Replay of OTLP files.
     Files,
+    /// Kafka topics written by the OpenTelemetry Collector's kafka exporter.
+    Kafka,
 }
 
 /// `[source]`.
@@ -35,6 +38,48 @@ pub struct SourceConfig {
     pub kind: SourceKind,
     /// Directory of OTLP files, for `files`.
     pub path: PathBuf,
+}
+
+/// One Kafka topic the job consumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTopic {
+    /// Topic name.
+    pub name: String,
+    /// What its records carry.
+    pub signal: Signal,
+    /// How they are encoded.
+    pub encoding: Encoding,
+}
+
+/// Where a partition starts when no resume offset is stored for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOffset {
+    /// The oldest retained record.
+    Earliest,
+    /// Only records produced after the job starts.
+    Latest,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list (librdkafka's `bootstrap.servers`).
+    pub brokers: String,
+    /// The topics to consume.
+    pub topics: Vec<KafkaTopic>,
+    /// Undecodable records are produced here with headers naming the error; empty: not at all.
+    pub dead_letter_topic: String,
+    /// Start of partitions without a stored resume offset.
+    pub start: StartOffset,
+    /// Stop once every partition reaches the end offset it had when the job started (a bounded
+    /// replay, as for a backfill or a test), instead of running until Ctrl-C.
+    pub stop_at_end: bool,
+    /// Extra librdkafka properties passed through verbatim (TLS, SASL, timeouts), e.g.
+    /// `"security.protocol" = "sasl_ssl"`.
+    pub client: std::collections::BTreeMap<String, String>,
 }
 
 /// `[features]`.
@@ -95,6 +140,8 @@ pub struct JobConfig {
     pub source: SourceConfig,
     /// `[simulator]`.
     pub simulator: SimConfig,
+    /// `[kafka]`.
+    pub kafka: KafkaConfig,
     /// `[watermark]`.
     pub watermark: WatermarkConfig,
     /// `[features]`.

@@ -41,12 +41,23 @@ pub enum Error {
         /// Whether the same call may succeed later (connection lost, server starting).
         retryable: bool,
     },
+    /// The Kafka cluster refused a request or could not be reached, or a topic is missing.
+    #[error("{0}")]
+    Source(String),
     /// Timely could not start its workers or connect the processes of a cluster.
     #[error("dataflow: {0}")]
     Dataflow(String),
 }
 
 impl Error {
+    /// Whether the same call may succeed later without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Database { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

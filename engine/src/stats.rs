@@ -3,8 +3,73 @@
 //! One `Stats` per process, shared by its workers; every counter only grows, so a reader
 //! can turn two snapshots into rates.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the window-close-to-commit latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A cumulative latency histogram in the Prometheus sense, lock-free.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Observations at or below each bound of [`LATENCY_BUCKETS`] (not cumulative here).
+    buckets: [AtomicU64; 12],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Records one observation.
+    pub fn observe(&self, latency: Duration) {
+        let seconds = latency.as_secs_f64();
+        if let Some(bucket) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound, the total count and the sum in seconds.
+    pub fn read(&self) -> (Vec<u64>, u64, f64) {
+        let mut running = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                running += b.load(Ordering::Relaxed);
+                running
+            })
+            .collect();
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        (cumulative, self.count.load(Ordering::Relaxed), sum)
+    }
+
+    /// The smallest bucket bound below which at least `quantile` of observations fall.
+    pub fn quantile_bound(&self, quantile: f64) -> Option<f64> {
+        let (cumulative, count, _) = self.read();
+        let needed = (quantile * count as f64).ceil() as u64;
+        (count > 0).then(|| {
+            cumulative
+                .iter()
+                .position(|c| *c >= needed)
+                .map_or(f64::INFINITY, |i| LATENCY_BUCKETS[i])
+        })
+    }
+}
+
+/// Per Kafka partition: records consumed and the lag behind the partition's end.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCounters {
+    /// Records consumed.
+    pub records: u64,
+    /// High watermark minus the next offset to consume, as last seen.
+    pub lag: i64,
+}
 
 /// Process-wide job counters.
 #[derive(Debug, Default)]
@@ -21,6 +86,8 @@ pub struct Stats {
     pub bad_records: AtomicU64,
     /// Spans or points that arrived after their window closed.
     pub late_records: AtomicU64,
+    /// Records written to the dead letters (undecodable, or holding rejected spans/points).
+    pub dead_letters: AtomicU64,
     /// Feature rows emitted (closed (service, minute) windows).
     pub rows: AtomicU64,
     /// Parquet files completed.
@@ -29,8 +96,18 @@ pub struct Stats {
     pub event_clock_ns: AtomicU64,
     /// Latest closed minute (pane index + 1 = first open pane), over all workers.
     pub closed_before_pane: AtomicU64,
-    /// The first sink error, if any: the job reports it and exits non-zero.
+    /// Feature rows made durable by the sinks.
+    pub rows_written: AtomicU64,
+    /// Seconds from a window's rows reaching the sink (the window closing) to their commit.
+    pub commit_latency: LatencyHistogram,
+    /// Kafka partitions by (topic, partition).
+    pub partitions: Mutex<BTreeMap<(String, i32), PartitionCounters>>,
+    /// Failed sink writes that will be retried (database unreachable).
+    pub sink_retries: AtomicU64,
+    /// The first permanent sink error, if any: the job reports it and exits non-zero.
     pub sink_error: Mutex<Option<String>>,
+    /// The error of the current sink outage, while writes are being retried.
+    pub sink_outage: Mutex<Option<String>>,
 }
 
 /// A plain copy of the counters at one instant.
@@ -79,6 +156,29 @@ impl Stats {
     /// The first sink error, if any.
     pub fn sink_error(&self) -> Option<String> {
         self.sink_error.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Sets (`Some`) or ends (`None`) the current sink outage.
+    pub fn set_sink_outage(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.sink_outage.lock() {
+            *slot = error;
+        }
+    }
+
+    /// The error of the current sink outage, if writes are being retried.
+    pub fn sink_outage(&self) -> Option<String> {
+        self.sink_outage.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Updates one Kafka partition's counters.
+    pub fn partition(&self, topic: &str, partition: i32, records: u64, lag: Option<i64>) {
+        if let Ok(mut all) = self.partitions.lock() {
+            let entry = all.entry((topic.to_string(), partition)).or_default();
+            entry.records += records;
+            if let Some(lag) = lag {
+                entry.lag = lag;
+            }
+        }
     }
 
     /// Reads every counter.

@@ -27,10 +27,12 @@ struct Cli {
 enum Command {
     /// Run the streaming job: by default the built-in simulator in, Parquet feature rows out.
     Run(commands::run::RunArgs),
-    /// Write simulated OTLP telemetry and its ground truth to files for replay.
+    /// Write simulated OTLP telemetry and its ground truth to files or Kafka topics.
     Generate(commands::generate::GenerateArgs),
     /// Create or upgrade the PostgreSQL / TimescaleDB schema (idempotent).
     Migrate(commands::migrate::MigrateArgs),
+    /// Create the Kafka topics the job consumes and its dead-letter topic (idempotent).
+    Topics(commands::topics::TopicsArgs),
     /// Run SQL over the feature rows in the data directory (table `features`).
     Query(commands::query::QueryArgs),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::generate(args),
         Command::Query(args) => commands::query::query(args),
         Command::Migrate(args) => commands::migrate::run(args),
+        Command::Topics(args) => commands::topics::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use postgres::Client;
 
 /// The path of the binary under test.
 pub fn aiops() -> Command {
@@ -157,3 +158,25 @@ pub fn simulate(data: &str, duration: &str, services: &str, extra: &[&str]) -> S
 
 /// The simulated start time the tests use: a Monday, 09:00 UTC.
 pub const START: &str = "2026-01-05T09:00:00Z";
+
+/// The server URL from the test script, or a failure that says how to get one.
+pub fn server_url() -> String {
+    std::env::var("AIOPS_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("AIOPS_TEST_DATABASE_URL is not set: run the tests with `bash tests/run.sh`, which starts PostgreSQL")
+    })
+}
+
+/// A fresh database of its own for one test; returns its URL.
+pub fn fresh_database(name: &str) -> String {
+    let base = server_url();
+    let mut admin = Client::connect(&base, postgres::NoTls).expect("test PostgreSQL reachable");
+    let database = format!("aiops_test_{name}");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{database}")
+}

@@ -6,6 +6,7 @@
 mod common;
 mod correctness;
 mod input_faults;
+mod kafka;
 mod lifecycle;
 mod ordering;
 mod postgres_sink;

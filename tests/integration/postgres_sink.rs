@@ -1,36 +1,15 @@
 //! The PostgreSQL sink against the real server that tests/run.sh starts: migrations, the
-//! native partitioning fallback, idempotent upserts, offsets committed atomically with rows,
-//! the rollup, retention, and clear errors.
+//! native partitioning fallback, idempotent upserts, all-or-nothing row transactions, stored
+//! resume offsets, the rollup, retention, and clear errors.
 
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::FeatureRow;
 use aiops_engine::schema::feature_columns;
-use aiops_engine::sink::postgres::{connect, stored_offsets, PostgresSink, ResumeOffset, Storage};
+use aiops_engine::sink::postgres::{OffsetStore, PostgresSink, ResumeOffset, Storage};
+use aiops_engine::time::pane_of;
 use postgres::Client;
 
-use crate::common::{aiops, number, read_rows, run_ok, simulate};
-
-/// The server URL from the test script, or a failure that says how to get one.
-fn server_url() -> String {
-    std::env::var("AIOPS_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!("AIOPS_TEST_DATABASE_URL is not set: run the tests with `bash tests/run.sh`, which starts PostgreSQL")
-    })
-}
-
-/// A fresh database of its own for one test; returns its URL.
-fn fresh_database(name: &str) -> String {
-    let base = server_url();
-    let mut admin = Client::connect(&base, postgres::NoTls).expect("test PostgreSQL reachable");
-    let database = format!("aiops_test_{name}");
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{database}")
-}
+use crate::common::{aiops, fresh_database, number, read_rows, run_ok, simulate};
 
 fn pg_type(kind: &str) -> &'static str {
     match kind {
@@ -225,54 +204,52 @@ fn row(service: &str, time_us: i64, error_rate: f64) -> FeatureRow {
 }
 
 #[test]
-fn offsets_commit_atomically_with_their_rows() {
+fn a_failing_window_writes_nothing_and_offsets_round_trip() {
     let url = fresh_database("offsets");
     run_ok(&["migrate", "--database-url", &url]);
     let mut sink = sink(&url);
     assert_eq!(sink.storage(), Storage::Native);
     let t0 = 1_767_603_600_000_000; // 2026-01-05 09:00 UTC
-    let offsets = vec![
-        ResumeOffset {
-            topic: "otlp_spans".into(),
-            partition: 0,
-            offset: 42,
-        },
-        ResumeOffset {
-            topic: "otlp_spans".into(),
-            partition: 1,
-            offset: 7,
-        },
-    ];
-    sink.write_transaction(&[row("cart", t0, 0.1)], &offsets)
-        .unwrap();
-    let mut client = connect(&url).unwrap();
-    assert_eq!(stored_offsets(&mut client, "aiops").unwrap(), offsets);
-
-    // A window that violates the rate CHECK fails whole: neither its rows nor its offsets land.
-    let later = vec![ResumeOffset {
-        topic: "otlp_spans".into(),
-        partition: 0,
-        offset: 99,
-    }];
+    sink.write_transaction(&[row("cart", t0, 0.1)]).unwrap();
+    // A window that violates the rate CHECK fails whole: none of its rows land.
     let error = sink
-        .write_transaction(
-            &[
-                row("cart", t0 + 60_000_000, 0.2),
-                row("pay", t0 + 60_000_000, 2.0),
-            ],
-            &later,
-        )
+        .write_transaction(&[
+            row("cart", t0 + 60_000_000, 0.2),
+            row("pay", t0 + 60_000_000, 2.0),
+        ])
         .unwrap_err();
     assert!(
         error.to_string().contains("otlp_ai_features_rates_valid"),
         "{error}"
     );
-    assert_eq!(stored_offsets(&mut client, "aiops").unwrap(), offsets);
+    let mut client = Client::connect(&url, postgres::NoTls).unwrap();
     let rows: i64 = client
         .query_one("SELECT count(*) FROM otlp_ai_features", &[])
         .unwrap()
         .get(0);
     assert_eq!(rows, 1);
+
+    let mut config = JobConfig::load(None, Vec::new()).unwrap().postgres;
+    config.url = url.clone();
+    let mut store = OffsetStore::connect(&config).unwrap();
+    assert_eq!(store.load().unwrap(), Default::default());
+    let offset = |partition, offset| ResumeOffset {
+        topic: "otlp_spans".into(),
+        partition,
+        offset,
+    };
+    let pane = pane_of(t0 as u64 * 1_000);
+    store.store(&[offset(0, 42), offset(1, 7)], pane).unwrap();
+    store.store(&[offset(0, 50)], pane + 3).unwrap();
+    let progress = store.load().unwrap();
+    assert_eq!(progress.offsets.len(), 2);
+    assert_eq!(progress.offsets[&("otlp_spans".to_string(), 0)], 50);
+    assert_eq!(progress.offsets[&("otlp_spans".to_string(), 1)], 7);
+    assert_eq!(
+        progress.durable_before,
+        Some(pane + 3),
+        "the furthest durable point any partition recorded"
+    );
 }
 
 #[test]
@@ -282,14 +259,11 @@ fn retention_drops_only_expired_partitions() {
     let mut sink = sink(&url);
     let day = 86_400_000_000i64;
     let now = 1_767_603_600_000_000; // 2026-01-05 09:00 UTC
-    sink.write_transaction(
-        &[row("old", now - 100 * day, 0.0), row("new", now, 0.0)],
-        &[],
-    )
-    .unwrap();
+    sink.write_transaction(&[row("old", now - 100 * day, 0.0), row("new", now, 0.0)])
+        .unwrap();
     let dropped = sink.apply_retention(now).unwrap();
     assert_eq!(dropped, vec!["otlp_ai_features_p20250927".to_string()]);
-    let mut client = connect(&url).unwrap();
+    let mut client = Client::connect(&url, postgres::NoTls).unwrap();
     let services: Vec<String> = client
         .query("SELECT service_name FROM otlp_ai_features", &[])
         .unwrap()

@@ -17,7 +17,7 @@ pub use metric_pane::{MetricPane, MetricPanes};
 pub use row::FeatureRow;
 pub use sketch::LatencySketch;
 pub use span_pane::{SpanPane, SpanPanes};
-pub use windows::FeatureWindows;
+pub use windows::{FeatureWindows, HISTORY_PANES};
 
 /// Stable hash of a service name (FNV-1a), used to route a service to a worker.
 ///

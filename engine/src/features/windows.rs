@@ -14,6 +14,11 @@ use crate::time::{pane_start_ns, Pane};
 
 /// The longest window (1 h), in panes: history older than this is dropped.
 const LONGEST_WINDOW: u64 = 60;
+/// Panes a row's values depend on, its own included: the row of minute `m` is a function of
+/// the records of panes `m + 1 - HISTORY_PANES ..= m` (the 1 h window; byte-counter rates
+/// look back at most as far, see `metric_pane`). A replay that must reproduce the rows from
+/// minute `m` on starts at the records of pane `m + 1 - HISTORY_PANES`.
+pub const HISTORY_PANES: u64 = LONGEST_WINDOW;
 /// Windows with latency quantiles keep their panes' sketches (5 min).
 const SKETCH_WINDOW: u64 = 5;
 

@@ -10,13 +10,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use base64::Engine as _;
 use serde_json::json;
 use timely::dataflow::InputHandleVec;
 
+use super::resume::ResumeTracker;
 use crate::otlp::{decode_metrics, decode_spans, Signal};
 use crate::record::{Location, MetricPoint, Span};
-use crate::sink::SideOutput;
+use crate::sink::{DeadLetters, SideOutput};
 use crate::source::{Batch, RawMessage, SourceFault};
 use crate::stats::Stats;
 use crate::time::{pane_of, Pane, Watermarks};
@@ -34,9 +34,12 @@ pub struct Ingest {
     watermarks: Watermarks,
     stats: Arc<Stats>,
     late: SideOutput,
-    dead: SideOutput,
+    dead: Box<dyn DeadLetters>,
     spans: Vec<Span>,
     points: Vec<MetricPoint>,
+    /// Event-time panes of the records of the message being routed.
+    panes: Vec<Pane>,
+    resume: ResumeTracker,
     problems: u64,
 }
 
@@ -46,7 +49,7 @@ impl Ingest {
         watermarks: Watermarks,
         stats: Arc<Stats>,
         late: SideOutput,
-        dead: SideOutput,
+        dead: Box<dyn DeadLetters>,
     ) -> Self {
         Ingest {
             watermarks,
@@ -55,8 +58,15 @@ impl Ingest {
             dead,
             spans: Vec::new(),
             points: Vec::new(),
+            panes: Vec::new(),
+            resume: ResumeTracker::default(),
             problems: 0,
         }
+    }
+
+    /// Which Kafka records are still needed (see [`ResumeTracker`]).
+    pub fn resume(&mut self) -> &mut ResumeTracker {
+        &mut self.resume
     }
 
     fn warn(&mut self, what: &str, location: &Location, reason: &str) {
@@ -75,14 +85,9 @@ impl Ingest {
         signal: Option<Signal>,
         bytes: &[u8],
     ) {
-        let record = json!({
-            "location": location.to_string(),
-            "signal": signal.map(|s| s.to_string()),
-            "error": reason,
-            "bytes_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
-        });
-        if let Err(error) = self.dead.write(&record) {
-            tracing::error!(%error, "cannot write dead letter");
+        Stats::add(&self.stats.dead_letters, 1);
+        if let Err(error) = self.dead.send(location, reason, signal, bytes) {
+            tracing::error!(%error, %location, "cannot write dead letter");
         }
     }
 
@@ -157,6 +162,7 @@ impl Ingest {
                 self.late(&message.location, time, open, value);
             } else {
                 Stats::add(accepted(&self.stats), 1);
+                self.panes.push(pane_of(time));
                 input.send(record);
             }
         }
@@ -194,6 +200,7 @@ impl Ingest {
                 metrics_in,
             );
             self.points = points;
+            self.consumed(&message.location);
         }
         for (partition, event_ns) in batch.progress {
             self.watermarks.observe(partition, event_ns, now);
@@ -203,6 +210,22 @@ impl Ingest {
             self.watermarks.finish(partition);
         }
         self.advance(spans_in, metrics_in);
+    }
+
+    /// Notes a consumed Kafka record and the panes its routed records fell in.
+    fn consumed(&mut self, location: &Location) {
+        self.panes.sort_unstable();
+        self.panes.dedup();
+        if let Location::Kafka {
+            topic,
+            partition,
+            offset,
+        } = location
+        {
+            self.resume
+                .consumed(topic, *partition, *offset, self.panes.iter().copied());
+        }
+        self.panes.clear();
     }
 
     /// Moves the inputs to the open pane (idle partitions may let it move without data).
@@ -216,10 +239,16 @@ impl Ingest {
 
     /// Flushes the side outputs.
     pub fn finish(&mut self) {
-        for output in [&mut self.late, &mut self.dead] {
-            if let Err(error) = output.flush() {
-                tracing::error!(%error, "cannot flush side output");
-            }
+        if let Err(error) = self.late.flush() {
+            tracing::error!(%error, "cannot flush the late side output");
         }
+        if let Err(error) = self.dead.flush() {
+            tracing::error!(%error, "cannot flush the dead letters");
+        }
+    }
+
+    /// The earliest pane that may still receive records.
+    pub fn open_pane(&mut self) -> Pane {
+        self.watermarks.open_pane(Instant::now())
     }
 }

@@ -6,7 +6,9 @@
 //! rows do not depend on which, because records are routed by a process-independent hash of
 //! the service name and the simulator's output does not depend on the shard count.
 
+mod commit;
 pub mod ingest;
+pub mod resume;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,11 +27,12 @@ use crate::error::{Error, Result};
 use crate::features::{FeatureWindows, MetricPanes, SpanPanes};
 use crate::sim::Simulator;
 use crate::sink::parquet::ParquetSink;
-use crate::sink::postgres::PostgresSink;
-use crate::sink::{RowSink, SideOutput, WriteRows};
-use crate::source::{FileSource, Poll, SimulatorSource, Source};
+use crate::sink::postgres::{OffsetStore, PostgresSink, StoredProgress};
+use crate::sink::{DeadLetters, KafkaDeadLetters, RowSink, SideOutput, WriteRows};
+use crate::source::{FileSource, KafkaSource, Poll, SimulatorSource, Source};
 use crate::stats::Stats;
-use crate::time::{Pane, Watermarks};
+use crate::time::{pane_start_ns, Pane, Watermarks};
+use commit::OffsetCommitter;
 use ingest::{Ingest, MetricInput, SpanInput};
 
 /// Panes the sources may run ahead of the rows: bounds memory when input is fast.
@@ -151,6 +154,15 @@ pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Res
             }
             None
         }
+        SourceKind::Kafka => {
+            if options.config.postgres.url.is_empty() {
+                tracing::warn!(
+                    "Kafka source without a PostgreSQL sink: no resume offsets are kept, every \
+                     start begins at kafka.start"
+                );
+            }
+            None
+        }
     };
     let timely_config = options.cluster.timely_config()?;
     let shared = Arc::new(Shared {
@@ -176,7 +188,16 @@ pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Res
     }
 }
 
-fn build_source(shared: &Shared, index: usize, peers: usize) -> Result<Box<dyn Source>> {
+fn build_source(
+    shared: &Shared,
+    index: usize,
+    peers: usize,
+    stored: &StoredProgress,
+) -> Result<Box<dyn Source>> {
+    if shared.config.source.kind == SourceKind::Kafka {
+        let source = KafkaSource::open(&shared.config.kafka, &stored.offsets, index, peers)?;
+        return Ok(Box::new(source));
+    }
     Ok(match &shared.simulator {
         Some(sim) => {
             let config = &shared.config.simulator;
@@ -192,7 +213,21 @@ fn build_source(shared: &Shared, index: usize, peers: usize) -> Result<Box<dyn S
     })
 }
 
-fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
+fn build_dead_letters(shared: &Shared, index: usize) -> Result<Box<dyn DeadLetters>> {
+    let kafka = &shared.config.kafka;
+    if shared.config.source.kind == SourceKind::Kafka && !kafka.dead_letter_topic.is_empty() {
+        return Ok(Box::new(KafkaDeadLetters::new(kafka)?));
+    }
+    let dir = shared.config.sink.data_dir.join("dead_letter");
+    Ok(Box::new(SideOutput::new(&dir, "dead", index)))
+}
+
+/// Whether this job keeps Kafka resume offsets (Kafka in, PostgreSQL out).
+fn resumable(shared: &Shared) -> bool {
+    shared.config.source.kind == SourceKind::Kafka && !shared.config.postgres.url.is_empty()
+}
+
+fn build_sink(shared: &Shared, index: usize, stored: &StoredProgress) -> Result<Box<dyn RowSink>> {
     let sink_config = &shared.config.sink;
     if shared.config.postgres.url.is_empty() {
         let dir = sink_config.data_dir.join("features");
@@ -201,6 +236,9 @@ fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
         return Ok(Box::new(sink.with_stats(Arc::clone(&shared.stats))));
     }
     let mut sink = PostgresSink::connect(&shared.config.postgres)?;
+    if let Some(pane) = stored.durable_before {
+        sink = sink.with_durable_before((pane_start_ns(pane) / 1_000) as i64);
+    }
     if index == 0 {
         let dropped = sink.apply_retention(now_us())?;
         if !dropped.is_empty() {
@@ -213,13 +251,29 @@ fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
 fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let (index, peers) = (worker.index(), worker.peers());
     let data_dir = &shared.config.sink.data_dir;
-    let mut source = build_source(shared, index, peers)?;
-    let sink = build_sink(shared, index)?;
+    let mut committer = None;
+    let mut stored = StoredProgress::default();
+    if resumable(shared) {
+        let mut store = OffsetStore::connect(&shared.config.postgres)?;
+        stored = store.load()?;
+        if index == 0 && !stored.offsets.is_empty() {
+            tracing::info!(
+                partitions = stored.offsets.len(),
+                durable_before = ?stored.durable_before,
+                "resuming from stored Kafka offsets"
+            );
+        }
+        let interval = Duration::from_millis(shared.config.sink.flush_interval_ms);
+        committer = Some(OffsetCommitter::new(store, interval));
+    }
+    let mut source = build_source(shared, index, peers, &stored)?;
+    let sink = build_sink(shared, index, &stored)?;
     let flush_interval = Duration::from_millis(shared.config.sink.flush_interval_ms);
 
     let mut spans_in = SpanInput::new();
     let mut metrics_in = MetricInput::new();
     let probe: ProbeHandle<Pane> = ProbeHandle::new();
+    let durable: ProbeHandle<Pane> = ProbeHandle::new();
     let zone = shared.zone;
     let stats = Arc::clone(&shared.stats);
     worker.dataflow::<Pane, _, _>(|scope| {
@@ -228,7 +282,8 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         span_panes
             .feature_windows(metric_panes, zone, now_us)
             .probe_with(&probe)
-            .write_rows(sink, flush_interval, stats);
+            .write_rows(sink, flush_interval, stats)
+            .probe_with(&durable);
     });
 
     let watermarks = Watermarks::new(
@@ -237,13 +292,20 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         Instant::now(),
     );
     let late = SideOutput::new(&data_dir.join("late"), "late", index);
-    let dead = SideOutput::new(&data_dir.join("dead_letter"), "dead", index);
+    let dead = build_dead_letters(shared, index)?;
     let mut ingest = Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead);
     let mut stopping = false;
     loop {
         if !stopping && shared.stop.load(Ordering::Relaxed) {
             source.stop();
             stopping = true;
+            if let Some(committer) = committer.as_mut() {
+                committer.stopping_at(ingest.open_pane());
+            }
+        }
+        if let Some(committer) = committer.as_mut() {
+            committer.saw_pane(*spans_in.time());
+            committer.maybe_commit(&durable, ingest.resume());
         }
         match source.poll() {
             Poll::Ready(batch) => ingest.push(batch, &mut spans_in, &mut metrics_in),
@@ -264,5 +326,8 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     drop(spans_in);
     drop(metrics_in);
     while worker.step_or_park(Some(Duration::from_millis(5))) {}
+    if let Some(committer) = committer.as_mut() {
+        committer.commit(&durable, ingest.resume())?;
+    }
     Ok(())
 }

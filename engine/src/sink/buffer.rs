@@ -45,4 +45,16 @@ impl RowBuffer {
             self.oldest = None;
         }
     }
+
+    /// Gives up on the buffered rows after a permanent failure (already reported); they are
+    /// logged as lost so the job can end.
+    pub fn abandon(&mut self) {
+        if !self.rows.is_empty() {
+            tracing::error!(
+                rows = self.rows.len(),
+                "feature rows abandoned after a permanent write failure"
+            );
+        }
+        self.written(self.rows.len());
+    }
 }

@@ -6,6 +6,7 @@
 
 mod batch;
 mod buffer;
+pub mod dead_letter;
 mod operator;
 pub mod parquet;
 pub mod postgres;
@@ -13,6 +14,7 @@ mod side;
 
 pub use batch::rows_to_batch;
 pub use buffer::RowBuffer;
+pub use dead_letter::{DeadLetters, KafkaDeadLetters};
 pub use operator::WriteRows;
 pub use side::SideOutput;
 
@@ -27,6 +29,10 @@ impl RowSink for Box<dyn RowSink> {
     fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {
         (**self).persist(rows)
     }
+
+    fn commits_each_window(&self) -> bool {
+        (**self).commits_each_window()
+    }
 }
 
 /// A destination for feature rows. Buffering and when to flush are the [`WriteRows`]
@@ -36,4 +42,9 @@ pub trait RowSink {
     fn max_rows_per_write(&self) -> usize;
     /// Makes `rows` durable and visible to readers, or fails having written none of them.
     fn persist(&mut self, rows: &[FeatureRow]) -> Result<()>;
+    /// Whether to persist as soon as windows close rather than on the flush interval: cheap
+    /// transactions (a database) commit each window for latency; files batch for size.
+    fn commits_each_window(&self) -> bool {
+        false
+    }
 }

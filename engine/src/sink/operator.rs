@@ -1,11 +1,13 @@
 //! The `write_rows` operator: buffers closed feature rows and persists them through a
-//! [`RowSink`].
+//! [`RowSink`], and tells downstream (a probe) which panes are durable.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::Operator;
+use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::{RowBuffer, RowSink};
@@ -14,48 +16,138 @@ use crate::stats::Stats;
 use crate::time::Pane;
 
 /// Extension trait: terminate a feature-row stream in a sink.
-pub trait WriteRows {
+pub trait WriteRows<'scope> {
     /// Buffers the rows of the worker that produced them and persists them through `sink` in
     /// batches of at most `sink.max_rows_per_write()`: when the oldest buffered row is
     /// `flush_interval` old, when a full batch is buffered, and when the input is exhausted, so
     /// the last rows are durable before the dataflow completes. Counts rows and the latest
     /// closed pane in `stats`. A failed batch is recorded in `stats` and stays buffered, with
     /// everything after it, for the next attempt.
-    fn write_rows<S: RowSink + 'static>(self, sink: S, flush_interval: Duration, stats: Arc<Stats>);
+    ///
+    /// Progress guarantee: the returned stream carries no data, and its frontier is at or
+    /// before the pane of every row not yet durable. A probe on it, across all workers, tells
+    /// which panes' rows are durable everywhere: what Kafka resume offsets may be based on.
+    fn write_rows<S: RowSink + 'static>(
+        self,
+        sink: S,
+        flush_interval: Duration,
+        stats: Arc<Stats>,
+    ) -> StreamVec<'scope, Pane, ()>;
+}
+
+/// First wait before retrying a failed write; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait between retries of a failed write.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What became of a flush.
+enum Flushed {
+    /// The buffer is empty.
+    All,
+    /// A write failed in a way that may pass (connection lost, server restarting).
+    Retry,
+    /// A write failed for good (rows refused, disk error).
+    Failed,
 }
 
 /// Persists the buffer batch by batch, stopping at the first failure.
-fn flush<S: RowSink>(sink: &mut S, buffer: &mut RowBuffer, stats: &Stats) {
+fn flush<S: RowSink>(sink: &mut S, buffer: &mut RowBuffer, stats: &Stats) -> Flushed {
     while !buffer.rows.is_empty() {
         let end = buffer.rows.len().min(sink.max_rows_per_write().max(1));
         if let Err(error) = sink.persist(&buffer.rows[..end]) {
-            tracing::error!(%error, "feature sink write failed; rows stay buffered");
-            stats.record_sink_error(error.to_string());
-            return;
+            return if error.is_retryable() {
+                stats.set_sink_outage(Some(error.to_string()));
+                Flushed::Retry
+            } else {
+                tracing::error!(%error, "feature sink write failed; rows stay buffered");
+                stats.record_sink_error(error.to_string());
+                Flushed::Failed
+            };
         }
         buffer.written(end);
+        Stats::add(&stats.rows_written, end as u64);
     }
+    stats.set_sink_outage(None);
+    Flushed::All
 }
 
-impl WriteRows for StreamVec<'_, Pane, FeatureRow> {
+impl<'scope> WriteRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
     fn write_rows<S: RowSink + 'static>(
         self,
         mut sink: S,
         flush_interval: Duration,
         stats: Arc<Stats>,
-    ) {
+    ) -> StreamVec<'scope, Pane, ()> {
         let mut buffer = RowBuffer::new(flush_interval, sink.max_rows_per_write());
-        self.sink(Pipeline, "WriteRows", move |(input, frontier)| {
-            input.for_each(|_capability, rows| {
-                Stats::add(&stats.rows, rows.len() as u64);
-                buffer.push(rows);
-            });
-            if let Some(open) = frontier.frontier().first() {
-                Stats::raise(&stats.closed_before_pane, *open);
-            }
-            if buffer.is_due() || frontier.is_empty() {
-                flush(&mut sink, &mut buffer, &stats);
-            }
-        });
+        // Held while rows are buffered: the least pane among them.
+        let mut oldest: Option<Capability<Pane>> = None;
+        // When each buffered pane's rows arrived, i.e. when its window closed.
+        let mut arrivals: BTreeMap<Pane, Instant> = BTreeMap::new();
+        let mut last_frontier: Option<Pane> = None;
+        let eager = sink.commits_each_window();
+        let mut backoff = FIRST_BACKOFF;
+        let mut retry_at: Option<Instant> = None;
+        let scope = self.scope();
+        self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Pipeline,
+            "WriteRows",
+            move |_capability, info| {
+                let activator = scope.activator_for(info.address);
+                move |(input, frontier), _output| {
+                    input.for_each(|capability, rows| {
+                        Stats::add(&stats.rows, rows.len() as u64);
+                        buffer.push(rows);
+                        if let Some(time) = capability.least() {
+                            arrivals.entry(*time).or_insert_with(Instant::now);
+                            if oldest.as_ref().is_none_or(|held| time < held.time()) {
+                                oldest = Some(capability.delayed(time, 0));
+                            }
+                        }
+                    });
+                    let current = frontier.frontier().first().copied();
+                    if let Some(open) = current {
+                        Stats::raise(&stats.closed_before_pane, open);
+                    }
+                    let closed = eager && current != last_frontier && !buffer.rows.is_empty();
+                    last_frontier = current;
+                    let now = Instant::now();
+                    let waiting = retry_at.is_some_and(|at| now < at);
+                    let retry_due = retry_at.is_some();
+                    let due = buffer.is_due() || closed || retry_due || frontier.is_empty();
+                    if due && !waiting {
+                        match flush(&mut sink, &mut buffer, &stats) {
+                            Flushed::All => {
+                                backoff = FIRST_BACKOFF;
+                                retry_at = None;
+                                for (_, arrived) in std::mem::take(&mut arrivals) {
+                                    stats.commit_latency.observe(arrived.elapsed());
+                                }
+                            }
+                            Flushed::Retry => {
+                                tracing::warn!(
+                                    error = stats.sink_outage().unwrap_or_default(),
+                                    retry_in = ?backoff,
+                                    buffered = buffer.rows.len(),
+                                    "feature sink unavailable; retrying"
+                                );
+                                Stats::add(&stats.sink_retries, 1);
+                                retry_at = Some(Instant::now() + backoff);
+                                activator.activate_after(backoff);
+                                backoff = (backoff * 2).min(MAX_BACKOFF);
+                            }
+                            // Nothing will change on retry: keep the rows, let the job end.
+                            Flushed::Failed if frontier.is_empty() => {
+                                buffer.abandon();
+                                arrivals.clear();
+                            }
+                            Flushed::Failed => {}
+                        }
+                    }
+                    if buffer.rows.is_empty() {
+                        oldest = None;
+                    }
+                }
+            },
+        )
     }
 }

@@ -5,11 +5,15 @@
 //! loop's business, so every source gets them the same way.
 
 mod files;
+pub mod kafka;
+mod kafka_writer;
 mod simulator;
 
 use std::time::Duration;
 
 pub use files::{FileSource, OtlpFileWriter};
+pub use kafka::KafkaSource;
+pub use kafka_writer::KafkaWriter;
 pub use simulator::SimulatorSource;
 
 use crate::otlp::{Encoding, Signal};

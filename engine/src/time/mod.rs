@@ -22,5 +22,5 @@ pub fn pane_of(time_ns: u64) -> Pane {
 
 /// First nanosecond of a pane.
 pub fn pane_start_ns(pane: Pane) -> u64 {
-    pane * PANE_NS
+    pane.saturating_mul(PANE_NS)
 }

@@ -5,3 +5,4 @@ pub mod migrate;
 pub mod query;
 pub mod run;
 pub mod settings;
+pub mod topics;

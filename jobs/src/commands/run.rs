@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use aiops_engine::config::SourceKind;
+use aiops_engine::config::{SourceKind, StartOffset};
 use aiops_engine::job::{self, ClusterOptions, JobOptions};
 use aiops_engine::stats::Stats;
 use anyhow::Context;
@@ -16,7 +16,7 @@ use crate::console::Console;
 /// Options of `aiops run`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  aiops run                               simulator at 60x real time until Ctrl-C\n  aiops run --duration 2h --speed 0       two simulated hours, as fast as possible\n  aiops run --input otlp/ -w 2            replay files written by `aiops generate`\n\nOutput: <data-dir>/features/*.parquet (query with `aiops query`), <data-dir>/ground_truth.csv,\nlate records in <data-dir>/late/, undecodable input in <data-dir>/dead_letter/."
+    after_help = "Examples:\n  aiops run                               simulator at 60x real time until Ctrl-C\n  aiops run --duration 2h --speed 0       two simulated hours, as fast as possible\n  aiops run --input otlp/ -w 2            replay files written by `aiops generate`\n  aiops run --kafka-brokers 127.0.0.1:9092 --database-url postgres://u@db/aiops\n                                          the production job: OTLP topics in, PostgreSQL out,\n                                          resumes from the offsets stored with the rows\n\nOutput: <data-dir>/features/*.parquet (query with `aiops query`), <data-dir>/ground_truth.csv,\nlate records in <data-dir>/late/, undecodable input in <data-dir>/dead_letter/."
 )]
 pub struct RunArgs {
     #[command(flatten)]
@@ -24,6 +24,18 @@ pub struct RunArgs {
     /// Replay OTLP files from this directory instead of running the simulator.
     #[arg(long, value_name = "DIR")]
     input: Option<PathBuf>,
+    /// Consume the OTLP topics of this Kafka cluster (host:port[,host:port]) instead of
+    /// running the simulator; topics, encodings and client options are under [kafka] in the
+    /// config.
+    #[arg(long, value_name = "BROKERS")]
+    kafka_brokers: Option<String>,
+    /// With --kafka-brokers: stop when every partition reaches the end offset it had at start
+    /// (bounded replay), instead of running until Ctrl-C.
+    #[arg(long)]
+    stop_at_end: bool,
+    /// With --kafka-brokers: where partitions without stored resume offsets start.
+    #[arg(long, value_enum)]
+    start_offset: Option<StartArg>,
     /// Where Parquet files and side outputs go (default: ./data).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -59,6 +71,24 @@ pub struct RunArgs {
     quiet: bool,
 }
 
+/// `--start-offset`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum StartArg {
+    /// The oldest retained record.
+    Earliest,
+    /// Only records produced after the start.
+    Latest,
+}
+
+impl From<StartArg> for StartOffset {
+    fn from(arg: StartArg) -> Self {
+        match arg {
+            StartArg::Earliest => StartOffset::Earliest,
+            StartArg::Latest => StartOffset::Latest,
+        }
+    }
+}
+
 fn remove_previous_output(data_dir: &std::path::Path) -> anyhow::Result<()> {
     for sub in ["features", "late", "dead_letter"] {
         let path = data_dir.join(sub);
@@ -76,6 +106,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(input) = &args.input {
         config.source.kind = SourceKind::Files;
         config.source.path.clone_from(input);
+    }
+    if let Some(brokers) = &args.kafka_brokers {
+        config.source.kind = SourceKind::Kafka;
+        config.kafka.brokers.clone_from(brokers);
+    }
+    if args.stop_at_end {
+        config.kafka.stop_at_end = true;
+    }
+    if let Some(start) = args.start_offset {
+        config.kafka.start = start.into();
     }
     if let Some(dir) = &args.data_dir {
         config.sink.data_dir.clone_from(dir);

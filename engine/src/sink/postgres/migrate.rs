@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_storage.timescale.sql",
         include_str!("../../../../sql/migrations/0002_storage.timescale.sql"),
     ),
+    (
+        "0003_kafka_progress.sql",
+        include_str!("../../../../sql/migrations/0003_kafka_progress.sql"),
+    ),
 ];
 
 /// How the feature table is stored.

@@ -1,14 +1,15 @@
 //! The PostgreSQL / TimescaleDB sink: binary COPY into staging, one idempotent upsert.
 //!
-//! A flush writes its rows and any Kafka resume offsets in one transaction: rows are copied
-//! (binary COPY) into a session-local staging table, upserted into `otlp_ai_features` keyed
-//! by (service_name, time) — so re-writing a window changes nothing — and, without
+//! A flush writes its rows in one transaction: rows are copied (binary COPY) into a
+//! session-local staging table, upserted into `otlp_ai_features` keyed by
+//! (service_name, time) — so re-writing a window changes nothing — and, without
 //! TimescaleDB, the touched hours of the `otlp_features_1h` rollup are recomputed in the same
 //! transaction. Daily partitions are created ahead of the rows and dropped after the retention
 //! period. Which storage path is in use was decided by [`migrate()`].
 
 mod copy;
 pub mod migrate;
+mod offsets;
 mod partitions;
 
 use std::collections::BTreeSet;
@@ -20,28 +21,27 @@ use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
 pub use migrate::{migrate, Storage};
+pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
 
-/// A Kafka partition's resume offset, stored with the rows it covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResumeOffset {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// First offset whose records may still belong to an unwritten window.
-    pub offset: i64,
-}
+/// SQLSTATE classes that describe the server's state, not the statement: connection
+/// exceptions (08), insufficient resources (53), operator intervention such as a shutdown
+/// (57), transaction rollbacks such as deadlocks (40).
+const TRANSIENT_SQLSTATE_CLASSES: [&str; 4] = ["08", "40", "53", "57"];
 
-/// Wraps a PostgreSQL error with what was being done; connection-level failures are retryable.
+/// Wraps a PostgreSQL error with what was being done; connection-level failures and
+/// transient server states are retryable.
 pub fn db_error(context: impl Into<String>, error: &postgres::Error) -> Error {
-    let message = match error.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+    let (message, transient) = match error.as_db_error() {
+        Some(db) => (
+            format!("{}: {}", db.code().code(), db.message()),
+            TRANSIENT_SQLSTATE_CLASSES.contains(&&db.code().code()[..2]),
+        ),
+        None => (error.to_string(), true),
     };
     Error::Database {
         context: context.into(),
         message,
-        retryable: error.is_closed() || error.as_db_error().is_none(),
+        retryable: transient || error.is_closed(),
     }
 }
 
@@ -64,11 +64,13 @@ const ROWS_PER_TRANSACTION: usize = 50_000;
 /// Writes feature rows to PostgreSQL.
 pub struct PostgresSink {
     client: Client,
+    url: String,
     server: String,
     storage: Storage,
     config: PostgresConfig,
     statements: copy::UpsertStatements,
     partitions: BTreeSet<i64>,
+    durable_before_us: i64,
 }
 
 impl PostgresSink {
@@ -79,12 +81,22 @@ impl PostgresSink {
         let storage = migrate::current_storage(&mut client, &server)?;
         Ok(PostgresSink {
             client,
+            url: config.url.clone(),
             server,
             storage,
             config: config.clone(),
             statements: copy::UpsertStatements::new()?,
             partitions: BTreeSet::new(),
+            durable_before_us: i64::MIN,
         })
+    }
+
+    /// Rows before `time_us` are already durable from an earlier run and are not rewritten: a
+    /// job resuming from Kafka replays records before them only to rebuild its windows, and
+    /// its rows of those minutes lack the records before the resume point.
+    pub fn with_durable_before(mut self, time_us: i64) -> Self {
+        self.durable_before_us = time_us;
+        self
     }
 
     /// The storage path of the connected database.
@@ -92,12 +104,12 @@ impl PostgresSink {
         self.storage
     }
 
-    /// Writes `rows` and `offsets` in one transaction.
-    pub fn write_transaction(
-        &mut self,
-        rows: &[FeatureRow],
-        offsets: &[ResumeOffset],
-    ) -> Result<()> {
+    /// Writes `rows` in one transaction, reconnecting first if the connection was lost.
+    pub fn write_transaction(&mut self, rows: &[FeatureRow]) -> Result<()> {
+        if self.client.is_closed() {
+            self.client = connect(&self.url)?;
+            tracing::info!(server = %self.server, "reconnected to PostgreSQL");
+        }
         let server = self.server.clone();
         let failed = |what: &str, e: &postgres::Error| db_error(format!("{what} on {server}"), e);
         if self.storage == Storage::Native {
@@ -112,15 +124,6 @@ impl PostgresSink {
         let mut transaction = self.client.transaction().map_err(|e| failed("begin", &e))?;
         copy::upsert_rows(&mut transaction, &self.statements, rows)
             .map_err(|e| failed("writing feature rows", &e))?;
-        for offset in offsets {
-            transaction
-                .execute(
-                    "INSERT INTO aiops_kafka_offsets (consumer, topic, kafka_partition, resume_offset) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (consumer, topic, kafka_partition) DO UPDATE SET resume_offset = EXCLUDED.resume_offset, updated_at = now()",
-                    &[&self.config.consumer, &offset.topic, &offset.partition, &offset.offset],
-                )
-                .map_err(|e| failed("storing resume offsets", &e))?;
-        }
         if self.storage == Storage::Native {
             copy::refresh_rollup(&mut transaction, rows)
                 .map_err(|e| failed("refreshing otlp_features_1h", &e))?;
@@ -143,28 +146,25 @@ impl PostgresSink {
     }
 }
 
-/// The resume offsets stored for `consumer`.
-pub fn stored_offsets(client: &mut Client, consumer: &str) -> Result<Vec<ResumeOffset>> {
-    let rows = client
-        .query("SELECT topic, kafka_partition, resume_offset FROM aiops_kafka_offsets WHERE consumer = $1 ORDER BY 1, 2", &[&consumer])
-        .map_err(|e| db_error("reading resume offsets", &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| ResumeOffset {
-            topic: r.get(0),
-            partition: r.get(1),
-            offset: r.get(2),
-        })
-        .collect())
-}
-
 impl RowSink for PostgresSink {
     fn max_rows_per_write(&self) -> usize {
         ROWS_PER_TRANSACTION
     }
 
+    fn commits_each_window(&self) -> bool {
+        true
+    }
+
     fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {
-        self.write_transaction(rows, &[])
+        if rows.iter().all(|row| row.time_us >= self.durable_before_us) {
+            return self.write_transaction(rows);
+        }
+        let fresh: Vec<FeatureRow> = rows
+            .iter()
+            .filter(|row| row.time_us >= self.durable_before_us)
+            .cloned()
+            .collect();
+        self.write_transaction(&fresh)
     }
 }
 

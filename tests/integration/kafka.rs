@@ -1,0 +1,337 @@
+//! The production shape against the real broker and PostgreSQL that tests/run.sh starts:
+//! Kafka in, PostgreSQL out, resumed after kill -9, bad records to the dead-letter topic.
+//!
+//! Every test uses topics and a database of its own, so tests run in parallel.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use aiops_engine::config::JobConfig;
+use aiops_engine::schema::feature_columns;
+use aiops_engine::source::KafkaWriter;
+use postgres::Client;
+use rand::{Rng, SeedableRng};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::common::{aiops, fresh_database, run_ok, summary_value, START};
+
+/// The broker from the test script, or a failure that says how to get one.
+fn brokers() -> String {
+    std::env::var("AIOPS_TEST_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!("AIOPS_TEST_KAFKA_BROKERS is not set: run the tests with `bash tests/run.sh`, which starts a broker")
+    })
+}
+
+/// A configuration naming topics of this test run's own (the broker outlives test runs when
+/// started by hand); creates them; returns the file and the topic prefix.
+fn kafka_config(dir: &Path, test: &str, partitions: i32) -> (String, String) {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let name = format!("{test}_{}_{stamp}", std::process::id());
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &file,
+        format!(
+            "[kafka]\nbrokers = \"{}\"\ndead_letter_topic = \"{name}_dead\"\n\
+             [[kafka.topics]]\nname = \"{name}_spans\"\nsignal = \"traces\"\nencoding = \"otlp_proto\"\n\
+             [[kafka.topics]]\nname = \"{name}_metrics\"\nsignal = \"metrics\"\nencoding = \"otlp_proto\"\n\
+             [watermark]\nidle_timeout_ms = 600000\n\
+             # The simulated January data is older than the default 90-day retention.\n\
+             [postgres]\nretention_days = 36500\n",
+            brokers()
+        ),
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let out = run_ok(&[
+        "topics",
+        "-c",
+        &path,
+        "--partitions",
+        &partitions.to_string(),
+    ]);
+    assert!(
+        out.contains(&format!("{name}_spans: {partitions} partitions")),
+        "{out}"
+    );
+    (path, name)
+}
+
+/// Produces a fixed simulation into the topics of `config`.
+fn produce(config: &str, duration: &str, services: &str) -> String {
+    run_ok(&[
+        "generate",
+        "--to",
+        "kafka",
+        "-c",
+        config,
+        "--start",
+        START,
+        "--duration",
+        duration,
+        "--services",
+        services,
+        "--seed",
+        "5",
+        "--fault-every",
+        "10",
+    ])
+}
+
+/// Arguments of a bounded Kafka-to-PostgreSQL run.
+fn run_args(config: &str, url: &str, data: &str) -> Vec<String> {
+    let brokers = brokers();
+    [
+        "run",
+        "-c",
+        config,
+        "--kafka-brokers",
+        &brokers,
+        "--database-url",
+        url,
+        "--data-dir",
+        data,
+        "--stop-at-end",
+        "-q",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Runs a bounded Kafka-to-PostgreSQL job to its end; returns the summary.
+fn run_kafka(config: &str, url: &str, data: &str) -> String {
+    let args = run_args(config, url, data);
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The whole feature table as text, `created_at` (wall-clock time) left out, in key order.
+fn table(url: &str) -> Vec<String> {
+    let columns: Vec<String> = feature_columns()
+        .unwrap()
+        .iter()
+        .filter(|c| c.name != "created_at")
+        .map(|c| c.name.clone())
+        .collect();
+    let mut client = Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .query(
+            &format!(
+                "SELECT row_to_json(t)::text FROM (SELECT {} FROM otlp_ai_features ORDER BY service_name, time) t",
+                columns.join(", ")
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn migrated_database(name: &str) -> String {
+    let url = fresh_database(name);
+    run_ok(&["migrate", "--database-url", &url]);
+    url
+}
+
+#[test]
+fn kafka_rows_equal_the_file_replay_of_the_same_telemetry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = kafka_config(dir.path(), "equal", 3);
+    produce(&config, "30m", "6");
+    let files = dir.path().join("files");
+    let files_text = files.display().to_string();
+    run_ok(&[
+        "generate",
+        "--out",
+        &files_text,
+        "--shards",
+        "3",
+        "--start",
+        START,
+        "--duration",
+        "30m",
+        "--services",
+        "6",
+        "--seed",
+        "5",
+        "--fault-every",
+        "10",
+    ]);
+    let from_kafka = migrated_database("kafka_equal_k");
+    let from_files = migrated_database("kafka_equal_f");
+    let data = dir.path().join("data").display().to_string();
+    let summary = run_kafka(&config, &from_kafka, &data);
+    assert_eq!(summary_value(&summary, "bad input"), 0, "{summary}");
+    run_ok(&[
+        "run",
+        "--input",
+        &files_text,
+        "--database-url",
+        &from_files,
+        "--data-dir",
+        &data,
+        "-q",
+    ]);
+    let (kafka_rows, file_rows) = (table(&from_kafka), table(&from_files));
+    assert_eq!(kafka_rows.len(), 6 * 30, "one row per service and minute");
+    assert_eq!(kafka_rows, file_rows);
+
+    // Run again: everything is already consumed and durable, nothing changes.
+    run_kafka(&config, &from_kafka, &data);
+    assert_eq!(table(&from_kafka), file_rows);
+}
+
+fn spawn(args: &[String]) -> Child {
+    aiops()
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn killed_at_random_points_and_restarted_the_table_is_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = kafka_config(dir.path(), "kill", 3);
+    produce(&config, "150m", "8");
+    let data = dir.path().join("data").display().to_string();
+
+    let reference = migrated_database("kafka_kill_ref");
+    let started = Instant::now();
+    run_kafka(&config, &reference, &data);
+    let uninterrupted = started.elapsed();
+
+    let url = migrated_database("kafka_kill");
+    let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut kills = 0;
+    for _ in 0..4 {
+        let wait = uninterrupted.mul_f64(random.random_range(0.15..0.8));
+        let mut child = spawn(&run_args(&config, &url, &data));
+        std::thread::sleep(wait);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL: no cleanup of any kind
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the job must actually be killed mid-run");
+    run_kafka(&config, &url, &data);
+    let expected = table(&reference);
+    assert!(expected.len() > 8 * 140, "{} rows", expected.len());
+    let got = table(&url);
+    assert_eq!(got.len(), expected.len());
+    for (got, expected) in got.iter().zip(&expected) {
+        assert_eq!(got, expected);
+    }
+}
+
+fn dead_letters(topic: &str) -> Vec<(Vec<u8>, HashMap<String, String>)> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", "aiops-tests")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&list).unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap();
+    let mut letters = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (letters.len() as i64) < high && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let mut headers = HashMap::new();
+            if let Some(all) = message.headers() {
+                for header in all.iter() {
+                    let value = String::from_utf8_lossy(header.value.unwrap_or_default());
+                    headers.insert(header.key.to_string(), value.into_owned());
+                }
+            }
+            letters.push((message.payload().unwrap_or_default().to_vec(), headers));
+        }
+    }
+    letters
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_topic_and_good_ones_become_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, topics) = kafka_config(dir.path(), "garbage", 1);
+    produce(&config, "10m", "4");
+    let loaded = JobConfig::load(Some(Path::new(&config)), Vec::new()).unwrap();
+    let mut writer = KafkaWriter::new(&loaded.kafka).unwrap();
+    let (spans, metrics) = (format!("{topics}_spans"), format!("{topics}_metrics"));
+    let garbage: Vec<(&str, Vec<u8>)> = vec![
+        (&spans, b"\xff\x00 not protobuf at all \x01\x02".to_vec()),
+        (&spans, b"{\"resourceSpans\": [".to_vec()), // JSON in a proto topic, cut off
+        (&metrics, vec![0x0a, 0xff, 0xff, 0xff, 0x0f]), // truncated length-delimited field
+    ];
+    for (topic, bytes) in &garbage {
+        writer.send(topic, Some(0), bytes, None).unwrap();
+    }
+    writer.flush().unwrap();
+
+    let url = migrated_database("kafka_garbage");
+    let data = dir.path().join("data").display().to_string();
+    let summary = run_kafka(&config, &url, &data);
+    assert_eq!(summary_value(&summary, "bad input"), 3, "{summary}");
+    assert_eq!(
+        table(&url).len(),
+        4 * 10,
+        "every good record became part of a row"
+    );
+
+    let letters = dead_letters(&format!("{topics}_dead"));
+    assert_eq!(letters.len(), 3);
+    let mut payloads: Vec<&[u8]> = letters.iter().map(|(p, _)| p.as_slice()).collect();
+    let mut sent: Vec<&[u8]> = garbage.iter().map(|(_, b)| b.as_slice()).collect();
+    payloads.sort();
+    sent.sort();
+    assert_eq!(payloads, sent, "original bytes kept");
+    for (bytes, headers) in &letters {
+        let (topic, _) = garbage.iter().find(|(_, b)| b == bytes).unwrap();
+        assert_eq!(headers["aiops.topic"], *topic);
+        assert_eq!(headers["aiops.partition"], "0");
+        assert!(headers["aiops.offset"].parse::<i64>().unwrap() >= 10);
+        assert!(!headers["aiops.error"].is_empty());
+    }
+}
+
+#[test]
+fn a_missing_topic_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("missing.toml");
+    std::fs::write(
+        &file,
+        "[[kafka.topics]]\nname = \"no_such_topic_here\"\nsignal = \"traces\"\nencoding = \"otlp_proto\"\n",
+    )
+    .unwrap();
+    let output = aiops()
+        .args([
+            "run",
+            "-c",
+            &file.display().to_string(),
+            "--kafka-brokers",
+            &brokers(),
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("no_such_topic_here"),
+        "{stderr}"
+    );
+}
