@@ -60,6 +60,8 @@ start_postgres() {
   as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" \
     -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" -w start >/dev/null
   export AIOPS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  # Outage tests start and stop servers of their own with these binaries.
+  export AIOPS_TEST_PG_BIN="$pg_bin"
   echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($pg_dir)"
 }
 
@@ -87,6 +89,7 @@ start_broker() {
     sleep 0.2
   done
   export AIOPS_TEST_KAFKA_BROKERS="127.0.0.1:$port"
+  export AIOPS_TEST_TANSU="$tools/bin/tansu"
   echo "tansu $TANSU_VERSION on 127.0.0.1:$port ($broker_dir)"
 }
 

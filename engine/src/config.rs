@@ -130,6 +130,23 @@ pub struct PostgresConfig {
     pub partitions_ahead_days: u32,
     /// Owner of the stored Kafka resume offsets.
     pub consumer: String,
+    /// How long the job keeps retrying to reach the database at start, seconds.
+    pub connect_retry_s: u64,
+}
+
+impl PostgresConfig {
+    /// How long to keep retrying to connect at start.
+    pub fn connect_patience(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.connect_retry_s)
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` of the Prometheus endpoint; empty: none.
+    pub addr: String,
 }
 
 /// The whole job configuration.
@@ -150,6 +167,8 @@ pub struct JobConfig {
     pub sink: SinkConfig,
     /// `[postgres]`.
     pub postgres: PostgresConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
 }
 
 fn merge(base: &mut toml::Value, overlay: toml::Value) {

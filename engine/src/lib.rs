@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod features;
 pub mod job;
+pub mod metrics;
 pub mod otlp;
 pub mod record;
 pub mod schema;

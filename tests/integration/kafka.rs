@@ -29,6 +29,11 @@ fn brokers() -> String {
 /// A configuration naming topics of this test run's own (the broker outlives test runs when
 /// started by hand); creates them; returns the file and the topic prefix.
 fn kafka_config(dir: &Path, test: &str, partitions: i32) -> (String, String) {
+    kafka_config_at(dir, test, partitions, &brokers())
+}
+
+/// [`kafka_config`] for the broker at `brokers`.
+pub fn kafka_config_at(dir: &Path, test: &str, partitions: i32, brokers: &str) -> (String, String) {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -38,13 +43,12 @@ fn kafka_config(dir: &Path, test: &str, partitions: i32) -> (String, String) {
     std::fs::write(
         &file,
         format!(
-            "[kafka]\nbrokers = \"{}\"\ndead_letter_topic = \"{name}_dead\"\n\
+            "[kafka]\nbrokers = \"{brokers}\"\ndead_letter_topic = \"{name}_dead\"\n\
              [[kafka.topics]]\nname = \"{name}_spans\"\nsignal = \"traces\"\nencoding = \"otlp_proto\"\n\
              [[kafka.topics]]\nname = \"{name}_metrics\"\nsignal = \"metrics\"\nencoding = \"otlp_proto\"\n\
              [watermark]\nidle_timeout_ms = 600000\n\
              # The simulated January data is older than the default 90-day retention.\n\
              [postgres]\nretention_days = 36500\n",
-            brokers()
         ),
     )
     .unwrap();
@@ -64,7 +68,7 @@ fn kafka_config(dir: &Path, test: &str, partitions: i32) -> (String, String) {
 }
 
 /// Produces a fixed simulation into the topics of `config`.
-fn produce(config: &str, duration: &str, services: &str) -> String {
+pub fn produce(config: &str, duration: &str, services: &str) -> String {
     run_ok(&[
         "generate",
         "--to",
@@ -86,13 +90,17 @@ fn produce(config: &str, duration: &str, services: &str) -> String {
 
 /// Arguments of a bounded Kafka-to-PostgreSQL run.
 fn run_args(config: &str, url: &str, data: &str) -> Vec<String> {
-    let brokers = brokers();
+    run_args_at(config, url, data, &brokers())
+}
+
+/// [`run_args`] for the broker at `brokers`.
+pub fn run_args_at(config: &str, url: &str, data: &str, brokers: &str) -> Vec<String> {
     [
         "run",
         "-c",
         config,
         "--kafka-brokers",
-        &brokers,
+        brokers,
         "--database-url",
         url,
         "--data-dir",
@@ -111,7 +119,7 @@ fn run_kafka(config: &str, url: &str, data: &str) -> String {
 }
 
 /// The whole feature table as text, `created_at` (wall-clock time) left out, in key order.
-fn table(url: &str) -> Vec<String> {
+pub fn table(url: &str) -> Vec<String> {
     let columns: Vec<String> = feature_columns()
         .unwrap()
         .iter()
@@ -133,9 +141,14 @@ fn table(url: &str) -> Vec<String> {
         .collect()
 }
 
+/// Applies the migrations.
+pub fn migrate(url: &str) {
+    run_ok(&["migrate", "--database-url", url]);
+}
+
 fn migrated_database(name: &str) -> String {
     let url = fresh_database(name);
-    run_ok(&["migrate", "--database-url", &url]);
+    migrate(&url);
     url
 }
 

@@ -9,6 +9,7 @@ mod input_faults;
 mod kafka;
 mod lifecycle;
 mod ordering;
+mod outages;
 mod postgres_sink;
 mod schema;
 mod workers;

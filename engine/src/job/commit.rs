@@ -69,6 +69,28 @@ impl OffsetCommitter {
         }
     }
 
+    /// Stores the offsets now, retrying while the database is unreachable for up to
+    /// `patience`: the last commit of a run decides where the next one starts.
+    pub fn commit_patiently(
+        &mut self,
+        durable: &ProbeHandle<Pane>,
+        resume: &mut ResumeTracker,
+        patience: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + patience;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self.commit(durable, resume) {
+                Err(error) if error.is_retryable() && Instant::now() + backoff < deadline => {
+                    tracing::warn!(%error, retry_in = ?backoff, "resume offsets not stored; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Stores the offsets now if they changed.
     pub fn commit(
         &mut self,

@@ -195,7 +195,12 @@ fn build_source(
     stored: &StoredProgress,
 ) -> Result<Box<dyn Source>> {
     if shared.config.source.kind == SourceKind::Kafka {
-        let source = KafkaSource::open(&shared.config.kafka, &stored.offsets, index, peers)?;
+        let source = KafkaSource::open(
+            &shared.config.kafka,
+            &stored.offsets,
+            (index, peers),
+            Arc::clone(&shared.stats),
+        )?;
         return Ok(Box::new(source));
     }
     Ok(match &shared.simulator {
@@ -327,7 +332,8 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     drop(metrics_in);
     while worker.step_or_park(Some(Duration::from_millis(5))) {}
     if let Some(committer) = committer.as_mut() {
-        committer.commit(&durable, ingest.resume())?;
+        let patience = shared.config.postgres.connect_patience();
+        committer.commit_patiently(&durable, ingest.resume(), patience)?;
     }
     Ok(())
 }

@@ -9,14 +9,17 @@
 //! committed to Kafka, PostgreSQL holds them.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -24,6 +27,32 @@ use super::{Batch, Poll, RawMessage, Source};
 use crate::config::{KafkaConfig, KafkaTopic, StartOffset};
 use crate::error::{Error, Result};
 use crate::record::Location;
+use crate::stats::Stats;
+
+/// How often librdkafka reports partition end offsets (for the consumer-lag metric).
+const STATISTICS_INTERVAL_MS: &str = "5000";
+
+/// Keeps the end offset (high watermark) of every partition from librdkafka's statistics.
+#[derive(Default)]
+pub struct EndOffsets {
+    high: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl ClientContext for EndOffsets {
+    fn stats(&self, statistics: Statistics) {
+        if let Ok(mut high) = self.high.lock() {
+            for (name, topic) in statistics.topics {
+                for (id, partition) in topic.partitions {
+                    if id >= 0 && partition.hi_offset >= 0 {
+                        high.insert((name.clone(), id), partition.hi_offset);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for EndOffsets {}
 
 /// How long broker metadata and watermark requests may take before the job reports them.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,8 +86,8 @@ fn kafka_error(config: &KafkaConfig, what: &str, error: KafkaError) -> Error {
 
 /// All partitions of the configured topics in the job-wide order (topic order of the config,
 /// then partition number), with their ids.
-pub fn enumerate_partitions(
-    consumer: &BaseConsumer,
+pub fn enumerate_partitions<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     config: &KafkaConfig,
 ) -> Result<Vec<KafkaPartition>> {
     let mut all = Vec::new();
@@ -165,6 +194,10 @@ pub fn assigned(all: &[KafkaPartition], index: usize, peers: usize) -> Vec<Kafka
 struct Reading {
     id: u32,
     topic: usize,
+    /// The next offset to consume (for the lag).
+    next: i64,
+    /// Records consumed since the counters were last published.
+    unpublished: u64,
     /// The end offset of a bounded run (the high watermark at start).
     end: Option<i64>,
     finished: bool,
@@ -172,8 +205,10 @@ struct Reading {
 
 /// Consumes this worker's share of the partitions.
 pub struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<EndOffsets>,
     config: KafkaConfig,
+    stats: Arc<Stats>,
+    published: Instant,
     readings: HashMap<(String, i32), Reading>,
     stopping: bool,
     newly_finished: Vec<u32>,
@@ -185,14 +220,15 @@ impl KafkaSource {
     pub fn open(
         config: &KafkaConfig,
         resume: &HashMap<(String, i32), i64>,
-        index: usize,
-        peers: usize,
+        (index, peers): (usize, usize),
+        stats: Arc<Stats>,
     ) -> Result<Self> {
-        let consumer: BaseConsumer = client_config(config)
+        let consumer: BaseConsumer<EndOffsets> = client_config(config)
             .set("group.id", "aiops")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .create()
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+            .create_with_context(EndOffsets::default())
             .map_err(|e| kafka_error(config, "creating the consumer", e))?;
         let all = enumerate_partitions(&consumer, config)?;
         let mine = assigned(&all, index, peers);
@@ -232,6 +268,8 @@ impl KafkaSource {
                 Reading {
                     id: partition.id,
                     topic,
+                    next: first,
+                    unpublished: 0,
                     end,
                     finished: end.is_some_and(|end| first >= end),
                 },
@@ -253,6 +291,8 @@ impl KafkaSource {
         Ok(KafkaSource {
             consumer,
             config: config.clone(),
+            stats,
+            published: Instant::now(),
             readings,
             stopping: false,
             newly_finished,
@@ -286,6 +326,23 @@ impl KafkaSource {
         }
     }
 
+    /// Publishes per-partition record counts and lag to the job's counters.
+    fn publish(&mut self) {
+        self.published = Instant::now();
+        let high = self
+            .consumer
+            .context()
+            .high
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default();
+        for (key, reading) in &mut self.readings {
+            let lag = high.get(key).map(|high| (high - reading.next).max(0));
+            self.stats
+                .partition(&key.0, key.1, std::mem::take(&mut reading.unpublished), lag);
+        }
+    }
+
     fn all_finished(&self) -> bool {
         self.readings.values().all(|r| r.finished)
     }
@@ -306,6 +363,8 @@ impl KafkaSource {
             return;
         }
         let (id, topic_index) = (reading.id, reading.topic);
+        reading.next = offset + 1;
+        reading.unpublished += 1;
         if reading.end.is_some_and(|end| offset + 1 >= end) {
             reading.finished = true;
             batch.finished.push(id);
@@ -338,6 +397,7 @@ impl Source for KafkaSource {
             ..Batch::default()
         };
         if self.stopping || self.all_finished() {
+            self.publish();
             return if batch.finished.is_empty() {
                 Poll::Done
             } else {
@@ -374,6 +434,9 @@ impl Source for KafkaSource {
             }
         }
         batch.finished.append(&mut self.newly_finished);
+        if self.published.elapsed() >= Duration::from_secs(1) {
+            self.publish();
+        }
         if batch.messages.is_empty() && batch.finished.is_empty() {
             Poll::Wait(Duration::from_millis(20))
         } else {

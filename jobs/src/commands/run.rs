@@ -24,8 +24,8 @@ pub struct RunArgs {
     /// Replay OTLP files from this directory instead of running the simulator.
     #[arg(long, value_name = "DIR")]
     input: Option<PathBuf>,
-    /// Consume the OTLP topics of this Kafka cluster (host:port[,host:port]) instead of
-    /// running the simulator; topics, encodings and client options are under [kafka] in the
+    /// Consume the OTLP topics of this Kafka cluster (comma-separated host:port list) instead of
+    /// running the simulator; topics, encodings and client options are in the kafka section of the
     /// config.
     #[arg(long, value_name = "BROKERS")]
     kafka_brokers: Option<String>,
@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// With --kafka-brokers: where partitions without stored resume offsets start.
     #[arg(long, value_enum)]
     start_offset: Option<StartArg>,
+    /// Serve Prometheus metrics at this host:port while running ("" for none; default
+    /// 127.0.0.1:9464, or addr in the metrics section).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
     /// Where Parquet files and side outputs go (default: ./data).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -117,6 +121,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(start) = args.start_offset {
         config.kafka.start = start.into();
     }
+    if let Some(addr) = &args.metrics_addr {
+        config.metrics.addr.clone_from(addr);
+    }
     if let Some(dir) = &args.data_dir {
         config.sink.data_dir.clone_from(dir);
     }
@@ -154,6 +161,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let stats = Arc::new(Stats::default());
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(Arc::clone(&stop))?;
+    serve_metrics(&config.metrics.addr, &stats);
     let options = JobOptions {
         config,
         cluster: ClusterOptions {
@@ -180,6 +188,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     crate::console::print_summary(&stats.snapshot(), &data_dir, &destination, is_simulation);
     result.context("the job failed")
+}
+
+/// Starts the metrics endpoint; a taken address only costs the endpoint, not the job.
+fn serve_metrics(addr: &str, stats: &Arc<Stats>) {
+    if addr.is_empty() {
+        return;
+    }
+    match aiops_engine::metrics::serve(addr, Arc::clone(stats)) {
+        Ok(bound) => tracing::info!("metrics at http://{bound}/metrics"),
+        Err(error) => tracing::warn!(%error, "running without the metrics endpoint"),
+    }
 }
 
 fn install_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {

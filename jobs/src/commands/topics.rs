@@ -13,7 +13,7 @@ the dead-letter topic (otlp_dead_letter) where they do not exist yet, then lists
 Idempotent. Partitions bound the job's parallelism: they are spread over all workers of all processes."
 )]
 pub struct TopicsArgs {
-    /// Configuration file (its [kafka] section names the topics and client options).
+    /// Configuration file (its kafka section names the topics and client options).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<std::path::PathBuf>,
     /// Kafka bootstrap servers (default: kafka.brokers of the config).

@@ -226,6 +226,7 @@ mod tests {
             retention_days: 30,
             partitions_ahead_days: 1,
             consumer: "x".into(),
+            connect_retry_s: 0,
         };
         let native = render(MIGRATIONS[0].1, Storage::Native, &config);
         assert!(native.contains(") PARTITION BY RANGE (time);"));

@@ -14,6 +14,8 @@ mod partitions;
 
 use std::collections::BTreeSet;
 
+use std::time::{Duration, Instant};
+
 use postgres::{Client, NoTls};
 
 use super::RowSink;
@@ -58,6 +60,23 @@ pub fn connect(url: &str) -> Result<Client> {
         .map_err(|e| db_error(format!("connecting to {}", server_of(url)), &e))
 }
 
+/// Connects, retrying connection failures with exponential backoff for up to `patience`
+/// (a database that is starting, or briefly away); each failure is reported.
+pub fn connect_patiently(url: &str, patience: Duration) -> Result<Client> {
+    let deadline = Instant::now() + patience;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match connect(url) {
+            Err(error) if error.is_retryable() && Instant::now() + backoff < deadline => {
+                tracing::warn!(%error, retry_in = ?backoff, "PostgreSQL unreachable; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Rows per transaction: large enough to amortise COPY, small enough to keep locks short.
 const ROWS_PER_TRANSACTION: usize = 50_000;
 
@@ -76,7 +95,7 @@ pub struct PostgresSink {
 impl PostgresSink {
     /// Connects and checks the schema is migrated.
     pub fn connect(config: &PostgresConfig) -> Result<Self> {
-        let mut client = connect(&config.url)?;
+        let mut client = connect_patiently(&config.url, config.connect_patience())?;
         let server = server_of(&config.url);
         let storage = migrate::current_storage(&mut client, &server)?;
         Ok(PostgresSink {

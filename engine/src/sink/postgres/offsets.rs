@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use postgres::Client;
 
-use super::{connect, db_error, server_of};
+use super::{connect, connect_patiently, db_error, server_of};
 use crate::config::PostgresConfig;
 use crate::error::Result;
 use crate::time::{pane_of, pane_start_ns, Pane};
@@ -52,7 +52,7 @@ impl OffsetStore {
     /// Connects.
     pub fn connect(config: &PostgresConfig) -> Result<Self> {
         Ok(OffsetStore {
-            client: connect(&config.url)?,
+            client: connect_patiently(&config.url, config.connect_patience())?,
             url: config.url.clone(),
             server: server_of(&config.url),
             consumer: config.consumer.clone(),
