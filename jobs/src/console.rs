@@ -1,6 +1,7 @@
 //! The live console of `aiops run`: a one-line status refreshed a few times a second, and
 //! the summary printed at the end.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,26 +46,50 @@ fn status(now: &Snapshot, before: &Snapshot, seconds: f64) -> String {
     )
 }
 
+/// A spinner for open-ended runs; for a bounded range of minutes (a backfill), a bar over
+/// them with an ETA, advanced as windows close.
+fn progress(minutes: Option<&Range<u64>>) -> ProgressBar {
+    match minutes {
+        None => {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        }
+        Some(range) => {
+            let bar = ProgressBar::new(range.end - range.start);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} minutes, eta {eta} | {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        }
+    }
+}
+
 impl Console {
-    /// Starts refreshing from `stats`; `quiet` shows nothing.
-    pub fn start(stats: Arc<Stats>, quiet: bool) -> Console {
+    /// Starts refreshing from `stats`; `quiet` shows nothing. With `minutes` (panes), a bar
+    /// shows how many of them are closed.
+    pub fn start(stats: Arc<Stats>, quiet: bool, minutes: Option<Range<u64>>) -> Console {
         let done = Arc::new(AtomicBool::new(false));
         if quiet {
             return Console { done, thread: None };
         }
         let flag = Arc::clone(&done);
         let thread = std::thread::spawn(move || {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
+            let bar = progress(minutes.as_ref());
             let mut before = stats.snapshot();
             let mut last = Instant::now();
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
                 let now = stats.snapshot();
                 bar.set_message(status(&now, &before, last.elapsed().as_secs_f64()));
+                if let Some(range) = &minutes {
+                    let closed = now.closed_before_pane.clamp(range.start, range.end);
+                    bar.set_position(closed - range.start);
+                }
                 bar.tick();
                 before = now;
                 last = Instant::now();

@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the streaming job: by default the built-in simulator in, Parquet feature rows out.
     Run(commands::run::RunArgs),
+    /// Recompute the feature rows of a time range from archived OTLP files or Kafka (idempotent).
+    Backfill(commands::backfill::BackfillArgs),
     /// Write simulated OTLP telemetry and its ground truth to files or Kafka topics.
     Generate(commands::generate::GenerateArgs),
     /// Create or upgrade the PostgreSQL / TimescaleDB schema (idempotent).
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Generate(args) => commands::generate::generate(args),
+        Command::Backfill(args) => commands::backfill::run(args),
         Command::Query(args) => commands::query::query(args),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Topics(args) => commands::topics::run(args),

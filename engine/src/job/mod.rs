@@ -114,6 +114,9 @@ pub struct JobOptions {
     pub cluster: ClusterOptions,
     /// Distinguishes this run's files from earlier runs' in the same data directory.
     pub run_id: String,
+    /// A backfill: only rows of this time range (µs, end exclusive) are written, and no Kafka
+    /// offsets are read or stored (a backfill never moves the live job's resume point).
+    pub backfill: Option<std::ops::Range<i64>>,
 }
 
 /// What the workers share.
@@ -122,6 +125,7 @@ struct Shared {
     zone: Tz,
     simulator: Option<Arc<Simulator>>,
     run_id: String,
+    backfill: Option<std::ops::Range<i64>>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 }
@@ -170,6 +174,7 @@ pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Res
         zone,
         simulator,
         run_id: options.run_id,
+        backfill: options.backfill,
         stats: Arc::clone(&stats),
         stop,
     });
@@ -229,10 +234,25 @@ fn build_dead_letters(shared: &Shared, index: usize) -> Result<Box<dyn DeadLette
 
 /// Whether this job keeps Kafka resume offsets (Kafka in, PostgreSQL out).
 fn resumable(shared: &Shared) -> bool {
-    shared.config.source.kind == SourceKind::Kafka && !shared.config.postgres.url.is_empty()
+    shared.config.source.kind == SourceKind::Kafka
+        && !shared.config.postgres.url.is_empty()
+        && shared.backfill.is_none()
 }
 
-fn build_sink(shared: &Shared, index: usize, stored: &StoredProgress) -> Result<Box<dyn RowSink>> {
+/// The rows this run writes (µs): from where an earlier run's durable rows end (the replay
+/// before it only rebuilds window state, its rows there would lack the records before the
+/// resume point), within the backfill range if any.
+fn rows_to_keep(shared: &Shared, stored: &StoredProgress) -> std::ops::Range<i64> {
+    let durable_before = stored
+        .durable_before
+        .map_or(i64::MIN, |pane| (pane_start_ns(pane) / 1_000) as i64);
+    match &shared.backfill {
+        Some(range) => range.start.max(durable_before)..range.end,
+        None => durable_before..i64::MAX,
+    }
+}
+
+fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
     let sink_config = &shared.config.sink;
     if shared.config.postgres.url.is_empty() {
         let dir = sink_config.data_dir.join("features");
@@ -241,9 +261,6 @@ fn build_sink(shared: &Shared, index: usize, stored: &StoredProgress) -> Result<
         return Ok(Box::new(sink.with_stats(Arc::clone(&shared.stats))));
     }
     let mut sink = PostgresSink::connect(&shared.config.postgres)?;
-    if let Some(pane) = stored.durable_before {
-        sink = sink.with_durable_before((pane_start_ns(pane) / 1_000) as i64);
-    }
     if index == 0 {
         let dropped = sink.apply_retention(now_us())?;
         if !dropped.is_empty() {
@@ -272,7 +289,8 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         committer = Some(OffsetCommitter::new(store, interval));
     }
     let mut source = build_source(shared, index, peers, &stored)?;
-    let sink = build_sink(shared, index, &stored)?;
+    let sink = build_sink(shared, index)?;
+    let keep = rows_to_keep(shared, &stored);
     let flush_interval = Duration::from_millis(shared.config.sink.flush_interval_ms);
 
     let mut spans_in = SpanInput::new();
@@ -287,7 +305,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         span_panes
             .feature_windows(metric_panes, zone, now_us)
             .probe_with(&probe)
-            .write_rows(sink, flush_interval, stats)
+            .write_rows(sink, flush_interval, keep, stats)
             .probe_with(&durable);
     });
 

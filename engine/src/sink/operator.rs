@@ -2,6 +2,7 @@
 //! [`RowSink`], and tells downstream (a probe) which panes are durable.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,9 @@ use crate::time::Pane;
 
 /// Extension trait: terminate a feature-row stream in a sink.
 pub trait WriteRows<'scope> {
-    /// Buffers the rows of the worker that produced them and persists them through `sink` in
+    /// Buffers the rows of the worker that produced them whose time lies in `keep` (µs; rows
+    /// outside are dropped: already durable from an earlier run, or outside a backfill's
+    /// range) and persists them through `sink` in
     /// batches of at most `sink.max_rows_per_write()`: when the oldest buffered row is
     /// `flush_interval` old, when a full batch is buffered, and when the input is exhausted, so
     /// the last rows are durable before the dataflow completes. Counts rows and the latest
@@ -31,6 +34,7 @@ pub trait WriteRows<'scope> {
         self,
         sink: S,
         flush_interval: Duration,
+        keep: Range<i64>,
         stats: Arc<Stats>,
     ) -> StreamVec<'scope, Pane, ()>;
 }
@@ -76,6 +80,7 @@ impl<'scope> WriteRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
         self,
         mut sink: S,
         flush_interval: Duration,
+        keep: Range<i64>,
         stats: Arc<Stats>,
     ) -> StreamVec<'scope, Pane, ()> {
         let mut buffer = RowBuffer::new(flush_interval, sink.max_rows_per_write());
@@ -96,6 +101,10 @@ impl<'scope> WriteRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
                 move |(input, frontier), _output| {
                     input.for_each(|capability, rows| {
                         Stats::add(&stats.rows, rows.len() as u64);
+                        rows.retain(|row| keep.contains(&row.time_us));
+                        if rows.is_empty() {
+                            return;
+                        }
                         buffer.push(rows);
                         if let Some(time) = capability.least() {
                             arrivals.entry(*time).or_insert_with(Instant::now);

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backfill;
 pub mod generate;
 pub mod migrate;
 pub mod query;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use aiops_engine::config::{SourceKind, StartOffset};
+use std::ops::Range;
+
+use aiops_engine::config::{JobConfig, SourceKind, StartOffset};
 use aiops_engine::job::{self, ClusterOptions, JobOptions};
 use aiops_engine::stats::Stats;
 use anyhow::Context;
@@ -143,14 +145,32 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if config.simulator.start == "now" {
         config.simulator.start = chrono::Utc::now().format("%Y-%m-%dT%H:%M:00Z").to_string();
     }
+    let cluster = ClusterOptions {
+        workers: args.workers,
+        processes: args.processes,
+        process: args.process,
+        hostfile: args.hostfile,
+    };
+    execute(config, cluster, args.quiet, args.overwrite, None)
+}
+
+/// Runs a configured job with the console, the metrics endpoint and the summary; with
+/// `backfill` (µs range), only the rows of that range are written, with a progress bar.
+pub fn execute(
+    config: JobConfig,
+    cluster: ClusterOptions,
+    quiet: bool,
+    overwrite: bool,
+    backfill: Option<Range<i64>>,
+) -> anyhow::Result<()> {
     let data_dir = config.sink.data_dir.clone();
-    if args.overwrite && args.process == 0 {
+    if overwrite && cluster.process == 0 {
         remove_previous_output(&data_dir)?;
     }
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let is_simulation = config.source.kind == SourceKind::Simulator;
-    if is_simulation && args.process == 0 {
+    if is_simulation && cluster.process == 0 {
         let sim = job::simulator(&config, 0)?;
         let path = data_dir.join("ground_truth.csv");
         std::fs::write(&path, sim.ground_truth_csv())
@@ -162,21 +182,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(Arc::clone(&stop))?;
     serve_metrics(&config.metrics.addr, &stats);
+    let minutes = backfill.as_ref().map(|range| {
+        let pane = |us: i64| (us.max(0) as u64) / 60_000_000;
+        pane(range.start)..pane(range.end)
+    });
     let options = JobOptions {
         config,
-        cluster: ClusterOptions {
-            workers: args.workers,
-            processes: args.processes,
-            process: args.process,
-            hostfile: args.hostfile,
-        },
         run_id: format!(
             "run-{}-p{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%S"),
-            args.process
+            cluster.process
         ),
+        cluster,
+        backfill,
     };
-    let console = Console::start(Arc::clone(&stats), args.quiet);
+    let console = Console::start(Arc::clone(&stats), quiet, minutes);
     let result = job::run(options, Arc::clone(&stats), stop);
     console.finish();
     let destination = match config_url.is_empty() {

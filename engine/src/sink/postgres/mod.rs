@@ -89,7 +89,6 @@ pub struct PostgresSink {
     config: PostgresConfig,
     statements: copy::UpsertStatements,
     partitions: BTreeSet<i64>,
-    durable_before_us: i64,
 }
 
 impl PostgresSink {
@@ -106,16 +105,7 @@ impl PostgresSink {
             config: config.clone(),
             statements: copy::UpsertStatements::new()?,
             partitions: BTreeSet::new(),
-            durable_before_us: i64::MIN,
         })
-    }
-
-    /// Rows before `time_us` are already durable from an earlier run and are not rewritten: a
-    /// job resuming from Kafka replays records before them only to rebuild its windows, and
-    /// its rows of those minutes lack the records before the resume point.
-    pub fn with_durable_before(mut self, time_us: i64) -> Self {
-        self.durable_before_us = time_us;
-        self
     }
 
     /// The storage path of the connected database.
@@ -175,15 +165,7 @@ impl RowSink for PostgresSink {
     }
 
     fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {
-        if rows.iter().all(|row| row.time_us >= self.durable_before_us) {
-            return self.write_transaction(rows);
-        }
-        let fresh: Vec<FeatureRow> = rows
-            .iter()
-            .filter(|row| row.time_us >= self.durable_before_us)
-            .cloned()
-            .collect();
-        self.write_transaction(&fresh)
+        self.write_transaction(rows)
     }
 }
 
