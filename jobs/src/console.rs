@@ -111,8 +111,23 @@ impl Console {
     }
 }
 
-/// Prints the end-of-run summary.
-pub fn print_summary(totals: &Snapshot, data_dir: &Path, destination: &str, simulation: bool) {
+/// Where a run's output went, for the summary.
+pub struct Outputs<'a> {
+    /// The data directory (side outputs, Parquet).
+    pub data_dir: &'a Path,
+    /// Where feature rows went.
+    pub rows: &'a str,
+    /// Where dead letters went.
+    pub dead_letters: String,
+    /// Whether the input was simulated (there is a ground truth file).
+    pub simulation: bool,
+}
+
+/// Prints the end-of-run summary: counts, where things went, throughput and how long closed
+/// windows took to become durable.
+pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
+    let totals = stats.snapshot();
+    let (data_dir, destination) = (outputs.data_dir, outputs.rows);
     println!("summary");
     println!("  records read        {:>12}", totals.messages);
     println!("  spans               {:>12}", totals.spans);
@@ -139,7 +154,7 @@ pub fn print_summary(totals: &Snapshot, data_dir: &Path, destination: &str, simu
         "  bad input           {:>12}{}",
         bad,
         if bad > 0 {
-            format!("  (see {})", data_dir.join("dead_letter").display())
+            format!("  (see {})", outputs.dead_letters)
         } else {
             String::new()
         }
@@ -150,10 +165,23 @@ pub fn print_summary(totals: &Snapshot, data_dir: &Path, destination: &str, simu
             format_time_ns(totals.event_clock_ns)
         );
     }
-    if simulation {
+    if outputs.simulation {
         println!(
             "  ground truth        {}",
             data_dir.join("ground_truth.csv").display()
+        );
+    }
+    let seconds = elapsed.as_secs_f64().max(1e-3);
+    println!(
+        "  elapsed             {seconds:>12.1} s  ({:.0} spans/s, {:.0} records/s)",
+        totals.spans as f64 / seconds,
+        totals.messages as f64 / seconds
+    );
+    let latency = &stats.commit_latency;
+    if let (Some(p50), Some(p99)) = (latency.quantile_bound(0.5), latency.quantile_bound(0.99)) {
+        println!(
+            "  window close->commit p50 <= {p50} s, p99 <= {p99} s  ({} windows; histogram bucket bounds)",
+            latency.read().1
         );
     }
 }

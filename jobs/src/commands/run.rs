@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use std::ops::Range;
 
@@ -13,7 +14,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::settings::{EncodingArg, SimArgs};
-use crate::console::Console;
+use crate::console::{print_summary, Console, Outputs};
 
 /// Options of `aiops run`.
 #[derive(Args, Debug)]
@@ -196,6 +197,13 @@ pub fn execute(
         cluster,
         backfill,
     };
+    let dead_letters = match &options.config.source.kind {
+        SourceKind::Kafka if !options.config.kafka.dead_letter_topic.is_empty() => {
+            format!("Kafka topic {}", options.config.kafka.dead_letter_topic)
+        }
+        _ => data_dir.join("dead_letter").display().to_string(),
+    };
+    let started = Instant::now();
     let console = Console::start(Arc::clone(&stats), quiet, minutes);
     let result = job::run(options, Arc::clone(&stats), stop);
     console.finish();
@@ -206,7 +214,13 @@ pub fn execute(
             aiops_engine::sink::postgres::server_of(&config_url)
         ),
     };
-    crate::console::print_summary(&stats.snapshot(), &data_dir, &destination, is_simulation);
+    let outputs = Outputs {
+        data_dir: &data_dir,
+        rows: &destination,
+        dead_letters,
+        simulation: is_simulation,
+    };
+    print_summary(&stats, started.elapsed(), &outputs);
     result.context("the job failed")
 }
 
