@@ -262,10 +262,7 @@ fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
     }
     let mut sink = PostgresSink::connect(&shared.config.postgres)?;
     if index == 0 {
-        let dropped = sink.apply_retention(now_us())?;
-        if !dropped.is_empty() {
-            tracing::info!(?dropped, "retention dropped partitions");
-        }
+        sink = sink.applying_retention()?;
     }
     Ok(Box::new(sink))
 }

@@ -89,7 +89,12 @@ pub struct PostgresSink {
     config: PostgresConfig,
     statements: copy::UpsertStatements,
     partitions: BTreeSet<i64>,
+    /// When native retention is next applied (only on the one sink that applies it).
+    retention_due: Option<Instant>,
 }
+
+/// How often a long-running job drops expired native partitions.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl PostgresSink {
     /// Connects and checks the schema is migrated.
@@ -105,7 +110,25 @@ impl PostgresSink {
             config: config.clone(),
             statements: copy::UpsertStatements::new()?,
             partitions: BTreeSet::new(),
+            retention_due: None,
         })
+    }
+
+    /// Makes this sink the one that applies native retention: now, then hourly while rows are
+    /// written (one sink per job is enough; dropping a partition is not free).
+    pub fn applying_retention(mut self) -> Result<Self> {
+        self.retain()?;
+        Ok(self)
+    }
+
+    fn retain(&mut self) -> Result<()> {
+        self.retention_due = Some(Instant::now() + RETENTION_INTERVAL);
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let dropped = self.apply_retention(now_us)?;
+        if !dropped.is_empty() {
+            tracing::info!(?dropped, "retention dropped partitions");
+        }
+        Ok(())
     }
 
     /// The storage path of the connected database.
@@ -165,7 +188,14 @@ impl RowSink for PostgresSink {
     }
 
     fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {
-        self.write_transaction(rows)
+        self.write_transaction(rows)?;
+        if self.retention_due.is_some_and(|due| Instant::now() >= due) {
+            // Rows are durable; a failed drop is retried at the next interval.
+            if let Err(error) = self.retain() {
+                tracing::warn!(%error, "retention not applied");
+            }
+        }
+        Ok(())
     }
 }
 
