@@ -74,7 +74,9 @@ tools="$HOME/.cache/aiops/tools"
 start_broker() {
   if [ ! -x "$tools/bin/tansu" ] || ! "$tools/bin/tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
     step "installing the tansu broker $TANSU_VERSION into $tools (once; about 10 minutes cold)"
-    cargo install tansu --version "$TANSU_VERSION" --locked --features libsql --root "$tools" --quiet
+    CARGO_TARGET_DIR="$HOME/.cache/aiops/tansu-build" \
+      cargo install tansu --version "$TANSU_VERSION" --locked --features libsql --root "$tools" --quiet
+    rm -rf "$HOME/.cache/aiops/tansu-build"
   fi
   broker_dir=$(mktemp -d /tmp/aiops-broker.XXXXXX)
   local port

@@ -168,8 +168,12 @@ pub fn server_url() -> String {
 
 /// A fresh database of its own for one test; returns its URL.
 pub fn fresh_database(name: &str) -> String {
-    let base = server_url();
-    let mut admin = Client::connect(&base, postgres::NoTls).expect("test PostgreSQL reachable");
+    fresh_database_on(&server_url(), name)
+}
+
+/// A fresh database on the server of `base` (a URL); returns its URL.
+pub fn fresh_database_on(base: &str, name: &str) -> String {
+    let mut admin = Client::connect(base, postgres::NoTls).expect("test PostgreSQL reachable");
     let database = format!("aiops_test_{name}");
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))

@@ -9,7 +9,9 @@ use aiops_engine::sink::postgres::{OffsetStore, PostgresSink, ResumeOffset, Stor
 use aiops_engine::time::pane_of;
 use postgres::Client;
 
-use crate::common::{aiops, fresh_database, number, read_rows, run_ok, simulate};
+use crate::common::{
+    aiops, fresh_database, fresh_database_on, number, read_rows, run_ok, simulate,
+};
 
 fn pg_type(kind: &str) -> &'static str {
     match kind {
@@ -65,12 +67,13 @@ fn migrate_is_idempotent_and_creates_the_native_fallback() {
 
 #[test]
 fn timescaledb_path_when_a_server_is_given() {
-    let Ok(url) = std::env::var("AIOPS_TEST_TIMESCALE_URL") else {
+    let Ok(server) = std::env::var("AIOPS_TEST_TIMESCALE_URL") else {
         eprintln!(
             "AIOPS_TEST_TIMESCALE_URL not set: the TimescaleDB path is not exercised in this run"
         );
         return;
     };
+    let url = fresh_database_on(&server, "timescale");
     let output = run_ok(&["migrate", "--database-url", &url]);
     assert!(output.contains("storage: timescaledb"), "{output}");
     let mut client = Client::connect(&url, postgres::NoTls).unwrap();
@@ -78,6 +81,53 @@ fn timescaledb_path_when_a_server_is_given() {
     assert_eq!(hypertables, 1);
     let aggregates: i64 = client.query_one("SELECT count(*) FROM timescaledb_information.continuous_aggregates WHERE view_name = 'otlp_features_1h'", &[]).unwrap().get(0);
     assert_eq!(aggregates, 1);
+    let policies: Vec<String> = client
+        .query("SELECT proc_name::text FROM timescaledb_information.jobs WHERE hypertable_name IN ('otlp_ai_features', 'otlp_features_1h') ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        policies,
+        [
+            "policy_compression",
+            "policy_refresh_continuous_aggregate",
+            "policy_retention"
+        ]
+    );
+
+    // Rows written through the hypertable roll up in the continuous aggregate.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let keep = dir.path().join("keep.toml");
+    std::fs::write(&keep, "[postgres]\nretention_days = 36500\n").unwrap();
+    let keep = keep.display().to_string();
+    simulate(
+        &data,
+        "75m",
+        "4",
+        &["--seed", "9", "--database-url", &url, "-c", &keep],
+    );
+    client
+        .batch_execute("CALL refresh_continuous_aggregate('otlp_features_1h', NULL, NULL)")
+        .unwrap();
+    let mismatches: i64 = client
+        .query_one(
+            "SELECT count(*) FROM otlp_features_1h r JOIN (SELECT date_trunc('hour', time) AS bucket, service_name, avg(request_rate_1m) AS rate \
+             FROM otlp_ai_features GROUP BY 1, 2) b USING (bucket, service_name) WHERE abs(r.avg_request_rate - b.rate) > 1e-9 * b.rate",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let buckets: i64 = client
+        .query_one("SELECT count(*) FROM otlp_features_1h", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        (mismatches, buckets),
+        (0, 4 * 2),
+        "4 services over 09:00-10:15"
+    );
 }
 
 /// The columns the comparison reads back from PostgreSQL.
@@ -289,8 +339,39 @@ fn database_problems_are_clear_errors() {
         "{stderr}"
     );
 
-    let url = fresh_database("unmigrated");
+    // The job retries an unreachable database at start, says so, then gives up with the
+    // server named and the password left out.
     let dir = tempfile::tempdir().unwrap();
+    let output = aiops()
+        .args([
+            "run",
+            "--database-url",
+            "postgres://aiops:s3cret@127.0.0.1:1/none",
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--duration",
+            "1m",
+            "--speed",
+            "0",
+            "-q",
+        ])
+        .env("AIOPS_POSTGRES__CONNECT_RETRY_S", "2")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("PostgreSQL unreachable; retrying"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("connecting to 127.0.0.1:1"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the password is never printed: {stderr}"
+    );
+
+    let url = fresh_database("unmigrated");
     let output = aiops()
         .args([
             "run",
