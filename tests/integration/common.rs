@@ -14,6 +14,17 @@ pub fn aiops() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aiops"))
 }
 
+/// Starts the CLI in the background with its output captured (`RUST_LOG=warn`).
+pub fn spawn(args: &[String]) -> std::process::Child {
+    aiops()
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("aiops starts")
+}
+
 /// Runs the CLI, asserting success, and returns its stdout.
 pub fn run_ok(args: &[&str]) -> String {
     let output = aiops()

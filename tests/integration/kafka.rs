@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use aiops_engine::config::JobConfig;
@@ -17,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::common::{aiops, fresh_database, run_ok, summary_value, START};
+use crate::common::{aiops, fresh_database, run_ok, spawn, summary_value, START};
 
 /// The broker from the test script, or a failure that says how to get one.
 fn brokers() -> String {
@@ -198,16 +197,6 @@ fn kafka_rows_equal_the_file_replay_of_the_same_telemetry() {
     // Run again: everything is already consumed and durable, nothing changes.
     run_kafka(&config, &from_kafka, &data);
     assert_eq!(table(&from_kafka), file_rows);
-}
-
-fn spawn(args: &[String]) -> Child {
-    aiops()
-        .args(args)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 #[test]

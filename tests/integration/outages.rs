@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{fresh_database, run_ok};
+use crate::common::{fresh_database, run_ok, spawn};
 use crate::kafka::{kafka_config_at, migrate, produce, run_args_at, table};
 
 fn free_port() -> u16 {
@@ -188,16 +188,6 @@ fn scrape(port: u16) -> String {
     text
 }
 
-fn spawn_job(args: &[String]) -> Child {
-    crate::common::aiops()
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn postgres_stopped_mid_run_is_retried_and_the_table_is_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -219,7 +209,7 @@ fn postgres_stopped_mid_run_is_retried_and_the_table_is_the_same() {
         "--metrics-addr".to_string(),
         format!("127.0.0.1:{metrics_port}"),
     ]);
-    let mut job = spawn_job(&args);
+    let mut job = spawn(&args);
     std::thread::sleep(undisturbed.mul_f64(0.3));
     assert!(
         job.try_wait().unwrap().is_none(),
@@ -263,7 +253,7 @@ fn broker_killed_and_restarted_mid_run_and_the_table_is_the_same() {
 
     let url = fresh_database("outage_broker");
     migrate(&url);
-    let mut job = spawn_job(&run_args_at(&config, &url, &data, &broker.brokers()));
+    let mut job = spawn(&run_args_at(&config, &url, &data, &broker.brokers()));
     std::thread::sleep(undisturbed.mul_f64(0.3));
     assert!(
         job.try_wait().unwrap().is_none(),
