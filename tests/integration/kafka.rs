@@ -337,3 +337,48 @@ fn a_missing_topic_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// Rows stored so far.
+fn row_count(url: &str) -> i64 {
+    let mut client = Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .query_one("SELECT count(*) FROM otlp_ai_features", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn ctrl_c_on_a_live_job_then_a_restart_gives_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = kafka_config(dir.path(), "interrupt", 2);
+    produce(&config, "40m", "5");
+    let data = dir.path().join("data").display().to_string();
+    let reference = migrated_database("kafka_interrupt_ref");
+    run_kafka(&config, &reference, &data);
+    let expected = table(&reference);
+
+    // A live job (no --stop-at-end): the last minutes stay open, waiting for more records.
+    let url = migrated_database("kafka_interrupt");
+    let mut live = run_args(&config, &url, &data);
+    live.retain(|arg| arg != "--stop-at-end");
+    let job = spawn(&live);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while row_count(&url) < expected.len() as i64 - 10 {
+        assert!(Instant::now() < deadline, "the live job wrote too few rows");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &job.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = job.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Stopping closed the open minutes early; a restart recomputes them from Kafka.
+    run_kafka(&config, &url, &data);
+    assert_eq!(table(&url), expected);
+}

@@ -83,7 +83,23 @@ fn detect(client: &mut Client, server: &str) -> Result<(Storage, String)> {
             "the timescaledb extension is not installed on the server".into(),
         ));
     }
-    // Trying is the only reliable test: the extension also needs shared_preload_libraries.
+    // Creating the extension without the library preloaded ends the session (FATAL), so that
+    // is checked first; trying is then the only reliable test (permissions, versions).
+    let preload: String = client
+        .query_one("SELECT current_setting('shared_preload_libraries')", &[])
+        .map_err(db("reading shared_preload_libraries", server))?
+        .get(0);
+    if !preload
+        .split(',')
+        .any(|library| library.trim() == "timescaledb")
+    {
+        return Ok((
+            Storage::Native,
+            "timescaledb is installed but not in shared_preload_libraries (add it and restart \
+             the server to use the TimescaleDB path)"
+                .into(),
+        ));
+    }
     let mut transaction = client.transaction().map_err(db("begin", server))?;
     match transaction.batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb") {
         Ok(()) => {
