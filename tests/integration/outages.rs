@@ -193,7 +193,9 @@ fn postgres_stopped_mid_run_is_retried_and_the_table_is_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let brokers = std::env::var("AIOPS_TEST_KAFKA_BROKERS").unwrap();
     let (config, _) = kafka_config_at(dir.path(), "pgdown", 3, &brokers);
-    produce(&config, "150m", "8");
+    let produced = produce(&config, "150m", "8");
+    let words: Vec<&str> = produced.split_whitespace().collect();
+    let total: u64 = words[1].parse::<u64>().unwrap() + words[4].parse::<u64>().unwrap();
     let data = dir.path().join("data").display().to_string();
     let reference = fresh_database("outage_pg_ref");
     migrate(&reference);
@@ -216,8 +218,24 @@ fn postgres_stopped_mid_run_is_retried_and_the_table_is_the_same() {
         "still running at the outage"
     );
     server.stop();
-    std::thread::sleep(Duration::from_secs(4));
-    let during = scrape(metrics_port);
+    // Consumption pauses once the job is an hour of panes ahead of what is durable: two
+    // scrapes a second apart then read the same record count, short of all records.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut during = scrape(metrics_port);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let next = scrape(metrics_port);
+        let read = records_read(&next);
+        let paused = read == records_read(&during) && read > 0 && read < total;
+        during = next;
+        if paused {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "consumption never paused: {during}"
+        );
+    }
     server.start();
     let output = job.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -266,6 +284,18 @@ fn broker_killed_and_restarted_mid_run_and_the_table_is_the_same() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(table(&url), table(&reference));
+}
+
+/// A metric's value summed over its label sets.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn records_read(text: &str) -> u64 {
+    metric_sum(text, "aiops_records_read_total") as u64
 }
 
 fn as_str(args: &[String]) -> Vec<&str> {

@@ -37,6 +37,9 @@ use ingest::{Ingest, MetricInput, SpanInput};
 
 /// Panes the sources may run ahead of the rows: bounds memory when input is fast.
 const MAX_PANES_IN_FLIGHT: u64 = 2;
+/// Panes the sources may run ahead of the rows durable in PostgreSQL: while the database is
+/// away, consumption pauses after this much instead of buffering rows without bound.
+const MAX_UNDURABLE_PANES: u64 = 60;
 
 /// Where the workers run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,6 +318,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let dead = build_dead_letters(shared, index)?;
     let mut ingest = Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead);
     let mut stopping = false;
+    let database_sink = !shared.config.postgres.url.is_empty();
     loop {
         if !stopping && shared.stop.load(Ordering::Relaxed) {
             source.stop();
@@ -326,6 +330,11 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         if let Some(committer) = committer.as_mut() {
             committer.saw_pane(*spans_in.time());
             committer.maybe_commit(&durable, ingest.resume());
+        }
+        let undurable_limit = spans_in.time().saturating_sub(MAX_UNDURABLE_PANES);
+        if database_sink && durable.less_than(&undurable_limit) {
+            worker.step_or_park(Some(Duration::from_millis(50)));
+            continue;
         }
         match source.poll() {
             Poll::Ready(batch) => ingest.push(batch, &mut spans_in, &mut metrics_in),
