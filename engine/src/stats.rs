@@ -86,6 +86,8 @@ pub struct Stats {
     pub bad_records: AtomicU64,
     /// Spans or points that arrived after their window closed.
     pub late_records: AtomicU64,
+    /// Records dropped as exact copies of a record just seen on the same partition.
+    pub duplicates: AtomicU64,
     /// Records written to the dead letters (undecodable, or holding rejected spans/points).
     pub dead_letters: AtomicU64,
     /// Feature rows emitted (closed (service, minute) windows).

@@ -149,6 +149,10 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
             String::new()
         }
     );
+    let duplicates = stats.duplicates.load(std::sync::atomic::Ordering::Relaxed);
+    if duplicates > 0 {
+        println!("  duplicate records   {duplicates:>12}  (exact copies, dropped)");
+    }
     let bad = totals.bad_messages + totals.bad_records;
     println!(
         "  bad input           {:>12}{}",

@@ -382,3 +382,74 @@ fn ctrl_c_on_a_live_job_then_a_restart_gives_the_same_table() {
     run_kafka(&config, &url, &data);
     assert_eq!(table(&url), expected);
 }
+
+/// Copies every `every`-th record of `topic`/`partition` right after itself, as a producer
+/// retry would, into a new topic of the same name plus `_dup`.
+fn with_duplicates(topic: &str, every: usize) -> (String, usize) {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", "aiops-tests")
+        .create()
+        .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&list).unwrap();
+    let target = format!("{topic}_dup");
+    let mut config = JobConfig::load(None, Vec::new()).unwrap().kafka;
+    config.brokers = brokers();
+    config.topics.truncate(1);
+    config.topics[0].name.clone_from(&target);
+    config.dead_letter_topic.clear();
+    aiops_engine::source::kafka::create_topics(&config, 1, 1).unwrap();
+    let mut writer = KafkaWriter::new(&config).unwrap();
+    let (mut read, mut copies) = (0i64, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read < high && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let bytes = message.payload().unwrap_or_default();
+            writer.send(&target, Some(0), bytes, None).unwrap();
+            if read as usize % every == 0 {
+                writer.send(&target, Some(0), bytes, None).unwrap();
+                copies += 1;
+            }
+            read += 1;
+        }
+    }
+    writer.flush().unwrap();
+    (target, copies)
+}
+
+#[test]
+fn records_repeated_by_a_producer_retry_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, topics) = kafka_config(dir.path(), "dups", 1);
+    produce(&config, "20m", "4");
+    let data = dir.path().join("data").display().to_string();
+    let reference = migrated_database("kafka_dups_ref");
+    run_kafka(&config, &reference, &data);
+
+    // The same telemetry with every 7th record of both topics delivered twice.
+    let (spans, span_copies) = with_duplicates(&format!("{topics}_spans"), 7);
+    let (metrics, metric_copies) = with_duplicates(&format!("{topics}_metrics"), 7);
+    let duplicated = dir.path().join("duplicated.toml");
+    std::fs::write(
+        &duplicated,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&format!("\"{topics}_spans\""), &format!("\"{spans}\""))
+            .replace(&format!("\"{topics}_metrics\""), &format!("\"{metrics}\"")),
+    )
+    .unwrap();
+    let url = migrated_database("kafka_dups");
+    let summary = run_kafka(&duplicated.display().to_string(), &url, &data);
+    assert_eq!(
+        summary_value(&summary, "duplicate records"),
+        (span_copies + metric_copies) as u64,
+        "{summary}"
+    );
+    assert_eq!(table(&url), table(&reference), "no request counted twice");
+}

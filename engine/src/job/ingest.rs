@@ -13,6 +13,7 @@ use std::time::Instant;
 use serde_json::json;
 use timely::dataflow::InputHandleVec;
 
+use super::dedup::DuplicateFilter;
 use super::resume::ResumeTracker;
 use crate::otlp::{decode_metrics, decode_spans, Signal};
 use crate::record::{Location, MetricPoint, Span};
@@ -40,6 +41,7 @@ pub struct Ingest {
     /// Event-time panes of the records of the message being routed.
     panes: Vec<Pane>,
     resume: ResumeTracker,
+    duplicates: DuplicateFilter,
     problems: u64,
 }
 
@@ -60,6 +62,7 @@ impl Ingest {
             points: Vec::new(),
             panes: Vec::new(),
             resume: ResumeTracker::default(),
+            duplicates: DuplicateFilter::default(),
             problems: 0,
         }
     }
@@ -178,6 +181,15 @@ impl Ingest {
         let open = *spans_in.time();
         for message in &batch.messages {
             Stats::add(&self.stats.messages, 1);
+            if self
+                .duplicates
+                .is_duplicate(message.partition, &message.bytes)
+            {
+                Stats::add(&self.stats.duplicates, 1);
+                tracing::debug!(location = %message.location, "duplicate record dropped");
+                self.consumed(&message.location);
+                continue;
+            }
             self.decode(message);
             // Taken and put back so the buffers keep their capacity across messages.
             let mut spans = std::mem::take(&mut self.spans);

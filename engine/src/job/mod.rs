@@ -7,6 +7,7 @@
 //! the service name and the simulator's output does not depend on the shard count.
 
 mod commit;
+mod dedup;
 pub mod ingest;
 pub mod resume;
 
