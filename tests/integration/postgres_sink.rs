@@ -4,8 +4,9 @@
 
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::FeatureRow;
+use aiops_engine::features::SpanPane;
 use aiops_engine::schema::feature_columns;
-use aiops_engine::sink::postgres::{OffsetStore, PostgresSink, ResumeOffset, Storage};
+use aiops_engine::sink::postgres::{OffsetStore, PaneStore, PostgresSink, ResumeOffset, Storage};
 use aiops_engine::time::pane_of;
 use postgres::Client;
 
@@ -283,8 +284,33 @@ fn a_failing_window_writes_nothing_and_offsets_round_trip() {
         offset,
     };
     let pane = pane_of(t0 as u64 * 1_000);
-    store.store(&[offset(0, 42), offset(1, 7)], pane).unwrap();
-    store.store(&[offset(0, 50)], pane + 3).unwrap();
+    let mut panes = PaneStore::connect(&config).unwrap();
+    let span_pane = |service: &str, pane| SpanPane {
+        service: service.into(),
+        pane,
+        requests: 7,
+        errors: 1,
+        latency: Default::default(),
+        operation: Some("GET /".into()),
+        http_status: Some(200),
+        version: None,
+        region: None,
+    };
+    panes
+        .write(&[span_pane("cart", pane - 1), span_pane("cart", pane + 1)])
+        .unwrap();
+    store
+        .store(&[offset(0, 42), offset(1, 7)], pane, 0)
+        .unwrap();
+    store.store(&[offset(0, 50)], pane + 3, pane).unwrap();
+    let kept = panes.load(0, u64::MAX).unwrap();
+    assert_eq!(
+        kept.iter()
+            .map(|p| (p.pane, p.requests, p.errors))
+            .collect::<Vec<_>>(),
+        vec![(pane + 1, 7, 1)],
+        "span panes round-trip, and those before the state horizon are deleted"
+    );
     let progress = store.load().unwrap();
     assert_eq!(progress.offsets.len(), 2);
     assert_eq!(progress.offsets[&("otlp_spans".to_string(), 0)], 50);

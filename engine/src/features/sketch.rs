@@ -10,8 +10,9 @@ use sketches_ddsketch::{Config, DDSketch};
 /// Relative accuracy of every quantile the engine reports.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 
-/// Latency sketch in milliseconds.
-#[derive(Clone)]
+/// Latency sketch in milliseconds. Serializable: a Kafka job persists each closed pane's
+/// sketch so that a restart can rebuild its windows without replaying the spans.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct LatencySketch {
     inner: DDSketch,
 }

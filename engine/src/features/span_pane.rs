@@ -13,7 +13,7 @@ use crate::record::{ResourceInfo, Span};
 use crate::time::{pane_of, Pane};
 
 /// Request statistics of one service in one pane.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SpanPane {
     /// Service name.
     pub service: String,

@@ -1,7 +1,8 @@
 //! Committing Kafka progress: resume offsets stored once the rows they cover are durable.
 //!
 //! The durable frontier comes from a probe after the sinks of all workers (see
-//! [`crate::sink::WriteRows`]): rows of panes before it are in PostgreSQL everywhere. Rows
+//! [`crate::sink::WriteRows`] and [`crate::sink::PersistSpanPanes`]): rows and span panes of
+//! panes before it are in PostgreSQL everywhere. Rows
 //! that depend on one partition's records are written by every worker (rows are routed by
 //! service), so no single worker's row transaction could carry that partition's offset; the
 //! offsets follow the rows in their own transaction instead, at most one commit interval
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use timely::dataflow::ProbeHandle;
 
-use super::resume::ResumeTracker;
+use super::resume::{needed_from, ResumeTracker};
 use crate::error::Result;
 use crate::sink::postgres::{OffsetStore, ResumeOffset};
 use crate::time::Pane;
@@ -104,7 +105,8 @@ impl OffsetCommitter {
         if offsets_unchanged(self.stored.as_ref(), &current) {
             return Ok(());
         }
-        self.store.store(&current.0, current.1)?;
+        self.store
+            .store(&current.0, current.1, needed_from(current.1))?;
         self.stored = Some(current);
         Ok(())
     }

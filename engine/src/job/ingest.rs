@@ -42,6 +42,8 @@ pub struct Ingest {
     panes: Vec<Pane>,
     resume: ResumeTracker,
     duplicates: DuplicateFilter,
+    /// Spans of panes before this one are already in the restored pane state.
+    span_floor: Pane,
     problems: u64,
 }
 
@@ -63,8 +65,21 @@ impl Ingest {
             panes: Vec::new(),
             resume: ResumeTracker::default(),
             duplicates: DuplicateFilter::default(),
+            span_floor: 0,
             problems: 0,
         }
+    }
+
+    /// Tracks resume offsets with `tracker` (which knows the topics with persisted panes).
+    pub fn with_resume(mut self, tracker: ResumeTracker) -> Self {
+        self.resume = tracker;
+        self
+    }
+
+    /// Drops spans of panes before `pane`: a restored state already holds them.
+    pub fn with_span_floor(mut self, pane: Pane) -> Self {
+        self.span_floor = pane;
+        self
     }
 
     /// Which Kafka records are still needed (see [`ResumeTracker`]).
@@ -151,7 +166,7 @@ impl Ingest {
         &mut self,
         records: &mut Vec<R>,
         message: &RawMessage,
-        open: Pane,
+        (open, floor): (Pane, Pane),
         event_ns: fn(&R) -> u64,
         accepted: fn(&Stats) -> &AtomicU64,
         input: &mut InputHandleVec<Pane, R>,
@@ -160,6 +175,9 @@ impl Ingest {
         for record in records.drain(..) {
             let time = event_ns(&record);
             self.watermarks.observe(message.partition, time, now);
+            if pane_of(time) < floor {
+                continue; // counted in the restored state of its pane
+            }
             if pane_of(time) < open {
                 let value = serde_json::to_value(&record).unwrap_or_default();
                 self.late(&message.location, time, open, value);
@@ -196,7 +214,7 @@ impl Ingest {
             self.route(
                 &mut spans,
                 message,
-                open,
+                (open, self.span_floor),
                 |s| s.start_ns,
                 |stats| &stats.spans,
                 spans_in,
@@ -206,7 +224,7 @@ impl Ingest {
             self.route(
                 &mut points,
                 message,
-                open,
+                (open, 0),
                 |p| p.time_ns,
                 |stats| &stats.metric_points,
                 metrics_in,

@@ -18,23 +18,27 @@ use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use timely::communication::Config as CommunicationConfig;
-use timely::dataflow::operators::Probe;
-use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::{Concat, Exchange, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 use timely::WorkerConfig;
 
 use crate::config::{JobConfig, SourceKind};
 use crate::error::{Error, Result};
-use crate::features::{FeatureWindows, MetricPanes, SpanPanes};
+use crate::features::{service_hash, FeatureWindows, MetricPanes, SpanPane, SpanPanes};
+use crate::otlp::Signal;
 use crate::sim::Simulator;
 use crate::sink::parquet::ParquetSink;
-use crate::sink::postgres::{OffsetStore, PostgresSink, StoredProgress};
-use crate::sink::{DeadLetters, KafkaDeadLetters, RowSink, SideOutput, WriteRows};
+use crate::sink::postgres::{OffsetStore, PaneStore, PostgresSink, StoredProgress};
+use crate::sink::{
+    DeadLetters, KafkaDeadLetters, PersistSpanPanes, RowSink, SideOutput, WriteRows,
+};
 use crate::source::{FileSource, KafkaSource, Poll, SimulatorSource, Source};
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, Watermarks};
 use commit::OffsetCommitter;
 use ingest::{Ingest, MetricInput, SpanInput};
+use resume::{needed_from, ResumeTracker};
 
 /// Panes the sources may run ahead of the rows: bounds memory when input is fast.
 const MAX_PANES_IN_FLIGHT: u64 = 2;
@@ -271,6 +275,46 @@ fn build_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
     Ok(Box::new(sink))
 }
 
+/// The topics whose closed panes a resumable job persists: the span topics.
+fn persisted_topics(shared: &Shared) -> Vec<String> {
+    if !resumable(shared) {
+        return Vec::new();
+    }
+    let topics = shared.config.kafka.topics.iter();
+    topics
+        .filter(|t| t.signal == Signal::Traces)
+        .map(|t| t.name.clone())
+        .collect()
+}
+
+/// For a resumable job: the store closed span panes go to, and the panes of the hour before
+/// the first minute not yet durable, which replace replaying that hour of spans.
+fn restore_span_panes(
+    shared: &Shared,
+    stored: &StoredProgress,
+) -> Result<(Option<PaneStore>, Vec<SpanPane>)> {
+    if !resumable(shared) {
+        return Ok((None, Vec::new()));
+    }
+    let mut store = PaneStore::connect(&shared.config.postgres)?;
+    let restored = match stored.durable_before {
+        Some(pane) => store.load(needed_from(pane), pane)?,
+        None => Vec::new(),
+    };
+    Ok((Some(store), restored))
+}
+
+/// Sends restored panes into the dataflow at their own minutes, oldest first.
+fn inject(mut panes: Vec<SpanPane>, input: &mut InputHandleVec<Pane, SpanPane>) {
+    panes.sort_by_key(|pane| pane.pane);
+    for pane in panes {
+        if pane.pane > *input.time() {
+            input.advance_to(pane.pane);
+        }
+        input.send(pane);
+    }
+}
+
 fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let (index, peers) = (worker.index(), worker.peers());
     let data_dir = &shared.config.sink.data_dir;
@@ -289,6 +333,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         let interval = Duration::from_millis(shared.config.sink.flush_interval_ms);
         committer = Some(OffsetCommitter::new(store, interval));
     }
+    let (pane_store, restored) = restore_span_panes(shared, &stored)?;
     let mut source = build_source(shared, index, peers, &stored)?;
     let sink = build_sink(shared, index)?;
     let keep = rows_to_keep(shared, &stored);
@@ -296,14 +341,25 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
 
     let mut spans_in = SpanInput::new();
     let mut metrics_in = MetricInput::new();
+    let mut restored_in: InputHandleVec<Pane, SpanPane> = InputHandleVec::new();
     let probe: ProbeHandle<Pane> = ProbeHandle::new();
     let durable: ProbeHandle<Pane> = ProbeHandle::new();
     let zone = shared.zone;
     let stats = Arc::clone(&shared.stats);
     worker.dataflow::<Pane, _, _>(|scope| {
         let span_panes = spans_in.to_stream(scope).span_panes();
+        if let Some(store) = pane_store {
+            span_panes
+                .clone()
+                .persist_span_panes(store)
+                .probe_with(&durable);
+        }
+        let restored_panes = restored_in
+            .to_stream(scope)
+            .exchange(|pane: &SpanPane| service_hash(&pane.service));
         let metric_panes = metrics_in.to_stream(scope).metric_panes();
         span_panes
+            .concat(restored_panes)
             .feature_windows(metric_panes, zone, now_us)
             .probe_with(&probe)
             .write_rows(sink, flush_interval, keep, stats)
@@ -317,7 +373,19 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     );
     let late = SideOutput::new(&data_dir.join("late"), "late", index);
     let dead = build_dead_letters(shared, index)?;
-    let mut ingest = Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead);
+    let span_floor = match (&stored.durable_before, restored.is_empty()) {
+        (Some(pane), false) => *pane,
+        _ => 0,
+    };
+    if index == 0 {
+        inject(restored, &mut restored_in);
+    }
+    drop(restored_in);
+    let mut ingest = Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead)
+        .with_resume(ResumeTracker::with_persisted_topics(persisted_topics(
+            shared,
+        )))
+        .with_span_floor(span_floor);
     let mut stopping = false;
     let database_sink = !shared.config.postgres.url.is_empty();
     loop {

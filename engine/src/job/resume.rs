@@ -6,9 +6,10 @@
 //! pane, the first offset that carried a record of that pane. The resume offset for "rows
 //! from pane `F` on are not durable" is the smallest such offset over panes
 //! `>= F + 1 - HISTORY_PANES`, or the next unread offset when none of the consumed records
-//! is needed any more.
+//! is needed any more. Topics whose panes are persisted as state (the span topics of a Kafka
+//! job, see `sink::postgres::PaneStore`) need their records only from `F` on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::features::HISTORY_PANES;
 use crate::sink::postgres::ResumeOffset;
@@ -24,6 +25,8 @@ struct PartitionProgress {
 #[derive(Debug, Default)]
 pub struct ResumeTracker {
     partitions: BTreeMap<(String, i32), PartitionProgress>,
+    /// Topics whose closed panes are persisted: no history needs replaying for them.
+    persisted: HashSet<String>,
 }
 
 /// The first pane whose records rows from `not_durable_from` on depend on.
@@ -32,6 +35,14 @@ pub fn needed_from(not_durable_from: Pane) -> Pane {
 }
 
 impl ResumeTracker {
+    /// A tracker for which the closed panes of `persisted` topics are kept as state.
+    pub fn with_persisted_topics(persisted: impl IntoIterator<Item = String>) -> Self {
+        ResumeTracker {
+            partitions: BTreeMap::new(),
+            persisted: persisted.into_iter().collect(),
+        }
+    }
+
     /// Records that the record at `offset` was consumed and carried data of `panes`
     /// (none for a record that was dead-lettered or late).
     pub fn consumed(
@@ -53,14 +64,19 @@ impl ResumeTracker {
     /// Resume offsets for "rows of panes before `not_durable_from` are durable"
     /// (`Pane::MAX`: all are); forgets the panes no longer needed.
     pub fn resume_offsets(&mut self, not_durable_from: Pane) -> Vec<ResumeOffset> {
-        let needed = if not_durable_from == Pane::MAX {
+        let history = if not_durable_from == Pane::MAX {
             Pane::MAX
         } else {
             needed_from(not_durable_from)
         };
+        let persisted = &self.persisted;
         self.partitions
             .iter_mut()
             .map(|((topic, partition), progress)| {
+                let needed = match persisted.contains(topic) {
+                    true => not_durable_from,
+                    false => history,
+                };
                 progress.first_by_pane = progress.first_by_pane.split_off(&needed);
                 let offset = progress
                     .first_by_pane
@@ -105,6 +121,25 @@ mod tests {
         assert_eq!(offsets(&mut tracker, 100 + HISTORY_PANES), vec![20]);
         // Nothing needed: the next unread offset.
         assert_eq!(offsets(&mut tracker, Pane::MAX), vec![30]);
+    }
+
+    #[test]
+    fn persisted_topics_resume_at_the_first_pane_not_durable() {
+        let mut tracker = ResumeTracker::with_persisted_topics(["spans".to_string()]);
+        for (offset, pane) in [(0, 100), (1, 101), (2, 102)] {
+            tracker.consumed("spans", 0, offset, [pane]);
+            tracker.consumed("metrics", 0, offset, [pane]);
+        }
+        let resume: Vec<(String, i64)> = tracker
+            .resume_offsets(102)
+            .into_iter()
+            .map(|o| (o.topic, o.offset))
+            .collect();
+        assert_eq!(
+            resume,
+            vec![("metrics".to_string(), 0), ("spans".to_string(), 2)],
+            "metrics keep the hour of history, spans start at pane 102"
+        );
     }
 
     #[test]

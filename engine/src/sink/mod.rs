@@ -8,6 +8,7 @@ mod batch;
 mod buffer;
 pub mod dead_letter;
 mod operator;
+mod pane_writer;
 pub mod parquet;
 pub mod postgres;
 mod side;
@@ -16,6 +17,7 @@ pub use batch::rows_to_batch;
 pub use buffer::RowBuffer;
 pub use dead_letter::{DeadLetters, KafkaDeadLetters};
 pub use operator::WriteRows;
+pub use pane_writer::PersistSpanPanes;
 pub use side::SideOutput;
 
 use crate::error::Result;

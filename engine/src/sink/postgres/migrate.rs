@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_kafka_progress.sql",
         include_str!("../../../../sql/migrations/0003_kafka_progress.sql"),
     ),
+    (
+        "0004_span_pane_state.sql",
+        include_str!("../../../../sql/migrations/0004_span_pane_state.sql"),
+    ),
 ];
 
 /// How the feature table is stored.

@@ -10,6 +10,7 @@
 mod copy;
 pub mod migrate;
 mod offsets;
+mod pane_state;
 mod partitions;
 
 use std::collections::BTreeSet;
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::features::FeatureRow;
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
+pub use pane_state::PaneStore;
 
 /// SQLSTATE classes that describe the server's state, not the statement: connection
 /// exceptions (08), insufficient resources (53), operator intervention such as a shutdown

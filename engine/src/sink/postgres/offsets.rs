@@ -84,8 +84,14 @@ impl OffsetStore {
     }
 
     /// Stores `offsets` in one transaction, noting that rows before `durable_before` are
-    /// durable; reconnects first if the connection was lost.
-    pub fn store(&mut self, offsets: &[ResumeOffset], durable_before: Pane) -> Result<()> {
+    /// durable, and deletes the span panes before `state_from` (no restart needs them any
+    /// more); reconnects first if the connection was lost.
+    pub fn store(
+        &mut self,
+        offsets: &[ResumeOffset],
+        durable_before: Pane,
+        state_from: Pane,
+    ) -> Result<()> {
         if self.client.is_closed() {
             self.client = connect(&self.url)?;
         }
@@ -105,6 +111,13 @@ impl OffsetStore {
                 )
                 .map_err(|e| failed(&e))?;
         }
+        let state_from = state_from.min(i64::MAX as u64) as i64;
+        transaction
+            .execute(
+                "DELETE FROM aiops_span_panes WHERE consumer = $1 AND pane < $2",
+                &[&self.consumer, &state_from],
+            )
+            .map_err(|e| failed(&e))?;
         transaction.commit().map_err(|e| failed(&e))
     }
 }

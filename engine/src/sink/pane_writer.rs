@@ -1,0 +1,88 @@
+//! The `persist_span_panes` operator: closed span panes into PostgreSQL, holding back the
+//! durable frontier until they are there.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::StreamVec;
+
+use super::postgres::PaneStore;
+use crate::features::SpanPane;
+use crate::time::Pane;
+
+/// Longest wait between retries of a failed write.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Extension trait: persist span panes.
+pub trait PersistSpanPanes<'scope> {
+    /// Writes each pane's span panes through `store` once the input frontier has passed the
+    /// pane (all of them are in), one transaction per activation; failures are retried with
+    /// backoff, never skipped.
+    ///
+    /// Progress guarantee: the returned stream carries no data and its frontier stays at or
+    /// before every pane whose span panes are not yet stored, so a probe on it can gate the
+    /// Kafka resume offsets together with the rows' durability.
+    fn persist_span_panes(self, store: PaneStore) -> StreamVec<'scope, Pane, ()>;
+}
+
+impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
+    fn persist_span_panes(self, mut store: PaneStore) -> StreamVec<'scope, Pane, ()> {
+        let scope = self.scope();
+        self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Pipeline,
+            "PersistSpanPanes",
+            move |_capability, info| {
+                let activator = scope.activator_for(info.address);
+                let mut pending: BTreeMap<Pane, (Capability<Pane>, Vec<SpanPane>)> =
+                    BTreeMap::new();
+                let mut backoff = Duration::from_millis(500);
+                let mut retry_at: Option<Instant> = None;
+                move |(input, frontier), _output| {
+                    input.for_each(|capability, panes| {
+                        let Some(time) = capability.least().copied() else {
+                            return;
+                        };
+                        pending
+                            .entry(time)
+                            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new()))
+                            .1
+                            .append(panes);
+                    });
+                    if retry_at.is_some_and(|at| Instant::now() < at) {
+                        return;
+                    }
+                    let closed: Vec<Pane> = pending
+                        .keys()
+                        .copied()
+                        .filter(|pane| !frontier.less_equal(pane))
+                        .collect();
+                    if closed.is_empty() {
+                        return;
+                    }
+                    let panes: Vec<SpanPane> = closed
+                        .iter()
+                        .flat_map(|pane| pending[pane].1.iter().cloned())
+                        .collect();
+                    match store.write(&panes) {
+                        Ok(()) => {
+                            for pane in closed {
+                                pending.remove(&pane);
+                            }
+                            backoff = Duration::from_millis(500);
+                            retry_at = None;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, retry_in = ?backoff, "span panes not stored; retrying");
+                            retry_at = Some(Instant::now() + backoff);
+                            activator.activate_after(backoff);
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                        }
+                    }
+                }
+            },
+        )
+    }
+}

@@ -1,0 +1,89 @@
+//! Closed span panes in PostgreSQL: the state a restarted Kafka job rebuilds its windows from.
+//!
+//! A feature row of minute `m` needs the request statistics of minutes `m-59 ..= m`. Keeping
+//! each closed (service, minute) [`SpanPane`] lets a restart load the last hour of them
+//! instead of replaying an hour of spans from Kafka: the span topics then resume at the first
+//! minute whose rows are not durable. The panes are written before the resume offsets that
+//! rely on them (both gate the durable frontier), and deleted once older than an hour before
+//! the resume point (see [`super::OffsetStore::store`]).
+
+use postgres::Client;
+
+use super::{connect, connect_patiently, db_error, server_of};
+use crate::config::PostgresConfig;
+use crate::error::{Error, Result};
+use crate::features::SpanPane;
+use crate::time::Pane;
+
+/// Writes and reads one consumer's closed span panes.
+pub struct PaneStore {
+    client: Client,
+    url: String,
+    server: String,
+    consumer: String,
+}
+
+fn to_i64(pane: Pane) -> i64 {
+    pane.min(i64::MAX as u64) as i64
+}
+
+impl PaneStore {
+    /// Connects.
+    pub fn connect(config: &PostgresConfig) -> Result<Self> {
+        Ok(PaneStore {
+            client: connect_patiently(&config.url, config.connect_patience())?,
+            url: config.url.clone(),
+            server: server_of(&config.url),
+            consumer: config.consumer.clone(),
+        })
+    }
+
+    /// Upserts `panes` in one transaction; reconnects first if the connection was lost.
+    pub fn write(&mut self, panes: &[SpanPane]) -> Result<()> {
+        if self.client.is_closed() {
+            self.client = connect(&self.url)?;
+        }
+        let server = self.server.clone();
+        let failed = |e: &postgres::Error| db_error(format!("storing span panes on {server}"), e);
+        let mut transaction = self.client.transaction().map_err(|e| failed(&e))?;
+        let statement = transaction
+            .prepare(
+                "INSERT INTO aiops_span_panes (consumer, pane, service_name, state) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (consumer, pane, service_name) DO UPDATE SET state = EXCLUDED.state",
+            )
+            .map_err(|e| failed(&e))?;
+        for pane in panes {
+            let state = postcard::to_allocvec(pane)
+                .map_err(|e| Error::Schema(format!("span pane state: {e}")))?;
+            transaction
+                .execute(
+                    &statement,
+                    &[&self.consumer, &to_i64(pane.pane), &pane.service, &state],
+                )
+                .map_err(|e| failed(&e))?;
+        }
+        transaction.commit().map_err(|e| failed(&e))
+    }
+
+    /// The panes of minutes `from .. to`, oldest first.
+    pub fn load(&mut self, from: Pane, to: Pane) -> Result<Vec<SpanPane>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT state FROM aiops_span_panes WHERE consumer = $1 AND pane >= $2 AND pane < $3 ORDER BY pane, service_name",
+                &[&self.consumer, &to_i64(from), &to_i64(to)],
+            )
+            .map_err(|e| db_error(format!("reading span panes on {}", self.server), &e))?;
+        rows.iter()
+            .map(|row| {
+                let state: Vec<u8> = row.get(0);
+                postcard::from_bytes(&state).map_err(|e| {
+                    Error::Schema(format!(
+                        "aiops_span_panes on {}: unreadable state: {e}",
+                        self.server
+                    ))
+                })
+            })
+            .collect()
+    }
+}
