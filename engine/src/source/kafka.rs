@@ -347,16 +347,9 @@ impl KafkaSource {
         self.readings.values().all(|r| r.finished)
     }
 
-    /// Adds one consumed record to `batch`; returns whether its partition is now finished.
-    fn accept(
-        &mut self,
-        batch: &mut Batch,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        bytes: &[u8],
-    ) {
-        let Some(reading) = self.readings.get_mut(&(topic.to_string(), partition)) else {
+    /// Adds one consumed record to `batch` (moving its bytes and topic name, copied once).
+    fn accept(&mut self, batch: &mut Batch, key: (String, i32), offset: i64, bytes: Vec<u8>) {
+        let Some(reading) = self.readings.get_mut(&key) else {
             return;
         };
         if reading.finished {
@@ -374,10 +367,10 @@ impl KafkaSource {
             partition: id,
             signal: topic_config.signal,
             encoding: topic_config.encoding,
-            bytes: bytes.to_vec(),
+            bytes,
             location: Location::Kafka {
-                topic: topic.to_string(),
-                partition,
+                topic: key.0,
+                partition: key.1,
                 offset,
             },
         });
@@ -418,13 +411,10 @@ impl Source for KafkaSource {
                     break;
                 }
                 Some(Ok(message)) => {
-                    let (topic, partition, offset) = (
-                        message.topic().to_string(),
-                        message.partition(),
-                        message.offset(),
-                    );
+                    let key = (message.topic().to_string(), message.partition());
                     let bytes = message.payload().unwrap_or_default().to_vec();
-                    self.accept(&mut batch, &topic, partition, offset, &bytes);
+                    let offset = message.offset();
+                    self.accept(&mut batch, key, offset, bytes);
                 }
                 Some(Err(error)) => {
                     // Broker and network errors are retried by librdkafka itself; report them.
