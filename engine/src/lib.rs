@@ -13,6 +13,7 @@ pub mod job;
 pub mod metrics;
 pub mod otlp;
 pub mod record;
+pub mod retry;
 pub mod schema;
 pub mod sim;
 pub mod sink;

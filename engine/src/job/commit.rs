@@ -78,18 +78,9 @@ impl OffsetCommitter {
         resume: &mut ResumeTracker,
         patience: Duration,
     ) -> Result<()> {
-        let deadline = Instant::now() + patience;
-        let mut backoff = Duration::from_millis(250);
-        loop {
-            match self.commit(durable, resume) {
-                Err(error) if error.is_retryable() && Instant::now() + backoff < deadline => {
-                    tracing::warn!(%error, retry_in = ?backoff, "resume offsets not stored; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-                result => return result,
-            }
-        }
+        crate::retry::patiently(patience, "resume offsets not stored", || {
+            self.commit(durable, resume)
+        })
     }
 
     /// Stores the offsets now if they changed.

@@ -13,6 +13,7 @@ use timely::dataflow::StreamVec;
 
 use super::{RowBuffer, RowSink};
 use crate::features::FeatureRow;
+use crate::retry::Backoff;
 use crate::stats::Stats;
 use crate::time::Pane;
 
@@ -38,11 +39,6 @@ pub trait WriteRows<'scope> {
         stats: Arc<Stats>,
     ) -> StreamVec<'scope, Pane, ()>;
 }
-
-/// First wait before retrying a failed write; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest wait between retries of a failed write.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What became of a flush.
 enum Flushed {
@@ -90,8 +86,7 @@ impl<'scope> WriteRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
         let mut arrivals: BTreeMap<Pane, Instant> = BTreeMap::new();
         let mut last_frontier: Option<Pane> = None;
         let eager = sink.commits_each_window();
-        let mut backoff = FIRST_BACKOFF;
-        let mut retry_at: Option<Instant> = None;
+        let mut backoff = Backoff::for_writes();
         let scope = self.scope();
         self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
             Pipeline,
@@ -119,30 +114,26 @@ impl<'scope> WriteRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
                     }
                     let closed = eager && current != last_frontier && !buffer.rows.is_empty();
                     last_frontier = current;
-                    let now = Instant::now();
-                    let waiting = retry_at.is_some_and(|at| now < at);
-                    let retry_due = retry_at.is_some();
-                    let due = buffer.is_due() || closed || retry_due || frontier.is_empty();
-                    if due && !waiting {
+                    let due =
+                        buffer.is_due() || closed || backoff.retrying() || frontier.is_empty();
+                    if due && !backoff.waiting() {
                         match flush(&mut sink, &mut buffer, &stats) {
                             Flushed::All => {
-                                backoff = FIRST_BACKOFF;
-                                retry_at = None;
+                                backoff.succeeded();
                                 for (_, arrived) in std::mem::take(&mut arrivals) {
                                     stats.commit_latency.observe(arrived.elapsed());
                                 }
                             }
                             Flushed::Retry => {
+                                let wait = backoff.failed();
                                 tracing::warn!(
                                     error = stats.sink_outage().unwrap_or_default(),
-                                    retry_in = ?backoff,
+                                    retry_in = ?wait,
                                     buffered = buffer.rows.len(),
                                     "feature sink unavailable; retrying"
                                 );
                                 Stats::add(&stats.sink_retries, 1);
-                                retry_at = Some(Instant::now() + backoff);
-                                activator.activate_after(backoff);
-                                backoff = (backoff * 2).min(MAX_BACKOFF);
+                                activator.activate_after(wait);
                             }
                             // Nothing will change on retry: keep the rows, let the job end.
                             Flushed::Failed if frontier.is_empty() => {

@@ -2,7 +2,6 @@
 //! durable frontier until they are there.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
@@ -11,10 +10,8 @@ use timely::dataflow::StreamVec;
 
 use super::postgres::PaneStore;
 use crate::features::SpanPane;
+use crate::retry::Backoff;
 use crate::time::Pane;
-
-/// Longest wait between retries of a failed write.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Extension trait: persist span panes.
 pub trait PersistSpanPanes<'scope> {
@@ -38,8 +35,7 @@ impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
                 let activator = scope.activator_for(info.address);
                 let mut pending: BTreeMap<Pane, (Capability<Pane>, Vec<SpanPane>)> =
                     BTreeMap::new();
-                let mut backoff = Duration::from_millis(500);
-                let mut retry_at: Option<Instant> = None;
+                let mut backoff = Backoff::for_writes();
                 move |(input, frontier), _output| {
                     input.for_each(|capability, panes| {
                         let Some(time) = capability.least().copied() else {
@@ -51,7 +47,7 @@ impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
                             .1
                             .append(panes);
                     });
-                    if retry_at.is_some_and(|at| Instant::now() < at) {
+                    if backoff.waiting() {
                         return;
                     }
                     let closed: Vec<Pane> = pending
@@ -71,14 +67,12 @@ impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
                             for pane in closed {
                                 pending.remove(&pane);
                             }
-                            backoff = Duration::from_millis(500);
-                            retry_at = None;
+                            backoff.succeeded();
                         }
                         Err(error) => {
-                            tracing::warn!(%error, retry_in = ?backoff, "span panes not stored; retrying");
-                            retry_at = Some(Instant::now() + backoff);
-                            activator.activate_after(backoff);
-                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            let wait = backoff.failed();
+                            tracing::warn!(%error, retry_in = ?wait, "span panes not stored; retrying");
+                            activator.activate_after(wait);
                         }
                     }
                 }

@@ -65,18 +65,7 @@ pub fn connect(url: &str) -> Result<Client> {
 /// Connects, retrying connection failures with exponential backoff for up to `patience`
 /// (a database that is starting, or briefly away); each failure is reported.
 pub fn connect_patiently(url: &str, patience: Duration) -> Result<Client> {
-    let deadline = Instant::now() + patience;
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        match connect(url) {
-            Err(error) if error.is_retryable() && Instant::now() + backoff < deadline => {
-                tracing::warn!(%error, retry_in = ?backoff, "PostgreSQL unreachable; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-            result => return result,
-        }
-    }
+    crate::retry::patiently(patience, "PostgreSQL unreachable", || connect(url))
 }
 
 /// Rows per transaction: large enough to amortise COPY, small enough to keep locks short.
