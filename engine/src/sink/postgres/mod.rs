@@ -68,14 +68,44 @@ pub fn connect_patiently(url: &str, patience: Duration) -> Result<Client> {
     crate::retry::patiently(patience, "PostgreSQL unreachable", || connect(url))
 }
 
+/// A connection that names its server in errors and reconnects after the server went away.
+pub struct Connection {
+    client: Client,
+    url: String,
+    server: String,
+}
+
+impl Connection {
+    /// Connects, retrying for the configured patience (see [`connect_patiently`]).
+    pub fn open(config: &PostgresConfig) -> Result<Self> {
+        Ok(Connection {
+            client: connect_patiently(&config.url, config.connect_patience())?,
+            url: config.url.clone(),
+            server: server_of(&config.url),
+        })
+    }
+
+    /// The client, reconnected first if the previous connection was lost.
+    pub fn client(&mut self) -> Result<&mut Client> {
+        if self.client.is_closed() {
+            self.client = connect(&self.url)?;
+            tracing::info!(server = %self.server, "reconnected to PostgreSQL");
+        }
+        Ok(&mut self.client)
+    }
+
+    /// The server, without credentials.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
 /// Rows per transaction: large enough to amortise COPY, small enough to keep locks short.
 const ROWS_PER_TRANSACTION: usize = 50_000;
 
 /// Writes feature rows to PostgreSQL.
 pub struct PostgresSink {
-    client: Client,
-    url: String,
-    server: String,
+    connection: Connection,
     storage: Storage,
     config: PostgresConfig,
     statements: copy::UpsertStatements,
@@ -90,13 +120,11 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 impl PostgresSink {
     /// Connects and checks the schema is migrated.
     pub fn connect(config: &PostgresConfig) -> Result<Self> {
-        let mut client = connect_patiently(&config.url, config.connect_patience())?;
-        let server = server_of(&config.url);
-        let storage = migrate::current_storage(&mut client, &server)?;
+        let mut connection = Connection::open(config)?;
+        let server = connection.server().to_string();
+        let storage = migrate::current_storage(connection.client()?, &server)?;
         Ok(PostgresSink {
-            client,
-            url: config.url.clone(),
-            server,
+            connection,
             storage,
             config: config.clone(),
             statements: copy::UpsertStatements::new()?,
@@ -129,22 +157,19 @@ impl PostgresSink {
 
     /// Writes `rows` in one transaction, reconnecting first if the connection was lost.
     pub fn write_transaction(&mut self, rows: &[FeatureRow]) -> Result<()> {
-        if self.client.is_closed() {
-            self.client = connect(&self.url)?;
-            tracing::info!(server = %self.server, "reconnected to PostgreSQL");
-        }
-        let server = self.server.clone();
+        let server = self.connection.server().to_string();
         let failed = |what: &str, e: &postgres::Error| db_error(format!("{what} on {server}"), e);
+        let client = self.connection.client()?;
         if self.storage == Storage::Native {
             partitions::ensure(
-                &mut self.client,
+                client,
                 &mut self.partitions,
                 rows,
                 self.config.partitions_ahead_days,
                 &server,
             )?;
         }
-        let mut transaction = self.client.transaction().map_err(|e| failed("begin", &e))?;
+        let mut transaction = client.transaction().map_err(|e| failed("begin", &e))?;
         copy::upsert_rows(&mut transaction, &self.statements, rows)
             .map_err(|e| failed("writing feature rows", &e))?;
         if self.storage == Storage::Native {
@@ -160,11 +185,12 @@ impl PostgresSink {
         if self.storage != Storage::Native {
             return Ok(Vec::new());
         }
+        let server = self.connection.server().to_string();
         partitions::drop_older_than(
-            &mut self.client,
+            self.connection.client()?,
             now_us,
             self.config.retention_days,
-            &self.server,
+            &server,
         )
     }
 }

@@ -8,13 +8,11 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-use postgres::Client;
-
-use super::{connect, connect_patiently, db_error, server_of};
+use super::{db_error, Connection};
 use crate::config::PostgresConfig;
 use crate::error::Result;
 use crate::time::{pane_of, pane_start_ns, Pane};
+use chrono::{DateTime, Utc};
 
 /// A Kafka partition's resume offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +36,7 @@ pub struct StoredProgress {
 
 /// Reads and writes one consumer's resume offsets.
 pub struct OffsetStore {
-    client: Client,
-    url: String,
-    server: String,
+    connection: Connection,
     consumer: String,
 }
 
@@ -52,23 +48,23 @@ impl OffsetStore {
     /// Connects.
     pub fn connect(config: &PostgresConfig) -> Result<Self> {
         Ok(OffsetStore {
-            client: connect_patiently(&config.url, config.connect_patience())?,
-            url: config.url.clone(),
-            server: server_of(&config.url),
+            connection: Connection::open(config)?,
             consumer: config.consumer.clone(),
         })
     }
 
     /// The offsets and progress stored by earlier runs of this consumer.
     pub fn load(&mut self) -> Result<StoredProgress> {
+        let server = self.connection.server().to_string();
         let rows = self
-            .client
+            .connection
+            .client()?
             .query(
                 "SELECT topic, kafka_partition, resume_offset, windows_complete_before \
                  FROM aiops_kafka_offsets WHERE consumer = $1",
                 &[&self.consumer],
             )
-            .map_err(|e| db_error(format!("reading resume offsets on {}", self.server), &e))?;
+            .map_err(|e| db_error(format!("reading resume offsets on {server}"), &e))?;
         let mut progress = StoredProgress::default();
         for row in rows {
             progress
@@ -92,14 +88,15 @@ impl OffsetStore {
         durable_before: Pane,
         state_from: Pane,
     ) -> Result<()> {
-        if self.client.is_closed() {
-            self.client = connect(&self.url)?;
-        }
-        let server = self.server.clone();
+        let server = self.connection.server().to_string();
         let failed =
             |e: &postgres::Error| db_error(format!("storing resume offsets on {server}"), e);
         let before = timestamp_of(durable_before);
-        let mut transaction = self.client.transaction().map_err(|e| failed(&e))?;
+        let mut transaction = self
+            .connection
+            .client()?
+            .transaction()
+            .map_err(|e| failed(&e))?;
         for offset in offsets {
             transaction
                 .execute(

@@ -7,9 +7,7 @@
 //! rely on them (both gate the durable frontier), and deleted once older than an hour before
 //! the resume point (see [`super::OffsetStore::store`]).
 
-use postgres::Client;
-
-use super::{connect, connect_patiently, db_error, server_of};
+use super::{db_error, Connection};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::SpanPane;
@@ -17,9 +15,7 @@ use crate::time::Pane;
 
 /// Writes and reads one consumer's closed span panes.
 pub struct PaneStore {
-    client: Client,
-    url: String,
-    server: String,
+    connection: Connection,
     consumer: String,
 }
 
@@ -31,21 +27,20 @@ impl PaneStore {
     /// Connects.
     pub fn connect(config: &PostgresConfig) -> Result<Self> {
         Ok(PaneStore {
-            client: connect_patiently(&config.url, config.connect_patience())?,
-            url: config.url.clone(),
-            server: server_of(&config.url),
+            connection: Connection::open(config)?,
             consumer: config.consumer.clone(),
         })
     }
 
     /// Upserts `panes` in one transaction; reconnects first if the connection was lost.
     pub fn write(&mut self, panes: &[SpanPane]) -> Result<()> {
-        if self.client.is_closed() {
-            self.client = connect(&self.url)?;
-        }
-        let server = self.server.clone();
+        let server = self.connection.server().to_string();
         let failed = |e: &postgres::Error| db_error(format!("storing span panes on {server}"), e);
-        let mut transaction = self.client.transaction().map_err(|e| failed(&e))?;
+        let mut transaction = self
+            .connection
+            .client()?
+            .transaction()
+            .map_err(|e| failed(&e))?;
         let statement = transaction
             .prepare(
                 "INSERT INTO aiops_span_panes (consumer, pane, service_name, state) VALUES ($1, $2, $3, $4) \
@@ -67,20 +62,21 @@ impl PaneStore {
 
     /// The panes of minutes `from .. to`, oldest first.
     pub fn load(&mut self, from: Pane, to: Pane) -> Result<Vec<SpanPane>> {
+        let server = self.connection.server().to_string();
         let rows = self
-            .client
+            .connection
+            .client()?
             .query(
                 "SELECT state FROM aiops_span_panes WHERE consumer = $1 AND pane >= $2 AND pane < $3 ORDER BY pane, service_name",
                 &[&self.consumer, &to_i64(from), &to_i64(to)],
             )
-            .map_err(|e| db_error(format!("reading span panes on {}", self.server), &e))?;
+            .map_err(|e| db_error(format!("reading span panes on {server}"), &e))?;
         rows.iter()
             .map(|row| {
                 let state: Vec<u8> = row.get(0);
                 postcard::from_bytes(&state).map_err(|e| {
                     Error::Schema(format!(
-                        "aiops_span_panes on {}: unreadable state: {e}",
-                        self.server
+                        "aiops_span_panes on {server}: unreadable state: {e}"
                     ))
                 })
             })
