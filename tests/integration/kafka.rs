@@ -235,19 +235,25 @@ fn killed_at_random_points_and_restarted_the_table_is_the_same() {
     }
 }
 
-fn dead_letters(topic: &str) -> Vec<(Vec<u8>, HashMap<String, String>)> {
+/// A consumer of partition 0 of `topic` from its first record, and the partition's end.
+fn read_from_start(topic: &str) -> (BaseConsumer, i64) {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("group.id", "aiops-tests")
         .create()
         .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap();
     let mut list = TopicPartitionList::new();
     list.add_partition_offset(topic, 0, Offset::Beginning)
         .unwrap();
     consumer.assign(&list).unwrap();
-    let (_, high) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .unwrap();
+    (consumer, high)
+}
+
+fn dead_letters(topic: &str) -> Vec<(Vec<u8>, HashMap<String, String>)> {
+    let (consumer, high) = read_from_start(topic);
     let mut letters = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while (letters.len() as i64) < high && Instant::now() < deadline {
@@ -386,18 +392,7 @@ fn ctrl_c_on_a_live_job_then_a_restart_gives_the_same_table() {
 /// Copies every `every`-th record of `topic`/`partition` right after itself, as a producer
 /// retry would, into a new topic of the same name plus `_dup`.
 fn with_duplicates(topic: &str, every: usize) -> (String, usize) {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", "aiops-tests")
-        .create()
-        .unwrap();
-    let (_, high) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&list).unwrap();
+    let (consumer, high) = read_from_start(topic);
     let target = format!("{topic}_dup");
     let mut config = JobConfig::load(None, Vec::new()).unwrap().kafka;
     config.brokers = brokers();
