@@ -1,0 +1,67 @@
+//! The combined ranking: a service's own deviation (BARO) weighed by where the walk over the
+//! call graph ends (PageRank).
+//!
+//! Each alone has a known failure. The deviation ranking blames the loudest service, often a
+//! caller that amplifies a callee's latency; the walk blames a quiet service that happens to
+//! sit downstream of the noise. The score here is the geometric mean of the two, each divided
+//! by its maximum in the window, so a candidate must both have moved and be where the symptoms
+//! lead. Without edges the walk follows the anomaly alone and the ranking reduces to BARO's.
+//! Cost: that of the PageRank method.
+
+use super::walk::node_anomaly;
+use super::{finish, CallGraph, Candidate, PersonalizedPageRank, RootCauseRanker, ServiceEvidence};
+
+/// Geometric mean of the normalized BARO and PageRank scores.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Combined {
+    /// The walk used.
+    pub walk: PersonalizedPageRank,
+}
+
+impl RootCauseRanker for Combined {
+    fn name(&self) -> &'static str {
+        "combined"
+    }
+
+    fn rank(&self, graph: &CallGraph, evidence: &[ServiceEvidence]) -> Vec<Candidate> {
+        let (graph, anomaly, flagged) = node_anomaly(graph, evidence);
+        if graph.is_empty() {
+            return Vec::new();
+        }
+        let visits = self.walk.visits(&graph, &anomaly);
+        let max_visits = visits.iter().copied().fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+        let candidates = (0..graph.len())
+            .map(|node| Candidate {
+                service: graph.name(node).to_string(),
+                score: (anomaly[node] * visits[node] / max_visits).sqrt(),
+                evidence: graph.symptom_edges(node, &flagged, 3),
+            })
+            .collect();
+        finish(candidates, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{evidence, graph, order};
+    use super::*;
+    use crate::rca::Baro;
+
+    #[test]
+    fn a_quiet_service_downstream_of_the_fault_is_not_blamed() {
+        let graph = graph(&[("front", "api"), ("api", "cache")]);
+        // api is the cause; cache is healthy but downstream of it.
+        let evidence = evidence(&[("front", 6.0), ("api", 7.0), ("cache", 0.2)]);
+        let ranking = Combined::default().rank(&graph, &evidence);
+        assert_eq!(order(&ranking)[0], "api", "{ranking:?}");
+    }
+
+    #[test]
+    fn without_edges_it_orders_like_baro() {
+        let evidence = evidence(&[("a", 2.0), ("b", 9.0), ("c", 5.0)]);
+        let empty = CallGraph::default();
+        let combined = Combined::default().rank(&empty, &evidence);
+        let baro = Baro.rank(&empty, &evidence);
+        assert_eq!(order(&combined), order(&baro));
+    }
+}
