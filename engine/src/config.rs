@@ -102,6 +102,39 @@ impl FeatureConfig {
     }
 }
 
+/// `[graph]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphConfig {
+    /// Minutes a span waits for its parent, its child, or a callee's answer.
+    pub pairing_wait_minutes: u64,
+    /// Most distinct edges per worker and minute; further callees become the overflow node.
+    pub max_edges_per_minute: usize,
+}
+
+/// `[detection]`: the robust detector that flags anomalous services for RCA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// A service is anomalous in a minute when one of its features lies this many robust
+    /// standard deviations from its recent median.
+    pub threshold: f64,
+    /// Minutes of each feature's history the median and MAD are taken over.
+    pub history_minutes: usize,
+    /// Minutes of history needed before a feature is scored.
+    pub min_history_minutes: usize,
+}
+
+/// `[rca]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RcaConfig {
+    /// Ranking method of incidents: combined | pagerank | baro.
+    pub method: String,
+    /// Candidates kept per incident.
+    pub top_k: usize,
+}
+
 /// `[sink]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +196,12 @@ pub struct JobConfig {
     pub watermark: WatermarkConfig,
     /// `[features]`.
     pub features: FeatureConfig,
+    /// `[graph]`.
+    pub graph: GraphConfig,
+    /// `[detection]`.
+    pub detection: DetectionConfig,
+    /// `[rca]`.
+    pub rca: RcaConfig,
     /// `[sink]`.
     pub sink: SinkConfig,
     /// `[postgres]`.

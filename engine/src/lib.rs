@@ -9,12 +9,14 @@
 pub mod config;
 pub mod error;
 pub mod features;
+pub mod graph;
 pub mod job;
 pub mod metrics;
 pub mod otlp;
 pub mod record;
 pub mod retry;
 pub mod schema;
+pub mod score;
 pub mod sim;
 pub mod sink;
 pub mod source;

@@ -78,6 +78,12 @@ pub struct Stats {
     pub messages: AtomicU64,
     /// Spans decoded and accepted.
     pub spans: AtomicU64,
+    /// Spans whose parent never arrived within the pairing wait.
+    pub unpaired_spans: AtomicU64,
+    /// Calls attributed to the overflow node because a worker's minute hit the edge cap.
+    pub overflow_calls: AtomicU64,
+    /// Incidents raised.
+    pub incidents: AtomicU64,
     /// Metric points decoded and accepted.
     pub metric_points: AtomicU64,
     /// Whole records that could not be framed or decoded.

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use timely::communication::Config as CommunicationConfig;
-use timely::dataflow::operators::{Concat, Exchange, Probe};
+use timely::dataflow::operators::vec::{Filter, Map};
+use timely::dataflow::operators::{Concat, Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 use timely::WorkerConfig;
@@ -26,16 +27,18 @@ use timely::WorkerConfig;
 use crate::config::{JobConfig, SourceKind};
 use crate::error::{Error, Result};
 use crate::features::{service_hash, FeatureWindows, MetricPanes, SpanPane, SpanPanes};
+use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, WithNeighbours};
 use crate::otlp::Signal;
+use crate::score::{AnnotateRows, DetectAnomalies, Incident, IncidentTracker, RaiseIncidents};
 use crate::sim::Simulator;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::{OffsetStore, PaneStore, PostgresSink, StoredProgress};
 use crate::sink::{
-    DeadLetters, KafkaDeadLetters, PersistSpanPanes, RowSink, SideOutput, WriteRows,
+    DeadLetters, JsonLines, KafkaDeadLetters, PersistSpanPanes, RowSink, SideOutput, WriteRows,
 };
 use crate::source::{FileSource, KafkaSource, Poll, SimulatorSource, Source};
 use crate::stats::Stats;
-use crate::time::{pane_start_ns, Pane, Watermarks};
+use crate::time::{pane_of, pane_start_ns, Pane, Watermarks};
 use commit::OffsetCommitter;
 use ingest::{Ingest, MetricInput, SpanInput};
 use resume::{needed_from, ResumeTracker};
@@ -315,6 +318,21 @@ fn inject(mut panes: Vec<SpanPane>, input: &mut InputHandleVec<Pane, SpanPane>) 
     }
 }
 
+/// Logs an incident update (those of replayed minutes before `from_us` quietly).
+fn announce(incident: &Incident, from_us: i64) {
+    if incident.time_us < from_us {
+        return;
+    }
+    let time = chrono::DateTime::from_timestamp_micros(incident.time_us).unwrap_or_default();
+    tracing::warn!(
+        incident = %incident.incident_id,
+        minute = %time.format("%Y-%m-%d %H:%M"),
+        root_cause = incident.root_cause.as_deref().unwrap_or("-"),
+        anomalous = %incident.anomalous_services.join(","),
+        "incident"
+    );
+}
+
 fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let (index, peers) = (worker.index(), worker.peers());
     let data_dir = &shared.config.sink.data_dir;
@@ -346,21 +364,70 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let durable: ProbeHandle<Pane> = ProbeHandle::new();
     let zone = shared.zone;
     let stats = Arc::clone(&shared.stats);
+    let span_floor = match (&stored.durable_before, restored.is_empty()) {
+        (Some(pane), false) => *pane,
+        _ => 0,
+    };
+    let graph = shared.config.graph.clone();
+    let detection = shared.config.detection.clone();
+    let tracker = IncidentTracker::new(&shared.config.rca)?;
+    let run_id = &shared.run_id;
+    let mut edge_lines = JsonLines::new(
+        &data_dir.join("edges"),
+        &format!("edges-{run_id}"),
+        index,
+        keep.clone(),
+        |edge: &EdgeWindow| (pane_start_ns(edge.pane) / 1_000) as i64,
+    );
+    let mut incident_lines = JsonLines::new(
+        &data_dir.join("incidents"),
+        &format!("incidents-{run_id}"),
+        index,
+        keep.clone(),
+        |incident: &Incident| incident.time_us,
+    );
+    let announce_from = keep.start;
     worker.dataflow::<Pane, _, _>(|scope| {
-        let span_panes = spans_in.to_stream(scope).span_panes();
+        let spans = spans_in.to_stream(scope);
+        // Replayed spans before the floor are already counted in the restored panes; they are
+        // replayed only as context for trace assembly.
+        let span_panes = spans
+            .clone()
+            .filter(move |span| pane_of(span.start_ns) >= span_floor)
+            .span_panes();
         if let Some(store) = pane_store {
             span_panes
                 .clone()
                 .persist_span_panes(store)
                 .probe_with(&durable);
         }
+        let edges = spans
+            .call_pairs(
+                graph.pairing_wait_minutes,
+                graph.max_edges_per_minute,
+                Arc::clone(&stats),
+            )
+            .edge_windows();
         let restored_panes = restored_in
             .to_stream(scope)
             .exchange(|pane: &SpanPane| service_hash(&pane.service));
         let metric_panes = metrics_in.to_stream(scope).metric_panes();
-        span_panes
+        let scored = span_panes
             .concat(restored_panes)
             .feature_windows(metric_panes, zone, now_us)
+            .with_neighbours(edges.clone())
+            .detect_anomalies(detection);
+        let incidents = scored
+            .clone()
+            .map(|(_, evidence)| evidence)
+            .raise_incidents(edges.clone(), tracker, Arc::clone(&stats));
+        edges.inspect_core(move |event| edge_lines.observe(event));
+        let incidents = incidents
+            .inspect(move |incident| announce(incident, announce_from))
+            .inspect_core(move |event| incident_lines.observe(event));
+        scored
+            .map(|(row, _)| row)
+            .annotate_rows(incidents)
             .probe_with(&probe)
             .write_rows(sink, flush_interval, keep, stats)
             .probe_with(&durable);
@@ -373,19 +440,16 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     );
     let late = SideOutput::new(&data_dir.join("late"), "late", index);
     let dead = build_dead_letters(shared, index)?;
-    let span_floor = match (&stored.durable_before, restored.is_empty()) {
-        (Some(pane), false) => *pane,
-        _ => 0,
-    };
     if index == 0 {
         inject(restored, &mut restored_in);
     }
     drop(restored_in);
     let mut ingest = Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead)
-        .with_resume(ResumeTracker::with_persisted_topics(persisted_topics(
-            shared,
-        )))
-        .with_span_floor(span_floor);
+        .with_resume(ResumeTracker::with_persisted_topics(
+            persisted_topics(shared),
+            shared.config.graph.pairing_wait_minutes,
+        ))
+        .with_span_floor(span_floor.saturating_sub(shared.config.graph.pairing_wait_minutes));
     let mut stopping = false;
     let database_sink = !shared.config.postgres.url.is_empty();
     loop {

@@ -7,7 +7,9 @@
 //! from pane `F` on are not durable" is the smallest such offset over panes
 //! `>= F + 1 - HISTORY_PANES`, or the next unread offset when none of the consumed records
 //! is needed any more. Topics whose panes are persisted as state (the span topics of a Kafka
-//! job, see `sink::postgres::PaneStore`) need their records only from `F` on.
+//! job, see `sink::postgres::PaneStore`) need their records only from `F - context` on, where
+//! the context is the trace-assembly wait: the call edges of minute `F` pair spans of minutes
+//! `F - context ..= F`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -27,6 +29,9 @@ pub struct ResumeTracker {
     partitions: BTreeMap<(String, i32), PartitionProgress>,
     /// Topics whose closed panes are persisted: no history needs replaying for them.
     persisted: HashSet<String>,
+    /// Panes before the first non-durable one that persisted topics still replay: trace
+    /// assembly pairs spans up to this many minutes apart.
+    context: Pane,
 }
 
 /// The first pane whose records rows from `not_durable_from` on depend on.
@@ -35,11 +40,16 @@ pub fn needed_from(not_durable_from: Pane) -> Pane {
 }
 
 impl ResumeTracker {
-    /// A tracker for which the closed panes of `persisted` topics are kept as state.
-    pub fn with_persisted_topics(persisted: impl IntoIterator<Item = String>) -> Self {
+    /// A tracker for which the closed panes of `persisted` topics are kept as state; those
+    /// topics replay only `context` panes before the first non-durable one.
+    pub fn with_persisted_topics(
+        persisted: impl IntoIterator<Item = String>,
+        context: Pane,
+    ) -> Self {
         ResumeTracker {
             partitions: BTreeMap::new(),
             persisted: persisted.into_iter().collect(),
+            context,
         }
     }
 
@@ -70,11 +80,12 @@ impl ResumeTracker {
             needed_from(not_durable_from)
         };
         let persisted = &self.persisted;
+        let context = self.context;
         self.partitions
             .iter_mut()
             .map(|((topic, partition), progress)| {
                 let needed = match persisted.contains(topic) {
-                    true => not_durable_from,
+                    true => not_durable_from.saturating_sub(context),
                     false => history,
                 };
                 progress.first_by_pane = progress.first_by_pane.split_off(&needed);
@@ -124,8 +135,8 @@ mod tests {
     }
 
     #[test]
-    fn persisted_topics_resume_at_the_first_pane_not_durable() {
-        let mut tracker = ResumeTracker::with_persisted_topics(["spans".to_string()]);
+    fn persisted_topics_resume_at_the_trace_context_before_the_first_pane_not_durable() {
+        let mut tracker = ResumeTracker::with_persisted_topics(["spans".to_string()], 1);
         for (offset, pane) in [(0, 100), (1, 101), (2, 102)] {
             tracker.consumed("spans", 0, offset, [pane]);
             tracker.consumed("metrics", 0, offset, [pane]);
@@ -137,8 +148,8 @@ mod tests {
             .collect();
         assert_eq!(
             resume,
-            vec![("metrics".to_string(), 0), ("spans".to_string(), 2)],
-            "metrics keep the hour of history, spans start at pane 102"
+            vec![("metrics".to_string(), 0), ("spans".to_string(), 1)],
+            "metrics keep the hour of history, spans start one pane of context before 102"
         );
     }
 

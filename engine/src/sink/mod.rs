@@ -7,6 +7,7 @@
 mod batch;
 mod buffer;
 pub mod dead_letter;
+mod json_lines;
 mod operator;
 mod pane_writer;
 pub mod parquet;
@@ -16,6 +17,7 @@ mod side;
 pub use batch::rows_to_batch;
 pub use buffer::RowBuffer;
 pub use dead_letter::{DeadLetters, KafkaDeadLetters};
+pub use json_lines::JsonLines;
 pub use operator::WriteRows;
 pub use pane_writer::PersistSpanPanes;
 pub use side::SideOutput;

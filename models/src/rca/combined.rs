@@ -29,7 +29,11 @@ impl RootCauseRanker for Combined {
             return Vec::new();
         }
         let visits = self.walk.visits(&graph, &anomaly);
-        let max_visits = visits.iter().copied().fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+        let max_visits = visits
+            .iter()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE);
         let candidates = (0..graph.len())
             .map(|node| Candidate {
                 service: graph.name(node).to_string(),

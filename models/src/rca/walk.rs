@@ -182,8 +182,8 @@ mod tests {
 
     #[test]
     fn services_without_edges_are_still_ranked() {
-        let ranking =
-            PersonalizedPageRank::default().rank(&CallGraph::default(), &evidence(&[("x", 1.0), ("y", 6.0)]));
+        let ranking = PersonalizedPageRank::default()
+            .rank(&CallGraph::default(), &evidence(&[("x", 1.0), ("y", 6.0)]));
         assert_eq!(order(&ranking), ["y", "x"]);
     }
 }

@@ -1,0 +1,85 @@
+//! The service dependency graph, built from traces inside the dataflow.
+//!
+//! Spans are exchanged by trace id and paired parent to child ([`pairing`]); a pair whose
+//! services differ is one call on the edge caller → callee, and a CLIENT span whose callee never
+//! reports spans, but that names its peer, is a call to a virtual node. Per-worker partial
+//! counts are merged per edge and minute ([`edges`]) into [`EdgeWindow`]s, which give every
+//! feature row its neighbours ([`neighbours`]) and feed root-cause ranking.
+
+pub mod edges;
+pub mod neighbours;
+pub mod pairing;
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::LatencySketch;
+use crate::time::Pane;
+
+pub use edges::EdgeWindows;
+pub use neighbours::WithNeighbours;
+pub use pairing::CallPairs;
+
+/// Name of the node that stands for all callees beyond the edge cap.
+pub const OVERFLOW_NODE: &str = "__overflow__";
+
+/// Calls observed on one edge in one minute, by one worker; merged per edge downstream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EdgePartial {
+    /// The minute.
+    pub pane: Pane,
+    /// Calling service.
+    pub caller: String,
+    /// Called service or virtual node.
+    pub callee: String,
+    /// Whether the callee is a virtual node (named by the caller's span only).
+    pub virtual_callee: bool,
+    /// Calls.
+    pub calls: u64,
+    /// Failed calls.
+    pub errors: u64,
+    /// Call latency, ms.
+    pub latency: LatencySketch,
+}
+
+/// One edge of the dependency graph in one minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeWindow {
+    /// The minute.
+    pub pane: Pane,
+    /// Calling service.
+    pub caller: String,
+    /// Called service or virtual node.
+    pub callee: String,
+    /// Whether the callee is a virtual node.
+    pub virtual_callee: bool,
+    /// Calls.
+    pub calls: u64,
+    /// Failed calls.
+    pub errors: u64,
+    /// Call latency quantiles, ms.
+    pub p50_ms: Option<f64>,
+    /// See `p50_ms`.
+    pub p95_ms: Option<f64>,
+    /// See `p50_ms`.
+    pub p99_ms: Option<f64>,
+}
+
+impl EdgeWindow {
+    /// Failed / all calls.
+    pub fn error_rate(&self) -> f64 {
+        match self.calls {
+            0 => 0.0,
+            calls => self.errors as f64 / calls as f64,
+        }
+    }
+}
+
+/// Stable hash of an edge (FNV-1a over caller, a separator and callee), to route it.
+pub fn edge_hash(caller: &str, callee: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in caller.bytes().chain([0u8]).chain(callee.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}

@@ -1,0 +1,300 @@
+//! Trace assembly into call pairs.
+//!
+//! A call between services shows up as two spans in one trace: the caller's (often a CLIENT
+//! span) and the callee's child of it (often a SERVER span). They may arrive in any order,
+//! from different partitions, and a minute apart when a call crosses a minute boundary. This
+//! operator holds each trace's spans for a bounded wait and pairs them; the rules make the
+//! result independent of arrival order and of the number of workers:
+//!
+//! - A parent/child pair whose services differ is a call caller → callee, attributed to the
+//!   later of the two spans' minutes. Pairs more than `wait` minutes apart are not paired.
+//! - A CLIENT or PRODUCER span that names a peer (`peer.service`, else `db.system`, else
+//!   `server.address`) and has no child in another service within `wait` minutes is a call to
+//!   that virtual node, attributed to its minute plus `wait`.
+//! - A span whose parent does not arrive within `wait` minutes is counted as unpaired.
+//!
+//! The OpenTelemetry Collector's service-graph connector solves the same problem with a TTL
+//! and a cap on waiting edges; here the wait is in event-time minutes, so a replay produces the
+//! same edges as the live run did.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::StreamVec;
+
+use super::{EdgePartial, OVERFLOW_NODE};
+use crate::features::LatencySketch;
+use crate::record::{ResourceInfo, Span, SpanKind};
+use crate::stats::Stats;
+use crate::time::{pane_of, Pane};
+
+/// What pairing keeps of a span.
+#[derive(Debug, Clone)]
+struct Link {
+    resource: Arc<ResourceInfo>,
+    span_id: [u8; 8],
+    parent: Option<[u8; 8]>,
+    pane: Pane,
+    duration_ms: f64,
+    error: bool,
+    /// A CLIENT or PRODUCER span: a call out of its service.
+    outgoing: bool,
+    /// For outgoing spans: the peer it names.
+    peer: Option<String>,
+    /// Whether a child in another service has been paired with it.
+    answered: bool,
+}
+
+impl Link {
+    fn of(span: Span) -> Self {
+        let outgoing = matches!(span.kind, SpanKind::Client | SpanKind::Producer);
+        let peer = outgoing
+            .then(|| span.peer_service.or(span.db_system).or(span.server_address))
+            .flatten();
+        Link {
+            span_id: span.span_id,
+            parent: span.parent_span_id,
+            pane: pane_of(span.start_ns),
+            duration_ms: (span.end_ns - span.start_ns) as f64 / 1e6,
+            error: span.status_error || span.http_status.is_some_and(|c| c >= 500),
+            outgoing,
+            peer,
+            answered: false,
+            resource: span.resource,
+        }
+    }
+
+    fn service(&self) -> &str {
+        &self.resource.service
+    }
+}
+
+/// The spans of one trace seen so far.
+#[derive(Default)]
+struct Trace {
+    spans: HashMap<[u8; 8], Link>,
+    /// Spans whose parent has not arrived, by parent id.
+    orphans: HashMap<[u8; 8], Vec<Link>>,
+    last_pane: Pane,
+}
+
+/// Per-minute partial edge counts of this worker, with the cap on distinct edges.
+struct Partials {
+    by_pane: BTreeMap<Pane, HashMap<(String, String), EdgePartial>>,
+    max_edges: usize,
+    stats: Arc<Stats>,
+}
+
+impl Partials {
+    fn add(
+        &mut self,
+        pane: Pane,
+        caller: &str,
+        callee: &str,
+        virtual_callee: bool,
+        call: (f64, bool),
+    ) {
+        let edges = self.by_pane.entry(pane).or_default();
+        let mut key = (caller.to_string(), callee.to_string());
+        if !edges.contains_key(&key) && edges.len() >= self.max_edges {
+            Stats::add(&self.stats.overflow_calls, 1);
+            key.1 = OVERFLOW_NODE.to_string();
+        }
+        let partial = edges
+            .entry(key)
+            .or_insert_with_key(|(caller, callee)| EdgePartial {
+                pane,
+                caller: caller.clone(),
+                callee: callee.clone(),
+                virtual_callee,
+                calls: 0,
+                errors: 0,
+                latency: LatencySketch::default(),
+            });
+        partial.calls += 1;
+        partial.errors += u64::from(call.1);
+        partial.latency.add(call.0);
+    }
+}
+
+/// The pairing state of one worker.
+struct Pairing {
+    traces: HashMap<[u8; 16], Trace>,
+    /// Outgoing spans that may become virtual calls, by the minute they are decided.
+    pending_peers: BTreeMap<Pane, Vec<([u8; 16], [u8; 8])>>,
+    partials: Partials,
+    wait: Pane,
+}
+
+impl Pairing {
+    fn add(&mut self, trace_id: [u8; 16], mut link: Link) {
+        let wait = self.wait;
+        let trace = self.traces.entry(trace_id).or_default();
+        trace.last_pane = trace.last_pane.max(link.pane);
+        if let Some(parent_id) = link.parent {
+            match trace.spans.get_mut(&parent_id) {
+                Some(parent) => pair(parent, &link, wait, &mut self.partials),
+                None => trace
+                    .orphans
+                    .entry(parent_id)
+                    .or_default()
+                    .push(link.clone()),
+            }
+        }
+        for child in trace.orphans.remove(&link.span_id).unwrap_or_default() {
+            pair(&mut link, &child, wait, &mut self.partials);
+        }
+        if link.peer.is_some() {
+            let decided = link.pane + wait;
+            self.pending_peers
+                .entry(decided)
+                .or_default()
+                .push((trace_id, link.span_id));
+        }
+        trace.spans.insert(link.span_id, link);
+    }
+
+    /// Decides the virtual calls of minute `pane` (all children they could have are in).
+    fn decide_peers(&mut self, pane: Pane) {
+        let due: Vec<Pane> = self.pending_peers.range(..=pane).map(|(p, _)| *p).collect();
+        for decided in due {
+            for (trace_id, span_id) in self.pending_peers.remove(&decided).unwrap_or_default() {
+                let Some(link) = self
+                    .traces
+                    .get(&trace_id)
+                    .and_then(|t| t.spans.get(&span_id))
+                else {
+                    continue;
+                };
+                if let (false, Some(peer)) = (link.answered, &link.peer) {
+                    let call = (link.duration_ms, link.error);
+                    self.partials.add(decided, link.service(), peer, true, call);
+                }
+            }
+        }
+    }
+
+    /// Forgets traces that can gain no more pairs once minutes `..=pane` are complete, and
+    /// counts their spans that never met their parent.
+    fn expire(&mut self, pane: Pane) {
+        let wait = self.wait;
+        let stats = &self.partials.stats;
+        self.traces.retain(|_, trace| {
+            if trace.last_pane + wait > pane {
+                return true;
+            }
+            let unpaired: usize = trace.orphans.values().map(Vec::len).sum();
+            Stats::add(&stats.unpaired_spans, unpaired as u64);
+            false
+        });
+    }
+}
+
+/// Counts the call `child` makes to `parent`'s service, if they are a cross-service pair
+/// close enough in time.
+fn pair(parent: &mut Link, child: &Link, wait: Pane, partials: &mut Partials) {
+    if parent.service() == child.service() || parent.pane.abs_diff(child.pane) > wait {
+        return;
+    }
+    parent.answered = true;
+    let pane = parent.pane.max(child.pane);
+    // The caller's outgoing span includes the network; a caller without one (an entry span
+    // calling straight into another service) leaves the callee's own duration.
+    let latency = match parent.outgoing {
+        true => parent.duration_ms,
+        false => child.duration_ms,
+    };
+    let call = (latency, child.error || (parent.outgoing && parent.error));
+    partials.add(pane, parent.service(), child.service(), false, call);
+}
+
+/// Extension trait: pair spans into per-minute partial call counts.
+pub trait CallPairs<'scope> {
+    /// Exchanges spans by trace id and emits, per worker, one [`EdgePartial`] per edge and
+    /// minute at that minute, once the input frontier has passed it (no later than the
+    /// span panes of that minute). Pairing waits `wait` minutes for a parent, a child or a
+    /// virtual call's answer (see the module docs). At most `max_edges` distinct edges per
+    /// worker and minute; further callees are merged into [`OVERFLOW_NODE`] and counted.
+    ///
+    /// State: the spans of traces active in the last `wait + 1` minutes (a few dozen bytes
+    /// each), and the partial counts of the open minutes.
+    fn call_pairs(
+        self,
+        wait: Pane,
+        max_edges: usize,
+        stats: Arc<Stats>,
+    ) -> StreamVec<'scope, Pane, EdgePartial>;
+}
+
+impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, Span> {
+    fn call_pairs(
+        self,
+        wait: Pane,
+        max_edges: usize,
+        stats: Arc<Stats>,
+    ) -> StreamVec<'scope, Pane, EdgePartial> {
+        let exchange = Exchange::new(|span: &Span| trace_hash(&span.trace_id));
+        self.unary_frontier::<CapacityContainerBuilder<Vec<EdgePartial>>, _, _, _>(
+            exchange,
+            "CallPairs",
+            move |_capability, _info| {
+                let mut state = Pairing {
+                    traces: HashMap::new(),
+                    pending_peers: BTreeMap::new(),
+                    partials: Partials {
+                        by_pane: BTreeMap::new(),
+                        max_edges: max_edges.max(1),
+                        stats,
+                    },
+                    wait,
+                };
+                // Capabilities for every minute output may still be attributed to.
+                let mut held: BTreeMap<Pane, Capability<Pane>> = BTreeMap::new();
+                move |(input, frontier), output| {
+                    input.for_each(|capability, spans| {
+                        let Some(&least) = capability.least() else {
+                            return;
+                        };
+                        for span in spans.drain(..) {
+                            let trace_id = span.trace_id;
+                            let link = Link::of(span);
+                            if link.pane < least {
+                                continue; // ingest diverts late records before they get here
+                            }
+                            for pane in [link.pane, link.pane + wait] {
+                                held.entry(pane)
+                                    .or_insert_with(|| capability.delayed(&pane, 0));
+                            }
+                            state.add(trace_id, link);
+                        }
+                    });
+                    while let Some(entry) = held.first_entry() {
+                        let pane = *entry.key();
+                        if frontier.less_equal(&pane) {
+                            break;
+                        }
+                        let capability = entry.remove();
+                        state.decide_peers(pane);
+                        state.expire(pane);
+                        let Some(edges) = state.partials.by_pane.remove(&pane) else {
+                            continue;
+                        };
+                        let mut edges: Vec<EdgePartial> = edges.into_values().collect();
+                        edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
+                        output.session(&capability).give_iterator(edges.into_iter());
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// Routes a trace to a worker: its id is already random, so its first bytes will do.
+fn trace_hash(trace_id: &[u8; 16]) -> u64 {
+    trace_id
+        .iter()
+        .fold(0u64, |hash, byte| hash.rotate_left(8) ^ u64::from(*byte))
+}

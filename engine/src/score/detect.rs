@@ -1,0 +1,212 @@
+//! The robust per-service detector, as a dataflow operator.
+//!
+//! Each service's scored features keep a rolling median/MAD baseline
+//! ([`aiops_models::detect::RobustSeries`]); a row is anomalous when one feature lies
+//! `threshold` robust standard deviations away. It is the detection signal RCA uses until the
+//! learned models exist, and its deviations are the evidence the rankings read.
+
+use std::collections::HashMap;
+
+use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
+use aiops_models::rca::{Deviation, ServiceEvidence};
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::StreamVec;
+
+use crate::config::DetectionConfig;
+use crate::features::FeatureRow;
+use crate::time::Pane;
+
+/// A scored feature: its name, how to read it from a row, and how it is judged. The spreads
+/// are floors in the feature's unit, chosen from what an operator would call noise (1 ms of
+/// latency, 2 points of error rate or CPU), not fitted to any dataset.
+struct Scored {
+    name: &'static str,
+    value: fn(&FeatureRow) -> Option<f64>,
+    spec: SeriesSpec,
+}
+
+const fn spec(direction: Direction, min_spread: f64, relative_spread: f64) -> SeriesSpec {
+    SeriesSpec {
+        direction,
+        min_spread,
+        relative_spread,
+    }
+}
+
+const SCORED: [Scored; 11] = [
+    Scored {
+        name: "request_rate_1m",
+        value: |r| r.request_rate_1m,
+        spec: spec(Direction::Both, 0.05, 0.1),
+    },
+    Scored {
+        name: "error_rate_1m",
+        value: |r| r.error_rate_1m,
+        spec: spec(Direction::Up, 0.02, 0.0),
+    },
+    Scored {
+        name: "p50_latency_1m",
+        value: |r| r.p50_latency_1m,
+        spec: spec(Direction::Up, 1.0, 0.1),
+    },
+    Scored {
+        name: "p95_latency_1m",
+        value: |r| r.p95_latency_1m,
+        spec: spec(Direction::Up, 1.0, 0.1),
+    },
+    Scored {
+        name: "p99_latency_1m",
+        value: |r| r.p99_latency_1m,
+        spec: spec(Direction::Up, 1.0, 0.1),
+    },
+    Scored {
+        name: "cpu_usage",
+        value: |r| r.cpu_usage,
+        spec: spec(Direction::Up, 2.0, 0.05),
+    },
+    Scored {
+        name: "memory_usage",
+        value: |r| r.memory_usage,
+        spec: spec(Direction::Up, 2.0, 0.02),
+    },
+    Scored {
+        name: "disk_io_read",
+        value: |r| r.disk_io_read,
+        spec: spec(Direction::Both, 0.1, 0.1),
+    },
+    Scored {
+        name: "disk_io_write",
+        value: |r| r.disk_io_write,
+        spec: spec(Direction::Both, 0.1, 0.1),
+    },
+    Scored {
+        name: "network_in",
+        value: |r| r.network_in,
+        spec: spec(Direction::Both, 0.05, 0.1),
+    },
+    Scored {
+        name: "network_out",
+        value: |r| r.network_out,
+        spec: spec(Direction::Both, 0.05, 0.1),
+    },
+];
+
+/// Per-service detector state.
+pub struct Detector {
+    config: DetectionConfig,
+    series: HashMap<String, [RobustSeries; SCORED.len()]>,
+}
+
+impl Detector {
+    /// A detector with no history.
+    pub fn new(config: DetectionConfig) -> Self {
+        Detector {
+            config,
+            series: HashMap::new(),
+        }
+    }
+
+    /// Scores `row` against its service's history, then adds it to that history. Sets
+    /// `is_anomaly`, `anomaly_score` (0..1, 0.5 at the threshold) and `anomaly_type` (the
+    /// feature that moved most) when at least one feature has enough history.
+    pub fn score(&mut self, row: &mut FeatureRow) -> ServiceEvidence {
+        let series = self.series.entry(row.service_name.clone()).or_default();
+        let mut deviations = Vec::new();
+        for (scored, series) in SCORED.iter().zip(series.iter_mut()) {
+            let Some(value) = (scored.value)(row).filter(|v| v.is_finite()) else {
+                continue;
+            };
+            let min_history = self.config.min_history_minutes;
+            if let Some(z) = series.score(value, &scored.spec, min_history) {
+                deviations.push(Deviation {
+                    feature: scored.name.to_string(),
+                    z,
+                });
+            }
+            series.push(value, self.config.history_minutes);
+        }
+        let mut evidence = ServiceEvidence {
+            service: row.service_name.clone(),
+            deviations,
+            anomalous: false,
+        };
+        if evidence.deviations.is_empty() {
+            return evidence;
+        }
+        let strength = evidence.strength();
+        evidence.anomalous = strength >= self.config.threshold;
+        row.is_anomaly = Some(evidence.anomalous);
+        row.anomaly_score = Some(1.0 - 0.5f64.powf(strength / self.config.threshold));
+        row.anomaly_type = evidence
+            .anomalous
+            .then(|| evidence.top_deviations(1)[0].feature.clone());
+        evidence
+    }
+}
+
+/// Extension trait: score rows.
+pub trait DetectAnomalies<'scope> {
+    /// Scores each row against its service's history (rows must be partitioned by service and
+    /// arrive in minute order per service, as `feature_windows` emits them) and emits it with
+    /// its evidence, at the row's time. Stateless with respect to progress: a row leaves as
+    /// soon as it arrives.
+    fn detect_anomalies(
+        self,
+        config: DetectionConfig,
+    ) -> StreamVec<'scope, Pane, (FeatureRow, ServiceEvidence)>;
+}
+
+impl<'scope> DetectAnomalies<'scope> for StreamVec<'scope, Pane, FeatureRow> {
+    fn detect_anomalies(
+        self,
+        config: DetectionConfig,
+    ) -> StreamVec<'scope, Pane, (FeatureRow, ServiceEvidence)> {
+        let mut detector = Detector::new(config);
+        self.map(move |mut row| {
+            let evidence = detector.score(&mut row);
+            (row, evidence)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> DetectionConfig {
+        DetectionConfig {
+            threshold: 5.0,
+            history_minutes: 30,
+            min_history_minutes: 10,
+        }
+    }
+
+    fn row(latency: f64) -> FeatureRow {
+        FeatureRow {
+            service_name: "api".into(),
+            p95_latency_1m: Some(latency),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn warm_up_rows_are_unjudged_then_a_latency_jump_is_flagged() {
+        let mut detector = Detector::new(config());
+        for i in 0..10 {
+            let mut r = row(100.0 + (i % 3) as f64);
+            let evidence = detector.score(&mut r);
+            assert_eq!(r.is_anomaly, None);
+            assert!(evidence.deviations.is_empty());
+        }
+        let mut normal = row(101.0);
+        detector.score(&mut normal);
+        assert_eq!(normal.is_anomaly, Some(false));
+        assert!(normal.anomaly_score.expect("scored") < 0.5);
+        let mut slow = row(400.0);
+        let evidence = detector.score(&mut slow);
+        assert!(evidence.anomalous);
+        assert_eq!(slow.is_anomaly, Some(true));
+        assert_eq!(slow.anomaly_type.as_deref(), Some("p95_latency_1m"));
+        assert!(slow.anomaly_score.expect("scored") > 0.9);
+    }
+}

@@ -1,0 +1,312 @@
+//! Incidents: one minute's anomalous services, ranked root-cause candidates, and evidence.
+//!
+//! All workers' evidence and edges of a minute meet on worker 0, which keeps the incident
+//! state: an incident opens at the first anomalous minute and stays open (same id, re-ranked
+//! every minute) while anomalous minutes follow with gaps of at most [`GAP_MINUTES`]. The id
+//! is derived from the opening minute, so a replay raises the same ids.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use aiops_models::rca::{
+    method, CallEdge, CallGraph, Candidate, RootCauseRanker, ServiceEvidence, METHODS,
+};
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::{Capability, InputCapability, Operator};
+use timely::dataflow::StreamVec;
+
+use crate::config::RcaConfig;
+use crate::error::{Error, Result};
+use crate::graph::EdgeWindow;
+use crate::stats::Stats;
+use crate::time::{pane_start_ns, Pane};
+
+/// Quiet minutes after which an open incident is over.
+pub const GAP_MINUTES: Pane = 2;
+
+/// One incident as of one minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id: `INC-` and the opening minute (UTC).
+    pub incident_id: String,
+    /// The minute this update is about, µs since the epoch.
+    pub time_us: i64,
+    /// The incident's first minute, µs.
+    pub opened_us: i64,
+    /// Services flagged anomalous in this minute, sorted.
+    pub anomalous_services: Vec<String>,
+    /// The ranking method of `candidates`.
+    pub method: String,
+    /// The most likely root cause (the first candidate).
+    pub root_cause: Option<String>,
+    /// Ranked candidates with scores and evidence.
+    pub candidates: Vec<Candidate>,
+    /// Every method's top services, for comparison and evaluation.
+    pub rankings: BTreeMap<String, Vec<String>>,
+    /// Call edges of the minute the ranking saw.
+    pub edges: usize,
+}
+
+/// Worker 0's incident state and rankers.
+pub struct IncidentTracker {
+    primary: Box<dyn RootCauseRanker>,
+    others: Vec<Box<dyn RootCauseRanker>>,
+    top_k: usize,
+    open: Option<(String, i64, Pane)>,
+}
+
+impl IncidentTracker {
+    /// A tracker ranking with `config.method`; an unknown method is a configuration error.
+    pub fn new(config: &RcaConfig) -> Result<Self> {
+        let primary = method(&config.method).ok_or_else(|| {
+            Error::Config(format!(
+                "rca.method {:?} is not one of {}",
+                config.method,
+                METHODS.join(", ")
+            ))
+        })?;
+        let others = METHODS
+            .iter()
+            .filter(|name| **name != config.method)
+            .filter_map(|name| method(name))
+            .collect();
+        Ok(IncidentTracker {
+            primary,
+            others,
+            top_k: config.top_k.max(1),
+            open: None,
+        })
+    }
+
+    /// The incident update for minute `pane`, if any service is anomalous in it. Minutes must
+    /// come in increasing order.
+    pub fn observe(
+        &mut self,
+        pane: Pane,
+        mut evidence: Vec<ServiceEvidence>,
+        mut edges: Vec<EdgeWindow>,
+    ) -> Option<Incident> {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|(_, _, last)| pane > last + GAP_MINUTES)
+        {
+            self.open = None;
+        }
+        let mut anomalous: Vec<String> = evidence
+            .iter()
+            .filter(|e| e.anomalous)
+            .map(|e| e.service.clone())
+            .collect();
+        if anomalous.is_empty() {
+            return None;
+        }
+        anomalous.sort();
+        evidence.sort_by(|a, b| a.service.cmp(&b.service));
+        edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
+        let time_us = (pane_start_ns(pane) / 1_000) as i64;
+        let (incident_id, opened_us, _) = self
+            .open
+            .get_or_insert_with(|| (incident_id(time_us), time_us, pane))
+            .clone();
+        if let Some(open) = self.open.as_mut() {
+            open.2 = pane;
+        }
+        let graph = call_graph(&edges, &evidence);
+        let mut candidates = self.primary.rank(&graph, &evidence);
+        candidates.truncate(self.top_k);
+        let mut rankings = BTreeMap::new();
+        let top = |ranking: &[Candidate]| ranking.iter().map(|c| c.service.clone()).collect();
+        rankings.insert(self.primary.name().to_string(), top(&candidates));
+        for other in &self.others {
+            let mut ranking = other.rank(&graph, &evidence);
+            ranking.truncate(self.top_k);
+            rankings.insert(other.name().to_string(), top(&ranking));
+        }
+        Some(Incident {
+            incident_id,
+            time_us,
+            opened_us,
+            anomalous_services: anomalous,
+            method: self.primary.name().to_string(),
+            root_cause: candidates.first().map(|c| c.service.clone()),
+            candidates,
+            rankings,
+            edges: edges.len(),
+        })
+    }
+}
+
+fn incident_id(time_us: i64) -> String {
+    let time = chrono::DateTime::from_timestamp_micros(time_us).unwrap_or_default();
+    format!("INC-{}", time.format("%Y%m%dT%H%MZ"))
+}
+
+fn call_graph(edges: &[EdgeWindow], evidence: &[ServiceEvidence]) -> CallGraph {
+    let edges: Vec<CallEdge> = edges
+        .iter()
+        .map(|e| CallEdge::new(&e.caller, &e.callee, e.calls, e.errors, e.p95_ms))
+        .collect();
+    CallGraph::new(&edges, evidence.iter().map(|e| e.service.as_str()))
+}
+
+type Pending = (Capability<Pane>, Vec<ServiceEvidence>, Vec<EdgeWindow>);
+
+fn stash<'a>(
+    pending: &'a mut BTreeMap<Pane, Pending>,
+    capability: &InputCapability<Pane>,
+) -> Option<&'a mut Pending> {
+    let time = *capability.least()?;
+    Some(
+        pending
+            .entry(time)
+            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new(), Vec::new())),
+    )
+}
+
+/// Extension trait: raise incidents from evidence and edges.
+pub trait RaiseIncidents<'scope> {
+    /// Routes all evidence and edges to worker 0 and, for each minute once both frontiers
+    /// have passed it, emits at most one [`Incident`] at that minute. State: the open minutes'
+    /// inputs and the open incident.
+    fn raise_incidents(
+        self,
+        edges: StreamVec<'scope, Pane, EdgeWindow>,
+        tracker: IncidentTracker,
+        stats: Arc<Stats>,
+    ) -> StreamVec<'scope, Pane, Incident>;
+}
+
+impl<'scope> RaiseIncidents<'scope> for StreamVec<'scope, Pane, ServiceEvidence> {
+    fn raise_incidents(
+        self,
+        edges: StreamVec<'scope, Pane, EdgeWindow>,
+        mut tracker: IncidentTracker,
+        stats: Arc<Stats>,
+    ) -> StreamVec<'scope, Pane, Incident> {
+        self.binary_frontier::<_, CapacityContainerBuilder<Vec<Incident>>, _, _, _, _>(
+            edges,
+            Exchange::new(|_: &ServiceEvidence| 0),
+            Exchange::new(|_: &EdgeWindow| 0),
+            "RaiseIncidents",
+            move |_capability, _info| {
+                let mut pending: BTreeMap<Pane, Pending> = BTreeMap::new();
+                move |(evidence, evidence_frontier), (edges, edge_frontier), output| {
+                    evidence.for_each(|capability, data| {
+                        if let Some(entry) = stash(&mut pending, &capability) {
+                            entry.1.append(data);
+                        }
+                    });
+                    edges.for_each(|capability, data| {
+                        if let Some(entry) = stash(&mut pending, &capability) {
+                            entry.2.append(data);
+                        }
+                    });
+                    while let Some(entry) = pending.first_entry() {
+                        let pane = *entry.key();
+                        if evidence_frontier.less_equal(&pane) || edge_frontier.less_equal(&pane) {
+                            break;
+                        }
+                        let (capability, evidence, edges) = entry.remove();
+                        if let Some(incident) = tracker.observe(pane, evidence, edges) {
+                            Stats::add(&stats.incidents, 1);
+                            output.session(&capability).give(incident);
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// Services named in an incident: anomalous ones and candidates.
+pub fn involved(incident: &Incident) -> HashSet<&str> {
+    incident
+        .anomalous_services
+        .iter()
+        .map(String::as_str)
+        .chain(incident.candidates.iter().map(|c| c.service.as_str()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiops_models::rca::Deviation;
+
+    fn evidence(service: &str, z: f64) -> ServiceEvidence {
+        ServiceEvidence {
+            service: service.into(),
+            deviations: vec![Deviation {
+                feature: "p95_latency_1m".into(),
+                z,
+            }],
+            anomalous: z >= 5.0,
+        }
+    }
+
+    fn edge(pane: Pane, caller: &str, callee: &str) -> EdgeWindow {
+        EdgeWindow {
+            pane,
+            caller: caller.into(),
+            callee: callee.into(),
+            virtual_callee: false,
+            calls: 10,
+            errors: 0,
+            p50_ms: None,
+            p95_ms: Some(5.0),
+            p99_ms: None,
+        }
+    }
+
+    fn tracker() -> IncidentTracker {
+        IncidentTracker::new(&RcaConfig {
+            method: "combined".into(),
+            top_k: 3,
+        })
+        .expect("known method")
+    }
+
+    #[test]
+    fn an_incident_keeps_its_id_across_close_minutes_and_a_new_one_opens_after_a_gap() {
+        let mut tracker = tracker();
+        let window = |pane| {
+            (
+                vec![evidence("front", 8.0), evidence("db", 9.0)],
+                vec![edge(pane, "front", "db")],
+            )
+        };
+        let (e, g) = window(100);
+        let first = tracker.observe(100, e, g).expect("anomalous");
+        assert_eq!(first.root_cause.as_deref(), Some("db"));
+        assert_eq!(first.anomalous_services, ["db", "front"]);
+        assert!(first.incident_id.starts_with("INC-"));
+        assert_eq!(
+            tracker.observe(101, vec![evidence("db", 1.0)], vec![]),
+            None
+        );
+        let (e, g) = window(103);
+        let later = tracker.observe(103, e, g).expect("anomalous");
+        assert_eq!(
+            later.incident_id, first.incident_id,
+            "gap of 2 quiet minutes"
+        );
+        let (e, g) = window(106);
+        let next = tracker.observe(106, e, g).expect("anomalous");
+        assert_ne!(next.incident_id, first.incident_id);
+        assert_eq!(next.rankings.len(), 3);
+    }
+
+    #[test]
+    fn an_unknown_method_is_a_clear_error() {
+        let error = IncidentTracker::new(&RcaConfig {
+            method: "magic".into(),
+            top_k: 3,
+        })
+        .err()
+        .expect("rejected");
+        assert!(error.to_string().contains("magic"), "{error}");
+    }
+}
