@@ -120,11 +120,14 @@ impl Partials {
     }
 }
 
+/// A span's trace id and span id.
+type SpanKey = ([u8; 16], [u8; 8]);
+
 /// The pairing state of one worker.
 struct Pairing {
     traces: HashMap<[u8; 16], Trace>,
     /// Outgoing spans that may become virtual calls, by the minute they are decided.
-    pending_peers: BTreeMap<Pane, Vec<([u8; 16], [u8; 8])>>,
+    pending_peers: BTreeMap<Pane, Vec<SpanKey>>,
     partials: Partials,
     wait: Pane,
 }
@@ -196,7 +199,11 @@ impl Pairing {
 /// Counts the call `child` makes to `parent`'s service, if they are a cross-service pair
 /// close enough in time.
 fn pair(parent: &mut Link, child: &Link, wait: Pane, partials: &mut Partials) {
-    if parent.service() == child.service() || parent.pane.abs_diff(child.pane) > wait {
+    if parent.pane.abs_diff(child.pane) > wait {
+        Stats::add(&partials.stats.unpaired_spans, 1);
+        return;
+    }
+    if parent.service() == child.service() {
         return;
     }
     parent.answered = true;
@@ -297,4 +304,168 @@ fn trace_hash(trace_id: &[u8; 16]) -> u64 {
     trace_id
         .iter()
         .fold(0u64, |hash, byte| hash.rotate_left(8) ^ u64::from(*byte))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE_NS: u64 = 60_000_000_000;
+
+    fn span(service: &str, id: u8, parent: Option<u8>, kind: SpanKind, minute: u64) -> Span {
+        Span {
+            resource: Arc::new(ResourceInfo {
+                service: service.into(),
+                ..Default::default()
+            }),
+            trace_id: [9; 16],
+            span_id: [id; 8],
+            parent_span_id: parent.map(|p| [p; 8]),
+            name: "op".into(),
+            kind,
+            start_ns: minute * MINUTE_NS + 1_000,
+            end_ns: minute * MINUTE_NS + 1_000 + u64::from(id) * 1_000_000,
+            status_error: false,
+            http_status: None,
+            peer_service: None,
+            server_address: None,
+            db_system: None,
+        }
+    }
+
+    fn pairing(max_edges: usize) -> Pairing {
+        Pairing {
+            traces: HashMap::new(),
+            pending_peers: BTreeMap::new(),
+            partials: Partials {
+                by_pane: BTreeMap::new(),
+                max_edges,
+                stats: Arc::new(Stats::default()),
+            },
+            wait: 1,
+        }
+    }
+
+    /// (pane, caller, callee, virtual, calls) of everything counted, sorted.
+    fn counted(state: &Pairing) -> Vec<(Pane, String, String, bool, u64)> {
+        let mut all: Vec<_> = state
+            .partials
+            .by_pane
+            .iter()
+            .flat_map(|(pane, edges)| {
+                edges.values().map(move |e| {
+                    (
+                        *pane,
+                        e.caller.clone(),
+                        e.callee.clone(),
+                        e.virtual_callee,
+                        e.calls,
+                    )
+                })
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    fn run(spans: Vec<Span>) -> Pairing {
+        let mut state = pairing(100);
+        for span in spans {
+            state.add(span.trace_id, Link::of(span));
+        }
+        for pane in 0..20 {
+            state.decide_peers(pane);
+            state.expire(pane);
+        }
+        state
+    }
+
+    #[test]
+    fn a_cross_service_pair_is_one_call_at_the_later_minute_in_any_order() {
+        let client = span("front", 1, None, SpanKind::Client, 5);
+        let server = span("api", 2, Some(1), SpanKind::Server, 6);
+        let inner = span("api", 3, Some(2), SpanKind::Internal, 6);
+        let expected = vec![(6, "front".to_string(), "api".to_string(), false, 1)];
+        let forward = run(vec![client.clone(), server.clone(), inner.clone()]);
+        assert_eq!(counted(&forward), expected);
+        let backward = run(vec![inner, server, client]);
+        assert_eq!(counted(&backward), expected);
+        assert_eq!(
+            backward
+                .partials
+                .stats
+                .unpaired_spans
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+    }
+
+    #[test]
+    fn the_callers_client_span_gives_the_latency_and_the_callees_error_counts() {
+        let client = span("front", 9, None, SpanKind::Client, 5);
+        let mut server = span("api", 2, Some(9), SpanKind::Server, 5);
+        server.status_error = true;
+        let state = run(vec![server, client]);
+        let edge = &state.partials.by_pane[&5][&("front".to_string(), "api".to_string())];
+        assert_eq!(edge.errors, 1);
+        let p50 = edge.latency.quantile(0.5).expect("one call");
+        assert!((p50 - 9.0).abs() / 9.0 < 0.02, "client span's 9 ms: {p50}");
+    }
+
+    #[test]
+    fn an_unanswered_client_span_naming_a_peer_is_a_call_to_a_virtual_node() {
+        let mut to_db = span("api", 1, None, SpanKind::Client, 5);
+        to_db.db_system = Some("postgresql".into());
+        let mut answered = span("api", 2, None, SpanKind::Client, 5);
+        answered.peer_service = Some("auth".into());
+        let server = span("auth", 3, Some(2), SpanKind::Server, 6);
+        let state = run(vec![to_db, answered, server]);
+        assert_eq!(
+            counted(&state),
+            vec![
+                (6, "api".to_string(), "auth".to_string(), false, 1),
+                (6, "api".to_string(), "postgresql".to_string(), true, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn pairs_further_apart_than_the_wait_are_unpaired() {
+        let client = span("front", 1, None, SpanKind::Client, 5);
+        let late_child = span("api", 2, Some(1), SpanKind::Server, 7);
+        let orphan = span("api", 4, Some(77), SpanKind::Server, 5);
+        let state = run(vec![client, late_child, orphan]);
+        assert!(counted(&state).is_empty());
+        let unpaired = state
+            .partials
+            .stats
+            .unpaired_spans
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            unpaired, 2,
+            "the orphan, and the child too late for its parent"
+        );
+        assert!(state.traces.is_empty(), "expired traces are forgotten");
+    }
+
+    #[test]
+    fn callees_beyond_the_edge_cap_go_to_the_overflow_node() {
+        let mut state = pairing(2);
+        let root = span("front", 1, None, SpanKind::Server, 5);
+        state.add(root.trace_id, Link::of(root));
+        for (i, callee) in ["a", "b", "c", "d"].iter().enumerate() {
+            let child = span(callee, 10 + i as u8, Some(1), SpanKind::Server, 5);
+            state.add(child.trace_id, Link::of(child));
+        }
+        let callees: Vec<String> = counted(&state).into_iter().map(|e| e.2).collect();
+        assert_eq!(callees, ["__overflow__", "a", "b"]);
+        assert_eq!(
+            state
+                .partials
+                .stats
+                .overflow_calls
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+    }
 }

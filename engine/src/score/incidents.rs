@@ -91,7 +91,7 @@ impl IncidentTracker {
         if self
             .open
             .as_ref()
-            .is_some_and(|(_, _, last)| pane > last + GAP_MINUTES)
+            .is_some_and(|(_, _, last)| pane - last - 1 > GAP_MINUTES)
         {
             self.open = None;
         }
@@ -293,8 +293,8 @@ mod tests {
             later.incident_id, first.incident_id,
             "gap of 2 quiet minutes"
         );
-        let (e, g) = window(106);
-        let next = tracker.observe(106, e, g).expect("anomalous");
+        let (e, g) = window(107);
+        let next = tracker.observe(107, e, g).expect("anomalous");
         assert_ne!(next.incident_id, first.incident_id);
         assert_eq!(next.rankings.len(), 3);
     }
