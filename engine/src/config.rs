@@ -110,6 +110,9 @@ pub struct GraphConfig {
     pub pairing_wait_minutes: u64,
     /// Most distinct edges per worker and minute; further callees become the overflow node.
     pub max_edges_per_minute: usize,
+    /// Minutes an edge stays in the live graph (`service_dependencies`, `aiops graph`) after
+    /// it was last seen.
+    pub edge_expiry_minutes: u64,
 }
 
 /// `[detection]`: the robust detector that flags anomalous services for RCA.

@@ -1,7 +1,7 @@
 //! Committing Kafka progress: resume offsets stored once the rows they cover are durable.
 //!
 //! The durable frontier comes from a probe after the sinks of all workers (see
-//! [`crate::sink::WriteRows`] and [`crate::sink::PersistSpanPanes`]): rows and span panes of
+//! [`crate::sink::WriteRows`] and [`crate::sink::PersistClosed`]): rows and span panes of
 //! panes before it are in PostgreSQL everywhere. Rows
 //! that depend on one partition's records are written by every worker (rows are routed by
 //! service), so no single worker's row transaction could carry that partition's offset; the

@@ -32,9 +32,11 @@ use crate::otlp::Signal;
 use crate::score::{AnnotateRows, DetectAnomalies, Incident, IncidentTracker, RaiseIncidents};
 use crate::sim::Simulator;
 use crate::sink::parquet::ParquetSink;
-use crate::sink::postgres::{OffsetStore, PaneStore, PostgresSink, StoredProgress};
+use crate::sink::postgres::{
+    GraphRecord, GraphStore, OffsetStore, PaneStore, PostgresSink, StoredProgress,
+};
 use crate::sink::{
-    DeadLetters, JsonLines, KafkaDeadLetters, PersistSpanPanes, RowSink, SideOutput, WriteRows,
+    DeadLetters, JsonLines, KafkaDeadLetters, PersistClosed, RowSink, SideOutput, WriteRows,
 };
 use crate::source::{FileSource, KafkaSource, Poll, SimulatorSource, Source};
 use crate::stats::Stats;
@@ -387,6 +389,14 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         |incident: &Incident| incident.time_us,
     );
     let announce_from = keep.start;
+    let graph_keep = keep.clone();
+    let graph_store = match shared.config.postgres.url.is_empty() {
+        true => None,
+        false => Some(GraphStore::connect(
+            &shared.config.postgres,
+            shared.config.graph.edge_expiry_minutes,
+        )?),
+    };
     worker.dataflow::<Pane, _, _>(|scope| {
         let spans = spans_in.to_stream(scope);
         // Replayed spans before the floor are already counted in the restored panes; they are
@@ -398,7 +408,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         if let Some(store) = pane_store {
             span_panes
                 .clone()
-                .persist_span_panes(store)
+                .persist_closed(store)
                 .probe_with(&durable);
         }
         let edges = spans
@@ -421,10 +431,19 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
             .clone()
             .map(|(_, evidence)| evidence)
             .raise_incidents(edges.clone(), tracker, Arc::clone(&stats));
-        edges.inspect_core(move |event| edge_lines.observe(event));
         let incidents = incidents
             .inspect(move |incident| announce(incident, announce_from))
             .inspect_core(move |event| incident_lines.observe(event));
+        let edges = edges.inspect_core(move |event| edge_lines.observe(event));
+        if let Some(store) = graph_store {
+            let kept = graph_keep.clone();
+            edges
+                .map(GraphRecord::Edge)
+                .concat(incidents.clone().map(GraphRecord::Incident))
+                .filter(move |record| kept.contains(&record.time_us()))
+                .persist_closed(store)
+                .probe_with(&durable);
+        }
         scored
             .map(|(row, _)| row)
             .annotate_rows(incidents)

@@ -9,8 +9,8 @@ mod buffer;
 pub mod dead_letter;
 mod json_lines;
 mod operator;
-mod pane_writer;
 pub mod parquet;
+mod persist;
 pub mod postgres;
 mod side;
 
@@ -19,7 +19,7 @@ pub use buffer::RowBuffer;
 pub use dead_letter::{DeadLetters, KafkaDeadLetters};
 pub use json_lines::JsonLines;
 pub use operator::WriteRows;
-pub use pane_writer::PersistSpanPanes;
+pub use persist::{ClosedStore, PersistClosed};
 pub use side::SideOutput;
 
 use crate::error::Result;

@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_span_pane_state.sql",
         include_str!("../../../../sql/migrations/0004_span_pane_state.sql"),
     ),
+    (
+        "0005_dependency_graph.sql",
+        include_str!("../../../../sql/migrations/0005_dependency_graph.sql"),
+    ),
 ];
 
 /// How the feature table is stored.

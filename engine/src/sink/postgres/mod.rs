@@ -8,6 +8,7 @@
 //! period. Which storage path is in use was decided by [`migrate()`].
 
 mod copy;
+mod graph;
 pub mod migrate;
 mod offsets;
 mod pane_state;
@@ -23,6 +24,7 @@ use super::RowSink;
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
+pub use graph::{GraphRecord, GraphStore};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
 pub use pane_state::PaneStore;

@@ -11,7 +11,16 @@ use super::{db_error, Connection};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::SpanPane;
+use crate::sink::ClosedStore;
 use crate::time::Pane;
+
+impl ClosedStore<SpanPane> for PaneStore {
+    const WHAT: &'static str = "span panes";
+
+    fn write(&mut self, _panes: &[Pane], records: &[SpanPane]) -> Result<()> {
+        PaneStore::write(self, records)
+    }
+}
 
 /// Writes and reads one consumer's closed span panes.
 pub struct PaneStore {
@@ -34,6 +43,9 @@ impl PaneStore {
 
     /// Upserts `panes` in one transaction; reconnects first if the connection was lost.
     pub fn write(&mut self, panes: &[SpanPane]) -> Result<()> {
+        if panes.is_empty() {
+            return Ok(());
+        }
         let server = self.connection.server().to_string();
         let failed = |e: &postgres::Error| db_error(format!("storing span panes on {server}"), e);
         let mut transaction = self

@@ -1,5 +1,6 @@
-//! The `persist_span_panes` operator: closed span panes into PostgreSQL, holding back the
-//! durable frontier until they are there.
+//! The `persist_closed` operator: the records of closed minutes into a store, holding back
+//! the durable frontier until they are there. Span pane state and the dependency graph's
+//! tables use it; rows have their own operator because they batch across minutes.
 
 use std::collections::BTreeMap;
 
@@ -8,36 +9,44 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
-use super::postgres::PaneStore;
-use crate::features::SpanPane;
+use crate::error::Result;
 use crate::retry::Backoff;
 use crate::time::Pane;
 
-/// Extension trait: persist span panes.
-pub trait PersistSpanPanes<'scope> {
-    /// Writes each pane's span panes through `store` once the input frontier has passed the
-    /// pane (all of them are in), one transaction per activation; failures are retried with
-    /// backoff, never skipped.
-    ///
-    /// Progress guarantee: the returned stream carries no data and its frontier stays at or
-    /// before every pane whose span panes are not yet stored, so a probe on it can gate the
-    /// Kafka resume offsets together with the rows' durability.
-    fn persist_span_panes(self, store: PaneStore) -> StreamVec<'scope, Pane, ()>;
+/// A store that takes the records of one or more closed minutes in one transaction.
+pub trait ClosedStore<T>: 'static {
+    /// What is stored, for log lines ("span panes").
+    const WHAT: &'static str;
+
+    /// Writes `records` (of the minutes `panes`, ascending) atomically and idempotently: a
+    /// replay may write the same records again.
+    fn write(&mut self, panes: &[Pane], records: &[T]) -> Result<()>;
 }
 
-impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
-    fn persist_span_panes(self, mut store: PaneStore) -> StreamVec<'scope, Pane, ()> {
+/// Extension trait: persist the records of closed minutes.
+pub trait PersistClosed<'scope, T> {
+    /// Writes each minute's records through `store` once the input frontier has passed the
+    /// minute (all of them are in), one transaction per activation, minutes without records
+    /// included; failures are retried with backoff, never skipped.
+    ///
+    /// Progress guarantee: the returned stream carries no data and its frontier stays at or
+    /// before every minute whose records are not yet stored, so a probe on it can gate the
+    /// Kafka resume offsets together with the rows' durability.
+    fn persist_closed<S: ClosedStore<T>>(self, store: S) -> StreamVec<'scope, Pane, ()>;
+}
+
+impl<'scope, T: Clone + 'static> PersistClosed<'scope, T> for StreamVec<'scope, Pane, T> {
+    fn persist_closed<S: ClosedStore<T>>(self, mut store: S) -> StreamVec<'scope, Pane, ()> {
         let scope = self.scope();
         self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
             Pipeline,
-            "PersistSpanPanes",
+            "PersistClosed",
             move |_capability, info| {
                 let activator = scope.activator_for(info.address);
-                let mut pending: BTreeMap<Pane, (Capability<Pane>, Vec<SpanPane>)> =
-                    BTreeMap::new();
+                let mut pending: BTreeMap<Pane, (Capability<Pane>, Vec<T>)> = BTreeMap::new();
                 let mut backoff = Backoff::for_writes();
                 move |(input, frontier), _output| {
-                    input.for_each(|capability, panes| {
+                    input.for_each(|capability, records| {
                         let Some(time) = capability.least().copied() else {
                             return;
                         };
@@ -45,7 +54,7 @@ impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
                             .entry(time)
                             .or_insert_with(|| (capability.delayed(&time, 0), Vec::new()))
                             .1
-                            .append(panes);
+                            .append(records);
                     });
                     if backoff.waiting() {
                         return;
@@ -58,11 +67,11 @@ impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
                     if closed.is_empty() {
                         return;
                     }
-                    let panes: Vec<SpanPane> = closed
+                    let records: Vec<T> = closed
                         .iter()
                         .flat_map(|pane| pending[pane].1.iter().cloned())
                         .collect();
-                    match store.write(&panes) {
+                    match store.write(&closed, &records) {
                         Ok(()) => {
                             for pane in closed {
                                 pending.remove(&pane);
@@ -71,7 +80,7 @@ impl<'scope> PersistSpanPanes<'scope> for StreamVec<'scope, Pane, SpanPane> {
                         }
                         Err(error) => {
                             let wait = backoff.failed();
-                            tracing::warn!(%error, retry_in = ?wait, "span panes not stored; retrying");
+                            tracing::warn!(%error, retry_in = ?wait, "{} not stored; retrying", S::WHAT);
                             activator.activate_after(wait);
                         }
                     }

@@ -1,0 +1,139 @@
+//! The dependency graph and incidents in PostgreSQL: `service_edges`,
+//! `service_dependencies` (validity intervals) and `incidents` (migration 0005).
+
+use chrono::{DateTime, Utc};
+
+use super::{db_error, Connection};
+use crate::config::PostgresConfig;
+use crate::error::{Error, Result};
+use crate::graph::EdgeWindow;
+use crate::score::Incident;
+use crate::sink::ClosedStore;
+use crate::time::{pane_start_ns, Pane};
+
+/// What the graph store writes: the two streams of one minute.
+#[derive(Debug, Clone)]
+pub enum GraphRecord {
+    /// An edge of a minute.
+    Edge(EdgeWindow),
+    /// An incident update of a minute.
+    Incident(Incident),
+}
+
+impl GraphRecord {
+    /// The record's minute, µs since the epoch.
+    pub fn time_us(&self) -> i64 {
+        match self {
+            GraphRecord::Edge(edge) => (pane_start_ns(edge.pane) / 1_000) as i64,
+            GraphRecord::Incident(incident) => incident.time_us,
+        }
+    }
+}
+
+/// Writes edges and incidents, and extends the dependency intervals.
+pub struct GraphStore {
+    connection: Connection,
+    expiry_minutes: u64,
+}
+
+fn timestamp(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn pane_time(pane: Pane) -> DateTime<Utc> {
+    timestamp((pane_start_ns(pane) / 1_000) as i64)
+}
+
+const UPSERT_EDGE: &str = "INSERT INTO service_edges \
+    (time, caller, callee, virtual_callee, calls, errors, p50_ms, p95_ms, p99_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+    ON CONFLICT (caller, callee, time) DO UPDATE SET virtual_callee = EXCLUDED.virtual_callee, \
+    calls = EXCLUDED.calls, errors = EXCLUDED.errors, p50_ms = EXCLUDED.p50_ms, \
+    p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms";
+
+const UPSERT_INCIDENT: &str = "INSERT INTO incidents \
+    (incident_id, time, opened_at, anomalous_services, method, root_cause, candidates, rankings) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+    ON CONFLICT (incident_id, time) DO UPDATE SET opened_at = EXCLUDED.opened_at, \
+    anomalous_services = EXCLUDED.anomalous_services, method = EXCLUDED.method, \
+    root_cause = EXCLUDED.root_cause, candidates = EXCLUDED.candidates, \
+    rankings = EXCLUDED.rankings";
+
+impl GraphStore {
+    /// Connects; intervals expire after `expiry_minutes` unseen.
+    pub fn connect(config: &PostgresConfig, expiry_minutes: u64) -> Result<Self> {
+        Ok(GraphStore {
+            connection: Connection::open(config)?,
+            expiry_minutes,
+        })
+    }
+
+    fn write_all(&mut self, panes: &[Pane], records: &[GraphRecord]) -> Result<()> {
+        let server = self.connection.server().to_string();
+        let failed = |e: &postgres::Error| db_error(format!("storing the graph on {server}"), e);
+        let expiry = format!("{} minutes", self.expiry_minutes);
+        let mut transaction = self
+            .connection
+            .client()?
+            .transaction()
+            .map_err(|e| failed(&e))?;
+        let edge = transaction.prepare(UPSERT_EDGE).map_err(|e| failed(&e))?;
+        let incident = transaction
+            .prepare(UPSERT_INCIDENT)
+            .map_err(|e| failed(&e))?;
+        for record in records {
+            match record {
+                GraphRecord::Edge(e) => transaction.execute(
+                    &edge,
+                    &[
+                        &pane_time(e.pane),
+                        &e.caller,
+                        &e.callee,
+                        &e.virtual_callee,
+                        &(e.calls as i64),
+                        &(e.errors as i64),
+                        &e.p50_ms,
+                        &e.p95_ms,
+                        &e.p99_ms,
+                    ],
+                ),
+                GraphRecord::Incident(i) => transaction.execute(
+                    &incident,
+                    &[
+                        &i.incident_id,
+                        &timestamp(i.time_us),
+                        &timestamp(i.opened_us),
+                        &i.anomalous_services,
+                        &i.method,
+                        &i.root_cause,
+                        &to_json(&i.candidates)?,
+                        &to_json(&i.rankings)?,
+                    ],
+                ),
+            }
+            .map_err(|e| failed(&e))?;
+        }
+        for pane in panes {
+            transaction
+                .execute(
+                    "SELECT aiops_extend_dependencies($1, $2::text::interval)",
+                    &[&pane_time(*pane), &expiry],
+                )
+                .map_err(|e| failed(&e))?;
+        }
+        transaction.commit().map_err(|e| failed(&e))
+    }
+}
+
+/// The nested incident fields as JSONB values.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::Schema(format!("incident JSON: {e}")))
+}
+
+impl ClosedStore<GraphRecord> for GraphStore {
+    const WHAT: &'static str = "dependency graph";
+
+    fn write(&mut self, panes: &[Pane], records: &[GraphRecord]) -> Result<()> {
+        self.write_all(panes, records)
+    }
+}
