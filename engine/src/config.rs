@@ -28,6 +28,8 @@ pub enum SourceKind {
     Files,
     /// Kafka topics written by the OpenTelemetry Collector's kafka exporter.
     Kafka,
+    /// Replay of the Nezha TrainTicket dataset's CSV layout (evaluation).
+    Nezha,
 }
 
 /// `[source]`.

@@ -37,6 +37,8 @@ enum Command {
     Topics(commands::topics::TopicsArgs),
     /// Run SQL over the feature rows in the data directory (table `features`).
     Query(commands::query::QueryArgs),
+    /// Print or render the service dependency graph as it was at a given time.
+    Graph(commands::graph::GraphArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Query(args) => commands::query::query(args),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Topics(args) => commands::topics::run(args),
+        Command::Graph(args) => commands::graph::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,6 +83,71 @@ fn reference_cpu(points: &[&MetricPoint]) -> Option<f64> {
     (!means.is_empty()).then(|| means.iter().sum::<f64>() / means.len() as f64 * 100.0)
 }
 
+/// Callers and callees per (service, minute), by the pairing rules stated in
+/// engine/src/graph/pairing.rs, computed over the whole input at once: a cross-service
+/// parent/child pair at most one minute apart is a call at the later minute; an unanswered
+/// outgoing span naming a peer is a call to that peer one minute later.
+fn reference_neighbours(
+    spans: &[Span],
+) -> BTreeMap<(String, i64), (BTreeSet<String>, BTreeSet<String>)> {
+    use aiops_engine::record::SpanKind;
+    let by_id: BTreeMap<([u8; 16], [u8; 8]), &Span> =
+        spans.iter().map(|s| ((s.trace_id, s.span_id), s)).collect();
+    let mut answered: BTreeSet<([u8; 16], [u8; 8])> = BTreeSet::new();
+    let mut calls: Vec<(String, String, i64)> = Vec::new();
+    for child in spans {
+        let Some(parent) = child
+            .parent_span_id
+            .and_then(|p| by_id.get(&(child.trace_id, p)))
+        else {
+            continue;
+        };
+        let (parent_minute, child_minute) = (minute_of(parent.start_ns), minute_of(child.start_ns));
+        if parent.service() == child.service() || (parent_minute - child_minute).abs() > 1 {
+            continue;
+        }
+        answered.insert((parent.trace_id, parent.span_id));
+        calls.push((
+            parent.service().into(),
+            child.service().into(),
+            parent_minute.max(child_minute),
+        ));
+    }
+    for span in spans {
+        let outgoing = matches!(span.kind, SpanKind::Client | SpanKind::Producer);
+        let peer = span
+            .peer_service
+            .clone()
+            .or(span.db_system.clone())
+            .or(span.server_address.clone());
+        if let (true, Some(peer)) = (outgoing, peer) {
+            if !answered.contains(&(span.trace_id, span.span_id)) {
+                calls.push((span.service().into(), peer, minute_of(span.start_ns) + 1));
+            }
+        }
+    }
+    let mut lists: BTreeMap<(String, i64), (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for (caller, callee, minute) in calls {
+        lists
+            .entry((callee.clone(), minute))
+            .or_default()
+            .0
+            .insert(caller.clone());
+        lists.entry((caller, minute)).or_default().1.insert(callee);
+    }
+    lists
+}
+
+/// A list column as the test helpers print it ("[a, b]"), as a set.
+fn list(text: &str) -> BTreeSet<String> {
+    let inner = text.trim_start_matches('[').trim_end_matches(']');
+    inner
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn feature_rows_match_a_brute_force_reference() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +214,8 @@ fn feature_rows_match_a_brute_force_reference() {
     assert!(rows.len() >= 8 * 30);
 
     let mut checked_quantiles = 0;
+    let mut checked_edges = 0;
+    let neighbours = reference_neighbours(&spans);
     for row in &rows {
         let service = row["service_name"].as_str();
         let minute = row_minute(row);
@@ -217,15 +284,29 @@ fn feature_rows_match_a_brute_force_reference() {
         assert_eq!(row["is_business_hour"], "true");
         assert_eq!(row["region"], "eu-west-1");
         assert_eq!(row["deployment_version"], "1.4.2");
-        for later in [
-            "upstream_services",
-            "anomaly_score",
-            "root_cause",
-            "incident_id",
-            "is_anomaly",
-        ] {
-            assert_eq!(row[later], "", "{later} stays null until its stage exists");
-        }
+        let (upstream, downstream) = neighbours
+            .get(&(service.to_string(), minute))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            list(&row["upstream_services"]),
+            upstream,
+            "callers of {service} at {minute}"
+        );
+        assert_eq!(
+            list(&row["downstream_services"]),
+            downstream,
+            "callees of {service} at {minute}"
+        );
+        let distinct = upstream.union(&downstream).count();
+        assert_eq!(number(row, "dependency_count"), Some(distinct as f64));
+        checked_edges += usize::from(distinct > 0);
+        assert_eq!(
+            row["is_anomaly"].is_empty(),
+            row["anomaly_score"].is_empty()
+        );
+        assert_eq!(row["root_cause"].is_empty(), row["incident_id"].is_empty());
     }
     assert!(checked_quantiles > 1_000, "{checked_quantiles}");
+    assert!(checked_edges > 200, "rows with neighbours: {checked_edges}");
 }

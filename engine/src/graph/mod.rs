@@ -9,6 +9,8 @@
 pub mod edges;
 pub mod neighbours;
 pub mod pairing;
+pub mod render;
+pub mod snapshot;
 
 use serde::{Deserialize, Serialize};
 

@@ -38,7 +38,7 @@ use crate::sink::postgres::{
 use crate::sink::{
     DeadLetters, JsonLines, KafkaDeadLetters, PersistClosed, RowSink, SideOutput, WriteRows,
 };
-use crate::source::{FileSource, KafkaSource, Poll, SimulatorSource, Source};
+use crate::source::{FileSource, KafkaSource, NezhaSource, Poll, SimulatorSource, Source};
 use crate::stats::Stats;
 use crate::time::{pane_of, pane_start_ns, Pane, Watermarks};
 use commit::OffsetCommitter;
@@ -171,6 +171,7 @@ pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Res
             }
             None
         }
+        SourceKind::Nezha => None,
         SourceKind::Kafka => {
             if options.config.postgres.url.is_empty() {
                 tracing::warn!(
@@ -220,6 +221,12 @@ fn build_source(
             Arc::clone(&shared.stats),
         )?;
         return Ok(Box::new(source));
+    }
+    if shared.config.source.kind == SourceKind::Nezha {
+        return Ok(Box::new(NezhaSource::open(
+            &shared.config.source.path,
+            index,
+        )?));
     }
     Ok(match &shared.simulator {
         Some(sim) => {

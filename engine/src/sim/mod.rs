@@ -12,7 +12,7 @@
 pub mod fault;
 pub mod load;
 pub mod metrics;
-mod otlp_build;
+pub(crate) mod otlp_build;
 mod rng;
 pub mod topology;
 mod trace;

@@ -55,3 +55,32 @@ impl<T: Serialize> JsonLines<T> {
         }
     }
 }
+
+/// Reads every `*.jsonl` file under `dir` (sorted by name) into records; a line that does
+/// not parse is an error naming the file and line. A missing directory reads as empty.
+pub fn read_json_lines<T: serde::de::DeserializeOwned>(dir: &Path) -> crate::Result<Vec<T>> {
+    use std::io::BufRead;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut records = Vec::new();
+    for file in files {
+        let reader = std::fs::File::open(&file).map_err(|e| crate::Error::io(&file, e))?;
+        for (number, line) in std::io::BufReader::new(reader).lines().enumerate() {
+            let line = line.map_err(|e| crate::Error::io(&file, e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record = serde_json::from_str(&line).map_err(|e| {
+                crate::Error::Schema(format!("{}:{}: {e}", file.display(), number + 1))
+            })?;
+            records.push(record);
+        }
+    }
+    Ok(records)
+}

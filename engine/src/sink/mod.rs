@@ -17,7 +17,7 @@ mod side;
 pub use batch::rows_to_batch;
 pub use buffer::RowBuffer;
 pub use dead_letter::{DeadLetters, KafkaDeadLetters};
-pub use json_lines::JsonLines;
+pub use json_lines::{read_json_lines, JsonLines};
 pub use operator::WriteRows;
 pub use persist::{ClosedStore, PersistClosed};
 pub use side::SideOutput;

@@ -7,6 +7,7 @@
 mod files;
 pub mod kafka;
 mod kafka_writer;
+pub mod nezha;
 mod simulator;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub use files::{FileSource, OtlpFileWriter};
 pub use kafka::KafkaSource;
 pub use kafka_writer::KafkaWriter;
+pub use nezha::NezhaSource;
 pub use simulator::SimulatorSource;
 
 use crate::otlp::{Encoding, Signal};

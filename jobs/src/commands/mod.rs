@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod generate;
+pub mod graph;
 pub mod migrate;
 pub mod query;
 pub mod run;

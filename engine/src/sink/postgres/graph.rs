@@ -137,3 +137,30 @@ impl ClosedStore<GraphRecord> for GraphStore {
         self.write_all(panes, records)
     }
 }
+
+/// The edges stored for minutes `from..=to`.
+pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
+    let mut client = super::connect(url)?;
+    let server = super::server_of(url);
+    let rows = client
+        .query(
+            "SELECT (extract(epoch FROM time) / 60)::bigint, caller, callee, virtual_callee, calls, \
+             errors, p50_ms, p95_ms, p99_ms FROM service_edges WHERE time >= $1 AND time <= $2",
+            &[&pane_time(from), &pane_time(to)],
+        )
+        .map_err(|e| db_error(format!("reading service_edges on {server}"), &e))?;
+    Ok(rows
+        .iter()
+        .map(|row| EdgeWindow {
+            pane: row.get::<_, i64>(0) as Pane,
+            caller: row.get(1),
+            callee: row.get(2),
+            virtual_callee: row.get(3),
+            calls: row.get::<_, i64>(4) as u64,
+            errors: row.get::<_, i64>(5) as u64,
+            p50_ms: row.get(6),
+            p95_ms: row.get(7),
+            p99_ms: row.get(8),
+        })
+        .collect())
+}

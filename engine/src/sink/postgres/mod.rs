@@ -24,7 +24,7 @@ use super::RowSink;
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
-pub use graph::{GraphRecord, GraphStore};
+pub use graph::{load_edges, GraphRecord, GraphStore};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
 pub use pane_state::PaneStore;

@@ -1,0 +1,206 @@
+//! Rendering a graph snapshot for people and tools: Graphviz DOT, JSON, and a self-contained
+//! SVG (layered left to right by call depth) for machines without Graphviz.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use super::EdgeWindow;
+
+fn label(edge: &EdgeWindow) -> String {
+    let p95 = edge.p95_ms.map_or("-".into(), |p| format!("{p:.1} ms"));
+    format!(
+        "{} calls, {:.1}% err, p95 {p95}",
+        edge.calls,
+        edge.error_rate() * 100.0
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Graphviz DOT; virtual nodes (databases, uninstrumented peers) are drawn as cylinders.
+pub fn dot(edges: &[EdgeWindow], title: &str) -> String {
+    let mut out = format!(
+        "digraph services {{\n  label=\"{}\";\n  rankdir=LR;\n  node [shape=box];\n",
+        title.replace('"', "'")
+    );
+    let virtual_nodes: BTreeSet<&str> = edges
+        .iter()
+        .filter(|e| e.virtual_callee)
+        .map(|e| e.callee.as_str())
+        .collect();
+    for node in virtual_nodes {
+        let _ = writeln!(out, "  \"{node}\" [shape=cylinder];");
+    }
+    for edge in edges {
+        let color = if edge.error_rate() >= 0.05 {
+            ", color=red"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{}\" [label=\"{}\"{color}];",
+            edge.caller,
+            edge.callee,
+            label(edge)
+        );
+    }
+    out + "}\n"
+}
+
+/// A JSON document with `nodes` and `edges`.
+pub fn json(edges: &[EdgeWindow], at: &str) -> serde_json::Value {
+    let nodes: BTreeSet<&str> = edges
+        .iter()
+        .flat_map(|e| [e.caller.as_str(), e.callee.as_str()])
+        .collect();
+    serde_json::json!({
+        "at": at,
+        "nodes": nodes,
+        "edges": edges.iter().map(|e| serde_json::json!({
+            "caller": e.caller, "callee": e.callee, "virtual_callee": e.virtual_callee,
+            "calls": e.calls, "errors": e.errors, "error_rate": e.error_rate(),
+            "p50_ms": e.p50_ms, "p95_ms": e.p95_ms, "p99_ms": e.p99_ms,
+            "last_seen_minute": e.pane,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Call depth of every node: 0 for nodes nobody calls, else one more than the deepest
+/// caller (cycles are cut at the number of nodes).
+fn depths(edges: &[EdgeWindow]) -> BTreeMap<&str, usize> {
+    let mut depth: BTreeMap<&str, usize> = edges
+        .iter()
+        .flat_map(|e| [(e.caller.as_str(), 0), (e.callee.as_str(), 0)])
+        .collect();
+    let limit = depth.len();
+    for _ in 0..limit {
+        let mut changed = false;
+        for edge in edges {
+            let next = (depth[edge.caller.as_str()] + 1).min(limit);
+            if next > depth[edge.callee.as_str()] {
+                depth.insert(edge.callee.as_str(), next);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    depth
+}
+
+/// A standalone SVG: columns by call depth, edges labelled with calls, error rate and p95.
+pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
+    const COLUMN: usize = 260;
+    const ROW: usize = 70;
+    let depth = depths(edges);
+    let mut columns: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (node, d) in &depth {
+        columns.entry(*d).or_default().push(node);
+    }
+    let mut position: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (d, nodes) in &columns {
+        for (i, node) in nodes.iter().enumerate() {
+            position.insert(node, (40 + d * COLUMN, 60 + i * ROW));
+        }
+    }
+    let width = 40 + columns.len() * COLUMN;
+    let height = 80 + columns.values().map(Vec::len).max().unwrap_or(0) * ROW;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\"/></marker></defs>\n\
+         <text x=\"20\" y=\"24\" font-size=\"14\">{}</text>\n",
+        escape(title)
+    );
+    for edge in edges {
+        let (x1, y1) = position[edge.caller.as_str()];
+        let (x2, y2) = position[edge.callee.as_str()];
+        let color = if edge.error_rate() >= 0.05 {
+            "#c0392b"
+        } else {
+            "#555"
+        };
+        let _ = writeln!(
+            out,
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{x2}\" y2=\"{}\" stroke=\"{color}\" marker-end=\"url(#arrow)\"><title>{} → {}: {}</title></line>",
+            x1 + 160, y1 + 15, y2 + 15, escape(&edge.caller), escape(&edge.callee), escape(&label(edge))
+        );
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" fill=\"{color}\" font-size=\"9\">{}</text>",
+            (x1 + 160 + x2) / 2,
+            (y1 + y2) / 2 + 10,
+            escape(&label(edge))
+        );
+    }
+    for (node, (x, y)) in &position {
+        let _ = writeln!(
+            out,
+            "<rect x=\"{x}\" y=\"{y}\" width=\"160\" height=\"30\" rx=\"6\" fill=\"#eef3fb\" stroke=\"#345\"/><text x=\"{}\" y=\"{}\">{}</text>",
+            x + 8, y + 19, escape(node)
+        );
+    }
+    out + "</svg>\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(caller: &str, callee: &str, errors: u64) -> EdgeWindow {
+        EdgeWindow {
+            pane: 1,
+            caller: caller.into(),
+            callee: callee.into(),
+            virtual_callee: callee == "mysql",
+            calls: 100,
+            errors,
+            p50_ms: Some(3.0),
+            p95_ms: Some(12.5),
+            p99_ms: Some(20.0),
+        }
+    }
+
+    #[test]
+    fn dot_names_every_edge_with_its_figures_and_marks_errors_and_databases() {
+        let text = dot(&[edge("front", "api", 0), edge("api", "mysql", 10)], "t");
+        assert!(
+            text.contains("\"front\" -> \"api\" [label=\"100 calls, 0.0% err, p95 12.5 ms\"];"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\"api\" -> \"mysql\" [label=\"100 calls, 10.0% err, p95 12.5 ms\", color=red];"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\"mysql\" [shape=cylinder];"), "{text}");
+    }
+
+    #[test]
+    fn svg_places_callees_right_of_their_callers() {
+        let edges = [
+            edge("front", "api", 0),
+            edge("api", "mysql", 0),
+            edge("front", "mysql", 0),
+        ];
+        let depth = depths(&edges);
+        assert_eq!((depth["front"], depth["api"], depth["mysql"]), (0, 1, 2));
+        let text = svg(&edges, "a <title>");
+        assert_eq!(text.matches("<rect").count(), 3);
+        assert!(text.contains("a &lt;title&gt;"));
+    }
+
+    #[test]
+    fn json_lists_nodes_and_edges() {
+        let value = json(&[edge("front", "api", 5)], "2026-01-05T09:10:00Z");
+        assert_eq!(value["nodes"], serde_json::json!(["api", "front"]));
+        assert_eq!(value["edges"][0]["error_rate"], serde_json::json!(0.05));
+    }
+}
