@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod graph;
 pub mod job;

@@ -39,16 +39,24 @@ enum Command {
     Query(commands::query::QueryArgs),
     /// Print or render the service dependency graph as it was at a given time.
     Graph(commands::graph::GraphArgs),
+    /// Measure detection and root-cause quality on labelled data (public datasets, simulator).
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // An evaluation raises hundreds of incidents on purpose; the job's log would bury its tables.
+    let default_level = match cli.command {
+        Command::Eval(_) => "error",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Generate(args) => commands::generate::generate(args),
@@ -57,6 +65,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Topics(args) => commands::topics::run(args),
         Command::Graph(args) => commands::graph::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

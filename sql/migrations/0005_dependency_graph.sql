@@ -1,7 +1,8 @@
 -- The dependency graph and incidents, written by the job as windows close.
 --
 -- service_edges: one row per caller -> callee edge and minute (calls, errors, latency
--- quantiles). Rewriting a minute (a replay) upserts the same values.
+-- quantiles, and the median network gap: the caller's outgoing span minus the callee's span).
+-- Rewriting a minute (a replay) upserts the same values.
 CREATE TABLE IF NOT EXISTS service_edges (
     time TIMESTAMPTZ NOT NULL,
     caller TEXT NOT NULL,
@@ -12,6 +13,7 @@ CREATE TABLE IF NOT EXISTS service_edges (
     p50_ms DOUBLE PRECISION,
     p95_ms DOUBLE PRECISION,
     p99_ms DOUBLE PRECISION,
+    gap_p50_ms DOUBLE PRECISION,
     PRIMARY KEY (caller, callee, time)
 );
 CREATE INDEX IF NOT EXISTS service_edges_by_time ON service_edges (time);

@@ -40,6 +40,7 @@ impl<'scope> EdgeWindows<'scope> for StreamVec<'scope, Pane, EdgePartial> {
                                     existing.calls += partial.calls;
                                     existing.errors += partial.errors;
                                     existing.latency.merge(&partial.latency);
+                                    existing.gap.merge(&partial.gap);
                                 }
                                 None => {
                                     merged.insert(key, partial);
@@ -77,5 +78,6 @@ fn window_of(partial: EdgePartial) -> EdgeWindow {
         p50_ms,
         p95_ms,
         p99_ms,
+        gap_p50_ms: partial.gap.quantile(0.5),
     }
 }

@@ -41,6 +41,8 @@ pub struct EdgePartial {
     pub errors: u64,
     /// Call latency, ms.
     pub latency: LatencySketch,
+    /// Network gap of calls from an outgoing span: the caller's span minus the callee's, ms.
+    pub gap: LatencySketch,
 }
 
 /// One edge of the dependency graph in one minute.
@@ -64,6 +66,11 @@ pub struct EdgeWindow {
     pub p95_ms: Option<f64>,
     /// See `p50_ms`.
     pub p99_ms: Option<f64>,
+    /// Median network gap (caller's outgoing span minus callee's span), ms: time on the
+    /// wire and in queues, which a slow network into the callee raises and a slow callee
+    /// does not.
+    #[serde(default)]
+    pub gap_p50_ms: Option<f64>,
 }
 
 impl EdgeWindow {

@@ -81,6 +81,15 @@ struct Trace {
     last_pane: Pane,
 }
 
+/// One observed call: latency (ms), whether it failed, and the network gap (ms): the
+/// caller's outgoing span minus the callee's span, when the caller has an outgoing span.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    latency_ms: f64,
+    error: bool,
+    gap_ms: Option<f64>,
+}
+
 /// Per-minute partial edge counts of this worker, with the cap on distinct edges.
 struct Partials {
     by_pane: BTreeMap<Pane, HashMap<(String, String), EdgePartial>>,
@@ -89,14 +98,7 @@ struct Partials {
 }
 
 impl Partials {
-    fn add(
-        &mut self,
-        pane: Pane,
-        caller: &str,
-        callee: &str,
-        virtual_callee: bool,
-        call: (f64, bool),
-    ) {
+    fn add(&mut self, pane: Pane, caller: &str, callee: &str, virtual_callee: bool, call: Call) {
         let edges = self.by_pane.entry(pane).or_default();
         let mut key = (caller.to_string(), callee.to_string());
         if !edges.contains_key(&key) && edges.len() >= self.max_edges {
@@ -113,10 +115,14 @@ impl Partials {
                 calls: 0,
                 errors: 0,
                 latency: LatencySketch::default(),
+                gap: LatencySketch::default(),
             });
         partial.calls += 1;
-        partial.errors += u64::from(call.1);
-        partial.latency.add(call.0);
+        partial.errors += u64::from(call.error);
+        partial.latency.add(call.latency_ms);
+        if let Some(gap) = call.gap_ms {
+            partial.gap.add(gap);
+        }
     }
 }
 
@@ -173,7 +179,11 @@ impl Pairing {
                     continue;
                 };
                 if let (false, Some(peer)) = (link.answered, &link.peer) {
-                    let call = (link.duration_ms, link.error);
+                    let call = Call {
+                        latency_ms: link.duration_ms,
+                        error: link.error,
+                        gap_ms: None,
+                    };
                     self.partials.add(decided, link.service(), peer, true, call);
                 }
             }
@@ -214,7 +224,13 @@ fn pair(parent: &mut Link, child: &Link, wait: Pane, partials: &mut Partials) {
         true => parent.duration_ms,
         false => child.duration_ms,
     };
-    let call = (latency, child.error || (parent.outgoing && parent.error));
+    let call = Call {
+        latency_ms: latency,
+        error: child.error || (parent.outgoing && parent.error),
+        gap_ms: parent
+            .outgoing
+            .then(|| (parent.duration_ms - child.duration_ms).max(0.0)),
+    };
     partials.add(pane, parent.service(), child.service(), false, call);
 }
 

@@ -164,6 +164,7 @@ mod tests {
             p50_ms: Some(3.0),
             p95_ms: Some(12.5),
             p99_ms: Some(20.0),
+            gap_p50_ms: None,
         }
     }
 

@@ -47,6 +47,7 @@ mod tests {
             p50_ms: None,
             p95_ms: None,
             p99_ms: None,
+            gap_p50_ms: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod dedup;
 pub mod ingest;
 pub mod resume;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,7 +34,7 @@ use crate::score::{AnnotateRows, DetectAnomalies, Incident, IncidentTracker, Rai
 use crate::sim::Simulator;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::{
-    GraphRecord, GraphStore, OffsetStore, PaneStore, PostgresSink, StoredProgress,
+    load_edges, GraphRecord, GraphStore, OffsetStore, PaneStore, PostgresSink, StoredProgress,
 };
 use crate::sink::{
     DeadLetters, JsonLines, KafkaDeadLetters, PersistClosed, RowSink, SideOutput, WriteRows,
@@ -130,6 +131,9 @@ pub struct JobOptions {
     /// A backfill: only rows of this time range (µs, end exclusive) are written, and no Kafka
     /// offsets are read or stored (a backfill never moves the live job's resume point).
     pub backfill: Option<std::ops::Range<i64>>,
+    /// Minutes at which root causes are ranked even if the detector flags nothing: alerts
+    /// raised elsewhere, or the labelled fault times of an evaluation.
+    pub rca_triggers: BTreeSet<Pane>,
 }
 
 /// What the workers share.
@@ -139,6 +143,7 @@ struct Shared {
     simulator: Option<Arc<Simulator>>,
     run_id: String,
     backfill: Option<std::ops::Range<i64>>,
+    rca_triggers: BTreeSet<Pane>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 }
@@ -189,6 +194,7 @@ pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Res
         simulator,
         run_id: options.run_id,
         backfill: options.backfill,
+        rca_triggers: options.rca_triggers,
         stats: Arc::clone(&stats),
         stop,
     });
@@ -327,6 +333,21 @@ fn inject(mut panes: Vec<SpanPane>, input: &mut InputHandleVec<Pane, SpanPane>) 
     }
 }
 
+/// For worker 0 of a resumed job with PostgreSQL: the stored edges of the detection history
+/// before the first minute not yet durable, so edge baselines survive a restart.
+fn edge_history(shared: &Shared, stored: &StoredProgress, index: usize) -> Result<Vec<EdgeWindow>> {
+    let (Some(durable_before), true, 0) = (stored.durable_before, resumable(shared), index) else {
+        return Ok(Vec::new());
+    };
+    let history = shared.config.detection.history_minutes as Pane;
+    let first = durable_before.saturating_sub(history);
+    load_edges(
+        &shared.config.postgres.url,
+        first,
+        durable_before.saturating_sub(1),
+    )
+}
+
 /// Logs an incident update (those of replayed minutes before `from_us` quietly).
 fn announce(incident: &Incident, from_us: i64) {
     if incident.time_us < from_us {
@@ -379,7 +400,12 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     };
     let graph = shared.config.graph.clone();
     let detection = shared.config.detection.clone();
-    let tracker = IncidentTracker::new(&shared.config.rca)?;
+    let tracker = IncidentTracker::new(&shared.config.rca, &shared.config.detection)?
+        .triggered_at(shared.rca_triggers.clone())
+        .with_edge_history(
+            edge_history(shared, &stored, index)?,
+            stored.durable_before.unwrap_or(0),
+        );
     let run_id = &shared.run_id;
     let mut edge_lines = JsonLines::new(
         &data_dir.join("edges"),

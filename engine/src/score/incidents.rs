@@ -5,7 +5,7 @@
 //! every minute) while anomalous minutes follow with gaps of at most [`GAP_MINUTES`]. The id
 //! is derived from the opening minute, so a replay raises the same ids.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use aiops_models::rca::{
@@ -17,7 +17,8 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::{Capability, InputCapability, Operator};
 use timely::dataflow::StreamVec;
 
-use crate::config::RcaConfig;
+use super::edge_evidence::EdgeBaselines;
+use crate::config::{DetectionConfig, RcaConfig};
 use crate::error::{Error, Result};
 use crate::graph::EdgeWindow;
 use crate::stats::Stats;
@@ -55,11 +56,14 @@ pub struct IncidentTracker {
     others: Vec<Box<dyn RootCauseRanker>>,
     top_k: usize,
     open: Option<(String, i64, Pane)>,
+    triggers: BTreeSet<Pane>,
+    edges: EdgeBaselines,
 }
 
 impl IncidentTracker {
-    /// A tracker ranking with `config.method`; an unknown method is a configuration error.
-    pub fn new(config: &RcaConfig) -> Result<Self> {
+    /// A tracker ranking with `config.method`, judging edges as `detection` judges features;
+    /// an unknown method is a configuration error.
+    pub fn new(config: &RcaConfig, detection: &DetectionConfig) -> Result<Self> {
         let primary = method(&config.method).ok_or_else(|| {
             Error::Config(format!(
                 "rca.method {:?} is not one of {}",
@@ -77,11 +81,26 @@ impl IncidentTracker {
             others,
             top_k: config.top_k.max(1),
             open: None,
+            triggers: BTreeSet::new(),
+            edges: EdgeBaselines::new(detection.clone()),
         })
     }
 
-    /// The incident update for minute `pane`, if any service is anomalous in it. Minutes must
-    /// come in increasing order.
+    /// Also ranks at `minutes` when nothing is flagged (external alerts, evaluations).
+    pub fn triggered_at(mut self, minutes: BTreeSet<Pane>) -> Self {
+        self.triggers = minutes;
+        self
+    }
+
+    /// Starts from the stored edges of the minutes before `live_from` (a restart); see
+    /// [`EdgeBaselines::restore`].
+    pub fn with_edge_history(mut self, edges: Vec<EdgeWindow>, live_from: Pane) -> Self {
+        self.edges.restore(edges, live_from);
+        self
+    }
+
+    /// The incident update for minute `pane`, if any service is anomalous in it or the minute
+    /// is a trigger. Minutes must come in increasing order.
     pub fn observe(
         &mut self,
         pane: Pane,
@@ -95,17 +114,18 @@ impl IncidentTracker {
         {
             self.open = None;
         }
+        edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
+        self.edges.add_evidence(pane, &edges, &mut evidence);
         let mut anomalous: Vec<String> = evidence
             .iter()
             .filter(|e| e.anomalous)
             .map(|e| e.service.clone())
             .collect();
-        if anomalous.is_empty() {
+        if anomalous.is_empty() && !self.triggers.contains(&pane) {
             return None;
         }
         anomalous.sort();
         evidence.sort_by(|a, b| a.service.cmp(&b.service));
-        edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         let time_us = (pane_start_ns(pane) / 1_000) as i64;
         let (incident_id, opened_us, _) = self
             .open
@@ -258,14 +278,26 @@ mod tests {
             p50_ms: None,
             p95_ms: Some(5.0),
             p99_ms: None,
+            gap_p50_ms: None,
+        }
+    }
+
+    fn detection() -> DetectionConfig {
+        DetectionConfig {
+            threshold: 5.0,
+            history_minutes: 30,
+            min_history_minutes: 3,
         }
     }
 
     fn tracker() -> IncidentTracker {
-        IncidentTracker::new(&RcaConfig {
-            method: "combined".into(),
-            top_k: 3,
-        })
+        IncidentTracker::new(
+            &RcaConfig {
+                method: "combined".into(),
+                top_k: 3,
+            },
+            &detection(),
+        )
         .expect("known method")
     }
 
@@ -300,11 +332,50 @@ mod tests {
     }
 
     #[test]
+    fn a_slower_network_into_a_service_flags_and_blames_it() {
+        let gap_edge = |pane, caller: &str, gap| EdgeWindow {
+            gap_p50_ms: Some(gap),
+            ..edge(pane, caller, "db")
+        };
+        let quiet = || {
+            vec![
+                evidence("front", 0.5),
+                evidence("api", 0.5),
+                evidence("db", 0.2),
+            ]
+        };
+        let history = vec![
+            gap_edge(1, "api", 2.0),
+            gap_edge(2, "api", 2.2),
+            gap_edge(3, "api", 1.9),
+        ];
+        let mut tracker = tracker().with_edge_history(history, 4);
+        // Minute 3 again from the stream (a partial replay): ignored, no incident.
+        assert_eq!(
+            tracker.observe(3, quiet(), vec![gap_edge(3, "api", 500.0)]),
+            None
+        );
+        let incident = tracker
+            .observe(
+                4,
+                quiet(),
+                vec![gap_edge(4, "api", 120.0), edge(4, "front", "api")],
+            )
+            .expect("the gap is anomalous");
+        assert_eq!(incident.anomalous_services, ["db"]);
+        assert_eq!(incident.root_cause.as_deref(), Some("db"));
+        assert!(incident.candidates[0].evidence[0].starts_with("inbound_network_gap z=+"));
+    }
+
+    #[test]
     fn an_unknown_method_is_a_clear_error() {
-        let error = IncidentTracker::new(&RcaConfig {
-            method: "magic".into(),
-            top_k: 3,
-        })
+        let error = IncidentTracker::new(
+            &RcaConfig {
+                method: "magic".into(),
+                top_k: 3,
+            },
+            &detection(),
+        )
         .err()
         .expect("rejected");
         assert!(error.to_string().contains("magic"), "{error}");

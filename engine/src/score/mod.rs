@@ -7,6 +7,7 @@
 
 pub mod annotate;
 pub mod detect;
+pub mod edge_evidence;
 pub mod incidents;
 
 pub use annotate::AnnotateRows;

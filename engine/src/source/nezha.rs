@@ -15,8 +15,10 @@
 //!   (per second) become delta `k8s.pod.network.io` sums over the sample's minute. The other
 //!   columns (syscalls, the pod's own latency and success-rate summaries) feed no feature.
 //!
-//! Everything is one partition read by worker 0; lines that do not parse are faults with their
-//! file and line.
+//! Everything is one partition read by worker 0, in event-time order at file granularity; lines
+//! that do not parse are faults with their file and line. A trace file spans a minute in no
+//! order, so a replay needs a watermark out-of-orderness of at least a minute (the evaluation
+//! sets two).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
@@ -59,6 +61,7 @@ enum Item {
 }
 
 /// One row of a pod's metric file.
+#[derive(Debug)]
 struct MetricSample {
     time_ns: u64,
     pod: String,
@@ -139,8 +142,8 @@ impl NezhaSource {
         Ok(source)
     }
 
-    /// Trace files, keyed by the start of the minute before their name's (a file `HH_MM`
-    /// holds the spans of about `HH:MM-1:09 .. HH:MM:08`).
+    /// Trace files, keyed by their first span's time: a file `HH_MM` holds the spans of
+    /// about `HH:MM-1:09 .. HH:MM:08`, and a metric row stamped `HH:MM-1:09` sorts before it.
     fn index_traces(
         &mut self,
         dir: &Path,
@@ -158,13 +161,13 @@ impl NezhaSource {
                 continue;
             };
             let minute_ns = day.and_time(time).and_utc().timestamp() as u64 * SECOND_NS;
-            let key = minute_ns.saturating_sub(60 * SECOND_NS);
+            let key = minute_ns.saturating_sub(51 * SECOND_NS) + 1;
             timeline.entry(key).or_default().push(Item::Traces(path));
         }
         Ok(())
     }
 
-    /// Metric rows of every pod, grouped by sample minute.
+    /// Metric rows of every pod, grouped by sample time.
     fn index_metrics(&mut self, dir: &Path, timeline: &mut BTreeMap<u64, Vec<Item>>) -> Result<()> {
         let metric_dir = dir.join("metric");
         let entries = std::fs::read_dir(&metric_dir).map_err(|e| Error::io(&metric_dir, e))?;
@@ -177,10 +180,7 @@ impl NezhaSource {
             for (line, text) in gz_lines(&path)? {
                 let text = text.map_err(|e| Error::io(&path, e))?;
                 match parse_metric(&text) {
-                    Ok(sample) => by_minute
-                        .entry(sample.time_ns / (60 * SECOND_NS) * 60 * SECOND_NS)
-                        .or_default()
-                        .push(sample),
+                    Ok(sample) => by_minute.entry(sample.time_ns).or_default().push(sample),
                     Err(reason) => self.faults.push(fault(&path, line, reason)),
                 }
             }
@@ -235,6 +235,7 @@ fn pod_resource(pod: &str) -> Resource {
 }
 
 /// A parsed span row.
+#[derive(Debug)]
 struct Row {
     trace_id: Vec<u8>,
     span_id: Vec<u8>,

@@ -188,6 +188,7 @@ pub fn execute(
         pane(range.start)..pane(range.end)
     });
     let options = JobOptions {
+        rca_triggers: Default::default(),
         config,
         run_id: format!(
             "run-{}-p{}",

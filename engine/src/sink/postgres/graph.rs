@@ -45,11 +45,11 @@ fn pane_time(pane: Pane) -> DateTime<Utc> {
 }
 
 const UPSERT_EDGE: &str = "INSERT INTO service_edges \
-    (time, caller, callee, virtual_callee, calls, errors, p50_ms, p95_ms, p99_ms) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+    (time, caller, callee, virtual_callee, calls, errors, p50_ms, p95_ms, p99_ms, gap_p50_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
     ON CONFLICT (caller, callee, time) DO UPDATE SET virtual_callee = EXCLUDED.virtual_callee, \
     calls = EXCLUDED.calls, errors = EXCLUDED.errors, p50_ms = EXCLUDED.p50_ms, \
-    p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms";
+    p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms, gap_p50_ms = EXCLUDED.gap_p50_ms";
 
 const UPSERT_INCIDENT: &str = "INSERT INTO incidents \
     (incident_id, time, opened_at, anomalous_services, method, root_cause, candidates, rankings) \
@@ -95,6 +95,7 @@ impl GraphStore {
                         &e.p50_ms,
                         &e.p95_ms,
                         &e.p99_ms,
+                        &e.gap_p50_ms,
                     ],
                 ),
                 GraphRecord::Incident(i) => transaction.execute(
@@ -145,7 +146,7 @@ pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
     let rows = client
         .query(
             "SELECT (extract(epoch FROM time) / 60)::bigint, caller, callee, virtual_callee, calls, \
-             errors, p50_ms, p95_ms, p99_ms FROM service_edges WHERE time >= $1 AND time <= $2",
+             errors, p50_ms, p95_ms, p99_ms, gap_p50_ms FROM service_edges WHERE time >= $1 AND time <= $2",
             &[&pane_time(from), &pane_time(to)],
         )
         .map_err(|e| db_error(format!("reading service_edges on {server}"), &e))?;
@@ -161,6 +162,7 @@ pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
             p50_ms: row.get(6),
             p95_ms: row.get(7),
             p99_ms: row.get(8),
+            gap_p50_ms: row.get(9),
         })
         .collect())
 }
