@@ -74,6 +74,8 @@ pub struct KafkaConfig {
     pub topics: Vec<KafkaTopic>,
     /// Undecodable records are produced here with headers naming the error; empty: not at all.
     pub dead_letter_topic: String,
+    /// Incident updates are produced here as JSON; empty: not at all.
+    pub alerts_topic: String,
     /// Start of partitions without a stored resume offset.
     pub start: StartOffset,
     /// Stop once every partition reaches the end offset it had when the job started (a bounded

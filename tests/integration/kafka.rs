@@ -43,6 +43,7 @@ pub fn kafka_config_at(dir: &Path, test: &str, partitions: i32, brokers: &str) -
         &file,
         format!(
             "[kafka]\nbrokers = \"{brokers}\"\ndead_letter_topic = \"{name}_dead\"\n\
+             alerts_topic = \"{name}_alerts\"\n\
              [[kafka.topics]]\nname = \"{name}_spans\"\nsignal = \"traces\"\nencoding = \"otlp_proto\"\n\
              [[kafka.topics]]\nname = \"{name}_metrics\"\nsignal = \"metrics\"\nencoding = \"otlp_proto\"\n\
              [watermark]\nidle_timeout_ms = 600000\n\
@@ -154,7 +155,7 @@ fn migrated_database(name: &str) -> String {
 #[test]
 fn kafka_rows_equal_the_file_replay_of_the_same_telemetry() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, _) = kafka_config(dir.path(), "equal", 3);
+    let (config, name) = kafka_config(dir.path(), "equal", 3);
     produce(&config, "30m", "6");
     let files = dir.path().join("files");
     let files_text = files.display().to_string();
@@ -194,9 +195,54 @@ fn kafka_rows_equal_the_file_replay_of_the_same_telemetry() {
     assert_eq!(kafka_rows.len(), 6 * 30, "one row per service and minute");
     assert_eq!(kafka_rows, file_rows);
 
+    let incidents = incident_keys(&from_kafka);
+    assert!(
+        !incidents.is_empty(),
+        "the simulated faults raise incidents"
+    );
+    assert_eq!(incidents, incident_keys(&from_files));
+    assert_eq!(
+        alerts(&format!("{name}_alerts")),
+        incidents,
+        "one alert per incident update"
+    );
+
     // Run again: everything is already consumed and durable, nothing changes.
     run_kafka(&config, &from_kafka, &data);
     assert_eq!(table(&from_kafka), file_rows);
+    assert_eq!(
+        alerts(&format!("{name}_alerts")),
+        incidents,
+        "no alert sent twice"
+    );
+}
+
+/// (incident id, minute µs, root cause) of every incident update in the database.
+fn incident_keys(url: &str) -> Vec<(String, i64, Option<String>)> {
+    let mut client = Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .query(
+            "SELECT incident_id, (extract(epoch FROM time) * 1000000)::bigint, root_cause \
+             FROM incidents ORDER BY time",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// The same keys of every alert on `topic`, in order.
+fn alerts(topic: &str) -> Vec<(String, i64, Option<String>)> {
+    dead_letters(topic)
+        .into_iter()
+        .map(|(bytes, _)| {
+            let alert: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let root_cause = alert["root_cause"].as_str().map(String::from);
+            let id = alert["incident_id"].as_str().unwrap().to_string();
+            (id, alert["time_us"].as_i64().unwrap(), root_cause)
+        })
+        .collect()
 }
 
 #[test]
@@ -252,6 +298,7 @@ fn read_from_start(topic: &str) -> (BaseConsumer, i64) {
     (consumer, high)
 }
 
+/// Every record of partition 0 of `topic` with its headers.
 fn dead_letters(topic: &str) -> Vec<(Vec<u8>, HashMap<String, String>)> {
     let (consumer, high) = read_from_start(topic);
     let mut letters = Vec::new();

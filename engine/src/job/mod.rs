@@ -32,6 +32,7 @@ use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, WithNeighbours};
 use crate::otlp::Signal;
 use crate::score::{AnnotateRows, DetectAnomalies, Incident, IncidentTracker, RaiseIncidents};
 use crate::sim::Simulator;
+use crate::sink::alerts::KafkaAlerts;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::{
     load_edges, GraphRecord, GraphStore, OffsetStore, PaneStore, PostgresSink, StoredProgress,
@@ -423,6 +424,15 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     );
     let announce_from = keep.start;
     let graph_keep = keep.clone();
+    let kafka = &shared.config.kafka;
+    let alerts = match (
+        shared.config.source.kind,
+        kafka.alerts_topic.is_empty(),
+        index,
+    ) {
+        (SourceKind::Kafka, false, 0) => Some(KafkaAlerts::new(kafka, keep.clone())?),
+        _ => None,
+    };
     let graph_store = match shared.config.postgres.url.is_empty() {
         true => None,
         false => Some(GraphStore::connect(
@@ -464,9 +474,12 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
             .clone()
             .map(|(_, evidence)| evidence)
             .raise_incidents(edges.clone(), tracker, Arc::clone(&stats));
-        let incidents = incidents
+        let mut incidents = incidents
             .inspect(move |incident| announce(incident, announce_from))
             .inspect_core(move |event| incident_lines.observe(event));
+        if let Some(mut alerts) = alerts {
+            incidents = incidents.inspect_core(move |event| alerts.observe(event));
+        }
         let edges = edges.inspect_core(move |event| edge_lines.observe(event));
         if let Some(store) = graph_store {
             let kept = graph_keep.clone();

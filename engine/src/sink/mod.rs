@@ -4,6 +4,7 @@
 //! implementation. This crate ships the embedded default, [`parquet::ParquetSink`]; the
 //! PostgreSQL sink plugs in the same way.
 
+pub mod alerts;
 mod batch;
 mod buffer;
 pub mod dead_letter;

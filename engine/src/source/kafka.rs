@@ -157,8 +157,10 @@ pub fn create_topics(
         .create()
         .map_err(|e| kafka_error(config, "creating an admin client", e))?;
     let mut names: Vec<&str> = config.topics.iter().map(|t| t.name.as_str()).collect();
-    if !config.dead_letter_topic.is_empty() {
-        names.push(&config.dead_letter_topic);
+    for extra in [&config.dead_letter_topic, &config.alerts_topic] {
+        if !extra.is_empty() {
+            names.push(extra);
+        }
     }
     let topics: Vec<NewTopic<'_>> = names
         .iter()
