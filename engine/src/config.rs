@@ -40,6 +40,8 @@ pub struct SourceConfig {
     pub kind: SourceKind,
     /// Directory of OTLP files, for `files`.
     pub path: PathBuf,
+    /// Whether spans are used; `false` runs metrics-only (spans are decoded and dropped).
+    pub traces: bool,
 }
 
 /// One Kafka topic the job consumes.
@@ -114,6 +116,10 @@ pub struct GraphConfig {
     pub pairing_wait_minutes: u64,
     /// Most distinct edges per worker and minute; further callees become the overflow node.
     pub max_edges_per_minute: usize,
+    /// Call edges known from configuration (a service catalog), `[caller, callee]` pairs:
+    /// root-cause ranking adds them to every minute's graph, so metrics-only services still
+    /// have a topology.
+    pub static_edges: Vec<[String; 2]>,
     /// Minutes an edge stays in the live graph (`service_dependencies`, `aiops graph`) after
     /// it was last seen.
     pub edge_expiry_minutes: u64,

@@ -44,6 +44,8 @@ pub struct Ingest {
     duplicates: DuplicateFilter,
     /// Spans of panes before this one are already in the restored pane state.
     span_floor: Pane,
+    /// Metrics-only operation: spans are dropped after decoding.
+    drop_spans: bool,
     problems: u64,
 }
 
@@ -66,6 +68,7 @@ impl Ingest {
             resume: ResumeTracker::default(),
             duplicates: DuplicateFilter::default(),
             span_floor: 0,
+            drop_spans: false,
             problems: 0,
         }
     }
@@ -79,6 +82,12 @@ impl Ingest {
     /// Drops spans of panes before `pane`: a restored state already holds them.
     pub fn with_span_floor(mut self, pane: Pane) -> Self {
         self.span_floor = pane;
+        self
+    }
+
+    /// Drops every span after decoding (metrics-only operation).
+    pub fn without_spans(mut self, drop: bool) -> Self {
+        self.drop_spans = drop;
         self
     }
 
@@ -209,6 +218,9 @@ impl Ingest {
                 continue;
             }
             self.decode(message);
+            if self.drop_spans {
+                self.spans.clear();
+            }
             // Taken and put back so the buffers keep their capacity across messages.
             let mut spans = std::mem::take(&mut self.spans);
             self.route(

@@ -402,6 +402,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let graph = shared.config.graph.clone();
     let detection = shared.config.detection.clone();
     let tracker = IncidentTracker::new(&shared.config.rca, &shared.config.detection)?
+        .with_static_edges(&shared.config.graph.static_edges)
         .triggered_at(shared.rca_triggers.clone())
         .with_edge_history(
             edge_history(shared, &stored, index)?,
@@ -510,6 +511,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     }
     drop(restored_in);
     let mut ingest = Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead)
+        .without_spans(!shared.config.source.traces)
         .with_resume(ResumeTracker::with_persisted_topics(
             persisted_topics(shared),
             shared.config.graph.pairing_wait_minutes,

@@ -91,6 +91,9 @@ const SCORED: [Scored; 11] = [
     },
 ];
 
+/// Scored features that measure the load offered to a service rather than its behaviour.
+const WORKLOAD: [&str; 1] = ["request_rate_1m"];
+
 /// Per-service detector state.
 pub struct Detector {
     config: DetectionConfig,
@@ -140,6 +143,13 @@ impl Detector {
         row.anomaly_type = evidence
             .anomalous
             .then(|| evidence.top_deviations(1)[0].feature.clone());
+        // Traffic is an input to a service, not a property of it: a load surge moves every
+        // service's rate and says nothing about where a fault is. It flags the row, but the
+        // ranking's evidence is what the service itself did (latency, errors, resources).
+        evidence
+            .deviations
+            .retain(|d| !WORKLOAD.contains(&d.feature.as_str()));
+        evidence.anomalous = evidence.strength() >= self.config.threshold;
         evidence
     }
 }

@@ -2,11 +2,13 @@
 //!
 //! Two faults hide from a service's own rows. A slow network into a service delays its
 //! callers' outgoing spans but not its own spans: the edge's *network gap* (caller's span
-//! minus callee's span) rises. A service that returns early or throws stops calling its
-//! callees: its *call ratio* on each outgoing edge (calls on the edge per call it received)
-//! drops, whatever the load. Both are judged per edge against the edge's own history, like
-//! features (median/MAD), and credited to the callee (gap) or the caller (ratio) as the median
-//! over its edges, so one odd edge does not flag a service.
+//! minus callee's span) rises; so does a CPU-starved caller's, which is slow to send and to
+//! take the answer. A service that returns early or throws stops calling its callees: its
+//! *call ratio* on each outgoing edge (calls on the edge per call it received) drops, whatever
+//! the load. Both are judged per edge against the edge's own history, like features
+//! (median/MAD). Gaps are credited to the end whose edges deviate together (see
+//! [`attribute_gaps`]), ratios to the caller, each as the median over the service's edges, so
+//! one odd edge does not flag a service.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,6 +21,9 @@ use crate::time::Pane;
 
 /// The evidence feature of a service whose inbound calls spend longer on the network.
 pub const INBOUND_GAP: &str = "inbound_network_gap";
+/// The evidence feature of a service whose outgoing calls spend longer between its spans and
+/// its callees' (a slow or starved caller, or a slow network out of it).
+pub const OUTBOUND_GAP: &str = "outbound_network_gap";
 /// The evidence feature of a service whose calls per received call changed.
 pub const OUTBOUND_RATIO: &str = "outbound_call_ratio";
 
@@ -47,6 +52,48 @@ pub struct EdgeBaselines {
     series: HashMap<(String, String), EdgeSeries>,
     /// Edges of minutes before this one were restored as history; the stream's are replays.
     live_from: Pane,
+}
+
+/// The median of `values` (which it sorts); `None` when empty.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+/// Credits each edge's gap deviation to the end that explains it. A gap sits between caller
+/// and callee: a slow network into the callee raises the gaps of all its inbound edges, a
+/// starved or slow caller those of all its outbound edges. So an edge goes to the caller when
+/// the caller's *other* outbound edges deviate comparably (their median at least half this
+/// edge's deviation) and more than the callee's other inbound edges; else to the callee. An
+/// end without other edges lends no support, so a lone edge is the callee's.
+fn attribute_gaps(
+    gaps: &[(&str, &str, f64)],
+    scores: &mut BTreeMap<(String, &'static str), Vec<f64>>,
+) {
+    let mut outbound: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut inbound: HashMap<&str, Vec<f64>> = HashMap::new();
+    for (caller, callee, z) in gaps {
+        outbound.entry(caller).or_default().push(*z);
+        inbound.entry(callee).or_default().push(*z);
+    }
+    // The median of a side's edges other than one with deviation `z`; 0 without others.
+    let others = |side: &HashMap<&str, Vec<f64>>, service: &str, z: f64| {
+        let mut rest = side.get(service).cloned().unwrap_or_default();
+        if let Some(own) = rest.iter().position(|v| *v == z) {
+            rest.swap_remove(own);
+        }
+        median(&mut rest).unwrap_or(0.0)
+    };
+    for (caller, callee, z) in gaps {
+        let caller_support = others(&outbound, caller, *z);
+        let callee_support = others(&inbound, callee, *z);
+        let caller_explains = caller_support >= z / 2.0 && caller_support > callee_support;
+        let key = match caller_explains {
+            true => (caller.to_string(), OUTBOUND_GAP),
+            false => (callee.to_string(), INBOUND_GAP),
+        };
+        scores.entry(key).or_default().push(*z);
+    }
 }
 
 /// Scores `value` against `series` and adds it.
@@ -93,6 +140,7 @@ impl EdgeBaselines {
             *received.entry(edge.callee.as_str()).or_default() += edge.calls;
         }
         let mut scores: BTreeMap<(String, &'static str), Vec<f64>> = BTreeMap::new();
+        let mut gaps: Vec<(&str, &str, f64)> = Vec::new();
         for edge in edges.iter().filter(|e| !e.virtual_callee) {
             let series = self
                 .series
@@ -100,10 +148,7 @@ impl EdgeBaselines {
                 .or_default();
             if let Some(gap) = edge.gap_p50_ms.filter(|g| g.is_finite()) {
                 if let Some(z) = judge(&mut series.gap, gap, &GAP_SPEC, &self.detection) {
-                    scores
-                        .entry((edge.callee.clone(), INBOUND_GAP))
-                        .or_default()
-                        .push(z);
+                    gaps.push((edge.caller.as_str(), edge.callee.as_str(), z));
                 }
             }
             if let Some(&calls_in) = received.get(edge.caller.as_str()).filter(|c| **c > 0) {
@@ -116,6 +161,7 @@ impl EdgeBaselines {
                 }
             }
         }
+        attribute_gaps(&gaps, &mut scores);
         scores
     }
 
@@ -131,8 +177,9 @@ impl EdgeBaselines {
             return;
         }
         for ((service, feature), mut zs) in self.observe(edges) {
-            zs.sort_by(f64::total_cmp);
-            let z = zs[zs.len() / 2];
+            let Some(z) = median(&mut zs) else {
+                continue;
+            };
             let flagged = z.abs() >= self.detection.threshold;
             let deviation = Deviation {
                 feature: feature.to_string(),
@@ -216,6 +263,37 @@ mod tests {
             .iter()
             .find(|e| e.service == "api")
             .is_some_and(|e| e.anomalous));
+    }
+
+    #[test]
+    fn gaps_go_to_the_end_whose_other_edges_deviate_too() {
+        let mut scores = BTreeMap::new();
+        // A starved caller: all three of its calls are slow to come back; c is also called by
+        // d, normally.
+        let gaps = [
+            ("a", "b", 40.0),
+            ("a", "c", 42.0),
+            ("a", "e", 41.0),
+            ("d", "c", 0.5),
+        ];
+        attribute_gaps(&gaps, &mut scores);
+        assert_eq!(scores[&("a".to_string(), OUTBOUND_GAP)].len(), 3);
+        assert!(
+            !scores.contains_key(&("c".to_string(), INBOUND_GAP))
+                || scores[&("c".to_string(), INBOUND_GAP)] == [0.5]
+        );
+        // A slow network into b, its only caller a calls others a little slower too.
+        let mut scores = BTreeMap::new();
+        attribute_gaps(
+            &[("a", "b", 300.0), ("a", "c", 4.0), ("a", "d", 5.0)],
+            &mut scores,
+        );
+        assert_eq!(scores[&("b".to_string(), INBOUND_GAP)], [300.0]);
+        // A slow network into b: both its callers see it; x also calls y normally.
+        let mut scores = BTreeMap::new();
+        let gaps = [("x", "b", 30.0), ("w", "b", 33.0), ("x", "y", 0.2)];
+        attribute_gaps(&gaps, &mut scores);
+        assert_eq!(scores[&("b".to_string(), INBOUND_GAP)], [30.0, 33.0]);
     }
 
     #[test]

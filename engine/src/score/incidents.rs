@@ -58,6 +58,7 @@ pub struct IncidentTracker {
     open: Option<(String, i64, Pane)>,
     triggers: BTreeSet<Pane>,
     edges: EdgeBaselines,
+    static_edges: Vec<CallEdge>,
 }
 
 impl IncidentTracker {
@@ -83,7 +84,17 @@ impl IncidentTracker {
             open: None,
             triggers: BTreeSet::new(),
             edges: EdgeBaselines::new(detection.clone()),
+            static_edges: Vec::new(),
         })
+    }
+
+    /// Adds configured `[caller, callee]` edges to every minute's graph.
+    pub fn with_static_edges(mut self, edges: &[[String; 2]]) -> Self {
+        self.static_edges = edges
+            .iter()
+            .map(|[caller, callee]| CallEdge::new(caller, callee, 0, 0, None))
+            .collect();
+        self
     }
 
     /// Also ranks at `minutes` when nothing is flagged (external alerts, evaluations).
@@ -134,7 +145,7 @@ impl IncidentTracker {
         if let Some(open) = self.open.as_mut() {
             open.2 = pane;
         }
-        let graph = call_graph(&edges, &evidence);
+        let graph = call_graph(&edges, &self.static_edges, &evidence);
         let mut candidates = self.primary.rank(&graph, &evidence);
         candidates.truncate(self.top_k);
         let mut rankings = BTreeMap::new();
@@ -164,11 +175,16 @@ fn incident_id(time_us: i64) -> String {
     format!("INC-{}", time.format("%Y%m%dT%H%MZ"))
 }
 
-fn call_graph(edges: &[EdgeWindow], evidence: &[ServiceEvidence]) -> CallGraph {
-    let edges: Vec<CallEdge> = edges
+fn call_graph(
+    edges: &[EdgeWindow],
+    configured: &[CallEdge],
+    evidence: &[ServiceEvidence],
+) -> CallGraph {
+    let mut edges: Vec<CallEdge> = edges
         .iter()
         .map(|e| CallEdge::new(&e.caller, &e.callee, e.calls, e.errors, e.p95_ms))
         .collect();
+    edges.extend_from_slice(configured);
     CallGraph::new(&edges, evidence.iter().map(|e| e.service.as_str()))
 }
 

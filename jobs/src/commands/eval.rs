@@ -59,6 +59,9 @@ struct RcaArgs {
         default_value = "../shared/data"
     )]
     data_root: PathBuf,
+    /// Drop the spans: metrics-only operation (no traced graph; see graph.static_edges).
+    #[arg(long)]
+    metrics_only: bool,
     /// Simulator: seeds per topology.
     #[arg(long, default_value_t = 4)]
     seeds: u64,
@@ -190,6 +193,7 @@ fn simulator_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
         bar.set_message(format!("{shape:?} seed {seed}"));
         let mut config = JobConfig::load(None, Vec::new())?;
         config.source.kind = SourceKind::Simulator;
+        config.source.traces = !args.metrics_only;
         let sim = &mut config.simulator;
         (sim.topology, sim.seed, sim.services, sim.speed) = (shape, seed, args.services, 0.0);
         sim.start = "2026-01-05T08:00:00Z".into();
@@ -224,6 +228,7 @@ fn nezha_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
         .collect();
     let mut config = JobConfig::load(None, Vec::new())?;
     config.source.kind = SourceKind::Nezha;
+    config.source.traces = !args.metrics_only;
     config.source.path = root;
     // A trace file holds a minute of spans in no order, and metric rows lag their minute.
     config.watermark.max_out_of_orderness_ms = 120_000;
