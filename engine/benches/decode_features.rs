@@ -1,8 +1,10 @@
 //! Decode + windowed features on one worker, for `otlp_proto` requests of realistic size.
 //!
 //! Measures, per span: protobuf decode of `ExportTraceServiceRequest`s of ~300 spans (as the
-//! Collector's batch processor sends them) into records, and the same plus the dataflow
-//! (`span_panes` → `feature_windows`, one timely worker) that turns them into feature rows.
+//! Collector's batch processor sends them) into records; the same plus the dataflow
+//! (`span_panes` → `feature_windows`, one timely worker) that turns them into feature rows;
+//! and the same plus the dependency graph (`call_pairs` → `edge_windows` →
+//! `with_neighbours`), i.e. trace assembly into call edges and the rows' neighbours.
 //! Not timed: generating and encoding the input (done once, before measuring), sinks.
 //!
 //! Run: `cargo bench -p aiops-engine --bench decode_features`
@@ -14,8 +16,10 @@ use std::sync::Arc;
 
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
+use aiops_engine::graph::{CallPairs, EdgeWindows, WithNeighbours};
 use aiops_engine::otlp::{decode_spans, encode_traces, Encoding};
 use aiops_engine::record::{MetricPoint, Span};
+use aiops_engine::stats::Stats;
 use aiops_engine::time::{pane_of, Pane};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -47,18 +51,30 @@ fn requests() -> (Vec<Vec<u8>>, u64) {
     (requests, spans)
 }
 
-fn pipeline(requests: Arc<Vec<Vec<u8>>>) -> usize {
+fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
     timely::execute_directly(move |worker| {
         let mut spans_in: InputHandleVec<Pane, Span> = InputHandleVec::new();
         let mut metrics_in: InputHandleVec<Pane, MetricPoint> = InputHandleVec::new();
         let probe = ProbeHandle::new();
         worker.dataflow::<Pane, _, _>(|scope| {
             let metrics = metrics_in.to_stream(scope).metric_panes();
-            spans_in
-                .to_stream(scope)
-                .span_panes()
-                .feature_windows(metrics, chrono_tz::Tz::UTC, || 0)
-                .probe_with(&probe);
+            let spans = spans_in.to_stream(scope);
+            let rows =
+                spans
+                    .clone()
+                    .span_panes()
+                    .feature_windows(metrics, chrono_tz::Tz::UTC, || 0);
+            match graph {
+                true => {
+                    let edges = spans
+                        .call_pairs(1, 10_000, Arc::new(Stats::default()))
+                        .edge_windows();
+                    rows.with_neighbours(edges).probe_with(&probe);
+                }
+                false => {
+                    rows.probe_with(&probe);
+                }
+            }
         });
         let mut buffer = Vec::new();
         for bytes in requests.iter() {
@@ -105,7 +121,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.bench_function("decode+features", |b| {
-        b.iter(|| pipeline(Arc::clone(&requests)))
+        b.iter(|| pipeline(Arc::clone(&requests), false))
+    });
+    group.bench_function("decode+features+graph", |b| {
+        b.iter(|| pipeline(Arc::clone(&requests), true))
     });
     group.finish();
 }

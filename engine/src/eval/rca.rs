@@ -106,7 +106,7 @@ pub fn tables(
     dataset: &str,
     outcomes: &[Outcome],
     methods: &[&str],
-    published: &[(&str, &str, [f64; 3])],
+    published: &[Published],
 ) -> Vec<AccuracyTable> {
     let mut groups: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
     for outcome in outcomes {
@@ -134,7 +134,7 @@ fn table(
     name: &str,
     outcomes: &[&Outcome],
     methods: &[&str],
-    published: &[(&str, &str, [f64; 3])],
+    published: &[Published],
 ) -> AccuracyTable {
     let mut table = AccuracyTable {
         dataset: format!("{name} ({} cases)", outcomes.len()),
@@ -149,8 +149,11 @@ fn table(
     table
 }
 
+/// A published figure: method, source, AC@1/3/5 in percent.
+pub type Published = (&'static str, &'static str, [f64; 3]);
+
 /// Published service-level AC@1/3/5 on Nezha's TrainTicket data (Yu et al., FSE 2023).
-pub const NEZHA_PUBLISHED: [(&str, &str, [f64; 3]); 4] = [
+pub const NEZHA_PUBLISHED: [Published; 4] = [
     ("Nezha (traces+metrics+logs)", "FSE'23", [86.7, 97.8, 97.8]),
     ("Nezha without logs", "FSE'23", [42.2, 44.4, 44.4]),
     ("MicroRCA", "FSE'23", [20.0, 31.1, 44.4]),

@@ -384,6 +384,35 @@ mod tests {
     }
 
     #[test]
+    fn incidents_serialize_exactly_the_schema_fields() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../schemas/incident.json"))
+                .expect("schema parses");
+        let declared: BTreeSet<String> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        let mut tracker = tracker();
+        let incident = tracker
+            .observe(100, vec![evidence("db", 9.0)], vec![])
+            .expect("anomalous");
+        let value = serde_json::to_value(&incident).expect("serializes");
+        let written: BTreeSet<String> =
+            value.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(written, declared);
+        let candidate = value["candidates"][0].as_object().expect("candidate");
+        let declared_candidate = schema["properties"]["candidates"]["items"]["properties"]
+            .as_object()
+            .expect("candidate properties");
+        assert_eq!(
+            candidate.keys().collect::<BTreeSet<_>>(),
+            declared_candidate.keys().collect::<BTreeSet<_>>()
+        );
+    }
+
+    #[test]
     fn an_unknown_method_is_a_clear_error() {
         let error = IncidentTracker::new(
             &RcaConfig {

@@ -541,8 +541,7 @@ mod tests {
             .contains("hex"));
         assert!(
             parse_metric("x,notanumber,p,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19")
-                .err()
-                .expect("rejected")
+                .expect_err("rejected")
                 .contains("TimeStamp")
         );
     }

@@ -91,15 +91,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 fn rca_eval(args: RcaArgs) -> anyhow::Result<()> {
-    let (name, outcomes, published): (&str, Vec<Outcome>, &[(&str, &str, [f64; 3])]) =
-        match args.dataset {
-            RcaDataset::Simulator => ("simulator", simulator_outcomes(&args)?, &[]),
-            RcaDataset::NezhaTrainticket => (
-                "nezha-trainticket",
-                nezha_outcomes(&args)?,
-                &rca::NEZHA_PUBLISHED,
-            ),
-        };
+    let (dataset, outcomes) = match args.dataset {
+        RcaDataset::Simulator => ("simulator", simulator_outcomes(&args)?),
+        RcaDataset::NezhaTrainticket => ("nezha-trainticket", nezha_outcomes(&args)?),
+    };
+    // Published figures are for traces + metrics (+ logs); none apply to our simulator.
+    let published: &[rca::Published] = match (args.dataset, args.metrics_only) {
+        (RcaDataset::NezhaTrainticket, false) => &rca::NEZHA_PUBLISHED,
+        _ => &[],
+    };
+    let name = match args.metrics_only {
+        true => format!("{dataset}-metrics-only"),
+        false => dataset.to_string(),
+    };
+    let name = name.as_str();
     let tables = rca::tables(name, &outcomes, &METHODS, published);
     for table in &tables {
         println!("{}", table.render());
