@@ -3,14 +3,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono_tz::Tz;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::{Capability, InputCapability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::calendar::calendar;
 use super::{FeatureRow, LatencySketch, MetricPane, SpanPane};
-use crate::time::{pane_start_ns, Pane};
+use crate::time::{pane_start_ns, Pane, PaneJoin};
 
 /// The longest window (1 h), in panes: history older than this is dropped.
 const LONGEST_WINDOW: u64 = 60;
@@ -196,22 +194,6 @@ impl RowBuilder {
     }
 }
 
-/// The panes waiting for one minute to close, under a capability for it.
-type Pending = (Capability<Pane>, Vec<SpanPane>, Vec<MetricPane>);
-
-/// The pending entry for the time of `capability`, created with a retained capability.
-fn stash<'a>(
-    pending: &'a mut BTreeMap<Pane, Pending>,
-    capability: &InputCapability<Pane>,
-) -> Option<&'a mut Pending> {
-    let time = *capability.least()?;
-    Some(
-        pending
-            .entry(time)
-            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new(), Vec::new())),
-    )
-}
-
 /// Extension trait: join span and metric panes into feature rows.
 pub trait FeatureWindows<'scope> {
     /// Joins span panes with metric panes by (service, pane) — an outer join — and emits one
@@ -238,35 +220,13 @@ impl<'scope> FeatureWindows<'scope> for StreamVec<'scope, Pane, SpanPane> {
         zone: Tz,
         now_us: fn() -> i64,
     ) -> StreamVec<'scope, Pane, FeatureRow> {
-        self.binary_frontier::<_, CapacityContainerBuilder<Vec<FeatureRow>>, _, _, _, _>(
+        let mut builder = RowBuilder::new(zone);
+        self.pane_join(
             metrics,
-            Pipeline,
-            Pipeline,
+            (Pipeline, Pipeline),
             "FeatureWindows",
-            move |_capability, _info| {
-                let mut pending: BTreeMap<Pane, Pending> = BTreeMap::new();
-                let mut builder = RowBuilder::new(zone);
-                move |(spans, span_frontier), (metrics, metric_frontier), output| {
-                    spans.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            entry.1.append(data);
-                        }
-                    });
-                    metrics.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            entry.2.append(data);
-                        }
-                    });
-                    while let Some(entry) = pending.first_entry() {
-                        let pane = *entry.key();
-                        if span_frontier.less_equal(&pane) || metric_frontier.less_equal(&pane) {
-                            break;
-                        }
-                        let (capability, span_panes, metric_panes) = entry.remove();
-                        let rows = builder.rows(pane, span_panes, metric_panes, now_us());
-                        output.session(&capability).give_iterator(rows.into_iter());
-                    }
-                }
+            move |pane, span_panes, metric_panes| {
+                builder.rows(pane, span_panes, metric_panes, now_us())
             },
         )
     }

@@ -1,16 +1,14 @@
 //! Each feature row's callers and callees in its minute.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::vec::Map;
-use timely::dataflow::operators::{Capability, InputCapability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::EdgeWindow;
 use crate::features::{service_hash, FeatureRow};
-use crate::time::Pane;
+use crate::time::{Pane, PaneJoin};
 
 /// One end's view of an edge.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -27,20 +25,6 @@ struct Neighbour {
 struct Lists {
     upstream: BTreeSet<String>,
     downstream: BTreeSet<String>,
-}
-
-type Pending = (Capability<Pane>, Vec<FeatureRow>, HashMap<String, Lists>);
-
-fn stash<'a>(
-    pending: &'a mut BTreeMap<Pane, Pending>,
-    capability: &InputCapability<Pane>,
-) -> Option<&'a mut Pending> {
-    let time = *capability.least()?;
-    Some(
-        pending
-            .entry(time)
-            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new(), HashMap::new())),
-    )
 }
 
 /// Extension trait: attach the dependency graph to feature rows.
@@ -77,42 +61,23 @@ impl<'scope> WithNeighbours<'scope> for StreamVec<'scope, Pane, FeatureRow> {
             [down, up]
         });
         let exchange = Exchange::new(|n: &Neighbour| service_hash(&n.service));
-        self.binary_frontier::<_, CapacityContainerBuilder<Vec<FeatureRow>>, _, _, _, _>(
+        self.pane_join(
             ends,
-            Pipeline,
-            exchange,
+            (Pipeline, exchange),
             "WithNeighbours",
-            |_capability, _info| {
-                let mut pending: BTreeMap<Pane, Pending> = BTreeMap::new();
-                move |(rows, row_frontier), (ends, end_frontier), output| {
-                    rows.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            entry.1.append(data);
-                        }
-                    });
-                    ends.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            for end in data.drain(..) {
-                                let lists = entry.2.entry(end.service).or_default();
-                                match end.upstream {
-                                    true => lists.upstream.insert(end.other),
-                                    false => lists.downstream.insert(end.other),
-                                };
-                            }
-                        }
-                    });
-                    while let Some(entry) = pending.first_entry() {
-                        let pane = *entry.key();
-                        if row_frontier.less_equal(&pane) || end_frontier.less_equal(&pane) {
-                            break;
-                        }
-                        let (capability, mut rows, mut lists) = entry.remove();
-                        for row in &mut rows {
-                            attach(row, lists.remove(&row.service_name).unwrap_or_default());
-                        }
-                        output.session(&capability).give_iterator(rows.into_iter());
-                    }
+            |_pane, mut rows, ends| {
+                let mut lists: HashMap<String, Lists> = HashMap::new();
+                for end in ends {
+                    let entry = lists.entry(end.service).or_default();
+                    match end.upstream {
+                        true => entry.upstream.insert(end.other),
+                        false => entry.downstream.insert(end.other),
+                    };
                 }
+                for row in &mut rows {
+                    attach(row, lists.remove(&row.service_name).unwrap_or_default());
+                }
+                rows
             },
         )
     }

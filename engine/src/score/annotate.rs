@@ -1,30 +1,12 @@
 //! Writing the incident verdict back into the feature rows of its minute.
 
-use std::collections::BTreeMap;
-
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::{Capability, InputCapability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::incidents::{involved, Incident};
 use crate::features::FeatureRow;
-use crate::time::Pane;
-
-type Pending = (Capability<Pane>, Vec<FeatureRow>, Option<Incident>);
-
-fn stash<'a>(
-    pending: &'a mut BTreeMap<Pane, Pending>,
-    capability: &InputCapability<Pane>,
-) -> Option<&'a mut Pending> {
-    let time = *capability.least()?;
-    Some(
-        pending
-            .entry(time)
-            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new(), None)),
-    )
-}
+use crate::time::{Pane, PaneJoin};
 
 /// Extension trait: set `incident_id` and `root_cause` on rows.
 pub trait AnnotateRows<'scope> {
@@ -43,43 +25,23 @@ impl<'scope> AnnotateRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
         self,
         incidents: StreamVec<'scope, Pane, Incident>,
     ) -> StreamVec<'scope, Pane, FeatureRow> {
-        self.binary_frontier::<_, CapacityContainerBuilder<Vec<FeatureRow>>, _, _, _, _>(
-            incidents.broadcast(),
-            Pipeline,
-            Pipeline,
+        let incidents = incidents.broadcast();
+        self.pane_join(
+            incidents,
+            (Pipeline, Pipeline),
             "AnnotateRows",
-            |_capability, _info| {
-                let mut pending: BTreeMap<Pane, Pending> = BTreeMap::new();
-                move |(rows, row_frontier), (incidents, incident_frontier), output| {
-                    rows.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            entry.1.append(data);
-                        }
-                    });
-                    incidents.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            entry.2 = data.pop();
-                        }
-                    });
-                    while let Some(entry) = pending.first_entry() {
-                        let pane = *entry.key();
-                        if row_frontier.less_equal(&pane) || incident_frontier.less_equal(&pane) {
-                            break;
-                        }
-                        let (capability, mut rows, incident) = entry.remove();
-                        if let Some(incident) = &incident {
-                            let named = involved(incident);
-                            for row in rows
-                                .iter_mut()
-                                .filter(|r| named.contains(r.service_name.as_str()))
-                            {
-                                row.incident_id = Some(incident.incident_id.clone());
-                                row.root_cause = incident.root_cause.clone();
-                            }
-                        }
-                        output.session(&capability).give_iterator(rows.into_iter());
+            |_pane, mut rows, incidents| {
+                if let Some(incident) = incidents.first() {
+                    let named = involved(incident);
+                    let marked = rows
+                        .iter_mut()
+                        .filter(|r| named.contains(r.service_name.as_str()));
+                    for row in marked {
+                        row.incident_id = Some(incident.incident_id.clone());
+                        row.root_cause = incident.root_cause.clone();
                     }
                 }
+                rows
             },
         )
     }

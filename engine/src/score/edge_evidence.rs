@@ -7,7 +7,7 @@
 //! *call ratio* on each outgoing edge (calls on the edge per call it received) drops, whatever
 //! the load. Both are judged per edge against the edge's own history, like features
 //! (median/MAD). Gaps are credited to the end whose edges deviate together (see
-//! [`attribute_gaps`]), ratios to the caller, each as the median over the service's edges, so
+//! `attribute_gaps`), ratios to the caller, each as the median over the service's edges, so
 //! one odd edge does not flag a service.
 
 use std::collections::{BTreeMap, HashMap};

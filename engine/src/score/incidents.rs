@@ -12,9 +12,7 @@ use aiops_models::rca::{
     method, CallEdge, CallGraph, Candidate, RootCauseRanker, ServiceEvidence, METHODS,
 };
 use serde::{Deserialize, Serialize};
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::{Capability, InputCapability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::edge_evidence::EdgeBaselines;
@@ -22,7 +20,7 @@ use crate::config::{DetectionConfig, RcaConfig};
 use crate::error::{Error, Result};
 use crate::graph::EdgeWindow;
 use crate::stats::Stats;
-use crate::time::{pane_start_ns, Pane};
+use crate::time::{pane_start_ns, Pane, PaneJoin};
 
 /// Quiet minutes after which an open incident is over.
 pub const GAP_MINUTES: Pane = 2;
@@ -188,20 +186,6 @@ fn call_graph(
     CallGraph::new(&edges, evidence.iter().map(|e| e.service.as_str()))
 }
 
-type Pending = (Capability<Pane>, Vec<ServiceEvidence>, Vec<EdgeWindow>);
-
-fn stash<'a>(
-    pending: &'a mut BTreeMap<Pane, Pending>,
-    capability: &InputCapability<Pane>,
-) -> Option<&'a mut Pending> {
-    let time = *capability.least()?;
-    Some(
-        pending
-            .entry(time)
-            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new(), Vec::new())),
-    )
-}
-
 /// Extension trait: raise incidents from evidence and edges.
 pub trait RaiseIncidents<'scope> {
     /// Routes all evidence and edges to worker 0 and, for each minute once both frontiers
@@ -222,36 +206,20 @@ impl<'scope> RaiseIncidents<'scope> for StreamVec<'scope, Pane, ServiceEvidence>
         mut tracker: IncidentTracker,
         stats: Arc<Stats>,
     ) -> StreamVec<'scope, Pane, Incident> {
-        self.binary_frontier::<_, CapacityContainerBuilder<Vec<Incident>>, _, _, _, _>(
-            edges,
+        let pacts = (
             Exchange::new(|_: &ServiceEvidence| 0),
             Exchange::new(|_: &EdgeWindow| 0),
+        );
+        self.pane_join(
+            edges,
+            pacts,
             "RaiseIncidents",
-            move |_capability, _info| {
-                let mut pending: BTreeMap<Pane, Pending> = BTreeMap::new();
-                move |(evidence, evidence_frontier), (edges, edge_frontier), output| {
-                    evidence.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            entry.1.append(data);
-                        }
-                    });
-                    edges.for_each(|capability, data| {
-                        if let Some(entry) = stash(&mut pending, &capability) {
-                            entry.2.append(data);
-                        }
-                    });
-                    while let Some(entry) = pending.first_entry() {
-                        let pane = *entry.key();
-                        if evidence_frontier.less_equal(&pane) || edge_frontier.less_equal(&pane) {
-                            break;
-                        }
-                        let (capability, evidence, edges) = entry.remove();
-                        if let Some(incident) = tracker.observe(pane, evidence, edges) {
-                            Stats::add(&stats.incidents, 1);
-                            output.session(&capability).give(incident);
-                        }
-                    }
+            move |pane, evidence, edges| {
+                let incident = tracker.observe(pane, evidence, edges);
+                if incident.is_some() {
+                    Stats::add(&stats.incidents, 1);
                 }
+                incident.into_iter().collect()
             },
         )
     }

@@ -5,8 +5,10 @@
 //! receive records is the timely input's time, so a pane's window closes exactly when the
 //! timely frontier passes it.
 
+mod pane_join;
 mod watermark;
 
+pub use pane_join::PaneJoin;
 pub use watermark::{WatermarkConfig, Watermarks};
 
 /// A one-minute pane: minutes since the Unix epoch. It is also the dataflow timestamp type.

@@ -27,7 +27,7 @@ pub struct GraphArgs {
     /// Read the edges from this PostgreSQL database (table service_edges).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
-    /// Else read the edges the job wrote under this directory (<DIR>/edges/*.jsonl).
+    /// Else read the edges the job wrote under this directory (`DIR/edges/*.jsonl`).
     #[arg(long, value_name = "DIR", default_value = "data")]
     data_dir: PathBuf,
     /// Minutes an edge stays in the graph after it was last seen.

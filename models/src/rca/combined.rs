@@ -8,8 +8,7 @@
 //! lead. Without edges the walk follows the anomaly alone and the ranking reduces to BARO's.
 //! Cost: that of the PageRank method.
 
-use super::walk::node_anomaly;
-use super::{finish, CallGraph, Candidate, PersonalizedPageRank, RootCauseRanker, ServiceEvidence};
+use super::{CallGraph, Candidate, PersonalizedPageRank, RootCauseRanker, ServiceEvidence};
 
 /// Geometric mean of the normalized BARO and PageRank scores.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,24 +23,8 @@ impl RootCauseRanker for Combined {
     }
 
     fn rank(&self, graph: &CallGraph, evidence: &[ServiceEvidence]) -> Vec<Candidate> {
-        let (graph, anomaly, flagged) = node_anomaly(graph, evidence);
-        if graph.is_empty() {
-            return Vec::new();
-        }
-        let visits = self.walk.visits(&graph, &anomaly);
-        let max_visits = visits
-            .iter()
-            .copied()
-            .fold(0.0, f64::max)
-            .max(f64::MIN_POSITIVE);
-        let candidates = (0..graph.len())
-            .map(|node| Candidate {
-                service: graph.name(node).to_string(),
-                score: (anomaly[node] * visits[node] / max_visits).sqrt(),
-                evidence: graph.symptom_edges(node, &flagged, 3),
-            })
-            .collect();
-        finish(candidates, evidence)
+        self.walk
+            .rank_by(graph, evidence, |anomaly, visits| (anomaly * visits).sqrt())
     }
 }
 

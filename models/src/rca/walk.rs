@@ -126,15 +126,35 @@ impl RootCauseRanker for PersonalizedPageRank {
     }
 
     fn rank(&self, graph: &CallGraph, evidence: &[ServiceEvidence]) -> Vec<Candidate> {
+        self.rank_by(graph, evidence, |anomaly, visits| {
+            visits * (anomaly + EPSILON)
+        })
+    }
+}
+
+impl PersonalizedPageRank {
+    /// Ranks every node by `score(anomaly, visits / max visits)`, with the symptom edges as
+    /// evidence: the shared frame of the walk-based methods.
+    pub(crate) fn rank_by(
+        &self,
+        graph: &CallGraph,
+        evidence: &[ServiceEvidence],
+        score: impl Fn(f64, f64) -> f64,
+    ) -> Vec<Candidate> {
         let (graph, anomaly, flagged) = node_anomaly(graph, evidence);
         if graph.is_empty() {
             return Vec::new();
         }
         let visits = self.visits(&graph, &anomaly);
+        let most = visits
+            .iter()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE);
         let candidates = (0..graph.len())
             .map(|node| Candidate {
                 service: graph.name(node).to_string(),
-                score: visits[node] * (anomaly[node] + EPSILON),
+                score: score(anomaly[node], visits[node] / most),
                 evidence: graph.symptom_edges(node, &flagged, 3),
             })
             .collect();
