@@ -75,11 +75,34 @@ impl Link {
 /// The spans of one trace seen so far.
 #[derive(Default)]
 struct Trace {
-    spans: HashMap<[u8; 8], Link>,
+    spans: IdMap<[u8; 8], Link>,
     /// Spans whose parent has not arrived, by parent id.
-    orphans: HashMap<[u8; 8], Vec<Link>>,
+    orphans: IdMap<[u8; 8], Vec<Link>>,
     last_pane: Pane,
 }
+
+/// Hashes random ids (trace and span ids) by folding their bytes: they are already uniformly
+/// distributed, so SipHash's protection against chosen keys buys nothing on this hot path.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(29) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+}
+
+/// A map keyed by random ids.
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// One observed call: latency (ms), whether it failed, and the network gap (ms): the
 /// caller's outgoing span minus the callee's span, when the caller has an outgoing span.
@@ -92,31 +115,67 @@ struct Call {
 
 /// Per-minute partial edge counts of this worker, with the cap on distinct edges.
 struct Partials {
-    by_pane: BTreeMap<Pane, HashMap<(String, String), EdgePartial>>,
+    by_pane: BTreeMap<Pane, EdgeCounts>,
     max_edges: usize,
     stats: Arc<Stats>,
+}
+
+/// One minute's partial counts by caller, then callee: looked up by `&str`, so counting a
+/// call allocates nothing once its edge exists.
+#[derive(Default)]
+struct EdgeCounts {
+    by_caller: HashMap<String, HashMap<String, EdgePartial>>,
+    len: usize,
+}
+
+impl EdgeCounts {
+    fn get_mut(&mut self, caller: &str, callee: &str) -> Option<&mut EdgePartial> {
+        self.by_caller.get_mut(caller)?.get_mut(callee)
+    }
+
+    fn insert(&mut self, partial: EdgePartial) {
+        self.len += 1;
+        let callees = self.by_caller.entry(partial.caller.clone()).or_default();
+        callees.insert(partial.callee.clone(), partial);
+    }
+
+    /// The edges, sorted by (caller, callee).
+    fn into_sorted(self) -> Vec<EdgePartial> {
+        let mut edges: Vec<EdgePartial> = self
+            .by_caller
+            .into_values()
+            .flat_map(HashMap::into_values)
+            .collect();
+        edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
+        edges
+    }
 }
 
 impl Partials {
     fn add(&mut self, pane: Pane, caller: &str, callee: &str, virtual_callee: bool, call: Call) {
         let edges = self.by_pane.entry(pane).or_default();
-        let mut key = (caller.to_string(), callee.to_string());
-        if !edges.contains_key(&key) && edges.len() >= self.max_edges {
-            Stats::add(&self.stats.overflow_calls, 1);
-            key.1 = OVERFLOW_NODE.to_string();
+        let mut callee = callee;
+        if edges.get_mut(caller, callee).is_none() {
+            if edges.len >= self.max_edges {
+                Stats::add(&self.stats.overflow_calls, 1);
+                callee = OVERFLOW_NODE;
+            }
+            if edges.get_mut(caller, callee).is_none() {
+                edges.insert(EdgePartial {
+                    pane,
+                    caller: caller.to_string(),
+                    callee: callee.to_string(),
+                    virtual_callee,
+                    calls: 0,
+                    errors: 0,
+                    latency: LatencySketch::default(),
+                    gap: LatencySketch::default(),
+                });
+            }
         }
-        let partial = edges
-            .entry(key)
-            .or_insert_with_key(|(caller, callee)| EdgePartial {
-                pane,
-                caller: caller.clone(),
-                callee: callee.clone(),
-                virtual_callee,
-                calls: 0,
-                errors: 0,
-                latency: LatencySketch::default(),
-                gap: LatencySketch::default(),
-            });
+        let Some(partial) = edges.get_mut(caller, callee) else {
+            return;
+        };
         partial.calls += 1;
         partial.errors += u64::from(call.error);
         partial.latency.add(call.latency_ms);
@@ -131,7 +190,7 @@ type SpanKey = ([u8; 16], [u8; 8]);
 
 /// The pairing state of one worker.
 struct Pairing {
-    traces: HashMap<[u8; 16], Trace>,
+    traces: IdMap<[u8; 16], Trace>,
     /// Outgoing spans that may become virtual calls, by the minute they are decided.
     pending_peers: BTreeMap<Pane, Vec<SpanKey>>,
     partials: Partials,
@@ -265,7 +324,7 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, Span> {
             "CallPairs",
             move |_capability, _info| {
                 let mut state = Pairing {
-                    traces: HashMap::new(),
+                    traces: IdMap::default(),
                     pending_peers: BTreeMap::new(),
                     partials: Partials {
                         by_pane: BTreeMap::new(),
@@ -305,8 +364,7 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, Span> {
                         let Some(edges) = state.partials.by_pane.remove(&pane) else {
                             continue;
                         };
-                        let mut edges: Vec<EdgePartial> = edges.into_values().collect();
-                        edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
+                        let edges = edges.into_sorted();
                         output.session(&capability).give_iterator(edges.into_iter());
                     }
                 }
@@ -351,7 +409,7 @@ mod tests {
 
     fn pairing(max_edges: usize) -> Pairing {
         Pairing {
-            traces: HashMap::new(),
+            traces: IdMap::default(),
             pending_peers: BTreeMap::new(),
             partials: Partials {
                 by_pane: BTreeMap::new(),
@@ -369,15 +427,19 @@ mod tests {
             .by_pane
             .iter()
             .flat_map(|(pane, edges)| {
-                edges.values().map(move |e| {
-                    (
-                        *pane,
-                        e.caller.clone(),
-                        e.callee.clone(),
-                        e.virtual_callee,
-                        e.calls,
-                    )
-                })
+                edges
+                    .by_caller
+                    .values()
+                    .flat_map(|c| c.values())
+                    .map(move |e| {
+                        (
+                            *pane,
+                            e.caller.clone(),
+                            e.callee.clone(),
+                            e.virtual_callee,
+                            e.calls,
+                        )
+                    })
             })
             .collect();
         all.sort();
@@ -422,7 +484,7 @@ mod tests {
         let mut server = span("api", 2, Some(9), SpanKind::Server, 5);
         server.status_error = true;
         let state = run(vec![server, client]);
-        let edge = &state.partials.by_pane[&5][&("front".to_string(), "api".to_string())];
+        let edge = &state.partials.by_pane[&5].by_caller["front"]["api"];
         assert_eq!(edge.errors, 1);
         let p50 = edge.latency.quantile(0.5).expect("one call");
         assert!((p50 - 9.0).abs() / 9.0 < 0.02, "client span's 9 ms: {p50}");
