@@ -403,6 +403,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let detection = shared.config.detection.clone();
     let tracker = IncidentTracker::new(&shared.config.rca, &shared.config.detection)?
         .with_static_edges(&shared.config.graph.static_edges)
+        .with_edge_expiry(shared.config.graph.edge_expiry_minutes)
         .triggered_at(shared.rca_triggers.clone())
         .with_edge_history(
             edge_history(shared, &stored, index)?,

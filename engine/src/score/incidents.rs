@@ -18,6 +18,7 @@ use timely::dataflow::StreamVec;
 use super::edge_evidence::EdgeBaselines;
 use crate::config::{DetectionConfig, RcaConfig};
 use crate::error::{Error, Result};
+use crate::graph::snapshot::live_at;
 use crate::graph::EdgeWindow;
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, PaneJoin};
@@ -57,6 +58,10 @@ pub struct IncidentTracker {
     triggers: BTreeSet<Pane>,
     edges: EdgeBaselines,
     static_edges: Vec<CallEdge>,
+    /// Edges of the last minutes, for the live graph the rankers see.
+    recent: BTreeMap<Pane, Vec<EdgeWindow>>,
+    /// Minutes an edge stays in that graph after it was last seen.
+    expiry: Pane,
 }
 
 impl IncidentTracker {
@@ -83,7 +88,26 @@ impl IncidentTracker {
             triggers: BTreeSet::new(),
             edges: EdgeBaselines::new(detection.clone()),
             static_edges: Vec::new(),
+            recent: BTreeMap::new(),
+            expiry: 0,
         })
+    }
+
+    /// Ranks over the live graph: edges seen within `minutes` before the ranked minute (see
+    /// [`crate::graph::snapshot::live_at`]), so a service that stops being called is still
+    /// where its callers' calls went. 0: the minute's own edges only.
+    pub fn with_edge_expiry(mut self, minutes: Pane) -> Self {
+        self.expiry = minutes;
+        self
+    }
+
+    /// Remembers `edges` of minute `pane` and returns the live graph's edges at `pane`.
+    fn live_edges(&mut self, pane: Pane, edges: Vec<EdgeWindow>) -> Vec<EdgeWindow> {
+        self.recent.insert(pane, edges);
+        let oldest = pane.saturating_sub(self.expiry);
+        self.recent = self.recent.split_off(&oldest);
+        let all = self.recent.values().flatten().cloned();
+        live_at(all, pane, self.expiry)
     }
 
     /// Adds configured `[caller, callee]` edges to every minute's graph.
@@ -104,6 +128,10 @@ impl IncidentTracker {
     /// Starts from the stored edges of the minutes before `live_from` (a restart); see
     /// [`EdgeBaselines::restore`].
     pub fn with_edge_history(mut self, edges: Vec<EdgeWindow>, live_from: Pane) -> Self {
+        let oldest = live_from.saturating_sub(self.expiry + 1);
+        for edge in edges.iter().filter(|e| e.pane >= oldest) {
+            self.recent.entry(edge.pane).or_default().push(edge.clone());
+        }
         self.edges.restore(edges, live_from);
         self
     }
@@ -116,15 +144,17 @@ impl IncidentTracker {
         mut evidence: Vec<ServiceEvidence>,
         mut edges: Vec<EdgeWindow>,
     ) -> Option<Incident> {
+        // The minute's edges, for the edge evidence; the live graph, for the ranking.
         if self
             .open
             .as_ref()
-            .is_some_and(|(_, _, last)| pane - last - 1 > GAP_MINUTES)
+            .is_some_and(|(_, _, last)| pane.saturating_sub(last + 1) > GAP_MINUTES)
         {
             self.open = None;
         }
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         self.edges.add_evidence(pane, &edges, &mut evidence);
+        let live = self.live_edges(pane, edges);
         let mut anomalous: Vec<String> = evidence
             .iter()
             .filter(|e| e.anomalous)
@@ -143,7 +173,7 @@ impl IncidentTracker {
         if let Some(open) = self.open.as_mut() {
             open.2 = pane;
         }
-        let graph = call_graph(&edges, &self.static_edges, &evidence);
+        let graph = call_graph(&live, &self.static_edges, &evidence);
         let mut candidates = self.primary.rank(&graph, &evidence);
         candidates.truncate(self.top_k);
         let mut rankings = BTreeMap::new();
@@ -163,7 +193,7 @@ impl IncidentTracker {
             root_cause: candidates.first().map(|c| c.service.clone()),
             candidates,
             rankings,
-            edges: edges.len(),
+            edges: live.len(),
         })
     }
 }
