@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
-use aiops_engine::graph::{CallPairs, EdgeWindows, WithNeighbours};
+use aiops_engine::graph::{CallPairs, EdgeWindows, SplitLinks, WithNeighbours};
 use aiops_engine::otlp::{decode_spans, encode_traces, Encoding};
 use aiops_engine::record::{MetricPoint, Span};
 use aiops_engine::stats::Stats;

@@ -19,7 +19,7 @@ use crate::time::Pane;
 
 pub use edges::EdgeWindows;
 pub use neighbours::WithNeighbours;
-pub use pairing::CallPairs;
+pub use pairing::{CallPairs, SpanLink, SplitLinks};
 
 /// Name of the node that stands for all callees beyond the edge cap.
 pub const OVERFLOW_NODE: &str = "__overflow__";

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
@@ -31,9 +32,11 @@ use crate::record::{ResourceInfo, Span, SpanKind};
 use crate::stats::Stats;
 use crate::time::{pane_of, Pane};
 
-/// What pairing keeps of a span.
-#[derive(Debug, Clone)]
-struct Link {
+/// What pairing keeps of a span: made from each span before the exchange by trace, so the
+/// span itself (its name, attributes) is neither copied nor sent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SpanLink {
+    trace_id: [u8; 16],
     resource: Arc<ResourceInfo>,
     span_id: [u8; 8],
     parent: Option<[u8; 8]>,
@@ -48,13 +51,18 @@ struct Link {
     answered: bool,
 }
 
-impl Link {
-    fn of(span: Span) -> Self {
+impl SpanLink {
+    /// The link of `span`.
+    pub fn of(span: &Span) -> Self {
         let outgoing = matches!(span.kind, SpanKind::Client | SpanKind::Producer);
         let peer = outgoing
-            .then(|| span.peer_service.or(span.db_system).or(span.server_address))
+            .then(|| {
+                let named = span.peer_service.as_ref().or(span.db_system.as_ref());
+                named.or(span.server_address.as_ref()).cloned()
+            })
             .flatten();
-        Link {
+        SpanLink {
+            trace_id: span.trace_id,
             span_id: span.span_id,
             parent: span.parent_span_id,
             pane: pane_of(span.start_ns),
@@ -63,7 +71,7 @@ impl Link {
             outgoing,
             peer,
             answered: false,
-            resource: span.resource,
+            resource: Arc::clone(&span.resource),
         }
     }
 
@@ -75,9 +83,9 @@ impl Link {
 /// The spans of one trace seen so far.
 #[derive(Default)]
 struct Trace {
-    spans: IdMap<[u8; 8], Link>,
+    spans: IdMap<[u8; 8], SpanLink>,
     /// Spans whose parent has not arrived, by parent id.
-    orphans: IdMap<[u8; 8], Vec<Link>>,
+    orphans: IdMap<[u8; 8], Vec<SpanLink>>,
     last_pane: Pane,
 }
 
@@ -198,7 +206,7 @@ struct Pairing {
 }
 
 impl Pairing {
-    fn add(&mut self, trace_id: [u8; 16], mut link: Link) {
+    fn add(&mut self, trace_id: [u8; 16], mut link: SpanLink) {
         let wait = self.wait;
         let trace = self.traces.entry(trace_id).or_default();
         trace.last_pane = trace.last_pane.max(link.pane);
@@ -267,7 +275,7 @@ impl Pairing {
 
 /// Counts the call `child` makes to `parent`'s service, if they are a cross-service pair
 /// close enough in time.
-fn pair(parent: &mut Link, child: &Link, wait: Pane, partials: &mut Partials) {
+fn pair(parent: &mut SpanLink, child: &SpanLink, wait: Pane, partials: &mut Partials) {
     if parent.pane.abs_diff(child.pane) > wait {
         Stats::add(&partials.stats.unpaired_spans, 1);
         return;
@@ -293,7 +301,61 @@ fn pair(parent: &mut Link, child: &Link, wait: Pane, partials: &mut Partials) {
     partials.add(pane, parent.service(), child.service(), false, call);
 }
 
-/// Extension trait: pair spans into per-minute partial call counts.
+/// Extension trait: split spans into themselves and their links.
+pub trait SplitLinks<'scope> {
+    /// Returns the spans of minutes from `floor` on (replayed spans before it are already in
+    /// restored state) and the links of all spans, each record moved once, never cloned.
+    fn split_links(
+        self,
+        floor: Pane,
+    ) -> (
+        StreamVec<'scope, Pane, Span>,
+        StreamVec<'scope, Pane, SpanLink>,
+    );
+}
+
+/// A span or its link, on their way to different consumers.
+#[derive(Clone)]
+enum Part {
+    Span(Span),
+    Link(SpanLink),
+}
+
+impl<'scope> SplitLinks<'scope> for StreamVec<'scope, Pane, Span> {
+    fn split_links(
+        self,
+        floor: Pane,
+    ) -> (
+        StreamVec<'scope, Pane, Span>,
+        StreamVec<'scope, Pane, SpanLink>,
+    ) {
+        let parts = self
+            .flat_map(move |span| {
+                let link = Part::Link(SpanLink::of(&span));
+                let keep = pane_of(span.start_ns) >= floor;
+                keep.then_some(Part::Span(span)).into_iter().chain([link])
+            })
+            .partition(2, |part| match part {
+                Part::Span(_) => (0, part),
+                Part::Link(_) => (1, part),
+            });
+        let [spans, links]: [StreamVec<'scope, Pane, Part>; 2] = match parts.try_into() {
+            Ok(two) => two,
+            Err(_) => unreachable!("partition(2) returns two streams"),
+        };
+        let spans = spans.flat_map(|part| match part {
+            Part::Span(span) => Some(span),
+            Part::Link(_) => None,
+        });
+        let links = links.flat_map(|part| match part {
+            Part::Link(link) => Some(link),
+            Part::Span(_) => None,
+        });
+        (spans, links)
+    }
+}
+
+/// Extension trait: pair span links into per-minute partial call counts.
 pub trait CallPairs<'scope> {
     /// Exchanges spans by trace id and emits, per worker, one [`EdgePartial`] per edge and
     /// minute at that minute, once the input frontier has passed it (no later than the
@@ -311,14 +373,14 @@ pub trait CallPairs<'scope> {
     ) -> StreamVec<'scope, Pane, EdgePartial>;
 }
 
-impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, Span> {
+impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, SpanLink> {
     fn call_pairs(
         self,
         wait: Pane,
         max_edges: usize,
         stats: Arc<Stats>,
     ) -> StreamVec<'scope, Pane, EdgePartial> {
-        let exchange = Exchange::new(|span: &Span| trace_hash(&span.trace_id));
+        let exchange = Exchange::new(|link: &SpanLink| trace_hash(&link.trace_id));
         self.unary_frontier::<CapacityContainerBuilder<Vec<EdgePartial>>, _, _, _>(
             exchange,
             "CallPairs",
@@ -336,13 +398,12 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, Span> {
                 // Capabilities for every minute output may still be attributed to.
                 let mut held: BTreeMap<Pane, Capability<Pane>> = BTreeMap::new();
                 move |(input, frontier), output| {
-                    input.for_each(|capability, spans| {
+                    input.for_each(|capability, links| {
                         let Some(&least) = capability.least() else {
                             return;
                         };
-                        for span in spans.drain(..) {
-                            let trace_id = span.trace_id;
-                            let link = Link::of(span);
+                        for link in links.drain(..) {
+                            let trace_id = link.trace_id;
                             if link.pane < least {
                                 continue; // ingest diverts late records before they get here
                             }
@@ -449,7 +510,7 @@ mod tests {
     fn run(spans: Vec<Span>) -> Pairing {
         let mut state = pairing(100);
         for span in spans {
-            state.add(span.trace_id, Link::of(span));
+            state.add(span.trace_id, SpanLink::of(&span));
         }
         for pane in 0..20 {
             state.decide_peers(pane);
@@ -530,10 +591,10 @@ mod tests {
     fn callees_beyond_the_edge_cap_go_to_the_overflow_node() {
         let mut state = pairing(2);
         let root = span("front", 1, None, SpanKind::Server, 5);
-        state.add(root.trace_id, Link::of(root));
+        state.add(root.trace_id, SpanLink::of(&root));
         for (i, callee) in ["a", "b", "c", "d"].iter().enumerate() {
             let child = span(callee, 10 + i as u8, Some(1), SpanKind::Server, 5);
-            state.add(child.trace_id, Link::of(child));
+            state.add(child.trace_id, SpanLink::of(&child));
         }
         let callees: Vec<String> = counted(&state).into_iter().map(|e| e.2).collect();
         assert_eq!(callees, ["__overflow__", "a", "b"]);

@@ -28,7 +28,7 @@ use timely::WorkerConfig;
 use crate::config::{JobConfig, SourceKind};
 use crate::error::{Error, Result};
 use crate::features::{service_hash, FeatureWindows, MetricPanes, SpanPane, SpanPanes};
-use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, WithNeighbours};
+use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, SplitLinks, WithNeighbours};
 use crate::otlp::Signal;
 use crate::score::{AnnotateRows, DetectAnomalies, Incident, IncidentTracker, RaiseIncidents};
 use crate::sim::Simulator;
@@ -42,7 +42,7 @@ use crate::sink::{
 };
 use crate::source::{FileSource, KafkaSource, NezhaSource, Poll, SimulatorSource, Source};
 use crate::stats::Stats;
-use crate::time::{pane_of, pane_start_ns, Pane, Watermarks};
+use crate::time::{pane_start_ns, Pane, Watermarks};
 use commit::OffsetCommitter;
 use ingest::{Ingest, MetricInput, SpanInput};
 use resume::{needed_from, ResumeTracker};
@@ -443,20 +443,17 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         )?),
     };
     worker.dataflow::<Pane, _, _>(|scope| {
-        let spans = spans_in.to_stream(scope);
         // Replayed spans before the floor are already counted in the restored panes; they are
         // replayed only as context for trace assembly.
-        let span_panes = spans
-            .clone()
-            .filter(move |span| pane_of(span.start_ns) >= span_floor)
-            .span_panes();
+        let (spans, links) = spans_in.to_stream(scope).split_links(span_floor);
+        let span_panes = spans.span_panes();
         if let Some(store) = pane_store {
             span_panes
                 .clone()
                 .persist_closed(store)
                 .probe_with(&durable);
         }
-        let edges = spans
+        let edges = links
             .call_pairs(
                 graph.pairing_wait_minutes,
                 graph.max_edges_per_minute,
