@@ -59,20 +59,23 @@ fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
         worker.dataflow::<Pane, _, _>(|scope| {
             let metrics = metrics_in.to_stream(scope).metric_panes();
             let spans = spans_in.to_stream(scope);
-            let rows =
-                spans
-                    .clone()
-                    .span_panes()
-                    .feature_windows(metrics, chrono_tz::Tz::UTC, || 0);
             match graph {
                 true => {
-                    let edges = spans
+                    let (spans, links) = spans.split_links(0);
+                    let edges = links
                         .call_pairs(1, 10_000, Arc::new(Stats::default()))
                         .edge_windows();
-                    rows.with_neighbours(edges).probe_with(&probe);
+                    spans
+                        .span_panes()
+                        .feature_windows(metrics, chrono_tz::Tz::UTC, || 0)
+                        .with_neighbours(edges)
+                        .probe_with(&probe);
                 }
                 false => {
-                    rows.probe_with(&probe);
+                    spans
+                        .span_panes()
+                        .feature_windows(metrics, chrono_tz::Tz::UTC, || 0)
+                        .probe_with(&probe);
                 }
             }
         });
