@@ -24,6 +24,10 @@ fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Disp
     let _ = writeln!(out, "{name}{labels} {value}");
 }
 
+fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn counters(out: &mut String, stats: &Stats) {
     let totals = stats.snapshot();
     let written = stats
@@ -85,6 +89,21 @@ fn counters(out: &mut String, stats: &Stats) {
             "aiops_sink_retries_total",
             "Sink writes that failed and were retried.",
             retries,
+        ),
+        (
+            "aiops_unpaired_spans_total",
+            "Spans whose parent never arrived within the pairing wait.",
+            load(&stats.unpaired_spans),
+        ),
+        (
+            "aiops_overflow_calls_total",
+            "Calls counted on the overflow node because a minute hit the edge cap.",
+            load(&stats.overflow_calls),
+        ),
+        (
+            "aiops_incident_updates_total",
+            "Incident updates raised (one per anomalous minute of an incident).",
+            load(&stats.incidents),
         ),
     ] {
         family(out, name, "counter", help);
@@ -222,6 +241,7 @@ mod tests {
     fn renders_counters_partitions_and_a_cumulative_histogram() {
         let stats = Stats::default();
         Stats::add(&stats.late_records, 3);
+        Stats::add(&stats.unpaired_spans, 7);
         stats.partition("otlp_spans", 1, 10, Some(4));
         stats.partition("otlp_spans", 1, 5, None);
         stats.commit_latency.observe(Duration::from_millis(30));
@@ -229,6 +249,7 @@ mod tests {
         Stats::raise(&stats.closed_before_pane, 100);
         let text = render(&stats, pane_start_ns(100) + 90_000_000_000);
         assert!(text.contains("aiops_late_records_total 3\n"), "{text}");
+        assert!(text.contains("aiops_unpaired_spans_total 7\n"), "{text}");
         assert!(
             text.contains("aiops_kafka_records_total{topic=\"otlp_spans\",partition=\"1\"} 15\n")
         );

@@ -163,6 +163,25 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
             String::new()
         }
     );
+    let count =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let incidents = count(&stats.incidents);
+    println!(
+        "  incident updates    {incidents:>12}{}",
+        match incidents {
+            0 => String::new(),
+            _ => format!("  (see {})", data_dir.join("incidents").display()),
+        }
+    );
+    let (unpaired, overflow) = (count(&stats.unpaired_spans), count(&stats.overflow_calls));
+    if unpaired + overflow > 0 {
+        println!(
+            "  unpaired spans      {unpaired:>12}  (parent never arrived within the pairing wait)"
+        );
+    }
+    if overflow > 0 {
+        println!("  overflow calls      {overflow:>12}  (beyond graph.max_edges_per_minute, counted on __overflow__)");
+    }
     if totals.event_clock_ns > 0 {
         println!(
             "  event time reached  {:>20}",
