@@ -49,11 +49,11 @@ pub struct FeatureRow {
     pub is_business_hour: bool,
     /// 10:00..12:00 or 14:00..16:00 local.
     pub is_peak_hour: bool,
-    /// Callers seen in the window (filled by the dependency-graph stage; null until then).
+    /// Services that called this one in the minute (dependency graph), sorted.
     pub upstream_services: Option<Vec<String>>,
-    /// Callees seen in the window (null until the dependency-graph stage).
+    /// Services and virtual nodes this one called in the minute, sorted.
     pub downstream_services: Option<Vec<String>>,
-    /// Number of distinct neighbours (null until the dependency-graph stage).
+    /// Number of distinct callers and callees in the minute.
     pub dependency_count: Option<i32>,
     /// CPU utilization, percent.
     pub cpu_usage: Option<f64>,
@@ -75,15 +75,15 @@ pub struct FeatureRow {
     pub region: Option<String>,
     /// `service.version`.
     pub deployment_version: Option<String>,
-    /// Anomaly label (filled by scoring; null until then).
+    /// Whether the detector flags the row (null while its features lack history).
     pub is_anomaly: Option<bool>,
-    /// Anomaly type (scoring).
+    /// The feature that moved most, when anomalous.
     pub anomaly_type: Option<String>,
-    /// Anomaly score (scoring).
+    /// Anomaly score 0..1, 0.5 at the detection threshold.
     pub anomaly_score: Option<f64>,
-    /// Most likely root-cause service (RCA).
+    /// Root cause of the incident naming this service in this minute.
     pub root_cause: Option<String>,
-    /// Incident id (RCA).
+    /// The incident naming this service in this minute.
     pub incident_id: Option<String>,
     /// When the row was produced, microseconds since the epoch.
     pub created_at_us: i64,
