@@ -74,6 +74,22 @@ pub struct EdgeWindow {
 }
 
 impl EdgeWindow {
+    /// `calls` calls from `caller` to `callee` in minute `pane`, nothing else measured.
+    pub fn calls(pane: Pane, caller: &str, callee: &str, calls: u64) -> Self {
+        EdgeWindow {
+            pane,
+            caller: caller.to_string(),
+            callee: callee.to_string(),
+            virtual_callee: false,
+            calls,
+            errors: 0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            gap_p50_ms: None,
+        }
+    }
+
     /// Failed / all calls.
     pub fn error_rate(&self) -> f64 {
         match self.calls {

@@ -155,16 +155,12 @@ mod tests {
 
     fn edge(caller: &str, callee: &str, errors: u64) -> EdgeWindow {
         EdgeWindow {
-            pane: 1,
-            caller: caller.into(),
-            callee: callee.into(),
             virtual_callee: callee == "mysql",
-            calls: 100,
             errors,
             p50_ms: Some(3.0),
             p95_ms: Some(12.5),
             p99_ms: Some(20.0),
-            gap_p50_ms: None,
+            ..EdgeWindow::calls(1, caller, callee, 100)
         }
     }
 

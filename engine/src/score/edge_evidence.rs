@@ -206,16 +206,8 @@ mod tests {
 
     fn edge(pane: Pane, caller: &str, callee: &str, calls: u64, gap: f64) -> EdgeWindow {
         EdgeWindow {
-            pane,
-            caller: caller.into(),
-            callee: callee.into(),
-            virtual_callee: false,
-            calls,
-            errors: 0,
-            p50_ms: None,
-            p95_ms: None,
-            p99_ms: None,
             gap_p50_ms: Some(gap),
+            ..EdgeWindow::calls(pane, caller, callee, calls)
         }
     }
 

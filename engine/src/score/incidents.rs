@@ -283,16 +283,8 @@ mod tests {
 
     fn edge(pane: Pane, caller: &str, callee: &str) -> EdgeWindow {
         EdgeWindow {
-            pane,
-            caller: caller.into(),
-            callee: callee.into(),
-            virtual_callee: false,
-            calls: 10,
-            errors: 0,
-            p50_ms: None,
             p95_ms: Some(5.0),
-            p99_ms: None,
-            gap_p50_ms: None,
+            ..EdgeWindow::calls(pane, caller, callee, 10)
         }
     }
 
