@@ -204,16 +204,20 @@ fn kafka_rows_equal_the_file_replay_of_the_same_telemetry() {
     assert_eq!(
         alerts(&format!("{name}_alerts")),
         incidents,
-        "one alert per incident update"
+        "one alert per incident update, in order"
     );
 
     // Run again: everything is already consumed and durable, nothing changes.
     run_kafka(&config, &from_kafka, &data);
     assert_eq!(table(&from_kafka), file_rows);
+    // At least once: the rerun may resend the updates of the minutes after its resume point,
+    // never lose or change one.
+    let after_rerun = alerts(&format!("{name}_alerts"));
+    let distinct: std::collections::BTreeSet<_> = after_rerun.iter().cloned().collect();
     assert_eq!(
-        alerts(&format!("{name}_alerts")),
-        incidents,
-        "no alert sent twice"
+        distinct,
+        incidents.iter().cloned().collect(),
+        "deduplicated by (id, minute)"
     );
 }
 
