@@ -46,6 +46,8 @@ pub struct Ingest {
     span_floor: Pane,
     /// Metrics-only operation: spans are dropped after decoding.
     drop_spans: bool,
+    /// The newest pane any accepted record fell in.
+    newest_pane: Pane,
     problems: u64,
 }
 
@@ -69,6 +71,7 @@ impl Ingest {
             duplicates: DuplicateFilter::default(),
             span_floor: 0,
             drop_spans: false,
+            newest_pane: 0,
             problems: 0,
         }
     }
@@ -193,6 +196,7 @@ impl Ingest {
             } else {
                 Stats::add(accepted(&self.stats), 1);
                 self.panes.push(pane_of(time));
+                self.newest_pane = self.newest_pane.max(pane_of(time));
                 input.send(record);
             }
         }
@@ -287,6 +291,11 @@ impl Ingest {
         if let Err(error) = self.dead.flush() {
             tracing::error!(%error, "cannot flush the dead letters");
         }
+    }
+
+    /// The newest pane any accepted record fell in (0 before the first).
+    pub fn newest_pane(&self) -> Pane {
+        self.newest_pane
     }
 
     /// The earliest pane that may still receive records.

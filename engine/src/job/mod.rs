@@ -554,6 +554,9 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     drop(metrics_in);
     while worker.step_or_park(Some(Duration::from_millis(5))) {}
     if let Some(committer) = committer.as_mut() {
+        // The dataflow has drained: every minute with a record is durable, including those the
+        // input's time never reached before the source ended (a bounded replay's last minutes).
+        committer.saw_pane(ingest.newest_pane());
         let patience = shared.config.postgres.connect_patience();
         committer.commit_patiently(&durable, ingest.resume(), patience)?;
     }
