@@ -15,6 +15,8 @@
 # - a Kafka-protocol broker: tansu (crates.io) with its SQLite storage engine, installed once
 #   into $HOME/.cache/aiops/tools (about 10 minutes cold), found through
 #   AIOPS_TEST_KAFKA_BROKERS. Tests create topics of their own with `aiops topics`.
+# Python packages: scikit-learn (pinned) in a virtualenv under $HOME/.cache/aiops/venv, created
+# once, found through AIOPS_TEST_PYTHON: the IsolationForest is checked against it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -95,6 +97,23 @@ start_broker() {
   echo "tansu $TANSU_VERSION on 127.0.0.1:$port ($broker_dir)"
 }
 
+SKLEARN_VERSION=1.9.1
+python_packages() {
+  local venv="$HOME/.cache/aiops/venv"
+  if ! "$venv/bin/python" -c "import sklearn; assert sklearn.__version__ == '$SKLEARN_VERSION'" 2>/dev/null; then
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "scikit-learn==$SKLEARN_VERSION"
+  fi
+  export AIOPS_TEST_PYTHON="$venv/bin/python"
+  echo "scikit-learn $SKLEARN_VERSION in $venv"
+}
+
+step "Python packages for the model checks"
+python_packages
 step "starting PostgreSQL"
 start_postgres
 step "starting the Kafka-protocol broker"

@@ -1,8 +1,9 @@
 //! `aiops-models`: the numeric half of the AIOps engine.
 //!
-//! Plain data in, scores out: robust per-series detection ([`detect`]) and root-cause ranking
-//! over a call graph ([`rca`]). Nothing here knows about timely, Kafka or databases, so the
+//! Plain data in, scores out: robust per-series detection ([`detect`]), IsolationForest
+//! ([`iforest`]) and root-cause ranking over a call graph ([`rca`]). Nothing here knows about timely, Kafka or databases, so the
 //! same code serves the streaming job, offline evaluation and benchmarks.
 
 pub mod detect;
+pub mod iforest;
 pub mod rca;

@@ -1,0 +1,353 @@
+//! IsolationForest (Liu, Ting and Zhou, 2008) with scikit-learn's definitions, so scores can
+//! be compared with `sklearn.ensemble.IsolationForest` on the same data.
+//!
+//! Each tree is grown on a subsample drawn without replacement (256 rows by default) by
+//! splitting on a random feature at a uniform random value between that feature's minimum
+//! and maximum in the node, up to depth ⌈log2(subsample)⌉. A point's path length is the depth
+//! of the leaf it reaches plus c(size of that leaf), the average path length of an unsuccessful
+//! search in a binary search tree of that size. The anomaly score is 2^(−E[h(x)] / c(subsample)):
+//! near 1 for points isolated quickly, below 0.5 for ordinary ones. The threshold is the
+//! training scores' (1 − contamination) quantile. Every random choice comes from a seeded
+//! ChaCha stream per tree, so a fit is reproducible.
+
+use ndarray::{ArrayView1, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The Euler–Mascheroni constant, in the harmonic-number approximation H(i) ≈ ln(i) + γ.
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+
+/// Why a model cannot be fitted.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FitError {
+    /// No rows, or no columns.
+    #[error("cannot fit on an empty matrix ({rows} rows, {columns} columns)")]
+    Empty {
+        /// Rows given.
+        rows: usize,
+        /// Columns given.
+        columns: usize,
+    },
+    /// A value is NaN or infinite.
+    #[error("value at row {row}, column {column} is not finite")]
+    NotFinite {
+        /// Row.
+        row: usize,
+        /// Column.
+        column: usize,
+    },
+    /// A setting is out of range.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Settings, with scikit-learn's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IsolationForestConfig {
+    /// Trees (`n_estimators`).
+    pub trees: usize,
+    /// Rows per tree (`max_samples`), capped at the number of rows.
+    pub subsample: usize,
+    /// Expected share of anomalies in the training data: sets the threshold.
+    pub contamination: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl Default for IsolationForestConfig {
+    fn default() -> Self {
+        IsolationForestConfig {
+            trees: 100,
+            subsample: 256,
+            contamination: 0.01,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Split {
+        feature: usize,
+        value: f64,
+        left: usize,
+        right: usize,
+    },
+    Leaf {
+        size: usize,
+    },
+}
+
+/// A fitted forest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IsolationForest {
+    trees: Vec<Vec<Node>>,
+    subsample: usize,
+    features: usize,
+    threshold: f64,
+}
+
+/// c(n): the average path length of an unsuccessful search in a binary search tree of `n`
+/// points, which normalizes path lengths.
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        n => {
+            let n = n as f64;
+            2.0 * ((n - 1.0).ln() + EULER_GAMMA) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+fn check(data: &ArrayView2<'_, f64>, config: &IsolationForestConfig) -> Result<(), FitError> {
+    let (rows, columns) = data.dim();
+    if rows == 0 || columns == 0 {
+        return Err(FitError::Empty { rows, columns });
+    }
+    if config.trees == 0 || config.subsample < 2 {
+        return Err(FitError::Config(
+            "trees must be at least 1 and subsample at least 2".into(),
+        ));
+    }
+    if !(0.0..0.5).contains(&config.contamination) {
+        return Err(FitError::Config(format!(
+            "contamination {} is not in [0, 0.5)",
+            config.contamination
+        )));
+    }
+    if let Some(((row, column), _)) = data.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(FitError::NotFinite { row, column });
+    }
+    Ok(())
+}
+
+/// Grows one tree over `rows` of `data` into `nodes`; returns the new node's index.
+fn grow(
+    data: &ArrayView2<'_, f64>,
+    rows: Vec<usize>,
+    depth: usize,
+    max_depth: usize,
+    rng: &mut ChaCha8Rng,
+    nodes: &mut Vec<Node>,
+) -> usize {
+    let leaf = |nodes: &mut Vec<Node>, size| {
+        nodes.push(Node::Leaf { size });
+        nodes.len() - 1
+    };
+    if depth >= max_depth || rows.len() <= 1 {
+        return leaf(nodes, rows.len());
+    }
+    // Features that still vary in this node, with their ranges.
+    let ranges: Vec<(usize, f64, f64)> = (0..data.ncols())
+        .filter_map(|feature| {
+            let values = rows.iter().map(|r| data[(*r, feature)]);
+            let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
+            (high > low).then_some((feature, low, high))
+        })
+        .collect();
+    if ranges.is_empty() {
+        return leaf(nodes, rows.len());
+    }
+    let (feature, low, high) = ranges[rng.random_range(0..ranges.len())];
+    let value = rng.random_range(low..high);
+    let (left_rows, right_rows): (Vec<usize>, Vec<usize>) =
+        rows.iter().partition(|r| data[(**r, feature)] < value);
+    let index = nodes.len();
+    nodes.push(Node::Leaf { size: 0 }); // replaced once the children exist
+    let left = grow(data, left_rows, depth + 1, max_depth, rng, nodes);
+    let right = grow(data, right_rows, depth + 1, max_depth, rng, nodes);
+    nodes[index] = Node::Split {
+        feature,
+        value,
+        left,
+        right,
+    };
+    index
+}
+
+impl IsolationForest {
+    /// Fits on the rows of `data` (one row per observation).
+    pub fn fit(
+        data: ArrayView2<'_, f64>,
+        config: &IsolationForestConfig,
+    ) -> Result<Self, FitError> {
+        check(&data, config)?;
+        let rows = data.nrows();
+        let subsample = config.subsample.min(rows);
+        let max_depth = (subsample as f64).log2().ceil() as usize;
+        let trees = (0..config.trees)
+            .map(|tree| {
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    config.seed ^ (tree as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
+                let sample = rand::seq::index::sample(&mut rng, rows, subsample).into_vec();
+                let mut nodes = Vec::new();
+                grow(&data, sample, 0, max_depth, &mut rng, &mut nodes);
+                nodes
+            })
+            .collect();
+        let mut forest = IsolationForest {
+            trees,
+            subsample,
+            features: data.ncols(),
+            threshold: 1.0,
+        };
+        let mut scores: Vec<f64> = data
+            .axis_iter(Axis(0))
+            .map(|row| forest.score_row(row))
+            .collect();
+        scores.sort_by(f64::total_cmp);
+        let rank = ((1.0 - config.contamination) * (scores.len() - 1) as f64).round() as usize;
+        forest.threshold = scores[rank.min(scores.len() - 1)];
+        Ok(forest)
+    }
+
+    /// The path length of `row` in one tree.
+    fn path_length(nodes: &[Node], row: &ArrayView1<'_, f64>) -> f64 {
+        let (mut node, mut depth) = (0, 0.0);
+        loop {
+            match &nodes[node] {
+                Node::Leaf { size } => return depth + average_path_length(*size),
+                Node::Split {
+                    feature,
+                    value,
+                    left,
+                    right,
+                } => {
+                    node = if row[*feature] < *value {
+                        *left
+                    } else {
+                        *right
+                    };
+                    depth += 1.0;
+                }
+            }
+        }
+    }
+
+    fn score_row(&self, row: ArrayView1<'_, f64>) -> f64 {
+        let mean = self
+            .trees
+            .iter()
+            .map(|t| Self::path_length(t, &row))
+            .sum::<f64>()
+            / self.trees.len() as f64;
+        2f64.powf(-mean / average_path_length(self.subsample))
+    }
+
+    /// Anomaly score of each row, in (0, 1]: higher is more anomalous (scikit-learn's
+    /// `-score_samples`). Rows must have the fitted number of columns.
+    pub fn score(&self, data: ArrayView2<'_, f64>) -> Result<Vec<f64>, FitError> {
+        if data.ncols() != self.features {
+            return Err(FitError::Config(format!(
+                "the model was fitted on {} features, the data has {}",
+                self.features,
+                data.ncols()
+            )));
+        }
+        Ok(data
+            .axis_iter(Axis(0))
+            .map(|row| self.score_row(row))
+            .collect())
+    }
+
+    /// Scores at or above this are anomalous (the training data's (1 − contamination) quantile).
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    /// A 2-D Gaussian-ish cloud of 500 points around the origin plus far outliers, seeded.
+    fn data(outliers: &[[f64; 2]]) -> Array2<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut rows: Vec<f64> = Vec::new();
+        for _ in 0..500 {
+            // Sum of uniforms: roughly normal, no extra dependency.
+            let x: f64 = (0..6).map(|_| rng.random_range(-1.0..1.0)).sum();
+            let y: f64 = (0..6).map(|_| rng.random_range(-1.0..1.0)).sum();
+            rows.extend([x, y]);
+        }
+        for point in outliers {
+            rows.extend(point);
+        }
+        Array2::from_shape_vec((rows.len() / 2, 2), rows).expect("shape")
+    }
+
+    #[test]
+    fn average_path_length_matches_the_definition() {
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        // 2 (ln 255 + γ) − 2·255/256 = 10.2448...
+        assert!(
+            (average_path_length(256) - 10.2448).abs() < 1e-3,
+            "{}",
+            average_path_length(256)
+        );
+    }
+
+    #[test]
+    fn far_points_score_high_and_the_cloud_low() {
+        let data = data(&[[15.0, 15.0], [-14.0, 12.0]]);
+        let forest =
+            IsolationForest::fit(data.view(), &IsolationForestConfig::default()).expect("fits");
+        let scores = forest.score(data.view()).expect("scores");
+        let outliers = &scores[500..];
+        let cloud_median = {
+            let mut cloud = scores[..500].to_vec();
+            cloud.sort_by(f64::total_cmp);
+            cloud[250]
+        };
+        assert!(outliers.iter().all(|s| *s > 0.7), "{outliers:?}");
+        assert!(cloud_median < 0.5, "{cloud_median}");
+        assert!(scores.iter().all(|s| *s > 0.0 && *s <= 1.0));
+        assert!(outliers.iter().all(|s| *s >= forest.threshold()));
+        let flagged = scores.iter().filter(|s| **s >= forest.threshold()).count();
+        assert!(
+            (4..=8).contains(&flagged),
+            "about 1% of 502 rows: {flagged}"
+        );
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_forest_and_another_seed_another() {
+        let data = data(&[]);
+        let config = IsolationForestConfig {
+            seed: 3,
+            ..Default::default()
+        };
+        let a = IsolationForest::fit(data.view(), &config).expect("fits");
+        let b = IsolationForest::fit(data.view(), &config).expect("fits");
+        assert_eq!(a, b);
+        let c = IsolationForest::fit(data.view(), &IsolationForestConfig { seed: 4, ..config })
+            .expect("fits");
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        let mut data = data(&[]);
+        data[(3, 1)] = f64::NAN;
+        let error =
+            IsolationForest::fit(data.view(), &IsolationForestConfig::default()).expect_err("NaN");
+        assert_eq!(error, FitError::NotFinite { row: 3, column: 1 });
+        let empty = Array2::<f64>::zeros((0, 2));
+        assert!(IsolationForest::fit(empty.view(), &IsolationForestConfig::default()).is_err());
+        let good = self::data(&[]);
+        let forest =
+            IsolationForest::fit(good.view(), &IsolationForestConfig::default()).expect("fits");
+        let wide = Array2::<f64>::zeros((2, 3));
+        assert!(forest
+            .score(wide.view())
+            .expect_err("3 columns")
+            .to_string()
+            .contains("2 features"));
+    }
+}
