@@ -213,8 +213,12 @@ fn parse_metric(line: &str) -> std::result::Result<MetricSample, String> {
         .parse()
         .map_err(|_| format!("TimeStamp {:?} is not a number", fields[1]))?;
     let number = |i: usize| fields[i].parse::<f64>().ok().filter(|v| v.is_finite());
+    let time_ns = seconds
+        .checked_mul(SECOND_NS)
+        .filter(|ns| *ns >= 60 * SECOND_NS)
+        .ok_or_else(|| format!("TimeStamp {seconds} is out of range"))?;
     Ok(MetricSample {
-        time_ns: seconds * SECOND_NS,
+        time_ns,
         pod: fields[2].to_string(),
         cpu_ratio: number(4).map(|v| v / 100.0),
         memory_ratio: number(6).map(|v| v / 100.0),
@@ -247,7 +251,7 @@ struct Row {
 }
 
 fn hex(text: &str, bytes: usize) -> std::result::Result<Vec<u8>, String> {
-    if text.len() != bytes * 2 {
+    if text.len() != bytes * 2 || !text.is_ascii() {
         return Err(format!("id {text:?} is not {bytes} hex bytes"));
     }
     (0..bytes)
@@ -544,5 +548,9 @@ mod tests {
                 .expect_err("rejected")
                 .contains("TimeStamp")
         );
+        // 32 bytes, but a two-byte character straddles a hex pair: an error, not a panic.
+        let id = format!("é{}", "a".repeat(30));
+        assert!(parse_span(&format!("{id},0101010101010101,root,p,op,1,2,3")).is_err());
+        assert!(parse_metric("x,10,p,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19").is_err());
     }
 }
