@@ -14,7 +14,7 @@ pub mod snapshot;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::LatencySketch;
+use crate::features::{service_hash, LatencySketch};
 use crate::time::Pane;
 
 pub use edges::EdgeWindows;
@@ -99,12 +99,7 @@ impl EdgeWindow {
     }
 }
 
-/// Stable hash of an edge (FNV-1a over caller, a separator and callee), to route it.
+/// Stable hash of an edge, to route it: the service hash of both ends, caller first.
 pub fn edge_hash(caller: &str, callee: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in caller.bytes().chain([0u8]).chain(callee.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    service_hash(caller).rotate_left(17) ^ service_hash(callee)
 }

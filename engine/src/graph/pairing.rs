@@ -89,28 +89,9 @@ struct Trace {
     last_pane: Pane,
 }
 
-/// Hashes random ids (trace and span ids) by folding their bytes: they are already uniformly
-/// distributed, so SipHash's protection against chosen keys buys nothing on this hot path.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(29) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-}
-
-/// A map keyed by random ids.
-type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// A map keyed by trace or span ids, hashed with xxh3 (as duplicate detection does):
+/// the ids are random, so SipHash's protection against chosen keys buys nothing here.
+type IdMap<K, V> = HashMap<K, V, xxhash_rust::xxh3::Xxh3DefaultBuilder>;
 
 /// One observed call: latency (ms), whether it failed, and the network gap (ms): the
 /// caller's outgoing span minus the callee's span, when the caller has an outgoing span.
@@ -434,11 +415,9 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, SpanLink> {
     }
 }
 
-/// Routes a trace to a worker: its id is already random, so its first bytes will do.
+/// Routes a trace to a worker (xxh3 of its id: stable across processes).
 fn trace_hash(trace_id: &[u8; 16]) -> u64 {
-    trace_id
-        .iter()
-        .fold(0u64, |hash, byte| hash.rotate_left(8) ^ u64::from(*byte))
+    xxhash_rust::xxh3::xxh3_64(trace_id)
 }
 
 #[cfg(test)]

@@ -4,14 +4,13 @@
 //! plus noise and fault effects; disk and network byte counters are cumulative sums whose
 //! growth follows the same load.
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric::Data, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum,
+    metric::Data, number_data_point, AggregationTemporality, Metric, NumberDataPoint, Sum,
 };
 use rand::Rng;
 
 use super::fault::Effects;
-use super::otlp_build::string;
+use super::otlp_build::{gauge, string};
 use super::rng::rng_for;
 
 /// Cumulative byte counters of one pod.
@@ -43,22 +42,6 @@ pub struct Sample<'a> {
     pub effects: Effects,
     /// The pod's counters, advanced by this sample.
     pub counters: &'a mut PodCounters,
-}
-
-fn gauge(name: &str, unit: &str, time_ns: u64, value: f64, attributes: Vec<KeyValue>) -> Metric {
-    Metric {
-        name: name.to_string(),
-        unit: unit.to_string(),
-        data: Some(Data::Gauge(Gauge {
-            data_points: vec![NumberDataPoint {
-                attributes,
-                time_unix_nano: time_ns,
-                value: Some(number_data_point::Value::AsDouble(value)),
-                ..Default::default()
-            }],
-        })),
-        ..Default::default()
-    }
 }
 
 fn counter(

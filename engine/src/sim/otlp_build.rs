@@ -3,6 +3,9 @@
 use opentelemetry_proto::tonic::common::v1::{
     any_value::Value, AnyValue, InstrumentationScope, KeyValue,
 };
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric::Data, number_data_point, Gauge, Metric, NumberDataPoint,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 /// A string attribute.
@@ -55,4 +58,27 @@ pub fn scope() -> Option<InstrumentationScope> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         ..Default::default()
     })
+}
+
+/// A gauge with one double point.
+pub fn gauge(
+    name: &str,
+    unit: &str,
+    time_ns: u64,
+    value: f64,
+    attributes: Vec<KeyValue>,
+) -> Metric {
+    Metric {
+        name: name.to_string(),
+        unit: unit.to_string(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                attributes,
+                time_unix_nano: time_ns,
+                value: Some(number_data_point::Value::AsDouble(value)),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    }
 }

@@ -28,7 +28,7 @@ use flate2::read::GzDecoder;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric::Data, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint,
+    metric::Data, number_data_point, AggregationTemporality, Metric, NumberDataPoint,
     ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -39,7 +39,7 @@ use super::{Batch, Poll, RawMessage, Source, SourceFault};
 use crate::error::{Error, Result};
 use crate::otlp::{Encoding, Signal};
 use crate::record::Location;
-use crate::sim::otlp_build::{scope, string};
+use crate::sim::otlp_build::{gauge, scope, string};
 
 const SECOND_NS: u64 = 1_000_000_000;
 
@@ -345,21 +345,6 @@ fn trace_request(rows: Vec<Row>) -> ExportTraceServiceRequest {
     }
 }
 
-fn gauge(name: &str, time_ns: u64, value: f64) -> Metric {
-    Metric {
-        name: name.to_string(),
-        unit: "1".to_string(),
-        data: Some(Data::Gauge(Gauge {
-            data_points: vec![NumberDataPoint {
-                time_unix_nano: time_ns,
-                value: Some(number_data_point::Value::AsDouble(value)),
-                ..Default::default()
-            }],
-        })),
-        ..Default::default()
-    }
-}
-
 fn network(time_ns: u64, receive: f64, transmit: f64) -> Metric {
     let point = |direction: &str, per_second: f64| NumberDataPoint {
         attributes: vec![string("network.io.direction", direction)],
@@ -386,10 +371,22 @@ fn metric_request(samples: &[MetricSample]) -> ExportMetricsServiceRequest {
         .map(|s| {
             let mut metrics = Vec::new();
             if let Some(cpu) = s.cpu_ratio {
-                metrics.push(gauge("k8s.pod.cpu.utilization", s.time_ns, cpu));
+                metrics.push(gauge(
+                    "k8s.pod.cpu.utilization",
+                    "1",
+                    s.time_ns,
+                    cpu,
+                    Vec::new(),
+                ));
             }
             if let Some(memory) = s.memory_ratio {
-                metrics.push(gauge("k8s.pod.memory.utilization", s.time_ns, memory));
+                metrics.push(gauge(
+                    "k8s.pod.memory.utilization",
+                    "1",
+                    s.time_ns,
+                    memory,
+                    Vec::new(),
+                ));
             }
             if let (Some(receive), Some(transmit)) = (s.receive_per_s, s.transmit_per_s) {
                 metrics.push(network(s.time_ns, receive, transmit));

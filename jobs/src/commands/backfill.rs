@@ -7,7 +7,7 @@ use aiops_engine::job::ClusterOptions;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::settings::SimArgs;
+use super::settings::{micros, SimArgs};
 
 /// Options of `aiops backfill`.
 #[derive(Args, Debug)]
@@ -49,13 +49,6 @@ pub struct BackfillArgs {
     /// No progress bar (the summary is still printed).
     #[arg(long, short = 'q')]
     quiet: bool,
-}
-
-fn micros(text: &str, flag: &str) -> anyhow::Result<i64> {
-    let time = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
-        format!("{flag} {text:?} is not an RFC 3339 time (2026-01-05T09:00:00Z)")
-    })?;
-    Ok(time.timestamp_micros())
 }
 
 /// Recomputes the range.

@@ -6,6 +6,8 @@ use aiops_engine::graph::{render, snapshot};
 use aiops_engine::sink::postgres::load_edges;
 use aiops_engine::sink::read_json_lines;
 use anyhow::Context;
+
+use super::settings::micros;
 use clap::Args;
 
 /// Options of `aiops graph`.
@@ -53,11 +55,8 @@ enum Format {
 pub fn run(args: GraphArgs) -> anyhow::Result<()> {
     let at = match args.at.as_str() {
         "now" => chrono::Utc::now(),
-        text => chrono::DateTime::parse_from_rfc3339(text)
-            .with_context(|| {
-                format!("--at {text:?} is not an RFC 3339 time (2026-01-05T09:00:00Z)")
-            })?
-            .with_timezone(&chrono::Utc),
+        text => chrono::DateTime::from_timestamp_micros(micros(text, "--at")?)
+            .context("--at is out of range")?,
     };
     let minute = (at.timestamp() / 60).max(0) as u64;
     let from = minute.saturating_sub(args.expiry_minutes);

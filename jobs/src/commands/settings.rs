@@ -98,3 +98,12 @@ impl SimArgs {
         Ok(config)
     }
 }
+
+/// An RFC 3339 time given with `flag`, as µs since the epoch; the error names flag and format.
+pub fn micros(text: &str, flag: &str) -> anyhow::Result<i64> {
+    use anyhow::Context;
+    let time = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+        format!("{flag} {text:?} is not an RFC 3339 time (2026-01-05T09:00:00Z)")
+    })?;
+    Ok(time.timestamp_micros())
+}
