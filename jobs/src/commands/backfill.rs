@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use aiops_engine::config::{SourceKind, StartOffset};
 use aiops_engine::job::ClusterOptions;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 
 use super::settings::{micros, SimArgs};
