@@ -216,9 +216,10 @@ impl Pairing {
 
     /// Decides the virtual calls of minute `pane` (all children they could have are in).
     fn decide_peers(&mut self, pane: Pane) {
-        let due: Vec<Pane> = self.pending_peers.range(..=pane).map(|(p, _)| *p).collect();
-        for decided in due {
-            for (trace_id, span_id) in self.pending_peers.remove(&decided).unwrap_or_default() {
+        let later = self.pending_peers.split_off(&(pane + 1));
+        let due = std::mem::replace(&mut self.pending_peers, later);
+        for (decided, spans) in due {
+            for (trace_id, span_id) in spans {
                 let Some(link) = self
                     .traces
                     .get(&trace_id)

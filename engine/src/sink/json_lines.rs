@@ -44,10 +44,7 @@ impl<T: Serialize> JsonLines<T> {
             Ok((_, records)) => records
                 .iter()
                 .filter(|r| self.keep.contains(&(self.time_us)(r)))
-                .try_for_each(|r| {
-                    let value = serde_json::to_value(r).unwrap_or_default();
-                    self.output.write(&value)
-                }),
+                .try_for_each(|r| self.output.write(r)),
             Err(_) => self.output.flush(),
         };
         if let Err(error) = result {

@@ -25,7 +25,7 @@ impl SideOutput {
     }
 
     /// Appends one record.
-    pub fn write(&mut self, record: &serde_json::Value) -> Result<()> {
+    pub fn write(&mut self, record: &impl serde::Serialize) -> Result<()> {
         if self.out.is_none() {
             if let Some(parent) = self.path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;

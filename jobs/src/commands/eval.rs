@@ -148,14 +148,22 @@ fn incidents_of(
     keep: Option<&Path>,
     name: &str,
 ) -> anyhow::Result<Vec<Incident>> {
-    let temporary = tempfile::tempdir().context("creating a temporary data directory")?;
+    // Deleted when dropped at the end of this function, unless the output is kept.
+    let temporary;
     let dir = match keep {
-        Some(keep) => keep.join(name),
-        None => temporary.path().to_path_buf(),
+        Some(keep) => {
+            let dir = keep.join(name);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("clearing {}", dir.display()))?;
+            }
+            dir
+        }
+        None => {
+            temporary = tempfile::tempdir().context("creating a temporary data directory")?;
+            temporary.path().to_path_buf()
+        }
     };
-    if dir.exists() && keep.is_some() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
     config.sink.data_dir = dir.clone();
     config.metrics.addr = String::new();
     config.postgres.url = String::new();
