@@ -14,6 +14,11 @@ use ndarray::{ArrayView1, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[cfg(test)]
+use crate::model_file::safetensors_bytes;
+use crate::model_file::{ModelFileError, Tensor, Weights};
+use std::collections::BTreeMap;
+
 /// The Euler–Mascheroni constant, in the harmonic-number approximation H(i) ≈ ln(i) + γ.
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
@@ -174,6 +179,15 @@ impl IsolationForest {
         data: ArrayView2<'_, f64>,
         config: &IsolationForestConfig,
     ) -> Result<Self, FitError> {
+        Self::fit_with_progress(data, config, |_| {})
+    }
+
+    /// [`Self::fit`], calling `tree_done(i)` as each tree is grown (for a progress bar).
+    pub fn fit_with_progress(
+        data: ArrayView2<'_, f64>,
+        config: &IsolationForestConfig,
+        mut tree_done: impl FnMut(usize),
+    ) -> Result<Self, FitError> {
         check(&data, config)?;
         let rows = data.nrows();
         let subsample = config.subsample.min(rows);
@@ -186,6 +200,7 @@ impl IsolationForest {
                 let sample = rand::seq::index::sample(&mut rng, rows, subsample).into_vec();
                 let mut nodes = Vec::new();
                 grow(&data, sample, 0, max_depth, &mut rng, &mut nodes);
+                tree_done(tree);
                 nodes
             })
             .collect();
@@ -257,6 +272,136 @@ impl IsolationForest {
     /// Scores at or above this are anomalous (the training data's (1 − contamination) quantile).
     pub fn threshold(&self) -> f64 {
         self.threshold
+    }
+}
+
+/// Weights of a forest as tensors: one row per node of all trees, tree by tree.
+impl IsolationForest {
+    /// Input columns the forest was fitted on.
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// Rows per tree it was fitted with (sets the normalization c(subsample)).
+    pub fn subsample(&self) -> usize {
+        self.subsample
+    }
+
+    /// Replaces the threshold (one chosen outside the fit, e.g. by SPOT).
+    pub fn set_threshold(&mut self, threshold: f64) {
+        self.threshold = threshold;
+    }
+
+    /// The nodes as tensors: `tree_offsets` (trees + 1), and per node `feature` (−1 for a
+    /// leaf), `value`, `left`, `right` and `size` (leaf size, 0 for a split).
+    pub fn to_tensors(&self) -> BTreeMap<String, Tensor> {
+        let mut offsets = vec![0i64];
+        let (mut feature, mut value, mut left, mut right, mut size) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for tree in &self.trees {
+            for node in tree {
+                let (f, v, l, r, s) = match node {
+                    Node::Split {
+                        feature,
+                        value,
+                        left,
+                        right,
+                    } => (*feature as i64, *value, *left as i64, *right as i64, 0),
+                    Node::Leaf { size } => (-1, 0.0, 0, 0, *size as i64),
+                };
+                feature.push(f);
+                value.push(v);
+                left.push(l);
+                right.push(r);
+                size.push(s);
+            }
+            offsets.push(feature.len() as i64);
+        }
+        let nodes = feature.len();
+        BTreeMap::from([
+            (
+                "tree_offsets".into(),
+                Tensor::i64(vec![offsets.len()], &offsets),
+            ),
+            ("feature".into(), Tensor::i64(vec![nodes], &feature)),
+            ("value".into(), Tensor::f64(vec![nodes], &value)),
+            ("left".into(), Tensor::i64(vec![nodes], &left)),
+            ("right".into(), Tensor::i64(vec![nodes], &right)),
+            ("size".into(), Tensor::i64(vec![nodes], &size)),
+        ])
+    }
+
+    /// Rebuilds a forest from [`Self::to_tensors`]' layout, checking every index so a damaged
+    /// file is an error, never a panic or an endless walk: children must point forward within
+    /// their tree and features must be below `features`.
+    pub fn from_weights(
+        weights: &Weights,
+        features: usize,
+        subsample: usize,
+        threshold: f64,
+    ) -> Result<Self, ModelFileError> {
+        let bad = |message: String| ModelFileError::mismatch(weights.path(), message);
+        let (_, offsets) = weights.i64("tree_offsets")?;
+        let (_, feature) = weights.i64("feature")?;
+        let (_, value) = weights.f64("value")?;
+        let (_, left) = weights.i64("left")?;
+        let (_, right) = weights.i64("right")?;
+        let (_, size) = weights.i64("size")?;
+        let nodes = feature.len();
+        if [value.len(), left.len(), right.len(), size.len()] != [nodes; 4] {
+            return Err(bad("node tensors differ in length".into()));
+        }
+        if offsets.len() < 2 || offsets[0] != 0 || offsets.last() != Some(&(nodes as i64)) {
+            return Err(bad("tree_offsets do not cover the nodes".into()));
+        }
+        let mut trees = Vec::with_capacity(offsets.len() - 1);
+        for bounds in offsets.windows(2) {
+            let (start, end) = (bounds[0], bounds[1]);
+            if start >= end || end > nodes as i64 {
+                return Err(bad(format!("tree bounds {start}..{end} are invalid")));
+            }
+            let (start, end) = (start as usize, end as usize);
+            let mut tree = Vec::with_capacity(end - start);
+            for i in start..end {
+                let local = i - start;
+                let node = if feature[i] < 0 {
+                    Node::Leaf {
+                        size: usize::try_from(size[i])
+                            .map_err(|_| bad(format!("node {i}: negative size")))?,
+                    }
+                } else {
+                    let child = |c: i64| {
+                        usize::try_from(c)
+                            .ok()
+                            .filter(|c| *c > local && *c < end - start)
+                            .ok_or_else(|| bad(format!("node {i}: child {c} is out of its tree")))
+                    };
+                    let split_feature = feature[i] as usize;
+                    if split_feature >= features {
+                        return Err(bad(format!(
+                            "node {i} splits on feature {split_feature}, the model has {features}"
+                        )));
+                    }
+                    Node::Split {
+                        feature: split_feature,
+                        value: value[i],
+                        left: child(left[i])?,
+                        right: child(right[i])?,
+                    }
+                };
+                tree.push(node);
+            }
+            trees.push(tree);
+        }
+        if subsample < 2 {
+            return Err(bad(format!("subsample {subsample} is below 2")));
+        }
+        Ok(IsolationForest {
+            trees,
+            subsample,
+            features,
+            threshold,
+        })
     }
 }
 
@@ -349,5 +494,32 @@ mod tests {
             .expect_err("3 columns")
             .to_string()
             .contains("2 features"));
+    }
+
+    #[test]
+    fn tensors_round_trip_and_damaged_indices_are_errors() {
+        let data = data(&[[15.0, 15.0]]);
+        let forest =
+            IsolationForest::fit(data.view(), &IsolationForestConfig::default()).expect("fits");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("f.safetensors");
+        let tensors = forest.to_tensors();
+        let bytes = safetensors_bytes(&tensors).expect("serializes");
+        std::fs::write(&path, &bytes).expect("writes");
+        let weights = Weights::parse(&path, &bytes).expect("parses");
+        let back =
+            IsolationForest::from_weights(&weights, 2, forest.subsample(), forest.threshold())
+                .expect("loads");
+        assert_eq!(back, forest);
+        let error = IsolationForest::from_weights(&weights, 1, 256, 0.5).expect_err("1 feature");
+        assert!(error.to_string().contains("the model has 1"), "{error}");
+
+        let mut damaged = tensors.clone();
+        let nodes = forest.trees.iter().map(Vec::len).sum::<usize>();
+        damaged.insert("left".into(), Tensor::i64(vec![nodes], &vec![0; nodes]));
+        let bytes = safetensors_bytes(&damaged).expect("serializes");
+        let weights = Weights::parse(&path, &bytes).expect("parses");
+        let error = IsolationForest::from_weights(&weights, 2, 256, 0.5).expect_err("cycle");
+        assert!(error.to_string().contains("out of its tree"), "{error}");
     }
 }

@@ -5,5 +5,9 @@
 //! same code serves the streaming job, offline evaluation and benchmarks.
 
 pub mod detect;
+pub mod drift;
 pub mod iforest;
+pub mod model_file;
 pub mod rca;
+pub mod scaler;
+pub mod service_model;
