@@ -138,6 +138,33 @@ pub struct DetectionConfig {
     pub min_history_minutes: usize,
 }
 
+/// `[models]`: learned detectors scoring beside the robust one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Directory of model files written by `aiops train` ("" for none: robust detector only).
+    pub dir: String,
+    /// Seconds between checks of the directory for a newer model version.
+    pub reload_seconds: u64,
+    /// How the model's score and the robust detector's are combined.
+    pub combine: Combine,
+    /// Minutes of scored inputs the drift (PSI) figures are taken over.
+    pub drift_window_minutes: u64,
+}
+
+/// How the learned model's normalized score and the robust detector's are combined; each is
+/// 0.5 at its own threshold and the combination flags a row at 0.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Combine {
+    /// The mean of the two: both must lean towards anomalous, or one strongly.
+    Mean,
+    /// The larger of the two: either detector alone flags.
+    Max,
+    /// The model alone (the robust detector still supplies RCA evidence).
+    Model,
+}
+
 /// `[rca]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +242,8 @@ pub struct JobConfig {
     pub detection: DetectionConfig,
     /// `[rca]`.
     pub rca: RcaConfig,
+    /// `[models]`.
+    pub models: ModelsConfig,
     /// `[sink]`.
     pub sink: SinkConfig,
     /// `[postgres]`.

@@ -23,5 +23,6 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod time;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -116,6 +116,12 @@ pub struct Stats {
     pub sink_error: Mutex<Option<String>>,
     /// The error of the current sink outage, while writes are being retried.
     pub sink_outage: Mutex<Option<String>>,
+    /// Version of the newest learned model loaded by any worker (0: none).
+    pub model_version: AtomicU64,
+    /// Model versions that could not be loaded (the job kept its previous model).
+    pub model_load_errors: AtomicU64,
+    /// Input drift of the loaded model: PSI per (worker, input) over the drift window.
+    pub drift: Mutex<BTreeMap<(usize, String), f64>>,
 }
 
 /// A plain copy of the counters at one instant.
@@ -171,6 +177,21 @@ impl Stats {
         if let Ok(mut slot) = self.sink_outage.lock() {
             *slot = error;
         }
+    }
+
+    /// Replaces `worker`'s input drift figures.
+    pub fn set_drift(&self, worker: usize, drift: Vec<(String, f64)>) {
+        let mut map = self.drift.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|(w, _), _| *w != worker);
+        map.extend(drift.into_iter().map(|(input, psi)| ((worker, input), psi)));
+    }
+
+    /// The largest input PSI of any worker, with its input, if a model is scoring.
+    pub fn max_drift(&self) -> Option<(String, f64)> {
+        let map = self.drift.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|((_, input), psi)| (input.clone(), *psi))
     }
 
     /// The error of the current sink outage, if writes are being retried.

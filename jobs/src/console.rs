@@ -182,6 +182,18 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
     if overflow > 0 {
         println!("  overflow calls      {overflow:>12}  (beyond graph.max_edges_per_minute, counted on __overflow__)");
     }
+    let (version, load_errors) = (count(&stats.model_version), count(&stats.model_load_errors));
+    if version > 0 || load_errors > 0 {
+        let drift = stats
+            .max_drift()
+            .map(|(input, psi)| format!(", largest input PSI {psi:.3} ({input})"))
+            .unwrap_or_default();
+        let errors = match load_errors {
+            0 => String::new(),
+            n => format!(", {n} versions failed to load"),
+        };
+        println!("  model version       {version:>12}{drift}{errors}");
+    }
     if totals.event_clock_ns > 0 {
         println!(
             "  event time reached  {:>20}",

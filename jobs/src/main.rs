@@ -39,6 +39,8 @@ enum Command {
     Query(commands::query::QueryArgs),
     /// Print or render the service dependency graph as it was at a given time.
     Graph(commands::graph::GraphArgs),
+    /// Fit an anomaly model on stored feature rows and write it as a new model version.
+    Train(commands::train::TrainArgs),
     /// Measure detection and root-cause quality on labelled data (public datasets, simulator).
     Eval(commands::eval::EvalArgs),
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Topics(args) => commands::topics::run(args),
         Command::Graph(args) => commands::graph::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Train(args) => commands::train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -229,6 +229,29 @@ impl ServiceModel {
         Ok(ServiceModel { metadata, forest })
     }
 
+    /// Each input's PSI on `rows` (scaled by their services' scalers; rows of services the
+    /// model does not know are skipped) against the training reference, in feature order.
+    /// Inputs without a value in `rows` are left out.
+    pub fn drift(&self, rows: &[TrainingRow]) -> Vec<(String, f64)> {
+        let mut columns = vec![Vec::new(); self.metadata.features.len()];
+        let mut scratch = Vec::new();
+        for row in rows {
+            if self.scale(&row.service, &row.values, &mut scratch).is_some() {
+                for (column, value) in columns.iter_mut().zip(&scratch) {
+                    column.push(*value);
+                }
+            }
+        }
+        self.metadata
+            .reference
+            .iter()
+            .zip(&columns)
+            .filter_map(|(histogram, column)| {
+                Some((histogram.feature.clone(), histogram.psi(column)?))
+            })
+            .collect()
+    }
+
     /// The metadata.
     pub fn metadata(&self) -> &ModelMetadata {
         &self.metadata
@@ -368,6 +391,24 @@ mod tests {
         }
         let error = ServiceModel::load(&path, &["latency"]).expect_err("errors unknown");
         assert!(error.to_string().contains("[\"errors\"]"), "{error}");
+    }
+
+    #[test]
+    fn drift_is_small_on_fresh_data_of_the_same_kind_and_large_after_a_shift() {
+        let model = train();
+        let fresh = rows(2);
+        let drift = model.drift(&fresh);
+        assert_eq!(drift.len(), 2);
+        assert!(drift.iter().all(|(_, psi)| *psi < 0.1), "{drift:?}");
+        let slower: Vec<TrainingRow> = fresh
+            .into_iter()
+            .map(|mut row| {
+                row.values[0] *= 1.5;
+                row
+            })
+            .collect();
+        let drift = model.drift(&slower);
+        assert!(drift[0].1 > 0.2 && drift[1].1 < 0.1, "{drift:?}");
     }
 
     #[test]

@@ -30,7 +30,9 @@ use crate::error::{Error, Result};
 use crate::features::{service_hash, FeatureWindows, MetricPanes, SpanPane, SpanPanes};
 use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, SplitLinks, WithNeighbours};
 use crate::otlp::Signal;
-use crate::score::{AnnotateRows, DetectAnomalies, Incident, IncidentTracker, RaiseIncidents};
+use crate::score::{
+    AnnotateRows, DetectAnomalies, Detector, Incident, IncidentTracker, ModelSlot, RaiseIncidents,
+};
 use crate::sim::Simulator;
 use crate::sink::alerts::KafkaAlerts;
 use crate::sink::parquet::ParquetSink;
@@ -188,6 +190,7 @@ pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Res
             None
         }
     };
+    check_models_dir(&options.config.models.dir)?;
     let timely_config = options.cluster.timely_config()?;
     let shared = Arc::new(Shared {
         config: options.config,
@@ -334,6 +337,43 @@ fn inject(mut panes: Vec<SpanPane>, input: &mut InputHandleVec<Pane, SpanPane>) 
     }
 }
 
+/// A set `models.dir` must be a directory; it may be empty (a model can arrive later).
+fn check_models_dir(dir: &str) -> Result<()> {
+    if dir.is_empty() {
+        return Ok(());
+    }
+    if !std::path::Path::new(dir).is_dir() {
+        return Err(Error::Config(format!(
+            "models.dir {dir:?} is not a directory (write one with `aiops train --out {dir}`)"
+        )));
+    }
+    let versions = aiops_models::model_file::versions(
+        std::path::Path::new(dir),
+        aiops_models::model_file::ModelKind::IsolationForest,
+    )
+    .map_err(|e| Error::Config(e.to_string()))?;
+    if versions.is_empty() {
+        tracing::warn!("no model in {dir} yet: scoring with the robust detector until one appears");
+    }
+    Ok(())
+}
+
+/// The worker's detector: robust, plus the learned models of `models.dir` when set.
+fn detector(shared: &Shared, index: usize) -> Detector {
+    let detector = Detector::new(shared.config.detection.clone());
+    let models = &shared.config.models;
+    if models.dir.is_empty() {
+        return detector;
+    }
+    let slot = ModelSlot::new(
+        models.clone(),
+        PathBuf::from(&models.dir),
+        index,
+        Arc::clone(&shared.stats),
+    );
+    detector.with_models(slot, models.combine)
+}
+
 /// For worker 0 of a resumed job with PostgreSQL: the stored edges of the detection history
 /// before the first minute not yet durable, so edge baselines survive a restart.
 fn edge_history(shared: &Shared, stored: &StoredProgress, index: usize) -> Result<Vec<EdgeWindow>> {
@@ -400,7 +440,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         _ => 0,
     };
     let graph = shared.config.graph.clone();
-    let detection = shared.config.detection.clone();
+    let detector = detector(shared, index);
     let tracker = IncidentTracker::new(&shared.config.rca, &shared.config.detection)?
         .with_static_edges(&shared.config.graph.static_edges)
         .with_edge_expiry(shared.config.graph.edge_expiry_minutes)
@@ -468,7 +508,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
             .concat(restored_panes)
             .feature_windows(metric_panes, zone, now_us)
             .with_neighbours(edges.clone())
-            .detect_anomalies(detection);
+            .detect_anomalies(detector);
         let incidents = scored
             .clone()
             .map(|(_, evidence)| evidence)

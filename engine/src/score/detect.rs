@@ -12,7 +12,8 @@ use aiops_models::rca::{Deviation, ServiceEvidence};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
-use crate::config::DetectionConfig;
+use super::learned::ModelSlot;
+use crate::config::{Combine, DetectionConfig};
 use crate::features::FeatureRow;
 use crate::time::Pane;
 
@@ -91,6 +92,25 @@ const SCORED: [Scored; 11] = [
     },
 ];
 
+/// The inputs a learned model may use: the scored features' names, in a fixed order.
+pub fn model_inputs() -> Vec<&'static str> {
+    SCORED.iter().map(|s| s.name).collect()
+}
+
+/// The spread floor of each named input, in its unit (the robust detector's, so both
+/// detectors call the same movement noise); `None` for a name that is not an input.
+pub fn input_floors(names: &[String]) -> Option<Vec<f64>> {
+    names
+        .iter()
+        .map(|name| SCORED.iter().find(|s| s.name == name).map(|s| s.spec.min_spread))
+        .collect()
+}
+
+/// How to read the named input from a row; `None` for a name that is not an input.
+pub fn input_reader(name: &str) -> Option<fn(&FeatureRow) -> Option<f64>> {
+    SCORED.iter().find(|s| s.name == name).map(|s| s.value)
+}
+
 /// Scored features that measure the load offered to a service rather than its behaviour.
 const WORKLOAD: [&str; 1] = ["request_rate_1m"];
 
@@ -98,6 +118,7 @@ const WORKLOAD: [&str; 1] = ["request_rate_1m"];
 pub struct Detector {
     config: DetectionConfig,
     series: HashMap<String, [RobustSeries; SCORED.len()]>,
+    models: Option<(ModelSlot, Combine)>,
 }
 
 impl Detector {
@@ -106,7 +127,45 @@ impl Detector {
         Detector {
             config,
             series: HashMap::new(),
+            models: None,
         }
+    }
+
+    /// Also scores with the learned model in `slot`, combined with the robust score as
+    /// `combine` says.
+    pub fn with_models(mut self, slot: ModelSlot, combine: Combine) -> Self {
+        self.models = Some((slot, combine));
+        self
+    }
+
+    /// Applies the learned model's verdict to `row` and `evidence`, if a model knows the
+    /// service. The row's score becomes the combination; its type the robust detector's
+    /// feature when that one flagged, else the input furthest from the service's normal.
+    fn apply_model(&mut self, row: &mut FeatureRow, evidence: &mut ServiceEvidence) {
+        let Some((slot, combine)) = &mut self.models else {
+            return;
+        };
+        let Some((score, top_input)) = slot.score(row) else {
+            return;
+        };
+        let combined = match (*combine, row.anomaly_score) {
+            (Combine::Mean, Some(robust)) => (robust + score.normalized) / 2.0,
+            (Combine::Max, Some(robust)) => robust.max(score.normalized),
+            _ => score.normalized,
+        };
+        let anomalous = combined >= 0.5;
+        if row.is_anomaly != Some(true) || !anomalous {
+            row.anomaly_type = anomalous.then(|| top_input.to_string());
+        }
+        row.anomaly_score = Some(combined);
+        row.is_anomaly = Some(anomalous);
+        // As with the robust detector, a traffic change alone flags the row but opens no
+        // incident: the ranking needs evidence of what the service did.
+        let workload = row
+            .anomaly_type
+            .as_deref()
+            .is_some_and(|t| WORKLOAD.contains(&t));
+        evidence.anomalous = anomalous && !workload;
     }
 
     /// Scores `row` against its service's history, then adds it to that history. Sets
@@ -134,6 +193,7 @@ impl Detector {
             anomalous: false,
         };
         if evidence.deviations.is_empty() {
+            self.apply_model(row, &mut evidence);
             return evidence;
         }
         let strength = evidence.strength();
@@ -150,6 +210,7 @@ impl Detector {
             .deviations
             .retain(|d| !WORKLOAD.contains(&d.feature.as_str()));
         evidence.anomalous = evidence.strength() >= self.config.threshold;
+        self.apply_model(row, &mut evidence);
         evidence
     }
 }
@@ -160,18 +221,15 @@ pub trait DetectAnomalies<'scope> {
     /// arrive in minute order per service, as `feature_windows` emits them) and emits it with
     /// its evidence, at the row's time. Stateless with respect to progress: a row leaves as
     /// soon as it arrives.
-    fn detect_anomalies(
-        self,
-        config: DetectionConfig,
-    ) -> StreamVec<'scope, Pane, (FeatureRow, ServiceEvidence)>;
+    fn detect_anomalies(self, detector: Detector)
+        -> StreamVec<'scope, Pane, (FeatureRow, ServiceEvidence)>;
 }
 
 impl<'scope> DetectAnomalies<'scope> for StreamVec<'scope, Pane, FeatureRow> {
     fn detect_anomalies(
         self,
-        config: DetectionConfig,
+        mut detector: Detector,
     ) -> StreamVec<'scope, Pane, (FeatureRow, ServiceEvidence)> {
-        let mut detector = Detector::new(config);
         self.map(move |mut row| {
             let evidence = detector.score(&mut row);
             (row, evidence)

@@ -9,3 +9,4 @@ pub mod query;
 pub mod run;
 pub mod settings;
 pub mod topics;
+pub mod train;

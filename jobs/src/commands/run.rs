@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Write rows to this PostgreSQL database (after `aiops migrate`) instead of Parquet.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// Score rows with the newest model in this directory (written by `aiops train`) as well as
+    /// the robust detector; newer versions are picked up while running.
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
     /// Simulated seconds per wall-clock second; 0 runs as fast as possible.
     #[arg(long)]
     speed: Option<f64>,
@@ -132,6 +136,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if let Some(url) = &args.database_url {
         config.postgres.url.clone_from(url);
+    }
+    if let Some(dir) = &args.models {
+        config.models.dir = dir.display().to_string();
     }
     if let Some(speed) = args.speed {
         config.simulator.speed = speed;

@@ -1,0 +1,201 @@
+//! Stored feature rows as training data: read a time range of rows back from the Parquet
+//! feature store or from PostgreSQL, keeping only the model's inputs.
+//!
+//! Offline training reads the same rows the job wrote, so a model learns exactly the features
+//! it will later be shown. Rows come back sorted by (minute, service) whichever store and
+//! file order they came from, so the same range always gives the same training matrix and
+//! the same data hash.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use aiops_models::service_model::TrainingRow;
+use arrow::array::{Array, Float64Array, StringArray, TimestampMicrosecondArray};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use crate::error::{Error, Result};
+
+/// Whether `from` names a PostgreSQL database rather than a directory.
+pub fn is_database_url(from: &str) -> bool {
+    from.starts_with("postgres://") || from.starts_with("postgresql://")
+}
+
+/// Training rows and the minutes they span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRows {
+    /// Rows sorted by (minute, service).
+    pub rows: Vec<TrainingRow>,
+    /// First and last minute present (µs), if any row is.
+    pub span: Option<(i64, i64)>,
+}
+
+/// Reads the rows of `range` (microseconds, start inclusive) with the named `inputs` from a
+/// Parquet data directory (its `features/` folder, or a folder of Parquet files) or a
+/// PostgreSQL URL. `progress(done, total)` is called per file or once for the database.
+pub fn load_rows(
+    from: &str,
+    range: Range<i64>,
+    inputs: &[String],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<StoredRows> {
+    let mut rows = if is_database_url(from) {
+        let rows = load_from_postgres(from, range, inputs)?;
+        progress(1, 1);
+        rows
+    } else {
+        load_from_parquet(Path::new(from), range, inputs, progress)?
+    };
+    rows.sort_by(|a, b| (a.0, &a.1.service).cmp(&(b.0, &b.1.service)));
+    let span = rows.first().zip(rows.last()).map(|(a, b)| (a.0, b.0));
+    Ok(StoredRows {
+        rows: rows.into_iter().map(|(_, row)| row).collect(),
+        span,
+    })
+}
+
+fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let features = dir.join("features");
+    let dir = if features.is_dir() { features } else { dir.to_path_buf() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Config(format!(
+            "no Parquet files in {} (train from the data directory of `aiops run`)",
+            dir.display()
+        )));
+    }
+    Ok(files)
+}
+
+fn load_from_parquet(
+    dir: &Path,
+    range: Range<i64>,
+    inputs: &[String],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<(i64, TrainingRow)>> {
+    let files = parquet_files(dir)?;
+    let mut rows = Vec::new();
+    for (done, path) in files.iter().enumerate() {
+        read_parquet_file(path, &range, inputs, &mut rows)?;
+        progress(done + 1, files.len());
+    }
+    Ok(rows)
+}
+
+fn parquet_error(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Parquet {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+fn read_parquet_file(
+    path: &Path,
+    range: &Range<i64>,
+    inputs: &[String],
+    rows: &mut Vec<(i64, TrainingRow)>,
+) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
+    let wanted = ["time", "service_name"]
+        .into_iter()
+        .chain(inputs.iter().map(String::as_str));
+    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| parquet_error(path, e))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_error(path, e))?;
+        read_batch(path, &batch, range, inputs, rows)?;
+    }
+    Ok(())
+}
+
+fn column<'a, T: 'static>(path: &Path, batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            parquet_error(
+                path,
+                format!("column {name} is missing or not of the feature row's type"),
+            )
+        })
+}
+
+fn read_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    range: &Range<i64>,
+    inputs: &[String],
+    rows: &mut Vec<(i64, TrainingRow)>,
+) -> Result<()> {
+    let time = column::<TimestampMicrosecondArray>(path, batch, "time")?;
+    let service = column::<StringArray>(path, batch, "service_name")?;
+    let values = inputs
+        .iter()
+        .map(|name| column::<Float64Array>(path, batch, name))
+        .collect::<Result<Vec<_>>>()?;
+    for i in 0..batch.num_rows() {
+        let time_us = time.value(i);
+        if !range.contains(&time_us) || service.is_null(i) {
+            continue;
+        }
+        let row = TrainingRow {
+            service: service.value(i).to_string(),
+            values: values
+                .iter()
+                .map(|c| if c.is_null(i) { f64::NAN } else { c.value(i) })
+                .collect(),
+        };
+        rows.push((time_us, row));
+    }
+    Ok(())
+}
+
+fn load_from_postgres(
+    url: &str,
+    range: Range<i64>,
+    inputs: &[String],
+) -> Result<Vec<(i64, TrainingRow)>> {
+    let server = crate::sink::postgres::server_of(url);
+    let mut client = crate::sink::postgres::connect(url)?;
+    // Input names come from the model's fixed list, never from the user, so quoting them as
+    // identifiers is enough.
+    let columns: Vec<String> = inputs.iter().map(|c| format!("\"{c}\"")).collect();
+    let sql = format!(
+        "SELECT (extract(epoch FROM time) * 1000000)::bigint, service_name, {} \
+         FROM otlp_ai_features WHERE time >= to_timestamp($1::float8 / 1e6) \
+         AND time < to_timestamp($2::float8 / 1e6)",
+        columns.join(", ")
+    );
+    let database_error = |e: postgres::Error| Error::Database {
+        context: format!("reading training rows on {server}"),
+        message: e.to_string(),
+        retryable: false,
+    };
+    let result = client
+        .query(&sql, &[&(range.start as f64), &(range.end as f64)])
+        .map_err(database_error)?;
+    result
+        .iter()
+        .map(|row| {
+            let values = (0..inputs.len())
+                .map(|i| row.try_get::<_, Option<f64>>(i + 2).map(|v| v.unwrap_or(f64::NAN)))
+                .collect::<std::result::Result<Vec<f64>, _>>()
+                .map_err(database_error)?;
+            let time_us: i64 = row.try_get(0).map_err(database_error)?;
+            let service: String = row.try_get(1).map_err(database_error)?;
+            Ok((time_us, TrainingRow { service, values }))
+        })
+        .collect()
+}

@@ -1,0 +1,223 @@
+//! `aiops train`: fit a model on stored feature rows and write it as a new model version.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use aiops_engine::score::detect::{input_floors, model_inputs};
+use aiops_engine::train::{is_database_url, load_rows};
+use aiops_models::iforest::IsolationForestConfig;
+use aiops_models::model_file::{self, ModelKind, TrainingInfo};
+use aiops_models::service_model::ServiceModel;
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::settings::micros;
+
+/// Options of `aiops train`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Reads the feature rows of --range from a data directory (Parquet, as `aiops run` writes it) \
+or a PostgreSQL database, fits the model and writes <out>/<model>-v<N>.safetensors and .json \
+(feature list, per-service scalers, threshold, training range, data hash, seed, figures). A job \
+started with `aiops run --models <out>` picks up the new version within models.reload_seconds.\n\n\
+Train on a range without incidents when you can: the threshold is the training scores' \
+(1 - contamination) quantile.\n\n\
+Examples:\n  aiops train --from data --out models\n  \
+aiops train --from postgres://u@db/aiops --range 2026-01-05T00:00:00Z..2026-01-12T00:00:00Z --out models\n  \
+aiops train --from postgres://u@db/aiops --range ... --out models --if-drifted   (retrain only if input PSI > 0.2)"
+)]
+pub struct TrainArgs {
+    /// The model to fit.
+    #[arg(long, value_enum, default_value = "isolation-forest")]
+    model: ModelArg,
+    /// A data directory of `aiops run` (Parquet) or a postgres:// URL.
+    #[arg(long, value_name = "DIR|URL", default_value = "data")]
+    from: String,
+    /// Minutes to train on, FROM..TO in RFC 3339 (TO exclusive; either side may be left open).
+    #[arg(long, value_name = "FROM..TO", default_value = "..")]
+    range: String,
+    /// Model directory; the model is written as its next version.
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    out: PathBuf,
+    /// Trees of the forest.
+    #[arg(long, default_value_t = 100)]
+    trees: usize,
+    /// Rows each tree is grown on.
+    #[arg(long, default_value_t = 256)]
+    subsample: usize,
+    /// Expected share of anomalous rows in the training range (sets the threshold).
+    #[arg(long, default_value_t = 0.01)]
+    contamination: f64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Train only if the newest model in --out sees input drift: some input's PSI on the range
+    /// above this (0.2 if given without a value). Without a model in --out, train.
+    #[arg(long, value_name = "PSI", num_args = 0..=1, default_missing_value = "0.2")]
+    if_drifted: Option<f64>,
+    /// No progress bar (the summary is still printed).
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// `--model`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ModelArg {
+    /// IsolationForest over per-service scaled features.
+    IsolationForest,
+    /// Sequence model (not built yet).
+    Lstm,
+    /// Graph network for root causes (not built yet).
+    Gnn,
+}
+
+fn parse_range(text: &str) -> anyhow::Result<(i64, i64)> {
+    let Some((from, to)) = text.split_once("..") else {
+        bail!("--range {text:?} is not FROM..TO");
+    };
+    let from = if from.is_empty() { i64::MIN } else { micros(from, "--range start")? };
+    let to = if to.is_empty() { i64::MAX } else { micros(to, "--range end")? };
+    if from >= to {
+        bail!("--range {text:?} is empty: its start is not before its end");
+    }
+    Ok((from, to))
+}
+
+fn rfc3339(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us).map_or_else(|| us.to_string(), |t| t.to_rfc3339())
+}
+
+fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len).with_message(message);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// A URL without its password, for metadata and messages.
+fn redact(from: &str) -> String {
+    if !is_database_url(from) {
+        return from.to_string();
+    }
+    match (from.find("://"), from.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &from[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{}{user}@{}", &from[..scheme + 3], &from[at + 1..])
+        }
+        _ => from.to_string(),
+    }
+}
+
+/// Trains and writes the model.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if !matches!(args.model, ModelArg::IsolationForest) {
+        bail!(
+            "--model {:?} is not built yet; only isolation-forest can be trained (see the README's status)",
+            args.model
+        );
+    }
+    let started = Instant::now();
+    let (from, to) = parse_range(&args.range)?;
+    let inputs: Vec<String> = model_inputs().into_iter().map(String::from).collect();
+    let floors = input_floors(&inputs).context("model inputs without a spread floor")?;
+    let loading = bar(args.quiet, 1, "reading rows");
+    let stored = load_rows(&args.from, from..to, &inputs, &mut |done, total| {
+        loading.set_length(total as u64);
+        loading.set_position(done as u64);
+    })
+    .with_context(|| format!("reading training rows from {}", redact(&args.from)))?;
+    loading.finish_and_clear();
+    let rows = stored.rows;
+    // An open side of the range is recorded as the data's own first or last minute.
+    let (first, last) = stored.span.unwrap_or((from, to));
+    let (from, to) = (from.max(first), to.min(last + 60_000_000));
+    if let Some(threshold) = args.if_drifted {
+        if !drifted(&args, &inputs, &rows, threshold)? {
+            return Ok(());
+        }
+    }
+    let config = IsolationForestConfig {
+        trees: args.trees,
+        subsample: args.subsample,
+        contamination: args.contamination,
+        seed: args.seed,
+    };
+    let training = TrainingInfo {
+        source: redact(&args.from),
+        from: rfc3339(from),
+        to: rfc3339(to),
+        rows: 0,
+        data_hash: String::new(),
+    };
+    let growing = bar(args.quiet, args.trees as u64, "growing trees");
+    let mut model = ServiceModel::train(inputs, &floors, &rows, &config, training, |_| {
+        growing.inc(1)
+    })
+    .with_context(|| format!("training on {} rows", rows.len()))?;
+    growing.finish_and_clear();
+    let path = model
+        .save(&args.out, chrono::Utc::now().to_rfc3339())
+        .context("writing the model")?;
+    summary(&model, &path, started);
+    Ok(())
+}
+
+/// Whether the newest model in `--out` sees drift above `threshold` on `rows` (prints why).
+fn drifted(
+    args: &TrainArgs,
+    inputs: &[String],
+    rows: &[aiops_models::service_model::TrainingRow],
+    threshold: f64,
+) -> anyhow::Result<bool> {
+    let newest = match model_file::versions(&args.out, ModelKind::IsolationForest) {
+        Ok(versions) => versions.into_iter().last(),
+        Err(_) => None,
+    };
+    let Some((version, path)) = newest else {
+        println!("no model in {} yet: training one", args.out.display());
+        return Ok(true);
+    };
+    let names: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let model = ServiceModel::load(&path, &names)?;
+    let drift = model.drift(rows);
+    let Some((input, psi)) = drift.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        bail!("no row in the range belongs to a service model v{version} knows: nothing to compare");
+    };
+    if *psi <= threshold {
+        println!("no drift: largest input PSI {psi:.3} ({input}) <= {threshold}; keeping v{version}");
+        return Ok(false);
+    }
+    println!("drift: input PSI {psi:.3} ({input}) > {threshold} against v{version}: retraining");
+    Ok(true)
+}
+
+fn summary(model: &ServiceModel, path: &std::path::Path, started: Instant) {
+    let meta = model.metadata();
+    let figure = |name: &str| meta.evaluation.get(name).copied().unwrap_or(f64::NAN);
+    println!(
+        "trained {} v{} on {} rows of {} services ({} .. {}) in {:.1}s",
+        meta.kind.name(),
+        meta.version,
+        meta.training.rows,
+        meta.scalers.len(),
+        meta.training.from,
+        meta.training.to,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "threshold {:.4}; flagged in training {:.2}%; score p50 {:.3}, p99 {:.3}; data hash {}",
+        meta.threshold,
+        100.0 * figure("training_flagged_share"),
+        figure("training_score_p50"),
+        figure("training_score_p99"),
+        meta.training.data_hash
+    );
+    println!("wrote {}", path.display());
+}
