@@ -201,10 +201,25 @@ pub fn render(stats: &Stats, now_ns: u64) -> String {
 }
 
 fn models(out: &mut String, stats: &Stats) {
-    family(out, "aiops_model_version", "gauge", "Version of the learned model scoring rows (0: none).");
+    family(
+        out,
+        "aiops_model_version",
+        "gauge",
+        "Version of the learned model scoring rows (0: none).",
+    );
     sample(out, "aiops_model_version", "", load(&stats.model_version));
-    family(out, "aiops_model_load_errors_total", "counter", "Model versions that failed to load; the job kept its previous model.");
-    sample(out, "aiops_model_load_errors_total", "", load(&stats.model_load_errors));
+    family(
+        out,
+        "aiops_model_load_errors_total",
+        "counter",
+        "Model versions that failed to load; the job kept its previous model.",
+    );
+    sample(
+        out,
+        "aiops_model_load_errors_total",
+        "",
+        load(&stats.model_load_errors),
+    );
     family(out, "aiops_model_input_psi", "gauge", "Population stability index of each model input over the drift window against the training data (above 0.2: retrain).");
     let drift = stats.drift.lock().unwrap_or_else(|e| e.into_inner());
     for ((worker, input), psi) in drift.iter() {

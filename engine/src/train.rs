@@ -58,7 +58,11 @@ pub fn load_rows(
 
 fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let features = dir.join("features");
-    let dir = if features.is_dir() { features } else { dir.to_path_buf() };
+    let dir = if features.is_dir() {
+        features
+    } else {
+        dir.to_path_buf()
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| Error::io(&dir, e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -190,7 +194,10 @@ fn load_from_postgres(
         .iter()
         .map(|row| {
             let values = (0..inputs.len())
-                .map(|i| row.try_get::<_, Option<f64>>(i + 2).map(|v| v.unwrap_or(f64::NAN)))
+                .map(|i| {
+                    row.try_get::<_, Option<f64>>(i + 2)
+                        .map(|v| v.unwrap_or(f64::NAN))
+                })
                 .collect::<std::result::Result<Vec<f64>, _>>()
                 .map_err(database_error)?;
             let time_us: i64 = row.try_get(0).map_err(database_error)?;

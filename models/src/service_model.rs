@@ -236,7 +236,10 @@ impl ServiceModel {
         let mut columns = vec![Vec::new(); self.metadata.features.len()];
         let mut scratch = Vec::new();
         for row in rows {
-            if self.scale(&row.service, &row.values, &mut scratch).is_some() {
+            if self
+                .scale(&row.service, &row.values, &mut scratch)
+                .is_some()
+            {
                 for (column, value) in columns.iter_mut().zip(&scratch) {
                     column.push(*value);
                 }

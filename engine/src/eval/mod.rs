@@ -1,7 +1,12 @@
-//! Evaluation of root-cause ranking against labelled faults.
+//! Evaluation against labelled data: root-cause ranking ([`rca`]) and anomaly detection on
+//! the public benchmarks ([`nab`], [`asd`], with [`univariate`] adapting our detectors to
+//! single series).
 //!
 //! The job runs unchanged over a labelled input (the simulator, or a public dataset replayed
 //! by its source) and writes incidents; [`rca`] matches each labelled fault with the incident
 //! of the right minute and scores every method's ranking as AC@k.
 
+pub mod asd;
+pub mod nab;
 pub mod rca;
+pub mod univariate;

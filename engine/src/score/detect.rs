@@ -102,7 +102,12 @@ pub fn model_inputs() -> Vec<&'static str> {
 pub fn input_floors(names: &[String]) -> Option<Vec<f64>> {
     names
         .iter()
-        .map(|name| SCORED.iter().find(|s| s.name == name).map(|s| s.spec.min_spread))
+        .map(|name| {
+            SCORED
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.spec.min_spread)
+        })
         .collect()
 }
 
@@ -221,8 +226,10 @@ pub trait DetectAnomalies<'scope> {
     /// arrive in minute order per service, as `feature_windows` emits them) and emits it with
     /// its evidence, at the row's time. Stateless with respect to progress: a row leaves as
     /// soon as it arrives.
-    fn detect_anomalies(self, detector: Detector)
-        -> StreamVec<'scope, Pane, (FeatureRow, ServiceEvidence)>;
+    fn detect_anomalies(
+        self,
+        detector: Detector,
+    ) -> StreamVec<'scope, Pane, (FeatureRow, ServiceEvidence)>;
 }
 
 impl<'scope> DetectAnomalies<'scope> for StreamVec<'scope, Pane, FeatureRow> {

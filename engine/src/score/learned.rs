@@ -67,9 +67,9 @@ impl ModelSlot {
 
     /// Loads the newest version if it is newer than the current one and due for a check.
     fn refresh(&mut self) {
-        let due = self.last_check.is_none_or(|at| {
-            at.elapsed() >= Duration::from_secs(self.config.reload_seconds)
-        });
+        let due = self
+            .last_check
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(self.config.reload_seconds));
         if !due {
             return;
         }
@@ -116,8 +116,14 @@ impl ModelSlot {
 
     fn reject(&mut self, version: u64, message: &str) {
         if self.rejected != Some(version) {
-            let keeping = self.loaded.as_ref().map_or("none".into(), |l| format!("v{}", l.version));
-            tracing::warn!(worker = self.worker, "model not loaded, keeping {keeping}: {message}");
+            let keeping = self
+                .loaded
+                .as_ref()
+                .map_or("none".into(), |l| format!("v{}", l.version));
+            tracing::warn!(
+                worker = self.worker,
+                "model not loaded, keeping {keeping}: {message}"
+            );
             Stats::add(&self.stats.model_load_errors, 1);
             self.rejected = Some(version);
         }
@@ -130,14 +136,21 @@ impl ModelSlot {
         self.refresh();
         let loaded = self.loaded.as_ref()?;
         self.values.clear();
-        self.values
-            .extend(loaded.readers.iter().map(|read| read(row).unwrap_or(f64::NAN)));
+        self.values.extend(
+            loaded
+                .readers
+                .iter()
+                .map(|read| read(row).unwrap_or(f64::NAN)),
+        );
         let score = loaded
             .model
             .score(&row.service_name, &self.values, &mut self.scaled)?;
         self.track_drift(row.time_us);
         let loaded = self.loaded.as_ref()?;
-        Some((score, loaded.model.metadata().features[score.top_feature].as_str()))
+        Some((
+            score,
+            loaded.model.metadata().features[score.top_feature].as_str(),
+        ))
     }
 
     /// Keeps the last `drift_window_minutes` of scaled inputs and, once per minute, publishes
@@ -145,7 +158,11 @@ impl ModelSlot {
     fn track_drift(&mut self, time_us: i64) {
         let window_us = self.config.drift_window_minutes as i64 * MINUTE_US;
         self.recent.push_back((time_us, self.scaled.clone()));
-        while self.recent.front().is_some_and(|(t, _)| *t <= time_us - window_us) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| *t <= time_us - window_us)
+        {
             self.recent.pop_front();
         }
         if time_us <= self.drift_minute {

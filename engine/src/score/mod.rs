@@ -13,5 +13,5 @@ pub mod learned;
 
 pub use annotate::AnnotateRows;
 pub use detect::{DetectAnomalies, Detector};
-pub use learned::ModelSlot;
 pub use incidents::{Incident, IncidentTracker, RaiseIncidents};
+pub use learned::ModelSlot;

@@ -27,6 +27,8 @@ pub struct EvalArgs {
 enum EvalCommand {
     /// Root-cause ranking: AC@1/3/5 and Avg@5 per method, beside published figures.
     Rca(RcaArgs),
+    /// Anomaly detection: NAB score or F1 per detector, beside published figures.
+    Anomaly(super::eval_anomaly::AnomalyArgs),
 }
 
 /// Datasets `aiops eval rca` knows.
@@ -87,6 +89,7 @@ struct RcaArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     match args.what {
         EvalCommand::Rca(args) => rca_eval(args),
+        EvalCommand::Anomaly(args) => super::eval_anomaly::run(args),
     }
 }
 

@@ -76,8 +76,16 @@ fn parse_range(text: &str) -> anyhow::Result<(i64, i64)> {
     let Some((from, to)) = text.split_once("..") else {
         bail!("--range {text:?} is not FROM..TO");
     };
-    let from = if from.is_empty() { i64::MIN } else { micros(from, "--range start")? };
-    let to = if to.is_empty() { i64::MAX } else { micros(to, "--range end")? };
+    let from = if from.is_empty() {
+        i64::MIN
+    } else {
+        micros(from, "--range start")?
+    };
+    let to = if to.is_empty() {
+        i64::MAX
+    } else {
+        micros(to, "--range end")?
+    };
     if from >= to {
         bail!("--range {text:?} is empty: its start is not before its end");
     }
@@ -188,10 +196,14 @@ fn drifted(
     let model = ServiceModel::load(&path, &names)?;
     let drift = model.drift(rows);
     let Some((input, psi)) = drift.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
-        bail!("no row in the range belongs to a service model v{version} knows: nothing to compare");
+        bail!(
+            "no row in the range belongs to a service model v{version} knows: nothing to compare"
+        );
     };
     if *psi <= threshold {
-        println!("no drift: largest input PSI {psi:.3} ({input}) <= {threshold}; keeping v{version}");
+        println!(
+            "no drift: largest input PSI {psi:.3} ({input}) <= {threshold}; keeping v{version}"
+        );
         return Ok(false);
     }
     println!("drift: input PSI {psi:.3} ({input}) > {threshold} against v{version}: retraining");

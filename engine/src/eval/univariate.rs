@@ -1,0 +1,175 @@
+//! Our detectors run over a single series, online, for the univariate benchmark (NAB).
+//!
+//! The job's detectors judge feature rows; a NAB file is one series. These adapters run the
+//! same model code (the robust median/MAD series and the IsolationForest) point by point,
+//! using only the past: the score at `t` is computed before `t` joins the history, and the
+//! forest is refitted on the points it has seen, never on later ones. Each returns one score
+//! per point in 0..1 (higher = more anomalous); the NAB scorer picks the threshold.
+
+use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
+use aiops_models::iforest::{IsolationForest, IsolationForestConfig};
+use aiops_models::scaler::StandardScaler;
+use ndarray::Array2;
+
+/// Spread assumed at least 1 % of the level, so a flat series' first move is large but finite.
+const SPEC: SeriesSpec = SeriesSpec {
+    direction: Direction::Both,
+    min_spread: 1e-9,
+    relative_spread: 0.01,
+};
+
+/// Maps a robust |z| to 0..1 (0.5 at z = 5, the job's default threshold).
+fn squash(z: f64) -> f64 {
+    1.0 - 0.5f64.powf(z.abs() / 5.0)
+}
+
+/// Robust z-scores of each value and of each step (value minus the previous one) against the
+/// last `history` of each; the score is the larger. Points before `min_history` score 0.
+pub fn robust(values: &[f64], history: usize) -> Vec<f64> {
+    let (mut level, mut step) = (RobustSeries::default(), RobustSeries::default());
+    let min_history = (history / 4).max(10);
+    let mut previous = None;
+    values
+        .iter()
+        .map(|value| {
+            let z_level = level.score(*value, &SPEC, min_history).unwrap_or(0.0);
+            level.push(*value, history);
+            let z_step = previous.map_or(0.0, |p: f64| {
+                let change = value - p;
+                let z = step.score(change, &SPEC, min_history).unwrap_or(0.0);
+                step.push(change, history);
+                z
+            });
+            previous = Some(*value);
+            squash(z_level.abs().max(z_step.abs()))
+        })
+        .collect()
+}
+
+/// The inputs the forest sees at `t`: the value, the step from `t − 1`, and the distance from
+/// the mean of the previous `context` values.
+fn embed(values: &[f64], t: usize, context: usize) -> [f64; 3] {
+    let value = values[t];
+    let step = if t > 0 { value - values[t - 1] } else { 0.0 };
+    let from = t.saturating_sub(context);
+    let mean = if t > from {
+        values[from..t].iter().sum::<f64>() / (t - from) as f64
+    } else {
+        value
+    };
+    [value, step, value - mean]
+}
+
+/// An IsolationForest over [`embed`]dings, refitted every `history` points on the last
+/// `history` points (scaled by their own mean and spread); points before the first fit score 0.
+pub fn forest(values: &[f64], history: usize, seed: u64) -> Vec<f64> {
+    let history = history.max(32);
+    let embedded: Vec<[f64; 3]> = (0..values.len()).map(|t| embed(values, t, 12)).collect();
+    let mut scores = vec![0.0; values.len()];
+    let mut model: Option<(StandardScaler, IsolationForest)> = None;
+    let mut scaled = [0.0; 3];
+    for t in 0..values.len() {
+        if t >= history && t % history == 0 {
+            model = fit(&embedded[t - history..t], seed ^ t as u64);
+        }
+        if let Some((scaler, forest)) = &model {
+            scaler.transform_into(&embedded[t], &mut scaled);
+            let row = ndarray::ArrayView2::from_shape((1, 3), &scaled[..]);
+            if let Some(score) = row.ok().and_then(|r| forest.score(r).ok()) {
+                scores[t] = score[0];
+            }
+        }
+    }
+    scores
+}
+
+fn fit(window: &[[f64; 3]], seed: u64) -> Option<(StandardScaler, IsolationForest)> {
+    let floors: Vec<f64> = (0..3)
+        .map(|c| {
+            let level = window.iter().map(|r| r[c].abs()).sum::<f64>() / window.len() as f64;
+            (level * 0.01).max(1e-9)
+        })
+        .collect();
+    let scaler = StandardScaler::fit(window.iter().map(|r| &r[..]), &floors);
+    let mut rows = Vec::with_capacity(window.len() * 3);
+    let mut scaled = [0.0; 3];
+    for row in window {
+        scaler.transform_into(row, &mut scaled);
+        rows.extend_from_slice(&scaled);
+    }
+    let matrix = Array2::from_shape_vec((window.len(), 3), rows).ok()?;
+    let config = IsolationForestConfig {
+        seed,
+        ..Default::default()
+    };
+    let forest = IsolationForest::fit(matrix.view(), &config).ok()?;
+    Some((scaler, forest))
+}
+
+/// The mean of two score series, point by point.
+pub fn mean(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect()
+}
+
+/// Keeps a score only where it exceeds every score of the previous `hold` points, so one
+/// event reports once, at its onset, instead of at every point it lasts; other points keep
+/// a tenth of their score (order among them is kept for the threshold sweep).
+pub fn onsets(scores: &[f64], hold: usize) -> Vec<f64> {
+    let mut window: std::collections::VecDeque<f64> = std::collections::VecDeque::new();
+    scores
+        .iter()
+        .map(|score| {
+            let recent_max = window.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if window.len() >= hold {
+                window.pop_front();
+            }
+            window.push_back(*score);
+            if *score > recent_max {
+                *score
+            } else {
+                score * 0.1
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series_with_spike() -> Vec<f64> {
+        let mut values: Vec<f64> = (0..600).map(|i| 10.0 + (i % 7) as f64 * 0.1).collect();
+        values[500] = 30.0;
+        values
+    }
+
+    #[test]
+    fn robust_and_forest_score_the_spike_highest_without_looking_ahead() {
+        let values = series_with_spike();
+        for scores in [robust(&values, 200), forest(&values, 200, 1)] {
+            let top = scores
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i);
+            assert_eq!(top, Some(500));
+        }
+        // No look-ahead: a score at t does not change when later values do.
+        let mut changed = values.clone();
+        changed[550] = -100.0;
+        assert_eq!(robust(&values, 200)[..550], robust(&changed, 200)[..550]);
+        assert_eq!(
+            forest(&values, 200, 1)[..550],
+            forest(&changed, 200, 1)[..550]
+        );
+    }
+
+    #[test]
+    fn onsets_keep_the_first_point_of_an_event() {
+        let scores = [0.1, 0.9, 0.95, 0.9, 0.1, 0.1];
+        let kept = onsets(&scores, 3);
+        assert_eq!(kept[1], 0.9);
+        assert_eq!(kept[2], 0.95);
+        assert!((kept[3] - 0.09).abs() < 1e-12);
+    }
+}

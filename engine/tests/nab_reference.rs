@@ -1,0 +1,88 @@
+//! The NAB scorer against NAB's own published results for the Windowed Gaussian detector:
+//! per file the raw score and the TP/FP/FN/TN counts, and the corpus's normalised standard
+//! score 39.6. Needs the public data (`AIOPS_DATA_ROOT`, else `../shared/data` beside the
+//! project); without it the test says so and checks nothing.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use aiops_engine::eval::nab::{self, PROFILES};
+use flate2::read::GzDecoder;
+
+fn data_root() -> Option<PathBuf> {
+    let root = std::env::var_os("AIOPS_DATA_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    root.join("nab/labels/combined_windows.json")
+        .exists()
+        .then(|| root.join("nab"))
+}
+
+fn reference_scores(root: &std::path::Path, name: &str) -> Vec<f64> {
+    let (category, file) = name.split_once('/').expect("category/file");
+    let path = root.join(format!(
+        "reference-results/windowedGaussian/{category}/windowedGaussian_{file}.gz"
+    ));
+    let reader = BufReader::new(GzDecoder::new(std::fs::File::open(&path).expect("opens")));
+    reader
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let line = line.expect("reads");
+            line.rsplit(',')
+                .next()
+                .expect("score")
+                .parse()
+                .expect("number")
+        })
+        .collect()
+}
+
+#[test]
+fn windowed_gaussian_reproduces_nabs_published_results() {
+    let Some(root) = data_root() else {
+        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+        return;
+    };
+    let corpus = nab::load_corpus(&root).expect("corpus");
+    assert_eq!(corpus.len(), 58);
+    let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
+    let published = std::fs::read_to_string(
+        root.join("reference-results/windowedGaussian/windowedGaussian_standard_scores.csv"),
+    )
+    .expect("reads");
+    let standard = PROFILES[0].1;
+    let mut total = 0.0;
+    let mut checked = 0;
+    for line in published
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("Totals"))
+    {
+        let fields: Vec<&str> = line.split(',').collect();
+        let file = corpus
+            .iter()
+            .find(|f| f.name == fields[2])
+            .expect("known file");
+        let threshold: f64 = fields[3].parse().expect("threshold");
+        let scores = reference_scores(&root, &file.name);
+        let points = nab::points(file, &scores, &standard, 0);
+        let tally = nab::tally(&points, file.windows.len(), threshold, &standard);
+        let expected: Vec<f64> = fields[4..9]
+            .iter()
+            .map(|f| f.parse().expect("number"))
+            .collect();
+        assert!(
+            (tally.raw - expected[0]).abs() < 1e-6,
+            "{}: {tally:?} vs {line}",
+            file.name
+        );
+        let counts = [tally.tp, tally.tn, tally.fp, tally.fn_].map(|c| c as f64);
+        assert_eq!(counts.to_vec(), expected[1..5].to_vec(), "{}", file.name);
+        total += tally.raw;
+        checked += 1;
+    }
+    assert_eq!(checked, 58);
+    let normalized = nab::normalize(total, windows, &standard);
+    assert!((normalized - 39.6).abs() < 0.05, "{normalized}");
+}
