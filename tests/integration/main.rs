@@ -11,6 +11,7 @@ mod graph;
 mod input_faults;
 mod kafka;
 mod lifecycle;
+mod models;
 mod ordering;
 mod outages;
 mod postgres_sink;

@@ -1,0 +1,184 @@
+//! Learned models end to end: `aiops train` from Parquet and from PostgreSQL, model files,
+//! `aiops run --models` scoring rows, hot reload of a newer version, and a corrupt version
+//! that is reported while the job keeps its model.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::common::{fresh_database, read_rows, run_ok, simulate, spawn, START};
+
+fn metadata(models: &Path, version: u64) -> serde_json::Value {
+    let path = models.join(format!("isolation-forest-v{version}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn train(from: &str, models: &Path, extra: &[&str]) -> String {
+    let out = models.display().to_string();
+    let mut args = vec!["train", "--from", from, "--out", &out, "-q", "--seed", "5"];
+    args.extend_from_slice(extra);
+    run_ok(&args)
+}
+
+#[test]
+fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train").display().to_string();
+    simulate(&data, "40m", "6", &["--seed", "4"]);
+    let models = dir.path().join("models");
+    let summary = train(&data, &models, &[]);
+    let stored = read_rows(Path::new(&data)).len();
+    assert!(
+        summary.contains(&format!("v1 on {stored} rows of 6 services")),
+        "{summary}"
+    );
+    train(&data, &models, &[]);
+    let (first, second) = (metadata(&models, 1), metadata(&models, 2));
+    assert_eq!(first["version"], 1);
+    assert_eq!(second["version"], 2);
+    for field in ["threshold", "weights_xxh3", "features", "scalers"] {
+        assert_eq!(
+            first[field], second[field],
+            "{field} differs between seeded fits"
+        );
+    }
+    assert_eq!(
+        first["training"]["data_hash"],
+        second["training"]["data_hash"]
+    );
+    assert_eq!(first["features"].as_array().unwrap().len(), 11);
+    assert_eq!(first["scalers"].as_object().unwrap().len(), 6);
+    assert_eq!(first["training"]["from"], "2026-01-05T09:00:00+00:00");
+
+    // Without the model, the first 10 minutes of each service are unjudged (robust warm-up);
+    // with it, the model scores them.
+    let plain = dir.path().join("plain").display().to_string();
+    let scored = dir.path().join("scored").display().to_string();
+    simulate(&plain, "20m", "6", &["--seed", "4"]);
+    let models_arg = models.display().to_string();
+    let summary = simulate(
+        &scored,
+        "20m",
+        "6",
+        &["--seed", "4", "--models", &models_arg],
+    );
+    assert!(
+        summary.contains("model version                  2"),
+        "{summary}"
+    );
+    let early = |rows: &[std::collections::BTreeMap<String, String>]| {
+        rows.iter()
+            .filter(|r| r["time"].as_str() < "2026-01-05T09:05")
+            .filter(|r| !r["anomaly_score"].is_empty())
+            .count()
+    };
+    assert_eq!(early(&read_rows(Path::new(&plain))), 0);
+    assert_eq!(early(&read_rows(Path::new(&scored))), 5 * 6);
+
+    // --if-drifted on the same data: no drift, no new version.
+    let summary = train(&data, &models, &["--if-drifted"]);
+    assert!(summary.contains("no drift"), "{summary}");
+    assert!(!models.join("isolation-forest-v3.json").exists());
+}
+
+#[test]
+fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train").display().to_string();
+    simulate(&data, "30m", "4", &["--seed", "4"]);
+    let models = dir.path().join("models");
+    train(&data, &models, &[]);
+    let config = dir.path().join("reload.toml");
+    std::fs::write(&config, "[models]\nreload_seconds = 1\n").unwrap();
+    let run_dir = dir.path().join("run").display().to_string();
+    let args: Vec<String> = [
+        "run",
+        "--data-dir",
+        &run_dir,
+        "--start",
+        START,
+        "--duration",
+        "30m",
+        "--speed",
+        "120",
+        "--services",
+        "4",
+        "--seed",
+        "4",
+        "-q",
+        "--models",
+        &models.display().to_string(),
+        "-c",
+        &config.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut job = spawn(&args);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    // v2: metadata whose weights are damaged. The job must report it and keep v1.
+    let weights = std::fs::read(models.join("isolation-forest-v1.safetensors")).unwrap();
+    let mut damaged = weights.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    std::fs::write(models.join("isolation-forest-v2.safetensors"), &damaged).unwrap();
+    let v2 = std::fs::read_to_string(models.join("isolation-forest-v1.json"))
+        .unwrap()
+        .replace(
+            "isolation-forest-v1.safetensors",
+            "isolation-forest-v2.safetensors",
+        );
+    std::fs::write(models.join("isolation-forest-v2.json"), v2).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    // v3: a good model, trained while the job runs.
+    train(&data, &models, &[]);
+    let status = job.wait().unwrap();
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    job.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    job.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("model not loaded, keeping v1"), "{stderr}");
+    assert!(stderr.contains("checksum"), "{stderr}");
+    assert!(
+        stdout.contains("model version                  3"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 versions failed to load"), "{stdout}");
+}
+
+#[test]
+fn training_from_postgres_reads_the_same_rows_as_from_parquet() {
+    let url = fresh_database("train_from_pg");
+    run_ok(&["migrate", "--database-url", &url]);
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("keep.toml");
+    std::fs::write(&keep, "[postgres]\nretention_days = 36500\n").unwrap();
+    let keep = keep.display().to_string();
+    let parquet = dir.path().join("parquet").display().to_string();
+    let into_db = dir.path().join("db").display().to_string();
+    simulate(&parquet, "30m", "4", &["--seed", "6"]);
+    simulate(
+        &into_db,
+        "30m",
+        "4",
+        &["--seed", "6", "--database-url", &url, "-c", &keep],
+    );
+    let range = "2026-01-05T09:05:00Z..2026-01-05T09:25:00Z";
+    let (from_files, from_db) = (dir.path().join("m1"), dir.path().join("m2"));
+    train(&parquet, &from_files, &["--range", range]);
+    let summary = train(&url, &from_db, &["--range", range]);
+    assert!(summary.contains("on 80 rows of 4 services"), "{summary}");
+    let (a, b) = (metadata(&from_files, 1), metadata(&from_db, 1));
+    assert_eq!(a["training"]["data_hash"], b["training"]["data_hash"]);
+    assert_eq!(a["weights_xxh3"], b["weights_xxh3"]);
+    assert!(!b["training"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("password"));
+}
