@@ -11,3 +11,4 @@ pub mod model_file;
 pub mod rca;
 pub mod scaler;
 pub mod service_model;
+pub mod spot;

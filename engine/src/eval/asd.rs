@@ -13,6 +13,7 @@ use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::model_file::TrainingInfo;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
+use aiops_models::spot::Spot;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -62,19 +63,56 @@ pub fn load_machine(root: &Path, name: &str) -> Result<Machine> {
     })
 }
 
-/// Scores of one detector on one machine's test part, with the threshold it chose on the
-/// training part.
+/// Scores of one detector on one machine's test part, and its online flags (from a threshold
+/// chosen on the training part).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
     /// One score per test row.
     pub scores: Vec<f64>,
-    /// Flag at or above this.
-    pub threshold: f64,
+    /// One flag per test row.
+    pub flags: Vec<bool>,
+}
+
+impl Scored {
+    /// Flags where the score reaches `threshold`.
+    pub fn at_threshold(scores: Vec<f64>, threshold: f64) -> Self {
+        let flags = scores.iter().map(|s| *s >= threshold).collect();
+        Scored { scores, flags }
+    }
+}
+
+/// The forest's scores with a SPOT threshold: calibrated on the training part's scores
+/// (initial level 0.98, `risk`), then streamed over the test part.
+pub fn forest_spot(machine: &Machine, seed: u64, risk: f64) -> Result<Scored> {
+    let (model, scores) = forest_model(machine, seed)?;
+    let mut scratch = Vec::new();
+    let training: Vec<f64> = machine
+        .train
+        .iter()
+        .filter_map(|v| {
+            model
+                .score(&machine.name, v, &mut scratch)
+                .map(|s| s.normalized)
+        })
+        .collect();
+    let mut spot = Spot::calibrate(&training, 0.98, risk).ok_or_else(|| {
+        Error::Config(format!(
+            "{}: too few distinct high training scores for SPOT",
+            machine.name
+        ))
+    })?;
+    let flags = scores.iter().map(|s| spot.update(*s)).collect();
+    Ok(Scored { scores, flags })
 }
 
 /// The job's IsolationForest model (per-source standard scaling, contamination threshold),
 /// trained on the training part; each test row is scored on its own.
 pub fn forest(machine: &Machine, seed: u64) -> Result<Scored> {
+    let (_, scores) = forest_model(machine, seed)?;
+    Ok(Scored::at_threshold(scores, 0.5))
+}
+
+fn forest_model(machine: &Machine, seed: u64) -> Result<(ServiceModel, Vec<f64>)> {
     let features: Vec<String> = (0..machine.train[0].len())
         .map(|i| format!("m{i}"))
         .collect();
@@ -111,10 +149,7 @@ pub fn forest(machine: &Machine, seed: u64) -> Result<Scored> {
                 .map_or(0.0, |s| s.normalized)
         })
         .collect();
-    Ok(Scored {
-        scores,
-        threshold: 0.5,
-    })
+    Ok((model, scores))
 }
 
 /// The job's robust detector per metric (median/MAD over the last `history` points, training
@@ -146,10 +181,7 @@ pub fn robust(machine: &Machine, history: usize, z_threshold: f64) -> Scored {
             1.0 - 0.5f64.powf(strongest / z_threshold)
         })
         .collect();
-    Scored {
-        scores,
-        threshold: 0.5,
-    }
+    Scored::at_threshold(scores, 0.5)
 }
 
 /// Precision, recall and F1 of flags against labels.
@@ -238,7 +270,7 @@ pub struct Figures {
 /// All figures of `scored` against `labels`; the best-F1 search tries 200 score quantiles.
 pub fn figures(scored: &Scored, labels: &[bool]) -> Figures {
     let flags_at = |t: f64| scored.scores.iter().map(|s| *s >= t).collect::<Vec<bool>>();
-    let flags = flags_at(scored.threshold);
+    let flags = &scored.flags;
     let mut sorted = scored.scores.clone();
     sorted.sort_by(f64::total_cmp);
     let (mut best_point, mut best_adjusted) = (0.0f64, 0.0f64);
@@ -249,8 +281,8 @@ pub fn figures(scored: &Scored, labels: &[bool]) -> Figures {
         best_adjusted = best_adjusted.max(f1_of(&point_adjust(&candidate, labels), labels).f1);
     }
     Figures {
-        point: f1_of(&flags, labels),
-        adjusted: f1_of(&point_adjust(&flags, labels), labels),
+        point: f1_of(flags, labels),
+        adjusted: f1_of(&point_adjust(flags, labels), labels),
         best_point_f1: best_point,
         best_adjusted_f1: best_adjusted,
         average_precision: average_precision(&scored.scores, labels),

@@ -7,6 +7,7 @@
 //! of the right minute and scores every method's ranking as AC@k.
 
 pub mod asd;
+pub mod detection;
 pub mod nab;
 pub mod rca;
 pub mod univariate;

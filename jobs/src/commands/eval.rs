@@ -167,11 +167,21 @@ fn incidents_of(
             temporary.path().to_path_buf()
         }
     };
-    config.sink.data_dir = dir.clone();
+    run_job(&mut config, triggers, &dir)?;
+    Ok(read_json_lines(&dir.join("incidents"))?)
+}
+
+/// Runs the job on `config` with its output in `dir` (Parquet and JSON lines, no servers).
+pub(super) fn run_job(
+    config: &mut JobConfig,
+    triggers: std::collections::BTreeSet<u64>,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    config.sink.data_dir = dir.to_path_buf();
     config.metrics.addr = String::new();
     config.postgres.url = String::new();
     let options = JobOptions {
-        config,
+        config: config.clone(),
         cluster: ClusterOptions::default(),
         run_id: "eval".into(),
         backfill: None,
@@ -182,11 +192,10 @@ fn incidents_of(
         Arc::new(Stats::default()),
         Arc::new(AtomicBool::new(false)),
     )
-    .context("the job failed")?;
-    Ok(read_json_lines(&dir.join("incidents"))?)
+    .context("the job failed")
 }
 
-fn progress(total: u64, quiet: bool) -> ProgressBar {
+pub(super) fn progress(total: u64, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
