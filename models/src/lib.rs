@@ -7,8 +7,10 @@
 pub mod detect;
 pub mod drift;
 pub mod iforest;
+pub mod lstm;
 pub mod model_file;
 pub mod rca;
 pub mod scaler;
+pub mod sequence_model;
 pub mod service_model;
 pub mod spot;

@@ -25,6 +25,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub enum ModelKind {
     /// [`crate::iforest::IsolationForest`].
     IsolationForest,
+    /// [`crate::lstm::Forecaster`].
+    Lstm,
 }
 
 impl ModelKind {
@@ -32,6 +34,7 @@ impl ModelKind {
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::IsolationForest => "isolation-forest",
+            ModelKind::Lstm => "lstm",
         }
     }
 }
@@ -148,6 +151,16 @@ impl Tensor {
         }
     }
 
+    /// A float32 tensor.
+    pub fn f32(shape: Vec<usize>, values: &[f32]) -> Self {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Tensor {
+            dtype: Dtype::F32,
+            shape,
+            data,
+        }
+    }
+
     /// An int64 tensor.
     pub fn i64(shape: Vec<usize>, values: &[i64]) -> Self {
         let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -206,6 +219,21 @@ impl Weights {
             .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
             .collect();
         Ok((shape.to_vec(), values))
+    }
+
+    /// A float32 tensor's shape and values.
+    pub fn f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), ModelFileError> {
+        let (shape, data) = self.get(name, Dtype::F32)?;
+        let values = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        Ok((shape.to_vec(), values))
+    }
+
+    /// The names of all tensors.
+    pub fn names(&self) -> Vec<&str> {
+        self.tensors.keys().map(String::as_str).collect()
     }
 
     /// An int64 tensor's shape and values.

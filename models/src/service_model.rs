@@ -27,7 +27,7 @@ use crate::scaler::StandardScaler;
 pub const MIN_ROWS_PER_SERVICE: usize = 10;
 
 /// Bins of the drift reference histograms.
-const DRIFT_BINS: usize = 10;
+pub(crate) const DRIFT_BINS: usize = 10;
 
 /// One training row: a service and its feature values (NaN = missing).
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +69,7 @@ pub struct ServiceModel {
 }
 
 /// Scales rows by their service's scaler; rows of services with too few rows are dropped.
-fn scale_rows(
+pub(crate) fn scale_rows(
     rows: &[TrainingRow],
     floors: &[f64],
 ) -> (BTreeMap<String, StandardScaler>, Vec<f64>) {
@@ -99,7 +99,7 @@ fn scale_rows(
     (scalers, scaled)
 }
 
-fn data_hash(rows: &[TrainingRow]) -> String {
+pub(crate) fn data_hash(rows: &[TrainingRow]) -> String {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for row in rows {
         hasher.update(row.service.as_bytes());
@@ -110,7 +110,7 @@ fn data_hash(rows: &[TrainingRow]) -> String {
     format!("{:016x}", hasher.digest())
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 

@@ -279,14 +279,15 @@ fn sim_config(
     Ok(config)
 }
 
-/// Trains the job's IsolationForest on `hours` of fault-free history before `start`.
+/// Trains the job's IsolationForest on fault-free history: the same hours one week earlier
+/// (same weekday and time of day, so the same point of the daily and weekly traffic cycle).
 fn train_history(
     args: &AnomalyArgs,
     shape: Shape,
     seed: u64,
     models: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let history_start = "2026-01-05T05:00:00Z";
+    let history_start = "2025-12-29T08:00:00Z";
     let mut config = sim_config(shape, seed, args.services, history_start, args.hours)?;
     config.simulator.fault_every_minutes = 0;
     let dir = tempfile::tempdir()?;
@@ -305,7 +306,7 @@ fn train_history(
     let training = aiops_models::model_file::TrainingInfo {
         source: format!("simulator {shape:?} seed {seed}, fault-free"),
         from: history_start.into(),
-        to: "2026-01-05T08:00:00Z".into(),
+        to: format!("2025-12-29T{:02}:00:00Z", 8 + args.hours),
         rows: 0,
         data_hash: String::new(),
     };

@@ -1,0 +1,427 @@
+//! An LSTM forecaster of the next minute's (scaled) features, in candle, scored by its
+//! prediction error and run as a stream: one step per new row, state kept per series.
+//!
+//! Shape as in the original design: stacked LSTM layers (2 × 64 by default) over windows of
+//! 60 minutes, trained to predict each next minute from the minutes before it, then a linear
+//! head. At serving time no window is replayed: the scoring operator keeps each series' LSTM
+//! state and the forecast it made for the coming minute, so a row costs one step. A row's raw
+//! score is the mean squared difference between what came and what was forecast.
+//!
+//! candle's CPU random generator cannot be seeded, so every weight is initialised here from a
+//! seeded ChaCha stream (PyTorch's uniform ±1/√hidden), and batches are shuffled with it too:
+//! the same data and seed give the same model.
+
+use std::collections::{BTreeMap, HashMap};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::rnn::{LSTMConfig, LSTMState, LSTM, RNN};
+use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Settings of the forecaster and its training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LstmConfig {
+    /// Units per layer.
+    pub hidden: usize,
+    /// Stacked layers.
+    pub layers: usize,
+    /// Minutes per training window.
+    pub window: usize,
+    /// Passes over the training windows.
+    pub epochs: usize,
+    /// Windows per gradient step.
+    pub batch: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+}
+
+impl Default for LstmConfig {
+    fn default() -> Self {
+        LstmConfig {
+            hidden: 64,
+            layers: 2,
+            window: 60,
+            epochs: 20,
+            batch: 32,
+            learning_rate: 3e-3,
+            seed: 0,
+        }
+    }
+}
+
+/// The network: layers and head, with the variables that hold their weights.
+pub struct Forecaster {
+    layers: Vec<LSTM>,
+    head: Linear,
+    features: usize,
+    hidden: usize,
+    variables: VarMap,
+}
+
+/// One series' streaming state: the layers' states and the forecast of its next row.
+#[derive(Debug, Clone)]
+pub struct StreamState {
+    states: Vec<LSTMState>,
+    forecast: Option<Vec<f32>>,
+    /// Rows stepped so far (the first few forecasts come from little context).
+    pub steps: usize,
+}
+
+impl StreamState {
+    /// The forecast of the series' next row, once a row has been seen.
+    pub fn forecast(&self) -> Option<&[f32]> {
+        self.forecast.as_deref()
+    }
+}
+
+fn candle_error(e: candle_core::Error) -> String {
+    e.to_string()
+}
+
+/// Names and shapes of every weight, in PyTorch's layout.
+fn parameter_shapes(features: usize, hidden: usize, layers: usize) -> Vec<(String, Vec<usize>)> {
+    let mut shapes = Vec::new();
+    for layer in 0..layers {
+        let input = if layer == 0 { features } else { hidden };
+        let prefix = format!("lstm{layer}");
+        shapes.push((
+            format!("{prefix}.weight_ih_l{layer}"),
+            vec![4 * hidden, input],
+        ));
+        shapes.push((
+            format!("{prefix}.weight_hh_l{layer}"),
+            vec![4 * hidden, hidden],
+        ));
+        shapes.push((format!("{prefix}.bias_ih_l{layer}"), vec![4 * hidden]));
+        shapes.push((format!("{prefix}.bias_hh_l{layer}"), vec![4 * hidden]));
+    }
+    shapes.push(("head.weight".into(), vec![features, hidden]));
+    shapes.push(("head.bias".into(), vec![features]));
+    shapes
+}
+
+impl Forecaster {
+    /// A new network with seeded weights.
+    pub fn new(features: usize, hidden: usize, layers: usize, seed: u64) -> Result<Self, String> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let bound = 1.0 / (hidden as f32).sqrt();
+        let tensors = parameter_shapes(features, hidden, layers)
+            .into_iter()
+            .map(|(name, shape)| {
+                let count = shape.iter().product();
+                let values: Vec<f32> = (0..count)
+                    .map(|_| rng.random_range(-bound..bound))
+                    .collect();
+                Tensor::from_vec(values, shape, &Device::Cpu).map(|t| (name, t))
+            })
+            .collect::<Result<HashMap<_, _>, _>>()
+            .map_err(candle_error)?;
+        Self::from_tensors(tensors, features, hidden, layers)
+    }
+
+    /// A network from named weights (as [`Self::tensors`] gives them).
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        features: usize,
+        hidden: usize,
+        layers: usize,
+    ) -> Result<Self, String> {
+        let variables = VarMap::new();
+        {
+            let mut data = variables.data().lock().map_err(|e| e.to_string())?;
+            for (name, shape) in parameter_shapes(features, hidden, layers) {
+                let tensor = tensors
+                    .get(&name)
+                    .ok_or_else(|| format!("no weight `{name}`"))?;
+                if tensor.dims() != shape.as_slice() {
+                    return Err(format!(
+                        "weight `{name}` has shape {:?}, expected {shape:?}",
+                        tensor.dims()
+                    ));
+                }
+                let tensor = tensor.to_dtype(DType::F32).map_err(candle_error)?;
+                data.insert(
+                    name,
+                    candle_core::Var::from_tensor(&tensor).map_err(candle_error)?,
+                );
+            }
+        }
+        let builder = VarBuilder::from_varmap(&variables, DType::F32, &Device::Cpu);
+        let layers = (0..layers)
+            .map(|layer| {
+                let input = if layer == 0 { features } else { hidden };
+                let config = LSTMConfig {
+                    layer_idx: layer,
+                    ..Default::default()
+                };
+                candle_nn::rnn::lstm(input, hidden, config, builder.pp(format!("lstm{layer}")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(candle_error)?;
+        let head = candle_nn::linear(hidden, features, builder.pp("head")).map_err(candle_error)?;
+        Ok(Forecaster {
+            layers,
+            head,
+            features,
+            hidden,
+            variables,
+        })
+    }
+
+    /// The weights by name (f32), for saving.
+    pub fn tensors(&self) -> Result<BTreeMap<String, Vec<f32>>, String> {
+        let data = self.variables.data().lock().map_err(|e| e.to_string())?;
+        data.iter()
+            .map(|(name, var)| {
+                let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                Ok((name.clone(), values))
+            })
+            .collect::<Result<_, candle_core::Error>>()
+            .map_err(candle_error)
+    }
+
+    /// The weights' names and shapes.
+    pub fn shapes(&self, layers: usize) -> Vec<(String, Vec<usize>)> {
+        parameter_shapes(self.features, self.hidden, layers)
+    }
+
+    /// Forecasts for a batch of sequences (batch, time, features): the prediction of each
+    /// next step, same shape.
+    fn forward(&self, input: &Tensor) -> candle_core::Result<Tensor> {
+        let mut sequence = input.clone();
+        for layer in &self.layers {
+            let states = layer.seq(&sequence)?;
+            sequence = layer.states_to_tensor(&states)?;
+        }
+        self.head.forward(&sequence)
+    }
+
+    /// A fresh streaming state.
+    pub fn start(&self) -> Result<StreamState, String> {
+        let states = self
+            .layers
+            .iter()
+            .map(|layer| layer.zero_state(1))
+            .collect::<Result<_, _>>()
+            .map_err(candle_error)?;
+        Ok(StreamState {
+            states,
+            forecast: None,
+            steps: 0,
+        })
+    }
+
+    /// Feeds one row: returns the squared error of the forecast made for it (None for a
+    /// series' first row), then steps the state and forecasts the next row.
+    pub fn step(&self, state: &mut StreamState, row: &[f32]) -> Result<Option<f64>, String> {
+        let error = state.forecast.as_ref().map(|forecast| {
+            forecast
+                .iter()
+                .zip(row)
+                .map(|(f, r)| f64::from(f - r).powi(2))
+                .sum::<f64>()
+                / row.len() as f64
+        });
+        let mut input =
+            Tensor::from_slice(row, (1, row.len()), &Device::Cpu).map_err(candle_error)?;
+        for (layer, layer_state) in self.layers.iter().zip(state.states.iter_mut()) {
+            *layer_state = layer.step(&input, layer_state).map_err(candle_error)?;
+            input = layer_state.h().clone();
+        }
+        let forecast = self
+            .head
+            .forward(&input)
+            .and_then(|t| t.flatten_all()?.to_vec1::<f32>());
+        state.forecast = Some(forecast.map_err(candle_error)?);
+        state.steps += 1;
+        Ok(error)
+    }
+
+    /// Trains on `series` (each a run of consecutive rows of one service, scaled), cutting
+    /// windows of `config.window + 1` rows with half-window overlap; calls `epoch_done(epoch,
+    /// mean loss)` after each pass. Returns the final mean loss.
+    pub fn train(
+        &self,
+        series: &[Vec<Vec<f32>>],
+        config: &LstmConfig,
+        mut epoch_done: impl FnMut(usize, f64),
+    ) -> Result<f64, String> {
+        let windows = windows(series, config.window);
+        if windows.is_empty() {
+            return Err(format!(
+                "no series has {} consecutive rows (the training window plus one)",
+                config.window + 1
+            ));
+        }
+        let params = candle_nn::ParamsAdamW {
+            lr: config.learning_rate,
+            weight_decay: 0.0,
+            ..Default::default()
+        };
+        let mut optimizer =
+            candle_nn::AdamW::new(self.variables.all_vars(), params).map_err(candle_error)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        let mut last = f64::NAN;
+        for epoch in 0..config.epochs {
+            order.shuffle(&mut rng);
+            let (mut total, mut batches) = (0.0, 0);
+            for chunk in order.chunks(config.batch.max(1)) {
+                let loss = self
+                    .batch_loss(&windows, chunk, config.window)
+                    .map_err(candle_error)?;
+                optimizer.backward_step(&loss).map_err(candle_error)?;
+                total += f64::from(loss.to_scalar::<f32>().map_err(candle_error)?);
+                batches += 1;
+            }
+            last = total / batches as f64;
+            epoch_done(epoch, last);
+        }
+        Ok(last)
+    }
+
+    fn batch_loss(
+        &self,
+        windows: &[&[Vec<f32>]],
+        chosen: &[usize],
+        window: usize,
+    ) -> candle_core::Result<Tensor> {
+        let features = self.features;
+        let mut inputs = Vec::with_capacity(chosen.len() * window * features);
+        let mut targets = Vec::with_capacity(inputs.capacity());
+        for index in chosen {
+            let rows = windows[*index];
+            for row in &rows[..window] {
+                inputs.extend_from_slice(row);
+            }
+            for row in &rows[1..=window] {
+                targets.extend_from_slice(row);
+            }
+        }
+        let shape = (chosen.len(), window, features);
+        let input = Tensor::from_vec(inputs, shape, &Device::Cpu)?;
+        let target = Tensor::from_vec(targets, shape, &Device::Cpu)?;
+        let forecast = self.forward(&input)?;
+        (forecast - target)?.sqr()?.mean_all()
+    }
+}
+
+/// Windows of `window + 1` consecutive rows, half-overlapping, from every series.
+fn windows(series: &[Vec<Vec<f32>>], window: usize) -> Vec<&[Vec<f32>]> {
+    let stride = (window / 2).max(1);
+    series
+        .iter()
+        .filter(|rows| rows.len() > window)
+        .flat_map(|rows| {
+            (0..=rows.len() - window - 1)
+                .step_by(stride)
+                .map(move |start| &rows[start..start + window + 1])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two features: a sine and its cosine, with small seeded noise.
+    fn series(length: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..length)
+            .map(|t| {
+                let phase = t as f32 * 0.3;
+                vec![
+                    phase.sin() + rng.random_range(-0.05..0.05),
+                    phase.cos() + rng.random_range(-0.05..0.05),
+                ]
+            })
+            .collect()
+    }
+
+    fn small() -> LstmConfig {
+        LstmConfig {
+            hidden: 16,
+            layers: 2,
+            window: 20,
+            epochs: 30,
+            batch: 8,
+            learning_rate: 1e-2,
+            seed: 3,
+        }
+    }
+
+    #[test]
+    fn learns_a_periodic_series_and_flags_a_break_in_it() {
+        let config = small();
+        let model = Forecaster::new(2, config.hidden, config.layers, config.seed).expect("builds");
+        let mut losses = Vec::new();
+        model
+            .train(&[series(400, 1)], &config, |_, loss| losses.push(loss))
+            .expect("trains");
+        assert!(losses[losses.len() - 1] < losses[0] / 5.0, "{losses:?}");
+        let mut state = model.start().expect("state");
+        let test = series(200, 2);
+        let mut errors = Vec::new();
+        for row in &test {
+            errors.extend(model.step(&mut state, row).expect("steps"));
+        }
+        let typical = errors[50..].iter().sum::<f64>() / (errors.len() - 50) as f64;
+        let broken = model
+            .step(&mut state, &[2.0, -2.0])
+            .expect("steps")
+            .expect("forecast");
+        assert!(broken > 20.0 * typical, "{broken} vs {typical}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_weights_and_they_round_trip() {
+        let config = LstmConfig {
+            epochs: 2,
+            ..small()
+        };
+        let train = || {
+            let model =
+                Forecaster::new(2, config.hidden, config.layers, config.seed).expect("builds");
+            model
+                .train(&[series(100, 1)], &config, |_, _| {})
+                .expect("trains");
+            model
+        };
+        let (a, b) = (train(), train());
+        assert_eq!(a.tensors().expect("a"), b.tensors().expect("b"));
+        let tensors: HashMap<String, Tensor> = a
+            .tensors()
+            .expect("a")
+            .into_iter()
+            .zip(
+                a.shapes(config.layers)
+                    .into_iter()
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .map(|((name, values), (_, shape))| {
+                (
+                    name,
+                    Tensor::from_vec(values, shape, &Device::Cpu).expect("tensor"),
+                )
+            })
+            .collect();
+        let c = Forecaster::from_tensors(tensors, 2, config.hidden, config.layers).expect("loads");
+        let (mut sa, mut sc) = (a.start().expect("s"), c.start().expect("s"));
+        for row in series(10, 5) {
+            assert_eq!(
+                a.step(&mut sa, &row).expect("a"),
+                c.step(&mut sc, &row).expect("c")
+            );
+        }
+        let mut wrong = HashMap::new();
+        wrong.insert(
+            "head.bias".to_string(),
+            Tensor::zeros(3, DType::F32, &Device::Cpu).expect("t"),
+        );
+        assert!(Forecaster::from_tensors(wrong, 2, 16, 2).is_err());
+    }
+}
