@@ -205,9 +205,16 @@ fn models(out: &mut String, stats: &Stats) {
         out,
         "aiops_model_version",
         "gauge",
-        "Version of the learned model scoring rows (0: none).",
+        "Version of each learned model scoring rows.",
     );
-    sample(out, "aiops_model_version", "", load(&stats.model_version));
+    for (kind, version) in stats.model_versions() {
+        sample(
+            out,
+            "aiops_model_version",
+            &format!("{{model=\"{kind}\"}}"),
+            version,
+        );
+    }
     family(
         out,
         "aiops_model_load_errors_total",

@@ -116,8 +116,8 @@ pub struct Stats {
     pub sink_error: Mutex<Option<String>>,
     /// The error of the current sink outage, while writes are being retried.
     pub sink_outage: Mutex<Option<String>>,
-    /// Version of the newest learned model loaded by any worker (0: none).
-    pub model_version: AtomicU64,
+    /// Version of the newest learned model of each kind loaded by any worker.
+    pub model_versions: Mutex<BTreeMap<String, u64>>,
     /// Model versions that could not be loaded (the job kept its previous model).
     pub model_load_errors: AtomicU64,
     /// Input drift of the loaded model: PSI per (worker, input) over the drift window.
@@ -177,6 +177,24 @@ impl Stats {
         if let Ok(mut slot) = self.sink_outage.lock() {
             *slot = error;
         }
+    }
+
+    /// Records that a worker loaded version `version` of model `kind`.
+    pub fn set_model_version(&self, kind: &str, version: u64) {
+        let mut map = self
+            .model_versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let slot = map.entry(kind.to_string()).or_default();
+        *slot = (*slot).max(version);
+    }
+
+    /// The loaded model versions by kind.
+    pub fn model_versions(&self) -> BTreeMap<String, u64> {
+        self.model_versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Replaces `worker`'s input drift figures.

@@ -182,8 +182,12 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
     if overflow > 0 {
         println!("  overflow calls      {overflow:>12}  (beyond graph.max_edges_per_minute, counted on __overflow__)");
     }
-    let (version, load_errors) = (count(&stats.model_version), count(&stats.model_load_errors));
-    if version > 0 || load_errors > 0 {
+    let (versions, load_errors) = (stats.model_versions(), count(&stats.model_load_errors));
+    if !versions.is_empty() || load_errors > 0 {
+        let models: Vec<String> = versions
+            .iter()
+            .map(|(kind, v)| format!("{kind} v{v}"))
+            .collect();
         let drift = stats
             .max_drift()
             .map(|(input, psi)| format!(", largest input PSI {psi:.3} ({input})"))
@@ -192,7 +196,7 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
             0 => String::new(),
             n => format!(", {n} versions failed to load"),
         };
-        println!("  model version       {version:>12}{drift}{errors}");
+        println!("  models              {}{drift}{errors}", models.join(", "));
     }
     if totals.event_clock_ns > 0 {
         println!(

@@ -61,6 +61,28 @@ pub fn normalize(raw: f64, threshold: f64) -> f64 {
     }
 }
 
+/// Each input's PSI on `rows` (scaled by their services' scalers in `metadata`; rows of
+/// services it does not know are skipped) against its training reference, in feature order.
+/// Inputs without a value in `rows` are left out.
+pub fn drift_of(metadata: &ModelMetadata, rows: &[TrainingRow]) -> Vec<(String, f64)> {
+    let mut columns = vec![Vec::new(); metadata.features.len()];
+    let mut scaled = vec![0.0; metadata.features.len()];
+    for row in rows {
+        if let Some(scaler) = metadata.scalers.get(&row.service) {
+            scaler.transform_into(&row.values, &mut scaled);
+            for (column, value) in columns.iter_mut().zip(&scaled) {
+                column.push(*value);
+            }
+        }
+    }
+    metadata
+        .reference
+        .iter()
+        .zip(&columns)
+        .filter_map(|(histogram, column)| Some((histogram.feature.clone(), histogram.psi(column)?)))
+        .collect()
+}
+
 /// Scaling, forest and metadata together.
 #[derive(Debug, Clone)]
 pub struct ServiceModel {
@@ -233,26 +255,7 @@ impl ServiceModel {
     /// model does not know are skipped) against the training reference, in feature order.
     /// Inputs without a value in `rows` are left out.
     pub fn drift(&self, rows: &[TrainingRow]) -> Vec<(String, f64)> {
-        let mut columns = vec![Vec::new(); self.metadata.features.len()];
-        let mut scratch = Vec::new();
-        for row in rows {
-            if self
-                .scale(&row.service, &row.values, &mut scratch)
-                .is_some()
-            {
-                for (column, value) in columns.iter_mut().zip(&scratch) {
-                    column.push(*value);
-                }
-            }
-        }
-        self.metadata
-            .reference
-            .iter()
-            .zip(&columns)
-            .filter_map(|(histogram, column)| {
-                Some((histogram.feature.clone(), histogram.psi(column)?))
-            })
-            .collect()
+        drift_of(&self.metadata, rows)
     }
 
     /// The metadata.

@@ -62,7 +62,7 @@ fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it()
         &["--seed", "4", "--models", &models_arg],
     );
     assert!(
-        summary.contains("model version                  2"),
+        summary.contains("models              isolation-forest v2"),
         "{summary}"
     );
     let early = |rows: &[std::collections::BTreeMap<String, String>]| {
@@ -73,6 +73,24 @@ fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it()
     };
     assert_eq!(early(&read_rows(Path::new(&plain))), 0);
     assert_eq!(early(&read_rows(Path::new(&scored))), 5 * 6);
+
+    // An LSTM beside the forest: both score, and the summary names both.
+    let lstm = [
+        "--model", "lstm", "--epochs", "3", "--window", "20", "--hidden", "16",
+    ];
+    let summary = train(&data, &models, &lstm);
+    assert!(summary.contains("trained lstm v1"), "{summary}");
+    let both = dir.path().join("both").display().to_string();
+    let summary = simulate(&both, "20m", "6", &["--seed", "4", "--models", &models_arg]);
+    assert!(
+        summary.contains("isolation-forest v2, lstm v1"),
+        "{summary}"
+    );
+    let lstm_metadata: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("lstm-v1.json")).unwrap())
+            .unwrap();
+    assert_eq!(lstm_metadata["params"]["hidden"], 16.0);
+    assert!(models.join("lstm-v1.safetensors").exists());
 
     // --if-drifted on the same data: no drift, no new version.
     let summary = train(&data, &models, &["--if-drifted"]);
@@ -143,12 +161,12 @@ fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("model not loaded, keeping v1"), "{stderr}");
-    assert!(stderr.contains("checksum"), "{stderr}");
     assert!(
-        stdout.contains("model version                  3"),
-        "{stdout}"
+        stderr.contains("isolation-forest model not loaded, keeping v1"),
+        "{stderr}"
     );
+    assert!(stderr.contains("checksum"), "{stderr}");
+    assert!(stdout.contains("isolation-forest v3"), "{stdout}");
     assert!(stdout.contains("1 versions failed to load"), "{stdout}");
 }
 

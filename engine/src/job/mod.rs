@@ -347,12 +347,16 @@ fn check_models_dir(dir: &str) -> Result<()> {
             "models.dir {dir:?} is not a directory (write one with `aiops train --out {dir}`)"
         )));
     }
-    let versions = aiops_models::model_file::versions(
-        std::path::Path::new(dir),
+    let mut any = false;
+    for kind in [
         aiops_models::model_file::ModelKind::IsolationForest,
-    )
-    .map_err(|e| Error::Config(e.to_string()))?;
-    if versions.is_empty() {
+        aiops_models::model_file::ModelKind::Lstm,
+    ] {
+        let versions = aiops_models::model_file::versions(std::path::Path::new(dir), kind)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        any |= !versions.is_empty();
+    }
+    if !any {
         tracing::warn!("no model in {dir} yet: scoring with the robust detector until one appears");
     }
     Ok(())

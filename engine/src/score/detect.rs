@@ -143,20 +143,30 @@ impl Detector {
         self
     }
 
-    /// Applies the learned model's verdict to `row` and `evidence`, if a model knows the
-    /// service. The row's score becomes the combination; its type the robust detector's
-    /// feature when that one flagged, else the input furthest from the service's normal.
+    /// Applies the learned models' verdicts to `row` and `evidence`, if a model knows the
+    /// service. The row's score becomes the combination (mean: of the robust score and every
+    /// model's; max: the largest; model: the models' mean); its type the robust detector's
+    /// feature when that one flagged, else the input the most confident model found furthest
+    /// from the service's normal.
     fn apply_model(&mut self, row: &mut FeatureRow, evidence: &mut ServiceEvidence) {
         let Some((slot, combine)) = &mut self.models else {
             return;
         };
-        let Some((score, top_input)) = slot.score(row) else {
+        let verdicts = slot.score(row);
+        let Some((strongest, top_input)) = verdicts
+            .iter()
+            .max_by(|a, b| a.0.normalized.total_cmp(&b.0.normalized))
+            .map(|(score, input)| (score.normalized, *input))
+        else {
             return;
         };
+        let models = verdicts.iter().map(|(s, _)| s.normalized);
+        let count = verdicts.len() as f64;
         let combined = match (*combine, row.anomaly_score) {
-            (Combine::Mean, Some(robust)) => (robust + score.normalized) / 2.0,
-            (Combine::Max, Some(robust)) => robust.max(score.normalized),
-            _ => score.normalized,
+            (Combine::Mean, Some(robust)) => (robust + models.sum::<f64>()) / (count + 1.0),
+            (Combine::Max, Some(robust)) => robust.max(strongest),
+            (Combine::Max, None) => strongest,
+            _ => models.sum::<f64>() / count,
         };
         let anomalous = combined >= 0.5;
         if row.is_anomaly != Some(true) || !anomalous {

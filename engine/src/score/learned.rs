@@ -7,12 +7,14 @@
 //! from the row at which it was loaded on, so a reload is as visible in the data as a config
 //! change; the row's `anomaly_score` says which detectors judged it only through its value.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiops_models::model_file::{self, ModelKind};
+use aiops_models::lstm::StreamState;
+use aiops_models::model_file::{self, ModelKind, ModelMetadata};
+use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ModelScore, ServiceModel};
 
 use super::detect::{input_reader, model_inputs};
@@ -23,24 +25,73 @@ use crate::stats::Stats;
 /// Microseconds per minute.
 const MINUTE_US: i64 = 60_000_000;
 
+/// The model kinds the job scores with, in the order they are consulted.
+const KINDS: [ModelKind; 2] = [ModelKind::IsolationForest, ModelKind::Lstm];
+
+/// A model of either kind; the LSTM carries each service's stream state.
+enum Model {
+    Forest(ServiceModel),
+    Lstm(SequenceModel, HashMap<String, StreamState>),
+}
+
+impl Model {
+    fn load(kind: ModelKind, path: &Path) -> Result<Model, String> {
+        let inputs = model_inputs();
+        match kind {
+            ModelKind::IsolationForest => ServiceModel::load(path, &inputs).map(Model::Forest),
+            ModelKind::Lstm => {
+                SequenceModel::load(path, &inputs).map(|m| Model::Lstm(m, HashMap::new()))
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn metadata(&self) -> &ModelMetadata {
+        match self {
+            Model::Forest(model) => model.metadata(),
+            Model::Lstm(model, _) => model.metadata(),
+        }
+    }
+
+    fn score(
+        &mut self,
+        service: &str,
+        values: &[f64],
+        scaled: &mut Vec<f64>,
+    ) -> Option<ModelScore> {
+        match self {
+            Model::Forest(model) => model.score(service, values, scaled),
+            Model::Lstm(model, states) => {
+                if !states.contains_key(service) {
+                    states.insert(service.to_string(), model.start()?);
+                }
+                let state = states.get_mut(service)?;
+                model.score(state, service, values, scaled)
+            }
+        }
+    }
+}
+
 /// A loaded model and how to read its inputs.
 struct Loaded {
     version: u64,
-    model: ServiceModel,
+    model: Model,
     readers: Vec<fn(&FeatureRow) -> Option<f64>>,
+    /// Input names, as the static names the detector uses.
+    names: Vec<&'static str>,
 }
 
-/// The model a worker scores with, and its recent scaled inputs for drift.
+/// The models a worker scores with, and recent scaled inputs for drift.
 pub struct ModelSlot {
     config: ModelsConfig,
     dir: PathBuf,
     worker: usize,
     stats: Arc<Stats>,
     last_check: Option<Instant>,
-    loaded: Option<Loaded>,
-    /// The newest version that failed to load, so it is reported once, not every check.
-    rejected: Option<u64>,
-    /// (minute, scaled inputs) of recent scored rows, oldest first.
+    loaded: BTreeMap<ModelKind, Loaded>,
+    /// Per kind, the newest version that failed to load (reported once, not every check).
+    rejected: BTreeMap<ModelKind, u64>,
+    /// (minute, scaled inputs) of recent rows scored by the first model, oldest first.
     recent: VecDeque<(i64, Vec<f64>)>,
     drift_minute: i64,
     values: Vec<f64>,
@@ -48,7 +99,7 @@ pub struct ModelSlot {
 }
 
 impl ModelSlot {
-    /// A slot watching `config.dir`; loads nothing until the first row.
+    /// A slot watching `dir`; loads nothing until the first row.
     pub fn new(config: ModelsConfig, dir: PathBuf, worker: usize, stats: Arc<Stats>) -> Self {
         ModelSlot {
             config,
@@ -56,8 +107,8 @@ impl ModelSlot {
             worker,
             stats,
             last_check: None,
-            loaded: None,
-            rejected: None,
+            loaded: BTreeMap::new(),
+            rejected: BTreeMap::new(),
             recent: VecDeque::new(),
             drift_minute: i64::MIN,
             values: Vec::new(),
@@ -65,7 +116,7 @@ impl ModelSlot {
         }
     }
 
-    /// Loads the newest version if it is newer than the current one and due for a check.
+    /// Loads each kind's newest version if it is newer than the current one, when due.
     fn refresh(&mut self) {
         let due = self
             .last_check
@@ -74,90 +125,88 @@ impl ModelSlot {
             return;
         }
         self.last_check = Some(Instant::now());
-        let newest = match model_file::versions(&self.dir, ModelKind::IsolationForest) {
+        for kind in KINDS {
+            self.refresh_kind(kind);
+        }
+    }
+
+    fn refresh_kind(&mut self, kind: ModelKind) {
+        let newest = match model_file::versions(&self.dir, kind) {
             Ok(versions) => versions.into_iter().last(),
             Err(error) => {
-                self.reject(0, &error.to_string());
+                self.reject(kind, 0, &error.to_string());
                 return;
             }
         };
         let Some((version, path)) = newest else {
             return;
         };
-        let current = self.loaded.as_ref().map(|l| l.version);
-        if current >= Some(version) || self.rejected >= Some(version) {
+        let current = self.loaded.get(&kind).map(|l| l.version);
+        if current >= Some(version) || self.rejected.get(&kind) >= Some(&version) {
             return;
         }
-        match self.load(version, &path) {
+        match load(version, kind, &path) {
             Ok(loaded) => {
-                tracing::info!(worker = self.worker, path = %path.display(), "scoring with model version {version}");
-                Stats::raise(&self.stats.model_version, version);
-                self.loaded = Some(loaded);
+                tracing::info!(worker = self.worker, path = %path.display(), "scoring with {} v{version}", kind.name());
+                self.stats.set_model_version(kind.name(), version);
+                self.loaded.insert(kind, loaded);
                 self.recent.clear();
             }
-            Err(message) => self.reject(version, &message),
+            Err(message) => self.reject(kind, version, &message),
         }
     }
 
-    fn load(&self, version: u64, path: &std::path::Path) -> Result<Loaded, String> {
-        let model = ServiceModel::load(path, &model_inputs()).map_err(|e| e.to_string())?;
-        let readers = model
-            .metadata()
-            .features
-            .iter()
-            .map(|name| input_reader(name).ok_or_else(|| format!("unknown input {name}")))
-            .collect::<Result<_, _>>()?;
-        Ok(Loaded {
-            version,
-            model,
-            readers,
-        })
-    }
-
-    fn reject(&mut self, version: u64, message: &str) {
-        if self.rejected != Some(version) {
+    fn reject(&mut self, kind: ModelKind, version: u64, message: &str) {
+        if self.rejected.get(&kind) != Some(&version) {
             let keeping = self
                 .loaded
-                .as_ref()
+                .get(&kind)
                 .map_or("none".into(), |l| format!("v{}", l.version));
             tracing::warn!(
                 worker = self.worker,
-                "model not loaded, keeping {keeping}: {message}"
+                "{} model not loaded, keeping {keeping}: {message}",
+                kind.name()
             );
             Stats::add(&self.stats.model_load_errors, 1);
-            self.rejected = Some(version);
+            self.rejected.insert(kind, version);
         }
     }
 
-    /// Scores `row` with the current model (checking the directory when due); `None` without
-    /// a model or for a service the model does not know. Returns the score and the name of
-    /// the input furthest from the service's normal.
-    pub fn score(&mut self, row: &FeatureRow) -> Option<(ModelScore, &str)> {
+    /// Scores `row` with every loaded model (checking the directory when due): one
+    /// (normalized score, input furthest from the service's normal) per model that knows the
+    /// service and is past its warm-up.
+    pub fn score(&mut self, row: &FeatureRow) -> Vec<(ModelScore, &'static str)> {
         self.refresh();
-        let loaded = self.loaded.as_ref()?;
-        self.values.clear();
-        self.values.extend(
-            loaded
-                .readers
-                .iter()
-                .map(|read| read(row).unwrap_or(f64::NAN)),
-        );
-        let score = loaded
-            .model
-            .score(&row.service_name, &self.values, &mut self.scaled)?;
-        self.track_drift(row.time_us);
-        let loaded = self.loaded.as_ref()?;
-        Some((
-            score,
-            loaded.model.metadata().features[score.top_feature].as_str(),
-        ))
+        let mut verdicts = Vec::with_capacity(self.loaded.len());
+        let mut drift_input = None;
+        for loaded in self.loaded.values_mut() {
+            self.values.clear();
+            self.values.extend(
+                loaded
+                    .readers
+                    .iter()
+                    .map(|read| read(row).unwrap_or(f64::NAN)),
+            );
+            if let Some(score) =
+                loaded
+                    .model
+                    .score(&row.service_name, &self.values, &mut self.scaled)
+            {
+                verdicts.push((score, loaded.names[score.top_feature]));
+                drift_input.get_or_insert_with(|| self.scaled.clone());
+            }
+        }
+        if let Some(scaled) = drift_input {
+            self.track_drift(row.time_us, scaled);
+        }
+        verdicts
     }
 
     /// Keeps the last `drift_window_minutes` of scaled inputs and, once per minute, publishes
     /// each input's PSI against the training reference.
-    fn track_drift(&mut self, time_us: i64) {
+    fn track_drift(&mut self, time_us: i64, scaled: Vec<f64>) {
         let window_us = self.config.drift_window_minutes as i64 * MINUTE_US;
-        self.recent.push_back((time_us, self.scaled.clone()));
+        self.recent.push_back((time_us, scaled));
         while self
             .recent
             .front()
@@ -169,12 +218,15 @@ impl ModelSlot {
             return;
         }
         self.drift_minute = time_us;
-        let Some(loaded) = &self.loaded else {
+        let Some(loaded) = self.loaded.values().next() else {
             return;
         };
         let mut column = Vec::with_capacity(self.recent.len());
         let mut drift = Vec::new();
         for (i, histogram) in loaded.model.metadata().reference.iter().enumerate() {
+            if self.recent.front().is_some_and(|(_, v)| v.len() <= i) {
+                break;
+            }
             column.clear();
             column.extend(self.recent.iter().map(|(_, values)| values[i]));
             if let Some(psi) = histogram.psi(&column) {
@@ -183,4 +235,30 @@ impl ModelSlot {
         }
         self.stats.set_drift(self.worker, drift);
     }
+}
+
+fn load(version: u64, kind: ModelKind, path: &Path) -> Result<Loaded, String> {
+    let model = Model::load(kind, path)?;
+    let inputs = model_inputs();
+    let features = &model.metadata().features;
+    let readers = features
+        .iter()
+        .map(|name| input_reader(name).ok_or_else(|| format!("unknown input {name}")))
+        .collect::<Result<_, _>>()?;
+    let names = features
+        .iter()
+        .map(|name| {
+            inputs
+                .iter()
+                .copied()
+                .find(|i| i == name)
+                .ok_or_else(|| format!("unknown input {name}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Loaded {
+        version,
+        model,
+        readers,
+        names,
+    })
 }

@@ -6,8 +6,10 @@ use std::time::Instant;
 use aiops_engine::score::detect::{input_floors, model_inputs};
 use aiops_engine::train::{is_database_url, load_rows};
 use aiops_models::iforest::IsolationForestConfig;
-use aiops_models::model_file::{self, ModelKind, TrainingInfo};
-use aiops_models::service_model::ServiceModel;
+use aiops_models::lstm::LstmConfig;
+use aiops_models::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
+use aiops_models::sequence_model::SequenceModel;
+use aiops_models::service_model::{ServiceModel, TrainingRow};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,6 +54,21 @@ pub struct TrainArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// LSTM: units per layer.
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// LSTM: stacked layers.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// LSTM: minutes per training window.
+    #[arg(long, default_value_t = 60)]
+    window: usize,
+    /// LSTM: passes over the training windows.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// LSTM: AdamW learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    learning_rate: f64,
     /// Train only if the newest model in --out sees input drift: some input's PSI on the range
     /// above this (0.2 if given without a value). Without a model in --out, train.
     #[arg(long, value_name = "PSI", num_args = 0..=1, default_missing_value = "0.2")]
@@ -66,7 +83,7 @@ pub struct TrainArgs {
 enum ModelArg {
     /// IsolationForest over per-service scaled features.
     IsolationForest,
-    /// Sequence model (not built yet).
+    /// LSTM forecaster of each service's next minute, scored by its forecast error.
     Lstm,
     /// Graph network for root causes (not built yet).
     Gnn,
@@ -125,12 +142,13 @@ fn redact(from: &str) -> String {
 
 /// Trains and writes the model.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    if !matches!(args.model, ModelArg::IsolationForest) {
-        bail!(
-            "--model {:?} is not built yet; only isolation-forest can be trained (see the README's status)",
-            args.model
-        );
+    if matches!(args.model, ModelArg::Gnn) {
+        bail!("--model gnn is not built yet; isolation-forest and lstm can be trained (see the README's status)");
     }
+    let kind = match args.model {
+        ModelArg::Lstm => ModelKind::Lstm,
+        _ => ModelKind::IsolationForest,
+    };
     let started = Instant::now();
     let (from, to) = parse_range(&args.range)?;
     let inputs: Vec<String> = model_inputs().into_iter().map(String::from).collect();
@@ -151,12 +169,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let config = IsolationForestConfig {
-        trees: args.trees,
-        subsample: args.subsample,
-        contamination: args.contamination,
-        seed: args.seed,
-    };
     let training = TrainingInfo {
         source: redact(&args.from),
         from: rfc3339(from),
@@ -164,27 +176,87 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         rows: 0,
         data_hash: String::new(),
     };
+    let (metadata, path) = match kind {
+        ModelKind::Lstm => train_lstm(&args, inputs, &floors, &rows, training)?,
+        ModelKind::IsolationForest => train_forest(&args, inputs, &floors, &rows, training)?,
+    };
+    summary(&metadata, &path, started);
+    Ok(())
+}
+
+fn train_forest(
+    args: &TrainArgs,
+    inputs: Vec<String>,
+    floors: &[f64],
+    rows: &[TrainingRow],
+    training: TrainingInfo,
+) -> anyhow::Result<(ModelMetadata, PathBuf)> {
+    let config = IsolationForestConfig {
+        trees: args.trees,
+        subsample: args.subsample,
+        contamination: args.contamination,
+        seed: args.seed,
+    };
     let growing = bar(args.quiet, args.trees as u64, "growing trees");
-    let mut model = ServiceModel::train(inputs, &floors, &rows, &config, training, |_| {
-        growing.inc(1)
-    })
-    .with_context(|| format!("training on {} rows", rows.len()))?;
+    let mut model =
+        ServiceModel::train(inputs, floors, rows, &config, training, |_| growing.inc(1))
+            .with_context(|| format!("training on {} rows", rows.len()))?;
     growing.finish_and_clear();
     let path = model
         .save(&args.out, chrono::Utc::now().to_rfc3339())
         .context("writing the model")?;
-    summary(&model, &path, started);
-    Ok(())
+    Ok((model.metadata().clone(), path))
+}
+
+fn train_lstm(
+    args: &TrainArgs,
+    inputs: Vec<String>,
+    floors: &[f64],
+    rows: &[TrainingRow],
+    training: TrainingInfo,
+) -> anyhow::Result<(ModelMetadata, PathBuf)> {
+    let config = LstmConfig {
+        hidden: args.hidden,
+        layers: args.layers,
+        window: args.window,
+        epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let epochs = bar(args.quiet, args.epochs as u64, "epochs");
+    let mut model = SequenceModel::train(
+        inputs,
+        floors,
+        rows,
+        &config,
+        args.contamination,
+        training,
+        |_, loss| {
+            epochs.set_message(format!("loss {loss:.4}"));
+            epochs.inc(1);
+        },
+    )
+    .with_context(|| format!("training on {} rows", rows.len()))?;
+    epochs.finish_and_clear();
+    let path = model
+        .save(&args.out, chrono::Utc::now().to_rfc3339())
+        .context("writing the model")?;
+    Ok((model.metadata().clone(), path))
 }
 
 /// Whether the newest model in `--out` sees drift above `threshold` on `rows` (prints why).
 fn drifted(
     args: &TrainArgs,
     inputs: &[String],
-    rows: &[aiops_models::service_model::TrainingRow],
+    rows: &[TrainingRow],
     threshold: f64,
 ) -> anyhow::Result<bool> {
-    let newest = match model_file::versions(&args.out, ModelKind::IsolationForest) {
+    let kind = match args.model {
+        ModelArg::Lstm => ModelKind::Lstm,
+        _ => ModelKind::IsolationForest,
+    };
+    let newest = match model_file::versions(&args.out, kind) {
         Ok(versions) => versions.into_iter().last(),
         Err(_) => None,
     };
@@ -193,8 +265,13 @@ fn drifted(
         return Ok(true);
     };
     let names: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let model = ServiceModel::load(&path, &names)?;
-    let drift = model.drift(rows);
+    let drift = match kind {
+        ModelKind::Lstm => aiops_models::service_model::drift_of(
+            SequenceModel::load(&path, &names)?.metadata(),
+            rows,
+        ),
+        ModelKind::IsolationForest => ServiceModel::load(&path, &names)?.drift(rows),
+    };
     let Some((input, psi)) = drift.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
         bail!(
             "no row in the range belongs to a service model v{version} knows: nothing to compare"
@@ -210,9 +287,7 @@ fn drifted(
     Ok(true)
 }
 
-fn summary(model: &ServiceModel, path: &std::path::Path, started: Instant) {
-    let meta = model.metadata();
-    let figure = |name: &str| meta.evaluation.get(name).copied().unwrap_or(f64::NAN);
+fn summary(meta: &ModelMetadata, path: &std::path::Path, started: Instant) {
     println!(
         "trained {} v{} on {} rows of {} services ({} .. {}) in {:.1}s",
         meta.kind.name(),
@@ -223,12 +298,15 @@ fn summary(model: &ServiceModel, path: &std::path::Path, started: Instant) {
         meta.training.to,
         started.elapsed().as_secs_f64()
     );
+    let figures: Vec<String> = meta
+        .evaluation
+        .iter()
+        .map(|(name, value)| format!("{name} {value:.4}"))
+        .collect();
     println!(
-        "threshold {:.4}; flagged in training {:.2}%; score p50 {:.3}, p99 {:.3}; data hash {}",
+        "threshold {:.4}; {}; data hash {}",
         meta.threshold,
-        100.0 * figure("training_flagged_share"),
-        figure("training_score_p50"),
-        figure("training_score_p99"),
+        figures.join(", "),
         meta.training.data_hash
     );
     println!("wrote {}", path.display());
