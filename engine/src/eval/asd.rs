@@ -12,6 +12,8 @@ use std::path::Path;
 use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::model_file::TrainingInfo;
+use aiops_models::lstm::LstmConfig;
+use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
 use aiops_models::spot::Spot;
 use serde::Serialize;
@@ -113,30 +115,11 @@ pub fn forest(machine: &Machine, seed: u64) -> Result<Scored> {
 }
 
 fn forest_model(machine: &Machine, seed: u64) -> Result<(ServiceModel, Vec<f64>)> {
-    let features: Vec<String> = (0..machine.train[0].len())
-        .map(|i| format!("m{i}"))
-        .collect();
-    let rows: Vec<TrainingRow> = machine
-        .train
-        .iter()
-        .map(|values| TrainingRow {
-            service: machine.name.clone(),
-            values: values.clone(),
-        })
-        .collect();
+    let (features, rows, floors, info) = training_set(machine);
     let config = IsolationForestConfig {
         seed,
         ..Default::default()
     };
-    let info = TrainingInfo {
-        source: machine.name.clone(),
-        from: "train".into(),
-        to: "train".into(),
-        rows: 0,
-        data_hash: String::new(),
-    };
-    // Metrics are min-max normalised to 0..1: a spread floor of 1 % of that range.
-    let floors = vec![0.01; features.len()];
     let model = ServiceModel::train(features, &floors, &rows, &config, info, |_| {})
         .map_err(|e| Error::Config(format!("{}: {e}", machine.name)))?;
     let mut scratch = Vec::new();
@@ -150,6 +133,59 @@ fn forest_model(machine: &Machine, seed: u64) -> Result<(ServiceModel, Vec<f64>)
         })
         .collect();
     Ok((model, scores))
+}
+
+/// The job's LSTM forecaster (per-machine scaling, forecast-error threshold from the training
+/// part), its state warmed on the last `window` training rows, then streamed over the test part.
+pub fn lstm(machine: &Machine, seed: u64) -> Result<Scored> {
+    let (features, rows, floors, info) = training_set(machine);
+    let config = LstmConfig {
+        seed,
+        ..Default::default()
+    };
+    let model = SequenceModel::train(features, &floors, &rows, &config, 0.01, info, |_, _| {})
+        .map_err(|e| Error::Config(format!("{}: {e}", machine.name)))?;
+    let mut state = model
+        .start()
+        .ok_or_else(|| Error::Config("LSTM state".into()))?;
+    let mut scratch = Vec::new();
+    let warm = machine.train.len().saturating_sub(config.window);
+    for values in &machine.train[warm..] {
+        model.score(&mut state, &machine.name, values, &mut scratch);
+    }
+    let scores = machine
+        .test
+        .iter()
+        .map(|values| {
+            model
+                .score(&mut state, &machine.name, values, &mut scratch)
+                .map_or(0.0, |s| s.normalized)
+        })
+        .collect();
+    Ok(Scored::at_threshold(scores, 0.5))
+}
+
+/// The training part as model input: features m0.., rows of one "service" (the machine),
+/// spread floors of 1 % (metrics are min-max normalised to 0..1).
+fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, TrainingInfo) {
+    let features: Vec<String> = (0..machine.train[0].len()).map(|i| format!("m{i}")).collect();
+    let rows = machine
+        .train
+        .iter()
+        .map(|values| TrainingRow {
+            service: machine.name.clone(),
+            values: values.clone(),
+        })
+        .collect();
+    let floors = vec![0.01; features.len()];
+    let info = TrainingInfo {
+        source: machine.name.clone(),
+        from: "train".into(),
+        to: "train".into(),
+        rows: 0,
+        data_hash: String::new(),
+    };
+    (features, rows, floors, info)
 }
 
 /// The job's robust detector per metric (median/MAD over the last `history` points, training

@@ -24,7 +24,7 @@ pub enum AnomalyDataset {
 /// Options of `aiops eval anomaly`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Detectors, all online (the score at t uses data up to t only):\n  robust            the job's median/MAD detector (NAB: level and step of the series)\n  isolation-forest  the job's IsolationForest (NAB: refitted on the last probation-length points,\n                    over value, step and distance from the last 12 points; ASD: trained on the\n                    training part with per-machine standard scaling)\n  forest + SPOT     (ASD) the forest with a SPOT extreme-value threshold (risk 1e-2) calibrated on the\n                    training scores and updated online, instead of the 1 % contamination quantile\n  ensemble          the mean of the two normalised scores (the job's models.combine = \"mean\")\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
+    after_help = "Detectors, all online (the score at t uses data up to t only):\n  robust            the job's median/MAD detector (NAB: level and step of the series)\n  isolation-forest  the job's IsolationForest (NAB: refitted on the last probation-length points,\n                    over value, step and distance from the last 12 points; ASD: trained on the\n                    training part with per-machine standard scaling)\n  forest + SPOT     (ASD) the forest with a SPOT extreme-value threshold (risk 1e-2) calibrated on the\n                    training scores and updated online, instead of the 1 % contamination quantile\nlstm              the job's LSTM forecaster (2 x 64, windows of 60; ASD: trained on the training part,\n                    scored by forecast error, threshold the training errors' 99th percentile)\n    ensemble          the mean of the two normalised scores (the job's models.combine = \"mean\")\n  ensemble (all)    (ASD) the mean of robust, forest and LSTM\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
 )]
 pub struct AnomalyArgs {
     /// The dataset.
@@ -58,6 +58,16 @@ pub struct AnomalyArgs {
     #[arg(long, short = 'q')]
     quiet: bool,
 }
+
+/// The detectors of the ASD table, in order.
+const ASD_DETECTORS: [&str; 6] = [
+    "robust",
+    "isolation-forest",
+    "forest + SPOT",
+    "lstm",
+    "ensemble",
+    "ensemble (all)",
+];
 
 /// SPOT's risk on ASD: the probability of a normal row exceeding the threshold.
 const SPOT_RISK: f64 = 1e-2;
@@ -176,11 +186,24 @@ fn asd_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
         let ensemble =
             asd::Scored::at_threshold(univariate::mean(&forest.scores, &robust.scores), 0.5);
         let spot = asd::forest_spot(&machine, args.seed, SPOT_RISK)?;
+        let lstm = asd::lstm(&machine, args.seed)?;
+        let all = asd::Scored::at_threshold(
+            robust
+                .scores
+                .iter()
+                .zip(&forest.scores)
+                .zip(&lstm.scores)
+                .map(|((r, f), l)| (r + f + l) / 3.0)
+                .collect(),
+            0.5,
+        );
         for (detector, scored) in [
             ("robust", robust),
             ("isolation-forest", forest),
             ("forest + SPOT", spot),
+            ("lstm", lstm),
             ("ensemble", ensemble),
+            ("ensemble (all)", all),
         ] {
             rows.push((
                 name.clone(),
@@ -224,7 +247,7 @@ fn print_asd(rows: &[(String, String, asd::Figures)]) {
     for (machine, detector, figures) in rows {
         line(machine, detector, figures);
     }
-    for detector in ["robust", "isolation-forest", "forest + SPOT", "ensemble"] {
+    for detector in ASD_DETECTORS {
         let chosen: Vec<&asd::Figures> = rows
             .iter()
             .filter(|r| r.1 == detector)
@@ -251,12 +274,22 @@ fn print_asd(rows: &[(String, String, asd::Figures)]) {
     println!("published: InterFusion best PA-F1 above 0.94 averaged over its four datasets (ASD included)");
 }
 
-/// The detector settings compared on the simulator: (name, use the model, combination).
-const SIM_DETECTORS: [(&str, bool, Combine); 4] = [
-    ("robust", false, Combine::Mean),
-    ("isolation-forest", true, Combine::Model),
-    ("ensemble (mean)", true, Combine::Mean),
-    ("ensemble (max)", true, Combine::Max),
+/// Which trained models a simulator detector setting loads.
+#[derive(Clone, Copy)]
+enum Models {
+    None,
+    Forest,
+    Lstm,
+    Both,
+}
+
+/// The detector settings compared on the simulator: (name, models, combination).
+const SIM_DETECTORS: [(&str, Models, Combine); 5] = [
+    ("robust", Models::None, Combine::Mean),
+    ("isolation-forest", Models::Forest, Combine::Model),
+    ("lstm", Models::Lstm, Combine::Model),
+    ("ensemble (robust+forest)", Models::Forest, Combine::Mean),
+    ("ensemble (all, mean)", Models::Both, Combine::Mean),
 ];
 
 /// Minutes at the start of an evaluated run that are not judged: the robust detector's
@@ -279,13 +312,14 @@ fn sim_config(
     Ok(config)
 }
 
-/// Trains the job's IsolationForest on fault-free history: the same hours one week earlier
+/// Trains the job's IsolationForest and LSTM (into `forest`, `lstm` and both into `both`) on
+/// fault-free history: the same hours one week earlier
 /// (same weekday and time of day, so the same point of the daily and weekly traffic cycle).
 fn train_history(
     args: &AnomalyArgs,
     shape: Shape,
     seed: u64,
-    models: &std::path::Path,
+    dirs: &TrainedDirs,
 ) -> anyhow::Result<()> {
     let history_start = "2025-12-29T08:00:00Z";
     let mut config = sim_config(shape, seed, args.services, history_start, args.hours)?;
@@ -314,16 +348,59 @@ fn train_history(
         seed: args.seed,
         ..Default::default()
     };
-    let mut model = aiops_models::service_model::ServiceModel::train(
+    let mut forest = aiops_models::service_model::ServiceModel::train(
+        inputs.clone(),
+        &floors,
+        &stored.rows,
+        &config,
+        training.clone(),
+        |_| {},
+    )?;
+    let config = aiops_models::lstm::LstmConfig {
+        seed: args.seed,
+        ..Default::default()
+    };
+    let mut lstm = aiops_models::sequence_model::SequenceModel::train(
         inputs,
         &floors,
         &stored.rows,
         &config,
+        0.01,
         training,
-        |_| {},
+        |_, _| {},
     )?;
-    model.save(models, "2026-01-05T08:00:00Z".into())?;
+    let stamp = || "2026-01-05T08:00:00Z".to_string();
+    forest.save(dirs.forest.path(), stamp())?;
+    forest.save(dirs.both.path(), stamp())?;
+    lstm.save(dirs.lstm.path(), stamp())?;
+    lstm.save(dirs.both.path(), stamp())?;
     Ok(())
+}
+
+/// Model directories of one simulated fleet.
+struct TrainedDirs {
+    forest: tempfile::TempDir,
+    lstm: tempfile::TempDir,
+    both: tempfile::TempDir,
+}
+
+impl TrainedDirs {
+    fn new() -> anyhow::Result<Self> {
+        Ok(TrainedDirs {
+            forest: tempfile::tempdir()?,
+            lstm: tempfile::tempdir()?,
+            both: tempfile::tempdir()?,
+        })
+    }
+
+    fn path(&self, models: Models) -> Option<&std::path::Path> {
+        match models {
+            Models::None => None,
+            Models::Forest => Some(self.forest.path()),
+            Models::Lstm => Some(self.lstm.path()),
+            Models::Both => Some(self.both.path()),
+        }
+    }
 }
 
 fn simulator_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
@@ -338,14 +415,14 @@ fn simulator_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
     let mut counts = vec![MinuteCounts::default(); SIM_DETECTORS.len()];
     for (shape, seed) in runs {
         bar.set_message(format!("{shape:?} seed {seed}: training"));
-        let models = tempfile::tempdir()?;
-        train_history(args, shape, seed, models.path())?;
+        let dirs = TrainedDirs::new()?;
+        train_history(args, shape, seed, &dirs)?;
         bar.inc(1);
-        for (i, (name, with_model, combine)) in SIM_DETECTORS.iter().enumerate() {
+        for (i, (name, models, combine)) in SIM_DETECTORS.iter().enumerate() {
             bar.set_message(format!("{shape:?} seed {seed}: {name}"));
             let mut config = sim_config(shape, seed, args.services, start, args.hours)?;
-            if *with_model {
-                config.models.dir = models.path().display().to_string();
+            if let Some(dir) = dirs.path(*models) {
+                config.models.dir = dir.display().to_string();
                 config.models.combine = *combine;
             }
             let faults: Vec<FaultSpan> = aiops_engine::job::simulator(&config, 0)?
