@@ -1,6 +1,6 @@
 //! Scoring one feature row with every detector the job runs: the robust median/MAD detector
-//! over 11 features with 30 minutes of history, and the IsolationForest (100 trees) behind
-//! per-service scaling, combined; plus the forest alone. The bar is a p99 well under
+//! over 11 features with 30 minutes of history; plus the IsolationForest (100 trees) behind
+//! per-service scaling; plus the LSTM forecaster (2 × 64, one streaming step per row); combined. The bar is a p99 well under
 //! 50 ms per row, aiming below 1 ms on one core.
 //!
 //! Run: `cargo bench -p aiops-engine --bench score_row`. Besides criterion's mean, it prints
@@ -16,7 +16,9 @@ use aiops_engine::features::FeatureRow;
 use aiops_engine::score::detect::{input_floors, model_inputs};
 use aiops_engine::score::{Detector, ModelSlot};
 use aiops_engine::stats::Stats;
+use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::TrainingInfo;
+use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
@@ -43,7 +45,7 @@ fn row(rng: &mut rand_chacha::ChaCha8Rng, service: usize, minute: i64) -> Featur
     }
 }
 
-fn trained_model(dir: &std::path::Path) {
+fn trained_models(forest_dir: &std::path::Path, all_dir: &std::path::Path) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let inputs: Vec<String> = model_inputs().into_iter().map(String::from).collect();
     let readers: Vec<_> = inputs
@@ -68,9 +70,26 @@ fn trained_model(dir: &std::path::Path) {
         rows: 0,
         data_hash: String::new(),
     };
-    let mut model =
-        ServiceModel::train(inputs, &floors, &rows, &Default::default(), info, |_| {}).unwrap();
-    model.save(dir, "2026-01-01T00:00:00Z".into()).unwrap();
+    let mut forest = ServiceModel::train(
+        inputs.clone(),
+        &floors,
+        &rows,
+        &Default::default(),
+        info.clone(),
+        |_| {},
+    )
+    .unwrap();
+    forest
+        .save(forest_dir, "2026-01-01T00:00:00Z".into())
+        .unwrap();
+    forest.save(all_dir, "2026-01-01T00:00:00Z".into()).unwrap();
+    let config = LstmConfig {
+        epochs: 2,
+        ..Default::default()
+    };
+    let mut lstm =
+        SequenceModel::train(inputs, &floors, &rows, &config, 0.01, info, |_, _| {}).unwrap();
+    lstm.save(all_dir, "2026-01-01T00:00:00Z".into()).unwrap();
 }
 
 fn detector(models: Option<&std::path::Path>) -> Detector {
@@ -91,17 +110,19 @@ fn detector(models: Option<&std::path::Path>) -> Detector {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    trained_model(dir.path());
+    let (forest_dir, all_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    trained_models(forest_dir.path(), all_dir.path());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
     let rows: Vec<FeatureRow> = (0..200)
         .flat_map(|m| (0..SERVICES).map(move |s| (m, s)))
         .map(|(m, s)| row(&mut rng, s, m))
         .collect();
-    for (name, models) in [
+    let settings = [
         ("robust", None),
-        ("robust + isolation forest", Some(dir.path())),
-    ] {
+        ("robust + isolation forest", Some(forest_dir.path())),
+        ("robust + isolation forest + lstm", Some(all_dir.path())),
+    ];
+    for (name, models) in settings {
         let mut detector = detector(models);
         for r in rows.iter().take(40 * SERVICES) {
             detector.score(&mut r.clone());

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor as CandleTensor};
 
-use crate::drift::Histogram;
 use crate::iforest::FitError;
 use crate::lstm::{Forecaster, LstmConfig, StreamState};
 use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, Tensor, TrainingInfo};
-use crate::service_model::{data_hash, quantile, scale_rows, ModelScore, TrainingRow, DRIFT_BINS};
+use crate::service_model::{
+    data_hash, quantile, reference_histograms, scale_rows, ModelScore, TrainingRow,
+};
 
 /// Rows of a series whose forecast errors are not judged (the state is still filling).
 pub const WARM_UP_STEPS: usize = 5;
@@ -93,14 +94,7 @@ impl SequenceModel {
         let rank = ((1.0 - contamination) * (errors.len() - 1) as f64).round() as usize;
         let threshold = errors[rank].max(f64::MIN_POSITIVE);
         let columns = features.len();
-        let reference = features
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let column: Vec<f64> = scaled.iter().skip(i).step_by(columns).copied().collect();
-                Histogram::fit(name, &column, DRIFT_BINS)
-            })
-            .collect();
+        let reference = reference_histograms(&features, &scaled);
         training.rows = scaled.len() / columns.max(1);
         training.data_hash = data_hash(rows);
         let metadata = ModelMetadata {

@@ -27,7 +27,7 @@ use crate::scaler::StandardScaler;
 pub const MIN_ROWS_PER_SERVICE: usize = 10;
 
 /// Bins of the drift reference histograms.
-pub(crate) const DRIFT_BINS: usize = 10;
+const DRIFT_BINS: usize = 10;
 
 /// One training row: a service and its feature values (NaN = missing).
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,19 @@ pub(crate) fn scale_rows(
     (scalers, scaled)
 }
 
+/// The drift reference of each feature from the scaled training matrix (row-major).
+pub(crate) fn reference_histograms(features: &[String], scaled: &[f64]) -> Vec<Histogram> {
+    let columns = features.len().max(1);
+    features
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let column: Vec<f64> = scaled.iter().skip(i).step_by(columns).copied().collect();
+            Histogram::fit(name, &column, DRIFT_BINS)
+        })
+        .collect()
+}
+
 pub(crate) fn data_hash(rows: &[TrainingRow]) -> String {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for row in rows {
@@ -170,11 +183,7 @@ impl ServiceModel {
         let mut scores = forest.score(matrix.view())?;
         scores.sort_by(f64::total_cmp);
         let flagged = scores.iter().filter(|s| **s >= forest.threshold()).count();
-        let reference = features
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Histogram::fit(name, &matrix.column(i).to_vec(), DRIFT_BINS))
-            .collect();
+        let reference = reference_histograms(&features, matrix.as_slice().unwrap_or_default());
         training.rows = matrix.nrows();
         training.data_hash = data_hash(rows);
         let metadata = ModelMetadata {

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::IsolationForestConfig;
-use aiops_models::model_file::TrainingInfo;
 use aiops_models::lstm::LstmConfig;
+use aiops_models::model_file::TrainingInfo;
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
 use aiops_models::spot::Spot;
@@ -168,7 +168,9 @@ pub fn lstm(machine: &Machine, seed: u64) -> Result<Scored> {
 /// The training part as model input: features m0.., rows of one "service" (the machine),
 /// spread floors of 1 % (metrics are min-max normalised to 0..1).
 fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, TrainingInfo) {
-    let features: Vec<String> = (0..machine.train[0].len()).map(|i| format!("m{i}")).collect();
+    let features: Vec<String> = (0..machine.train[0].len())
+        .map(|i| format!("m{i}"))
+        .collect();
     let rows = machine
         .train
         .iter()

@@ -53,14 +53,8 @@ struct RcaArgs {
     /// The dataset.
     #[arg(long, value_enum)]
     dataset: RcaDataset,
-    /// Where the public datasets are (folders nab/, asd/, nezha-trainticket/).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "AIOPS_DATA_ROOT",
-        default_value = "../shared/data"
-    )]
-    data_root: PathBuf,
+    #[command(flatten)]
+    data: super::settings::DataRoot,
     /// Drop the spans: metrics-only operation (no traced graph; see graph.static_edges).
     #[arg(long)]
     metrics_only: bool,
@@ -240,7 +234,7 @@ fn simulator_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
 }
 
 fn nezha_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
-    let root = args.data_root.join("nezha-trainticket");
+    let root = args.data.root.join("nezha-trainticket");
     let cases = rca::nezha_cases(&root).with_context(|| {
         format!(
             "reading the Nezha fault lists under {} (see --data-root)",

@@ -30,14 +30,8 @@ pub struct AnomalyArgs {
     /// The dataset.
     #[arg(long, value_enum)]
     dataset: AnomalyDataset,
-    /// Where the public datasets are (folders nab/, asd/).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "AIOPS_DATA_ROOT",
-        default_value = "../shared/data"
-    )]
-    data_root: PathBuf,
+    #[command(flatten)]
+    data: super::settings::DataRoot,
     /// Seed of the forests.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -118,7 +112,7 @@ pub fn run(args: AnomalyArgs) -> anyhow::Result<()> {
 }
 
 fn nab_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
-    let root = args.data_root.join("nab");
+    let root = args.data.root.join("nab");
     let corpus = nab::load_corpus(&root).with_context(|| format!("reading {}", root.display()))?;
     let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
     let progress = bar(args.quiet, corpus.len(), "scoring NAB files");
@@ -174,7 +168,7 @@ fn nab_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
 }
 
 fn asd_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
-    let root = args.data_root.join("asd");
+    let root = args.data.root.join("asd");
     let machines: Vec<String> = (1..=6).map(|i| format!("omi-{i}")).collect();
     let progress = bar(args.quiet, machines.len(), "scoring ASD machines");
     let mut rows: Vec<(String, String, asd::Figures)> = Vec::new();

@@ -107,3 +107,16 @@ pub fn micros(text: &str, flag: &str) -> anyhow::Result<i64> {
     })?;
     Ok(time.timestamp_micros())
 }
+
+/// Where the public evaluation datasets are.
+#[derive(clap::Args, Debug)]
+pub struct DataRoot {
+    /// Folder of the public datasets (nab/, asd/, nezha-trainticket/).
+    #[arg(
+        long = "data-root",
+        value_name = "DIR",
+        env = "AIOPS_DATA_ROOT",
+        default_value = "../shared/data"
+    )]
+    pub root: PathBuf,
+}
