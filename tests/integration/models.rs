@@ -171,6 +171,38 @@ fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
 }
 
 #[test]
+fn a_missing_model_directory_and_an_unbuilt_model_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere").display().to_string();
+    let output = crate::common::aiops()
+        .args([
+            "run",
+            "--duration",
+            "1m",
+            "--speed",
+            "0",
+            "-q",
+            "--models",
+            &missing,
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is not a directory") && stderr.contains("nowhere"),
+        "{stderr}"
+    );
+    let output = crate::common::aiops()
+        .args(["train", "--model", "gnn", "--from", &missing])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not built yet"));
+}
+
+#[test]
 fn training_from_postgres_reads_the_same_rows_as_from_parquet() {
     let url = fresh_database("train_from_pg");
     run_ok(&["migrate", "--database-url", &url]);

@@ -57,6 +57,17 @@ fn read_csv(path: &Path, labelled: bool) -> Result<(Vec<Vec<f64>>, Vec<bool>)> {
 pub fn load_machine(root: &Path, name: &str) -> Result<Machine> {
     let (train, _) = read_csv(&root.join(format!("{name}_train.csv")), false)?;
     let (test, labels) = read_csv(&root.join(format!("{name}_test.csv")), true)?;
+    let width = train.first().map_or(0, Vec::len);
+    if width == 0 || test.is_empty() {
+        return Err(Error::Config(format!(
+            "{name}: the training and test parts need rows with metrics"
+        )));
+    }
+    if let Some(row) = train.iter().chain(&test).position(|r| r.len() != width) {
+        return Err(Error::Config(format!(
+            "{name}: row {row} (training rows first) has a different number of metrics than the first ({width})"
+        )));
+    }
     Ok(Machine {
         name: name.to_string(),
         train,

@@ -304,7 +304,7 @@ pub fn best_threshold(points: &[Point], windows: usize, profile: &Profile) -> (f
             }
             i += 1;
         }
-        let missed = windows - best_window.len();
+        let missed = windows.saturating_sub(best_window.len());
         let raw = tp_sum + fp_sum - profile.fn_ * missed as f64;
         if raw > best.1 {
             best = (threshold, raw);

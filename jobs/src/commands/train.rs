@@ -23,8 +23,8 @@ use super::settings::micros;
 or a PostgreSQL database, fits the model and writes <out>/<model>-v<N>.safetensors and .json \
 (feature list, per-service scalers, threshold, training range, data hash, seed, figures). A job \
 started with `aiops run --models <out>` picks up the new version within models.reload_seconds.\n\n\
-Train on a range without incidents when you can: the threshold is the training scores' \
-(1 - contamination) quantile.\n\n\
+Train on a range without incidents when you can: the threshold is the (1 - contamination) \
+quantile of the training scores (forest) or forecast errors (LSTM).\n\n\
 Examples:\n  aiops train --from data --out models\n  \
 aiops train --from postgres://u@db/aiops --range 2026-01-05T00:00:00Z..2026-01-12T00:00:00Z --out models\n  \
 aiops train --from postgres://u@db/aiops --range ... --out models --if-drifted   (retrain only if input PSI > 0.2)"
