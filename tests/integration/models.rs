@@ -115,7 +115,7 @@ fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
         "--start",
         START,
         "--duration",
-        "30m",
+        "40m",
         "--speed",
         "120",
         "--services",
@@ -131,7 +131,18 @@ fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
     .map(String::from)
     .to_vec();
     let mut job = spawn(&args);
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // The first Parquet file means rows have been scored, so v1 is loaded; on a loaded
+    // machine that can take a while, and the steps below are timed from it.
+    let features = Path::new(&run_dir).join("features");
+    let started = std::time::Instant::now();
+    while crate::common::parquet_files(Path::new(&run_dir)).is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no rows in {}",
+            features.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     // v2: metadata whose weights are damaged. The job must report it and keep v1.
     let weights = std::fs::read(models.join("isolation-forest-v1.safetensors")).unwrap();
     let mut damaged = weights.clone();
@@ -145,7 +156,7 @@ fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
             "isolation-forest-v2.safetensors",
         );
     std::fs::write(models.join("isolation-forest-v2.json"), v2).unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    std::thread::sleep(std::time::Duration::from_secs(3));
     // v3: a good model, trained while the job runs.
     train(&data, &models, &[]);
     let status = job.wait().unwrap();
