@@ -169,10 +169,14 @@ pub enum Combine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RcaConfig {
-    /// Ranking method of incidents: combined | pagerank | baro.
+    /// Ranking method of incidents: combined | pagerank | baro | gnn (needs a gnn model in
+    /// models.dir).
     pub method: String,
     /// Candidates kept per incident.
     pub top_k: usize,
+    /// Record every ranking's inputs (edges, evidence) under `<data_dir>/rca_inputs/`, to
+    /// train the GNN on or replay rankings.
+    pub record_inputs: bool,
 }
 
 /// `[sink]`.

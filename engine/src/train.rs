@@ -1,5 +1,6 @@
-//! Stored feature rows as training data: read a time range of rows back from the Parquet
-//! feature store or from PostgreSQL, keeping only the model's inputs.
+//! Stored outputs as training data: a time range of feature rows read back from the Parquet
+//! feature store or from PostgreSQL (keeping only the model's inputs), and recorded ranking
+//! inputs labelled with a run's ground truth (for the GNN).
 //!
 //! Offline training reads the same rows the job wrote, so a model learns exactly the features
 //! it will later be shown. Rows come back sorted by (minute, service) whichever store and
@@ -10,6 +11,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use aiops_models::rca::gnn::LabelledIncident;
 use aiops_models::service_model::TrainingRow;
 use arrow::array::{Array, Float64Array, StringArray, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
@@ -17,6 +19,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
+use crate::score::incidents::RankingInput;
+use crate::sink::read_json_lines;
 
 /// Whether `from` names a PostgreSQL database rather than a directory.
 pub fn is_database_url(from: &str) -> bool {
@@ -205,4 +209,47 @@ fn load_from_postgres(
             Ok((time_us, TrainingRow { service, values }))
         })
         .collect()
+}
+
+/// Labelled incidents for the GNN from a data directory written with `rca.record_inputs`:
+/// for each fault of its `ground_truth.csv` (the simulator writes one), the first recorded
+/// ranking within the fault's span, labelled with the faulty service. Faults without such a
+/// ranking (not detected) are skipped.
+pub fn labelled_incidents(data_dir: &Path) -> Result<Vec<LabelledIncident>> {
+    let truth_path = data_dir.join("ground_truth.csv");
+    let truth = std::fs::read_to_string(&truth_path).map_err(|e| Error::io(&truth_path, e))?;
+    let mut inputs: Vec<RankingInput> = read_json_lines(&data_dir.join("rca_inputs"))?;
+    inputs.sort_by_key(|input| input.time_us);
+    let mut incidents = Vec::new();
+    for (number, line) in truth.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let bad = || {
+            Error::Config(format!(
+                "{}:{}: expected fault,service,start,end",
+                truth_path.display(),
+                number + 1
+            ))
+        };
+        let [_, service, start, end] = fields[..] else {
+            return Err(bad());
+        };
+        let time = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| t.timestamp_micros())
+                .map_err(|_| bad())
+        };
+        let (start, end) = (time(start)?, time(end)?);
+        let minute = start - start.rem_euclid(60_000_000);
+        if let Some(input) = inputs
+            .iter()
+            .find(|i| i.time_us >= minute && i.time_us < end)
+        {
+            incidents.push(LabelledIncident {
+                edges: input.edges.clone(),
+                evidence: input.evidence.clone(),
+                cause: service.to_string(),
+            });
+        }
+    }
+    Ok(incidents)
 }

@@ -47,9 +47,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // An evaluation raises hundreds of incidents on purpose; the job's log would bury its tables.
+    // An evaluation (or a GNN training run over simulations) raises hundreds of incidents on
+    // purpose; the job's log would bury its tables.
     let default_level = match cli.command {
-        Command::Eval(_) => "error",
+        Command::Eval(_) | Command::Train(_) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()

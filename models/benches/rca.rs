@@ -1,6 +1,9 @@
-//! Ranking one incident window on a 200-service graph, per method.
+//! Ranking one incident window on a 200-service graph, per method (the GNN included).
 
-use aiops_models::rca::{method, CallEdge, CallGraph, Deviation, ServiceEvidence, METHODS};
+use aiops_models::rca::gnn::{Gnn, GnnConfig};
+use aiops_models::rca::{
+    method, CallEdge, CallGraph, Deviation, RootCauseRanker, ServiceEvidence, METHODS,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// A layered call graph: `services` services, each calling three in the next layer, and a
@@ -38,6 +41,10 @@ fn rank_200_services(c: &mut Criterion) {
         let ranker = method(name).expect("known method");
         group.bench_function(name, |b| b.iter(|| ranker.rank(&graph, &evidence)));
     }
+    // The GNN's cost does not depend on its weights: an untrained network of the default shape.
+    let config = GnnConfig::default();
+    let gnn = Gnn::new(config.hidden, config.layers, 0).expect("network");
+    group.bench_function("gnn", |b| b.iter(|| gnn.rank(&graph, &evidence)));
     group.finish();
 }
 

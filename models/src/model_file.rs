@@ -27,6 +27,8 @@ pub enum ModelKind {
     IsolationForest,
     /// [`crate::lstm::Forecaster`].
     Lstm,
+    /// [`crate::rca::gnn::Gnn`].
+    Gnn,
 }
 
 impl ModelKind {
@@ -35,6 +37,7 @@ impl ModelKind {
         match self {
             ModelKind::IsolationForest => "isolation-forest",
             ModelKind::Lstm => "lstm",
+            ModelKind::Gnn => "gnn",
         }
     }
 }

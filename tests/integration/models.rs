@@ -243,3 +243,98 @@ fn training_from_postgres_reads_the_same_rows_as_from_parquet() {
         .unwrap()
         .contains("password"));
 }
+
+#[test]
+fn a_gnn_trained_on_recorded_incidents_ranks_in_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.toml");
+    std::fs::write(&record, "[rca]\nrecord_inputs = true\n").unwrap();
+    let record = record.display().to_string();
+    let data = dir.path().join("recorded").display().to_string();
+    simulate(
+        &data,
+        "70m",
+        "8",
+        &["--seed", "11", "--fault-every", "12", "-c", &record],
+    );
+    let models = dir.path().join("models");
+    let out = models.display().to_string();
+    let summary = run_ok(&[
+        "train",
+        "--model",
+        "gnn",
+        "--from",
+        &data,
+        "--out",
+        &out,
+        "--gnn-epochs",
+        "20",
+        "-q",
+    ]);
+    assert!(summary.contains("trained gnn on"), "{summary}");
+    let metadata = metadata_of(&models.join("gnn-v1.json"));
+    assert!(
+        metadata["training"]["rows"].as_u64().unwrap() >= 4,
+        "{metadata}"
+    );
+    assert_eq!(metadata["features"].as_array().unwrap().len(), 13);
+
+    // rca.method = "gnn": the job ranks with it first and keeps the other methods beside it.
+    let use_gnn = dir.path().join("gnn.toml");
+    std::fs::write(&use_gnn, "[rca]\nmethod = \"gnn\"\n").unwrap();
+    let run = dir.path().join("run");
+    let run_arg = run.display().to_string();
+    let summary = simulate(
+        &run_arg,
+        "40m",
+        "8",
+        &[
+            "--seed",
+            "12",
+            "--fault-every",
+            "12",
+            "--models",
+            &out,
+            "-c",
+            &use_gnn.display().to_string(),
+        ],
+    );
+    assert!(summary.contains("gnn v1"), "{summary}");
+    let incidents: Vec<serde_json::Value> =
+        aiops_engine::sink::read_json_lines(&run.join("incidents")).unwrap();
+    assert!(!incidents.is_empty());
+    for incident in &incidents {
+        assert_eq!(incident["method"], "gnn");
+        assert!(incident["rankings"]["gnn"].is_array() && incident["rankings"]["baro"].is_array());
+        assert_eq!(incident["root_cause"], incident["rankings"]["gnn"][0]);
+    }
+
+    // Without a gnn model, rca.method = "gnn" is a configuration error naming the fix.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = crate::common::aiops()
+        .args([
+            "run",
+            "--duration",
+            "1m",
+            "--speed",
+            "0",
+            "-q",
+            "--data-dir",
+            &run_arg,
+        ])
+        .args([
+            "--models",
+            &empty.display().to_string(),
+            "-c",
+            &use_gnn.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("aiops train --model gnn"));
+}
+
+fn metadata_of(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

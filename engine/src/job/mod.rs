@@ -362,6 +362,28 @@ fn check_models_dir(dir: &str) -> Result<()> {
     Ok(())
 }
 
+/// Adds the GNN of `models.dir`, if there is one, to the tracker's rankers; `rca.method =
+/// "gnn"` without one is a configuration error.
+fn learned_ranker(shared: &Shared, tracker: IncidentTracker) -> Result<IncidentTracker> {
+    let (config, dir) = (&shared.config.rca, &shared.config.models.dir);
+    let gnn = match dir.is_empty() {
+        true => None,
+        false => aiops_models::rca::gnn::Gnn::newest(std::path::Path::new(dir))
+            .map_err(|e| Error::Config(format!("loading the gnn model: {e}")))?,
+    };
+    match gnn {
+        Some((version, gnn)) => {
+            tracing::info!("ranking root causes with gnn v{version} too");
+            shared.stats.set_model_version("gnn", version);
+            Ok(tracker.with_ranker(Box::new(gnn), config))
+        }
+        None if config.method == "gnn" => Err(Error::Config(format!(
+            "rca.method = \"gnn\" needs a gnn model in models.dir ({dir:?}): train one with `aiops train --model gnn`"
+        ))),
+        None => Ok(tracker),
+    }
+}
+
 /// The worker's detector: robust, plus the learned models of `models.dir` when set.
 fn detector(shared: &Shared, index: usize) -> Detector {
     let detector = Detector::new(shared.config.detection.clone());
@@ -453,6 +475,14 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
             edge_history(shared, &stored, index)?,
             stored.durable_before.unwrap_or(0),
         );
+    let tracker = learned_ranker(shared, tracker)?;
+    let tracker = match shared.config.rca.record_inputs {
+        true => tracker.recording_to(
+            &data_dir.join("rca_inputs"),
+            &format!("rca-inputs-{}", shared.run_id),
+        ),
+        false => tracker,
+    };
     let run_id = &shared.run_id;
     let mut edge_lines = JsonLines::new(
         &data_dir.join("edges"),

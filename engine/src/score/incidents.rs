@@ -20,6 +20,7 @@ use crate::config::{DetectionConfig, RcaConfig};
 use crate::error::{Error, Result};
 use crate::graph::snapshot::live_at;
 use crate::graph::EdgeWindow;
+use crate::sink::SideOutput;
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, PaneJoin};
 
@@ -49,8 +50,24 @@ pub struct Incident {
     pub edges: usize,
 }
 
+/// What a ranking saw: recorded with `rca.record_inputs`, so learned rankers (the GNN) can be
+/// trained on incidents whose cause is known, and rankings replayed offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankingInput {
+    /// The ranked minute, µs.
+    pub time_us: i64,
+    /// The incident it belongs to.
+    pub incident_id: String,
+    /// The call edges of the live graph (and configured ones).
+    pub edges: Vec<CallEdge>,
+    /// Every service's evidence.
+    pub evidence: Vec<ServiceEvidence>,
+}
+
 /// Worker 0's incident state and rankers.
 pub struct IncidentTracker {
+    /// Where ranking inputs are recorded, if they are.
+    recorder: Option<SideOutput>,
     primary: Box<dyn RootCauseRanker>,
     others: Vec<Box<dyn RootCauseRanker>>,
     top_k: usize,
@@ -68,19 +85,25 @@ impl IncidentTracker {
     /// A tracker ranking with `config.method`, judging edges as `detection` judges features;
     /// an unknown method is a configuration error.
     pub fn new(config: &RcaConfig, detection: &DetectionConfig) -> Result<Self> {
-        let primary = method(&config.method).ok_or_else(|| {
+        // A learned primary ("gnn") arrives with `with_ranker`; until then "combined" stands in.
+        let wanted = match config.method.as_str() {
+            "gnn" => "combined",
+            name => name,
+        };
+        let primary = method(wanted).ok_or_else(|| {
             Error::Config(format!(
-                "rca.method {:?} is not one of {}",
+                "rca.method {:?} is not one of {}, gnn",
                 config.method,
                 METHODS.join(", ")
             ))
         })?;
         let others = METHODS
             .iter()
-            .filter(|name| **name != config.method)
+            .filter(|name| **name != wanted)
             .filter_map(|name| method(name))
             .collect();
         Ok(IncidentTracker {
+            recorder: None,
             primary,
             others,
             top_k: config.top_k.max(1),
@@ -108,6 +131,24 @@ impl IncidentTracker {
         self.recent = self.recent.split_off(&oldest);
         let all = self.recent.values().flatten().cloned();
         live_at(all, pane, self.expiry)
+    }
+
+    /// Adds a learned ranker (the GNN); it becomes the primary method when `rca.method`
+    /// names it.
+    pub fn with_ranker(mut self, ranker: Box<dyn RootCauseRanker>, config: &RcaConfig) -> Self {
+        if ranker.name() == config.method {
+            let previous = std::mem::replace(&mut self.primary, ranker);
+            self.others.insert(0, previous);
+        } else {
+            self.others.push(ranker);
+        }
+        self
+    }
+
+    /// Records every ranking's inputs as JSON lines under `dir` (see [`RankingInput`]).
+    pub fn recording_to(mut self, dir: &std::path::Path, stem: &str) -> Self {
+        self.recorder = Some(SideOutput::new(dir, stem, 0));
+        self
     }
 
     /// Adds configured `[caller, callee]` edges to every minute's graph.
@@ -173,7 +214,8 @@ impl IncidentTracker {
         if let Some(open) = self.open.as_mut() {
             open.2 = pane;
         }
-        let graph = call_graph(&live, &self.static_edges, &evidence);
+        let call_edges = call_edges(&live, &self.static_edges);
+        let graph = CallGraph::new(&call_edges, evidence.iter().map(|e| e.service.as_str()));
         let mut candidates = self.primary.rank(&graph, &evidence);
         candidates.truncate(self.top_k);
         let mut rankings = BTreeMap::new();
@@ -184,6 +226,7 @@ impl IncidentTracker {
             ranking.truncate(self.top_k);
             rankings.insert(other.name().to_string(), top(&ranking));
         }
+        self.record(time_us, &incident_id, call_edges, &evidence);
         Some(Incident {
             incident_id,
             time_us,
@@ -198,22 +241,41 @@ impl IncidentTracker {
     }
 }
 
+impl IncidentTracker {
+    fn record(
+        &mut self,
+        time_us: i64,
+        incident_id: &str,
+        edges: Vec<CallEdge>,
+        evidence: &[ServiceEvidence],
+    ) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let input = RankingInput {
+            time_us,
+            incident_id: incident_id.to_string(),
+            edges,
+            evidence: evidence.to_vec(),
+        };
+        if let Err(error) = recorder.write(&input).and_then(|()| recorder.flush()) {
+            tracing::error!(%error, "cannot record the ranking input");
+        }
+    }
+}
+
 fn incident_id(time_us: i64) -> String {
     let time = chrono::DateTime::from_timestamp_micros(time_us).unwrap_or_default();
     format!("INC-{}", time.format("%Y%m%dT%H%MZ"))
 }
 
-fn call_graph(
-    edges: &[EdgeWindow],
-    configured: &[CallEdge],
-    evidence: &[ServiceEvidence],
-) -> CallGraph {
+fn call_edges(edges: &[EdgeWindow], configured: &[CallEdge]) -> Vec<CallEdge> {
     let mut edges: Vec<CallEdge> = edges
         .iter()
         .map(|e| CallEdge::new(&e.caller, &e.callee, e.calls, e.errors, e.p95_ms))
         .collect();
     edges.extend_from_slice(configured);
-    CallGraph::new(&edges, evidence.iter().map(|e| e.service.as_str()))
+    edges
 }
 
 /// Extension trait: raise incidents from evidence and edges.

@@ -42,6 +42,8 @@ impl Model {
             ModelKind::Lstm => {
                 SequenceModel::load(path, &inputs).map(|m| Model::Lstm(m, HashMap::new()))
             }
+            // The GNN ranks root causes; the incident tracker loads it, not the detector.
+            ModelKind::Gnn => return Err("a gnn model does not score rows".into()),
         }
         .map_err(|e| e.to_string())
     }

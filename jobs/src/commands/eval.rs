@@ -55,6 +55,9 @@ struct RcaArgs {
     dataset: RcaDataset,
     #[command(flatten)]
     data: super::settings::DataRoot,
+    /// Also rank with the GNN of this model directory (written by `aiops train --model gnn`).
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
     /// Drop the spans: metrics-only operation (no traced graph; see graph.static_edges).
     #[arg(long)]
     metrics_only: bool,
@@ -77,6 +80,23 @@ struct RcaArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
+}
+
+impl RcaArgs {
+    /// The methods judged: the built-in ones, and the GNN with --models.
+    fn methods(&self) -> Vec<&'static str> {
+        let mut methods = METHODS.to_vec();
+        if self.models.is_some() {
+            methods.push("gnn");
+        }
+        methods
+    }
+
+    fn use_models(&self, config: &mut JobConfig) {
+        if let Some(dir) = &self.models {
+            config.models.dir = dir.display().to_string();
+        }
+    }
 }
 
 /// Runs an evaluation.
@@ -102,7 +122,7 @@ fn rca_eval(args: RcaArgs) -> anyhow::Result<()> {
         false => dataset.to_string(),
     };
     let name = name.as_str();
-    let tables = rca::tables(name, &outcomes, &METHODS, published);
+    let tables = rca::tables(name, &outcomes, &args.methods(), published);
     for table in &tables {
         println!("{}", table.render());
     }
@@ -213,6 +233,7 @@ fn simulator_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
         let mut config = JobConfig::load(None, Vec::new())?;
         config.source.kind = SourceKind::Simulator;
         config.source.traces = !args.metrics_only;
+        args.use_models(&mut config);
         let sim = &mut config.simulator;
         (sim.topology, sim.seed, sim.services, sim.speed) = (shape, seed, args.services, 0.0);
         sim.start = "2026-01-05T08:00:00Z".into();
@@ -224,7 +245,7 @@ fn simulator_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
         outcomes.extend(rca::judge(
             &cases,
             &incidents,
-            &METHODS,
+            &args.methods(),
             Pick::FirstWithin(duration),
         ));
         bar.inc(1);
@@ -248,6 +269,7 @@ fn nezha_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
     let mut config = JobConfig::load(None, Vec::new())?;
     config.source.kind = SourceKind::Nezha;
     config.source.traces = !args.metrics_only;
+    args.use_models(&mut config);
     config.source.path = root;
     // A trace file holds a minute of spans in no order, and metric rows lag their minute.
     config.watermark.max_out_of_orderness_ms = 120_000;
@@ -255,5 +277,5 @@ fn nezha_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
     bar.set_message("replaying nezha-trainticket");
     let incidents = incidents_of(config, triggers, args.keep.as_deref(), "nezha-trainticket")?;
     bar.finish_and_clear();
-    Ok(rca::judge(&cases, &incidents, &METHODS, Pick::At(1)))
+    Ok(rca::judge(&cases, &incidents, &args.methods(), Pick::At(1)))
 }

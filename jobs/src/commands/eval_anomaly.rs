@@ -290,7 +290,7 @@ const SIM_DETECTORS: [(&str, Models, Combine); 5] = [
 /// warm-up (detection.min_history_minutes).
 const WARM_UP_MINUTES: i64 = 10;
 
-fn sim_config(
+pub(super) fn sim_config(
     shape: Shape,
     seed: u64,
     services: usize,

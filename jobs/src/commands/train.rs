@@ -69,6 +69,16 @@ pub struct TrainArgs {
     /// LSTM: AdamW learning rate.
     #[arg(long, default_value_t = 3e-3)]
     learning_rate: f64,
+    /// GNN: also train on this many seeds × both simulator topologies, simulated here with
+    /// rankings recorded (each run: --hours of a 16-service fleet, a fault every 20 minutes).
+    #[arg(long, value_name = "SEEDS", default_value_t = 0)]
+    simulate: u64,
+    /// GNN with --simulate: simulated hours per run.
+    #[arg(long, default_value_t = 3)]
+    hours: u64,
+    /// GNN: passes over the training incidents.
+    #[arg(long, default_value_t = 60)]
+    gnn_epochs: usize,
     /// Train only if the newest model in --out sees input drift: some input's PSI on the range
     /// above this (0.2 if given without a value). Without a model in --out, train.
     #[arg(long, value_name = "PSI", num_args = 0..=1, default_missing_value = "0.2")]
@@ -85,8 +95,24 @@ enum ModelArg {
     IsolationForest,
     /// LSTM forecaster of each service's next minute, scored by its forecast error.
     Lstm,
-    /// Graph network for root causes (not built yet).
+    /// Graph network ranking root causes, trained on labelled incidents: data directories
+    /// (--from, comma-separated) of runs with rca.record_inputs = true and a ground_truth.csv,
+    /// and/or --simulate N.
     Gnn,
+}
+
+impl TrainArgs {
+    fn gnn(&self) -> super::train_gnn::GnnArgs {
+        super::train_gnn::GnnArgs {
+            from: self.from.clone(),
+            out: self.out.clone(),
+            simulate: self.simulate,
+            hours: self.hours,
+            epochs: self.gnn_epochs,
+            seed: self.seed,
+            quiet: self.quiet,
+        }
+    }
 }
 
 fn parse_range(text: &str) -> anyhow::Result<(i64, i64)> {
@@ -113,7 +139,7 @@ fn rfc3339(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us).map_or_else(|| us.to_string(), |t| t.to_rfc3339())
 }
 
-fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
+pub(super) fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -142,12 +168,10 @@ fn redact(from: &str) -> String {
 
 /// Trains and writes the model.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    if matches!(args.model, ModelArg::Gnn) {
-        bail!("--model gnn is not built yet; isolation-forest and lstm can be trained (see the README's status)");
-    }
     let kind = match args.model {
         ModelArg::Lstm => ModelKind::Lstm,
-        _ => ModelKind::IsolationForest,
+        ModelArg::Gnn => return super::train_gnn::run(&args.gnn()),
+        ModelArg::IsolationForest => ModelKind::IsolationForest,
     };
     let started = Instant::now();
     let (from, to) = parse_range(&args.range)?;
@@ -178,7 +202,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let (metadata, path) = match kind {
         ModelKind::Lstm => train_lstm(&args, inputs, &floors, &rows, training)?,
-        ModelKind::IsolationForest => train_forest(&args, inputs, &floors, &rows, training)?,
+        _ => train_forest(&args, inputs, &floors, &rows, training)?,
     };
     summary(&metadata, &path, started);
     Ok(())
@@ -270,7 +294,7 @@ fn drifted(
             SequenceModel::load(&path, &names)?.metadata(),
             rows,
         ),
-        ModelKind::IsolationForest => ServiceModel::load(&path, &names)?.drift(rows),
+        _ => ServiceModel::load(&path, &names)?.drift(rows),
     };
     let Some((input, psi)) = drift.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
         bail!(

@@ -8,6 +8,7 @@
 mod accuracy;
 mod baro;
 mod combined;
+pub mod gnn;
 mod graph;
 mod walk;
 
