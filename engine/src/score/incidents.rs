@@ -363,6 +363,7 @@ mod tests {
             &RcaConfig {
                 method: "combined".into(),
                 top_k: 3,
+                record_inputs: false,
             },
             &detection(),
         )
@@ -470,6 +471,7 @@ mod tests {
             &RcaConfig {
                 method: "magic".into(),
                 top_k: 3,
+                record_inputs: false,
             },
             &detection(),
         )

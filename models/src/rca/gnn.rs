@@ -161,6 +161,9 @@ fn parameter_shapes(hidden: usize, layers: usize) -> Vec<(String, Vec<usize>)> {
     shapes
 }
 
+/// Named weights: shape and values (f32), as saved and loaded.
+pub type NamedWeights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// The learned ranker.
 pub struct Gnn {
     weights: BTreeMap<String, Var>,
@@ -223,7 +226,7 @@ impl Gnn {
     }
 
     /// The weights by name: shape and values.
-    pub fn tensors(&self) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>, String> {
+    pub fn tensors(&self) -> Result<NamedWeights, String> {
         self.weights
             .iter()
             .map(|(name, var)| {
