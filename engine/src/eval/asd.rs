@@ -227,7 +227,7 @@ pub fn robust(machine: &Machine, history: usize, z_threshold: f64) -> Scored {
                 strongest = strongest.max(z.abs());
                 s.push(*v, history);
             }
-            1.0 - 0.5f64.powf(strongest / z_threshold)
+            super::univariate::squash(strongest, z_threshold)
         })
         .collect();
     Scored::at_threshold(scores, 0.5)
