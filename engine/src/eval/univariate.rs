@@ -68,7 +68,7 @@ fn embed(values: &[f64], t: usize, context: usize) -> [f64; 3] {
     [value, step, value - mean]
 }
 
-/// An IsolationForest over [`embed`]dings, refitted every `history` points on the last
+/// An IsolationForest over the embeddings of `embed` (value, step, distance from recent mean), refitted every `history` points on the last
 /// `history` points (scaled by their own mean and spread); points before the first fit score 0.
 pub fn forest(values: &[f64], history: usize, seed: u64) -> Vec<f64> {
     let history = history.max(32);

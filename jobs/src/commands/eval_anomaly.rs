@@ -45,7 +45,7 @@ pub struct AnomalyArgs {
     /// Simulator: services per topology.
     #[arg(long, default_value_t = 16)]
     services: usize,
-    /// Write the results here as JSON (default eval-anomaly-<dataset>.json).
+    /// Write the results here as JSON (default `eval-anomaly-<dataset>.json`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// No progress bar.
