@@ -182,7 +182,7 @@ fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
 }
 
 #[test]
-fn a_missing_model_directory_and_an_unbuilt_model_are_clear_errors() {
+fn a_missing_model_directory_and_gnn_training_without_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere").display().to_string();
     let output = crate::common::aiops()
@@ -210,7 +210,11 @@ fn a_missing_model_directory_and_an_unbuilt_model_are_clear_errors() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not built yet"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("has no rca_inputs/") && stderr.contains("--simulate"),
+        "{stderr}"
+    );
 }
 
 #[test]
