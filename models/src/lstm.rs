@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::rnn::{LSTMConfig, LSTMState, LSTM, RNN};
+use candle_nn::rnn::{LSTMConfig, LSTM, RNN};
 use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -60,12 +60,40 @@ pub struct Forecaster {
     features: usize,
     hidden: usize,
     variables: VarMap,
+    /// The same weights as plain vectors, for streaming inference: one step of batch 1 in
+    /// candle costs a dozen small tensor allocations, in plain loops it costs none.
+    plain: Plain,
+}
+
+/// One layer's weights for inference: gate rows (input, forget, cell, output) of `w_ih`
+/// (4·hidden × input) and `w_hh` (4·hidden × hidden), row-major, and their summed biases.
+struct PlainLayer {
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    bias: Vec<f32>,
+    input: usize,
+}
+
+/// All weights for inference.
+struct Plain {
+    layers: Vec<PlainLayer>,
+    head_weight: Vec<f32>,
+    head_bias: Vec<f32>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 /// One series' streaming state: the layers' states and the forecast of its next row.
 #[derive(Debug, Clone)]
 pub struct StreamState {
-    states: Vec<LSTMState>,
+    /// Per layer, the hidden and cell vectors.
+    states: Vec<(Vec<f32>, Vec<f32>)>,
     forecast: Option<Vec<f32>>,
     /// Rows stepped so far (the first few forecasts come from little context).
     pub steps: usize,
@@ -163,13 +191,53 @@ impl Forecaster {
             .collect::<Result<Vec<_>, _>>()
             .map_err(candle_error)?;
         let head = candle_nn::linear(hidden, features, builder.pp("head")).map_err(candle_error)?;
-        Ok(Forecaster {
+        let mut forecaster = Forecaster {
             layers,
             head,
             features,
             hidden,
             variables,
-        })
+            plain: Plain {
+                layers: Vec::new(),
+                head_weight: Vec::new(),
+                head_bias: Vec::new(),
+            },
+        };
+        forecaster.refresh_plain()?;
+        Ok(forecaster)
+    }
+
+    /// Copies the current weights into the plain inference copy.
+    fn refresh_plain(&mut self) -> Result<(), String> {
+        let tensors = self.tensors()?;
+        let get = |name: String| {
+            tensors
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| format!("no weight `{name}`"))
+        };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in 0..self.layers.len() {
+            let prefix = format!("lstm{layer}");
+            let b_ih = get(format!("{prefix}.bias_ih_l{layer}"))?;
+            let b_hh = get(format!("{prefix}.bias_hh_l{layer}"))?;
+            layers.push(PlainLayer {
+                w_ih: get(format!("{prefix}.weight_ih_l{layer}"))?,
+                w_hh: get(format!("{prefix}.weight_hh_l{layer}"))?,
+                bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
+                input: if layer == 0 {
+                    self.features
+                } else {
+                    self.hidden
+                },
+            });
+        }
+        self.plain = Plain {
+            layers,
+            head_weight: get("head.weight".into())?,
+            head_bias: get("head.bias".into())?,
+        };
+        Ok(())
     }
 
     /// The weights by name (f32), for saving.
@@ -202,12 +270,8 @@ impl Forecaster {
 
     /// A fresh streaming state.
     pub fn start(&self) -> Result<StreamState, String> {
-        let states = self
-            .layers
-            .iter()
-            .map(|layer| layer.zero_state(1))
-            .collect::<Result<_, _>>()
-            .map_err(candle_error)?;
+        let zeros = vec![0.0f32; self.hidden];
+        let states = vec![(zeros.clone(), zeros); self.layers.len()];
         Ok(StreamState {
             states,
             forecast: None,
@@ -226,17 +290,39 @@ impl Forecaster {
                 .sum::<f64>()
                 / row.len() as f64
         });
-        let mut input =
-            Tensor::from_slice(row, (1, row.len()), &Device::Cpu).map_err(candle_error)?;
-        for (layer, layer_state) in self.layers.iter().zip(state.states.iter_mut()) {
-            *layer_state = layer.step(&input, layer_state).map_err(candle_error)?;
-            input = layer_state.h().clone();
+        if row.len() != self.features || state.states.len() != self.plain.layers.len() {
+            return Err(format!(
+                "a row of {} values for {} features",
+                row.len(),
+                self.features
+            ));
         }
-        let forecast = self
-            .head
-            .forward(&input)
-            .and_then(|t| t.flatten_all()?.to_vec1::<f32>());
-        state.forecast = Some(forecast.map_err(candle_error)?);
+        let hidden = self.hidden;
+        let mut input = row.to_vec();
+        let mut gates = vec![0.0f32; 4 * hidden];
+        for (layer, (h, c)) in self.plain.layers.iter().zip(state.states.iter_mut()) {
+            for (j, gate) in gates.iter_mut().enumerate() {
+                let w_ih = &layer.w_ih[j * layer.input..(j + 1) * layer.input];
+                let w_hh = &layer.w_hh[j * hidden..(j + 1) * hidden];
+                *gate = layer.bias[j] + dot(w_ih, &input) + dot(w_hh, h);
+            }
+            for k in 0..hidden {
+                let in_gate = sigmoid(gates[k]);
+                let forget = sigmoid(gates[hidden + k]);
+                let cell = gates[2 * hidden + k].tanh();
+                let out = sigmoid(gates[3 * hidden + k]);
+                c[k] = forget * c[k] + in_gate * cell;
+                h[k] = out * c[k].tanh();
+            }
+            input.clone_from(h);
+        }
+        let forecast = (0..self.features)
+            .map(|f| {
+                let weights = &self.plain.head_weight[f * hidden..(f + 1) * hidden];
+                self.plain.head_bias[f] + dot(weights, &input)
+            })
+            .collect();
+        state.forecast = Some(forecast);
         state.steps += 1;
         Ok(error)
     }
@@ -245,7 +331,7 @@ impl Forecaster {
     /// windows of `config.window + 1` rows with half-window overlap; calls `epoch_done(epoch,
     /// mean loss)` after each pass. Returns the final mean loss.
     pub fn train(
-        &self,
+        &mut self,
         series: &[Vec<Vec<f32>>],
         config: &LstmConfig,
         mut epoch_done: impl FnMut(usize, f64),
@@ -281,6 +367,7 @@ impl Forecaster {
             last = total / batches as f64;
             epoch_done(epoch, last);
         }
+        self.refresh_plain()?;
         Ok(last)
     }
 
@@ -357,7 +444,8 @@ mod tests {
     #[test]
     fn learns_a_periodic_series_and_flags_a_break_in_it() {
         let config = small();
-        let model = Forecaster::new(2, config.hidden, config.layers, config.seed).expect("builds");
+        let mut model =
+            Forecaster::new(2, config.hidden, config.layers, config.seed).expect("builds");
         let mut losses = Vec::new();
         model
             .train(&[series(400, 1)], &config, |_, loss| losses.push(loss))
@@ -384,7 +472,7 @@ mod tests {
             ..small()
         };
         let train = || {
-            let model =
+            let mut model =
                 Forecaster::new(2, config.hidden, config.layers, config.seed).expect("builds");
             model
                 .train(&[series(100, 1)], &config, |_, _| {})
@@ -423,5 +511,34 @@ mod tests {
             Tensor::zeros(3, DType::F32, &Device::Cpu).expect("t"),
         );
         assert!(Forecaster::from_tensors(wrong, 2, 16, 2).is_err());
+    }
+
+    #[test]
+    fn the_streaming_step_forecasts_what_the_training_forward_pass_does() {
+        let config = LstmConfig {
+            epochs: 3,
+            ..small()
+        };
+        let mut model =
+            Forecaster::new(2, config.hidden, config.layers, config.seed).expect("builds");
+        model
+            .train(&[series(100, 1)], &config, |_, _| {})
+            .expect("trains");
+        let rows = series(30, 4);
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let input = Tensor::from_vec(flat, (1, rows.len(), 2), &Device::Cpu).expect("tensor");
+        let batched = model
+            .forward(&input)
+            .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+            .expect("forward");
+        let mut state = model.start().expect("state");
+        for (t, row) in rows.iter().enumerate() {
+            model.step(&mut state, row).expect("steps");
+            let streamed = state.forecast().expect("forecast");
+            for (a, b) in streamed.iter().zip(&batched[t * 2..t * 2 + 2]) {
+                assert!((a - b).abs() < 1e-4, "step {t}: {a} vs {b}");
+            }
+        }
+        assert!(model.step(&mut state, &[1.0]).is_err());
     }
 }

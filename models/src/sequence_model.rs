@@ -70,8 +70,9 @@ impl SequenceModel {
         let (scalers, scaled) = scale_rows(rows, floors);
         let series = series_by_service(rows, &scalers);
         let all: Vec<Vec<Vec<f32>>> = series.values().cloned().collect();
-        let forecaster = Forecaster::new(features.len(), config.hidden, config.layers, config.seed)
-            .map_err(config_error)?;
+        let mut forecaster =
+            Forecaster::new(features.len(), config.hidden, config.layers, config.seed)
+                .map_err(config_error)?;
         let loss = forecaster
             .train(&all, config, epoch_done)
             .map_err(config_error)?;
