@@ -17,6 +17,20 @@ pub struct Console {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A bar counting `len` steps of offline work (files read, trees grown, epochs), labelled
+/// `message`; hidden with `--quiet`.
+pub fn counted_bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len).with_message(message);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 fn format_time_ns(ns: u64) -> String {
     chrono::DateTime::from_timestamp((ns / 1_000_000_000) as i64, 0).map_or_else(
         || "-".to_string(),

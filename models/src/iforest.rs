@@ -269,6 +269,12 @@ impl IsolationForest {
             .collect())
     }
 
+    /// The anomaly score of one row (see [`Self::score`]) without building a matrix or a
+    /// vector: the streaming path scores a row at a time. `None` for a row of the wrong width.
+    pub fn score_one(&self, row: &[f64]) -> Option<f64> {
+        (row.len() == self.features).then(|| self.score_row(ArrayView1::from(row)))
+    }
+
     /// Scores at or above this are anomalous (the training data's (1 − contamination) quantile).
     pub fn threshold(&self) -> f64 {
         self.threshold

@@ -289,8 +289,7 @@ impl ServiceModel {
         scratch: &mut Vec<f64>,
     ) -> Option<ModelScore> {
         self.scale(service, values, scratch)?;
-        let row = ndarray::ArrayView2::from_shape((1, scratch.len()), scratch).ok()?;
-        let raw = *self.forest.score(row).ok()?.first()?;
+        let raw = self.forest.score_one(scratch)?;
         let top_feature = scratch
             .iter()
             .enumerate()

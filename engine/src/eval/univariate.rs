@@ -82,10 +82,7 @@ pub fn forest(values: &[f64], history: usize, seed: u64) -> Vec<f64> {
         }
         if let Some((scaler, forest)) = &model {
             scaler.transform_into(&embedded[t], &mut scaled);
-            let row = ndarray::ArrayView2::from_shape((1, 3), &scaled[..]);
-            if let Some(score) = row.ok().and_then(|r| forest.score(r).ok()) {
-                scores[t] = score[0];
-            }
+            scores[t] = forest.score_one(&scaled).unwrap_or(0.0);
         }
     }
     scores

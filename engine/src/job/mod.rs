@@ -348,10 +348,7 @@ fn check_models_dir(dir: &str) -> Result<()> {
         )));
     }
     let mut any = false;
-    for kind in [
-        aiops_models::model_file::ModelKind::IsolationForest,
-        aiops_models::model_file::ModelKind::Lstm,
-    ] {
+    for kind in crate::score::learned::KINDS {
         let versions = aiops_models::model_file::versions(std::path::Path::new(dir), kind)
             .map_err(|e| Error::Config(e.to_string()))?;
         any |= !versions.is_empty();

@@ -25,8 +25,8 @@ use crate::stats::Stats;
 /// Microseconds per minute.
 const MINUTE_US: i64 = 60_000_000;
 
-/// The model kinds the job scores with, in the order they are consulted.
-const KINDS: [ModelKind; 2] = [ModelKind::IsolationForest, ModelKind::Lstm];
+/// The model kinds the job scores rows with, in the order they are consulted.
+pub const KINDS: [ModelKind; 2] = [ModelKind::IsolationForest, ModelKind::Lstm];
 
 /// A model of either kind; the LSTM carries each service's stream state.
 enum Model {

@@ -185,6 +185,24 @@ fn incidents_of(
     Ok(read_json_lines(&dir.join("incidents"))?)
 }
 
+/// The simulator as the job's source: `shape` with `services` services and `seed`, from
+/// `start` for `hours`, as fast as possible.
+pub(super) fn sim_config(
+    shape: Shape,
+    seed: u64,
+    services: usize,
+    start: &str,
+    hours: u64,
+) -> anyhow::Result<JobConfig> {
+    let mut config = JobConfig::load(None, Vec::new())?;
+    config.source.kind = SourceKind::Simulator;
+    let sim = &mut config.simulator;
+    (sim.topology, sim.seed, sim.services, sim.speed) = (shape, seed, services, 0.0);
+    sim.start = start.into();
+    sim.duration = format!("{hours}h");
+    Ok(config)
+}
+
 /// Runs the job on `config` with its output in `dir` (Parquet and JSON lines, no servers).
 pub(super) fn run_job(
     config: &mut JobConfig,
@@ -230,14 +248,15 @@ fn simulator_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     for (shape, seed) in runs {
         bar.set_message(format!("{shape:?} seed {seed}"));
-        let mut config = JobConfig::load(None, Vec::new())?;
-        config.source.kind = SourceKind::Simulator;
+        let mut config = sim_config(
+            shape,
+            seed,
+            args.services,
+            "2026-01-05T08:00:00Z",
+            args.hours,
+        )?;
         config.source.traces = !args.metrics_only;
         args.use_models(&mut config);
-        let sim = &mut config.simulator;
-        (sim.topology, sim.seed, sim.services, sim.speed) = (shape, seed, args.services, 0.0);
-        sim.start = "2026-01-05T08:00:00Z".into();
-        sim.duration = format!("{}h", args.hours);
         let cases: Vec<Case> = rca::simulator_cases(&job::simulator(&config, 0)?);
         let duration = config.simulator.fault_duration_minutes as i64;
         let name = format!("{shape:?}-seed{seed}").to_lowercase();

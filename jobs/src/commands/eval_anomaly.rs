@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
-use aiops_engine::config::{Combine, JobConfig, SourceKind};
+use aiops_engine::config::Combine;
 use aiops_engine::eval::detection::{self, FaultOutcome, FaultSpan, MinuteCounts};
 use aiops_engine::eval::{asd, nab, univariate};
 use aiops_engine::sim::topology::Shape;
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// Datasets `aiops eval anomaly` knows.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq)]
@@ -82,18 +81,6 @@ const NAB_PUBLISHED: [(&str, [f64; 3]); 9] = [
     ("Null", [0.0, 0.0, 0.0]),
 ];
 
-fn bar(quiet: bool, len: usize, message: &'static str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64).with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
 /// Runs the evaluation and prints its table.
 pub fn run(args: AnomalyArgs) -> anyhow::Result<()> {
     let (name, document) = match args.dataset {
@@ -115,7 +102,8 @@ fn nab_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
     let root = args.data.root.join("nab");
     let corpus = nab::load_corpus(&root).with_context(|| format!("reading {}", root.display()))?;
     let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
-    let progress = bar(args.quiet, corpus.len(), "scoring NAB files");
+    let progress =
+        crate::console::counted_bar(args.quiet, corpus.len() as u64, "scoring NAB files");
     let detectors = ["robust", "isolation-forest", "ensemble"];
     // scores[detector][file]
     let mut scores: Vec<Vec<Vec<f64>>> = vec![Vec::new(); detectors.len()];
@@ -170,7 +158,8 @@ fn nab_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
 fn asd_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
     let root = args.data.root.join("asd");
     let machines: Vec<String> = (1..=6).map(|i| format!("omi-{i}")).collect();
-    let progress = bar(args.quiet, machines.len(), "scoring ASD machines");
+    let progress =
+        crate::console::counted_bar(args.quiet, machines.len() as u64, "scoring ASD machines");
     let mut rows: Vec<(String, String, asd::Figures)> = Vec::new();
     for name in &machines {
         let machine = asd::load_machine(&root, name)
@@ -290,22 +279,6 @@ const SIM_DETECTORS: [(&str, Models, Combine); 5] = [
 /// warm-up (detection.min_history_minutes).
 const WARM_UP_MINUTES: i64 = 10;
 
-pub(super) fn sim_config(
-    shape: Shape,
-    seed: u64,
-    services: usize,
-    start: &str,
-    hours: u64,
-) -> anyhow::Result<JobConfig> {
-    let mut config = JobConfig::load(None, Vec::new())?;
-    config.source.kind = SourceKind::Simulator;
-    let sim = &mut config.simulator;
-    (sim.topology, sim.seed, sim.services, sim.speed) = (shape, seed, services, 0.0);
-    sim.start = start.into();
-    sim.duration = format!("{hours}h");
-    Ok(config)
-}
-
 /// Trains the job's IsolationForest and LSTM (into `forest`, `lstm` and both into `both`) on
 /// fault-free history: the same hours one week earlier
 /// (same weekday and time of day, so the same point of the daily and weekly traffic cycle).
@@ -316,7 +289,8 @@ fn train_history(
     dirs: &TrainedDirs,
 ) -> anyhow::Result<()> {
     let history_start = "2025-12-29T08:00:00Z";
-    let mut config = sim_config(shape, seed, args.services, history_start, args.hours)?;
+    let mut config =
+        super::eval::sim_config(shape, seed, args.services, history_start, args.hours)?;
     config.simulator.fault_every_minutes = 0;
     let dir = tempfile::tempdir()?;
     super::eval::run_job(&mut config, Default::default(), dir.path())?;
@@ -414,7 +388,8 @@ fn simulator_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
         bar.inc(1);
         for (i, (name, models, combine)) in SIM_DETECTORS.iter().enumerate() {
             bar.set_message(format!("{shape:?} seed {seed}: {name}"));
-            let mut config = sim_config(shape, seed, args.services, start, args.hours)?;
+            let mut config =
+                super::eval::sim_config(shape, seed, args.services, start, args.hours)?;
             if let Some(dir) = dirs.path(*models) {
                 config.models.dir = dir.display().to_string();
                 config.models.combine = *combine;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::console::counted_bar as bar;
 use aiops_engine::score::detect::{input_floors, model_inputs};
 use aiops_engine::train::{is_database_url, load_rows};
 use aiops_models::iforest::IsolationForestConfig;
@@ -12,7 +13,6 @@ use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
 use anyhow::{bail, Context};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::settings::micros;
 
@@ -137,18 +137,6 @@ fn parse_range(text: &str) -> anyhow::Result<(i64, i64)> {
 
 fn rfc3339(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us).map_or_else(|| us.to_string(), |t| t.to_rfc3339())
-}
-
-pub(super) fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len).with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
 }
 
 /// A URL without its password, for metadata and messages.

@@ -63,7 +63,7 @@ pub fn run(args: &GnnArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let gnn = Gnn::new(config.hidden, config.layers, config.seed).map_err(anyhow::Error::msg)?;
-    let bar = super::train::bar(args.quiet, config.epochs as u64, "epochs");
+    let bar = crate::console::counted_bar(args.quiet, config.epochs as u64, "epochs");
     let used = gnn
         .train(&incidents, &config, |_, loss| {
             bar.set_message(format!("loss {loss:.4}"));
@@ -128,13 +128,8 @@ fn simulated(args: &GnnArgs) -> anyhow::Result<Vec<LabelledIncident>> {
         bar.set_message(format!("simulating {shape:?} seed {seed}"));
         // Seeds far from the evaluation's (1..=4), so `aiops eval rca --dataset simulator`
         // judges the model on fleets it was not trained on.
-        let mut config = super::eval_anomaly::sim_config(
-            shape,
-            1000 + seed,
-            16,
-            "2026-01-05T08:00:00Z",
-            args.hours,
-        )?;
+        let mut config =
+            super::eval::sim_config(shape, 1000 + seed, 16, "2026-01-05T08:00:00Z", args.hours)?;
         config.rca.record_inputs = true;
         let dir = tempfile::tempdir()?;
         std::fs::write(
