@@ -47,41 +47,119 @@ impl Histogram {
         histogram
     }
 
-    fn bin(&self, value: f64) -> usize {
+    /// The bin a value falls in.
+    pub fn bin(&self, value: f64) -> usize {
         self.edges.partition_point(|edge| *edge <= value)
+    }
+
+    /// Values per bin of the finite `values`.
+    fn counts_of(&self, values: &[f64]) -> Vec<usize> {
+        let mut counts = vec![0usize; self.edges.len() + 1];
+        for value in values.iter().filter(|v| v.is_finite()) {
+            counts[self.bin(*value)] += 1;
+        }
+        counts
     }
 
     /// The share of finite `values` in each of this histogram's bins.
     pub fn shares_of(&self, values: &[f64]) -> Vec<f64> {
-        let mut counts = vec![0usize; self.edges.len() + 1];
-        let mut total = 0usize;
-        for value in values.iter().filter(|v| v.is_finite()) {
-            counts[self.bin(*value)] += 1;
-            total += 1;
-        }
-        counts
-            .iter()
-            .map(|c| *c as f64 / total.max(1) as f64)
-            .collect()
+        let counts = self.counts_of(values);
+        let total = counts.iter().sum::<usize>().max(1);
+        counts.iter().map(|c| *c as f64 / total as f64).collect()
     }
 
     /// PSI of `values` against this reference: Σ (actual − expected) · ln(actual / expected).
     /// `None` when `values` has no finite value.
     pub fn psi(&self, values: &[f64]) -> Option<f64> {
-        if !values.iter().any(|v| v.is_finite()) {
+        self.psi_of_counts(&self.counts_of(values))
+    }
+
+    /// PSI of values already counted per bin; `None` when there are none.
+    pub fn psi_of_counts(&self, counts: &[usize]) -> Option<f64> {
+        let total = counts.iter().sum::<usize>();
+        if total == 0 {
             return None;
         }
-        let actual = self.shares_of(values);
         Some(
-            actual
+            counts
                 .iter()
                 .zip(&self.shares)
-                .map(|(a, e)| {
-                    let (a, e) = (a.max(EMPTY_SHARE), e.max(EMPTY_SHARE));
+                .map(|(count, e)| {
+                    let a = (*count as f64 / total as f64).max(EMPTY_SHARE);
+                    let e = e.max(EMPTY_SHARE);
                     (a - e) * (a / e).ln()
                 })
                 .sum(),
         )
+    }
+}
+
+/// A sliding window of scored inputs, kept as counts per reference bin so that the PSI of the
+/// last `window_us` costs O(inputs × bins) to read, not a pass over the window: each row
+/// adds its bins once and takes them away once when it leaves.
+#[derive(Debug, Clone)]
+pub struct DriftWindow {
+    reference: Vec<Histogram>,
+    window_us: i64,
+    /// Time of each row in the window, oldest first.
+    times: std::collections::VecDeque<i64>,
+    /// Each row's bin per input (`u16::MAX` for a non-finite value), row after row.
+    bins: std::collections::VecDeque<u16>,
+    counts: Vec<Vec<usize>>,
+}
+
+impl DriftWindow {
+    /// An empty window over the inputs of `reference`.
+    pub fn new(reference: Vec<Histogram>, window_us: i64) -> Self {
+        let counts = reference
+            .iter()
+            .map(|h| vec![0; h.edges.len() + 1])
+            .collect();
+        DriftWindow {
+            reference,
+            window_us,
+            times: std::collections::VecDeque::new(),
+            bins: std::collections::VecDeque::new(),
+            counts,
+        }
+    }
+
+    /// Adds a row of inputs (in reference order) at `time_us`, dropping rows that left the
+    /// window. Extra values are ignored; missing ones count as non-finite.
+    pub fn push(&mut self, time_us: i64, values: &[f64]) {
+        for (input, histogram) in self.reference.iter().enumerate() {
+            let bin = match values.get(input) {
+                Some(v) if v.is_finite() => histogram.bin(*v),
+                _ => usize::from(u16::MAX),
+            };
+            if let Some(count) = self.counts[input].get_mut(bin) {
+                *count += 1;
+            }
+            self.bins.push_back(u16::try_from(bin).unwrap_or(u16::MAX));
+        }
+        self.times.push_back(time_us);
+        while self
+            .times
+            .front()
+            .is_some_and(|t| *t <= time_us - self.window_us)
+        {
+            self.times.pop_front();
+            for input in 0..self.reference.len() {
+                let bin = self.bins.pop_front().map_or(usize::MAX, usize::from);
+                if let Some(count) = self.counts[input].get_mut(bin) {
+                    *count -= 1;
+                }
+            }
+        }
+    }
+
+    /// Each input's PSI over the window, for inputs with a value in it.
+    pub fn psi(&self) -> Vec<(String, f64)> {
+        self.reference
+            .iter()
+            .zip(&self.counts)
+            .filter_map(|(h, counts)| Some((h.feature.clone(), h.psi_of_counts(counts)?)))
+            .collect()
     }
 }
 
@@ -100,6 +178,30 @@ mod tests {
         let shifted: Vec<f64> = same.iter().map(|v| v + 50.0).collect();
         assert!(histogram.psi(&shifted).expect("values") > 0.2);
         assert_eq!(histogram.psi(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn the_window_gives_the_psi_of_exactly_its_rows() {
+        let reference: Vec<f64> = (0..1000).map(|i| (i % 100) as f64).collect();
+        let histograms = vec![
+            Histogram::fit("x", &reference, 10),
+            Histogram::fit("y", &reference, 10),
+        ];
+        let mut window = DriftWindow::new(histograms.clone(), 100);
+        let rows: Vec<[f64; 2]> = (0..300)
+            .map(|t| [(t % 100) as f64, 50.0 + (t % 7) as f64])
+            .collect();
+        for (t, row) in rows.iter().enumerate() {
+            window.push(t as i64, row);
+        }
+        // Rows 200..300 are the last 100 time units.
+        let last: Vec<&[f64; 2]> = rows[200..].iter().collect();
+        let x: Vec<f64> = last.iter().map(|r| r[0]).collect();
+        let y: Vec<f64> = last.iter().map(|r| r[1]).collect();
+        let psi = window.psi();
+        assert!((psi[0].1 - histograms[0].psi(&x).expect("x")).abs() < 1e-12);
+        assert!((psi[1].1 - histograms[1].psi(&y).expect("y")).abs() < 1e-12);
+        assert!(psi[1].1 > 1.0, "y sits in a few bins: {psi:?}");
     }
 
     #[test]

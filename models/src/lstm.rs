@@ -282,13 +282,26 @@ impl Forecaster {
     /// Feeds one row: returns the squared error of the forecast made for it (None for a
     /// series' first row), then steps the state and forecasts the next row.
     pub fn step(&self, state: &mut StreamState, row: &[f32]) -> Result<Option<f64>, String> {
+        Ok(self.step_with_top(state, row)?.map(|(error, _)| error))
+    }
+
+    /// [`Self::step`], also naming the feature the forecast missed most (its index).
+    pub fn step_with_top(
+        &self,
+        state: &mut StreamState,
+        row: &[f32],
+    ) -> Result<Option<(f64, usize)>, String> {
         let error = state.forecast.as_ref().map(|forecast| {
-            forecast
+            let misses = forecast
                 .iter()
                 .zip(row)
-                .map(|(f, r)| f64::from(f - r).powi(2))
-                .sum::<f64>()
-                / row.len() as f64
+                .map(|(f, r)| f64::from(f - r).powi(2));
+            let top = misses
+                .clone()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(0, |(i, _)| i);
+            (misses.sum::<f64>() / row.len() as f64, top)
         });
         if row.len() != self.features || state.states.len() != self.plain.layers.len() {
             return Err(format!(

@@ -226,20 +226,10 @@ impl SequenceModel {
         scratch.resize(values.len(), 0.0);
         scaler.transform_into(values, scratch);
         let row: Vec<f32> = scratch.iter().map(|v| *v as f32).collect();
-        let forecast = state.forecast().map(<[f32]>::to_vec);
-        let error = self.forecaster.step(state, &row).ok()??;
+        let (error, top_feature) = self.forecaster.step_with_top(state, &row).ok()??;
         if state.steps <= WARM_UP_STEPS {
             return None;
         }
-        let top_feature = forecast.map_or(0, |forecast| {
-            forecast
-                .iter()
-                .zip(&row)
-                .map(|(f, r)| (f - r).abs())
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map_or(0, |(i, _)| i)
-        });
         let threshold = self.metadata.threshold;
         Some(ModelScore {
             raw: error,

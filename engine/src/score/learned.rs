@@ -7,11 +7,12 @@
 //! from the row at which it was loaded on, so a reload is as visible in the data as a config
 //! change; the row's `anomaly_score` says which detectors judged it only through its value.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aiops_models::drift::DriftWindow;
 use aiops_models::lstm::StreamState;
 use aiops_models::model_file::{self, ModelKind, ModelMetadata};
 use aiops_models::sequence_model::SequenceModel;
@@ -93,8 +94,8 @@ pub struct ModelSlot {
     loaded: BTreeMap<ModelKind, Loaded>,
     /// Per kind, the newest version that failed to load (reported once, not every check).
     rejected: BTreeMap<ModelKind, u64>,
-    /// (minute, scaled inputs) of recent rows scored by the first model, oldest first.
-    recent: VecDeque<(i64, Vec<f64>)>,
+    /// The first model's scaled inputs of the drift window, as bin counts.
+    drift: Option<DriftWindow>,
     drift_minute: i64,
     values: Vec<f64>,
     scaled: Vec<f64>,
@@ -111,7 +112,7 @@ impl ModelSlot {
             last_check: None,
             loaded: BTreeMap::new(),
             rejected: BTreeMap::new(),
-            recent: VecDeque::new(),
+            drift: None,
             drift_minute: i64::MIN,
             values: Vec::new(),
             scaled: Vec::new(),
@@ -152,7 +153,10 @@ impl ModelSlot {
                 tracing::info!(worker = self.worker, path = %path.display(), "scoring with {} v{version}", kind.name());
                 self.stats.set_model_version(kind.name(), version);
                 self.loaded.insert(kind, loaded);
-                self.recent.clear();
+                self.drift = self.loaded.values().next().map(|first| {
+                    let window_us = self.config.drift_window_minutes as i64 * MINUTE_US;
+                    DriftWindow::new(first.model.metadata().reference.clone(), window_us)
+                });
             }
             Err(message) => self.reject(kind, version, &message),
         }
@@ -180,8 +184,7 @@ impl ModelSlot {
     pub fn score(&mut self, row: &FeatureRow) -> Vec<(ModelScore, &'static str)> {
         self.refresh();
         let mut verdicts = Vec::with_capacity(self.loaded.len());
-        let mut drift_input = None;
-        for loaded in self.loaded.values_mut() {
+        for (position, loaded) in self.loaded.values_mut().enumerate() {
             self.values.clear();
             self.values.extend(
                 loaded
@@ -195,47 +198,25 @@ impl ModelSlot {
                     .score(&row.service_name, &self.values, &mut self.scaled)
             {
                 verdicts.push((score, loaded.names[score.top_feature]));
-                drift_input.get_or_insert_with(|| self.scaled.clone());
+                // Drift is measured on the first model's inputs, against its reference.
+                if let (0, Some(drift)) = (position, self.drift.as_mut()) {
+                    drift.push(row.time_us, &self.scaled);
+                }
             }
         }
-        if let Some(scaled) = drift_input {
-            self.track_drift(row.time_us, scaled);
-        }
+        self.publish_drift(row.time_us);
         verdicts
     }
 
-    /// Keeps the last `drift_window_minutes` of scaled inputs and, once per minute, publishes
-    /// each input's PSI against the training reference.
-    fn track_drift(&mut self, time_us: i64, scaled: Vec<f64>) {
-        let window_us = self.config.drift_window_minutes as i64 * MINUTE_US;
-        self.recent.push_back((time_us, scaled));
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t, _)| *t <= time_us - window_us)
-        {
-            self.recent.pop_front();
-        }
+    /// Once per minute, publishes each input's PSI over the drift window.
+    fn publish_drift(&mut self, time_us: i64) {
         if time_us <= self.drift_minute {
             return;
         }
         self.drift_minute = time_us;
-        let Some(loaded) = self.loaded.values().next() else {
-            return;
-        };
-        let mut column = Vec::with_capacity(self.recent.len());
-        let mut drift = Vec::new();
-        for (i, histogram) in loaded.model.metadata().reference.iter().enumerate() {
-            if self.recent.front().is_some_and(|(_, v)| v.len() <= i) {
-                break;
-            }
-            column.clear();
-            column.extend(self.recent.iter().map(|(_, values)| values[i]));
-            if let Some(psi) = histogram.psi(&column) {
-                drift.push((histogram.feature.clone(), psi));
-            }
+        if let Some(drift) = &self.drift {
+            self.stats.set_drift(self.worker, drift.psi());
         }
-        self.stats.set_drift(self.worker, drift);
     }
 }
 
