@@ -368,6 +368,39 @@ pub fn read(json_path: &Path) -> Result<(ModelMetadata, Weights), ModelFileError
     Ok((metadata, weights))
 }
 
+/// [`read`], then checks that the file holds a `kind` model whose features are all among
+/// `known_features` (the inputs the caller can supply), naming the mismatch otherwise.
+pub fn read_kind(
+    json_path: &Path,
+    kind: ModelKind,
+    known_features: &[&str],
+) -> Result<(ModelMetadata, Weights), ModelFileError> {
+    let (metadata, weights) = read(json_path)?;
+    if metadata.kind != kind {
+        return Err(ModelFileError::mismatch(
+            json_path,
+            format!(
+                "holds a {} model, not {}",
+                metadata.kind.name(),
+                kind.name()
+            ),
+        ));
+    }
+    let unknown: Vec<&str> = metadata
+        .features
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !known_features.contains(f))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ModelFileError::mismatch(
+            json_path,
+            format!("features {unknown:?} are not inputs this build provides ({known_features:?})"),
+        ));
+    }
+    Ok((metadata, weights))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

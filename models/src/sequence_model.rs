@@ -160,25 +160,8 @@ impl SequenceModel {
 
     /// Loads an LSTM model file whose features are all in `known_features`.
     pub fn load(json_path: &Path, known_features: &[&str]) -> Result<Self, ModelFileError> {
-        let (metadata, weights) = model_file::read(json_path)?;
-        if metadata.kind != ModelKind::Lstm {
-            return Err(ModelFileError::mismatch(
-                json_path,
-                format!("holds a {} model, not an lstm", metadata.kind.name()),
-            ));
-        }
-        if let Some(unknown) = metadata
-            .features
-            .iter()
-            .find(|f| !known_features.contains(&f.as_str()))
-        {
-            return Err(ModelFileError::mismatch(
-                json_path,
-                format!(
-                    "feature {unknown:?} is not an input this build provides ({known_features:?})"
-                ),
-            ));
-        }
+        let (metadata, weights) =
+            model_file::read_kind(json_path, ModelKind::Lstm, known_features)?;
         let param = |name: &str| metadata.params.get(name).copied().unwrap_or(0.0) as usize;
         let (hidden, layers) = (param("hidden"), param("layers"));
         if hidden == 0 || layers == 0 {

@@ -226,30 +226,8 @@ impl ServiceModel {
     /// Loads a model file, checking that it is an IsolationForest whose features are all in
     /// `known_features` (the inputs the caller can supply) and whose weights fit them.
     pub fn load(json_path: &Path, known_features: &[&str]) -> Result<Self, ModelFileError> {
-        let (metadata, weights) = model_file::read(json_path)?;
-        if metadata.kind != ModelKind::IsolationForest {
-            return Err(ModelFileError::mismatch(
-                json_path,
-                format!(
-                    "holds a {} model, not an isolation-forest",
-                    metadata.kind.name()
-                ),
-            ));
-        }
-        let unknown: Vec<&str> = metadata
-            .features
-            .iter()
-            .map(String::as_str)
-            .filter(|f| !known_features.contains(f))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ModelFileError::mismatch(
-                json_path,
-                format!(
-                    "features {unknown:?} are not inputs this build provides ({known_features:?})"
-                ),
-            ));
-        }
+        let (metadata, weights) =
+            model_file::read_kind(json_path, ModelKind::IsolationForest, known_features)?;
         let subsample = metadata.params.get("subsample").copied().unwrap_or(0.0) as usize;
         let forest = IsolationForest::from_weights(
             &weights,

@@ -400,13 +400,8 @@ impl Gnn {
 
     /// Loads a `gnn` model file, checking its kind, node features and weight shapes.
     pub fn load(json_path: &Path) -> Result<Self, ModelFileError> {
-        let (metadata, weights) = model_file::read(json_path)?;
-        if metadata.kind != ModelKind::Gnn {
-            return Err(ModelFileError::mismatch(
-                json_path,
-                format!("holds a {} model, not a gnn", metadata.kind.name()),
-            ));
-        }
+        let (metadata, weights) = model_file::read_kind(json_path, ModelKind::Gnn, &NODE_FEATURES)?;
+        // Node inputs are positional: the same names in the same order.
         if metadata.features != NODE_FEATURES {
             return Err(ModelFileError::mismatch(
                 json_path,
