@@ -7,19 +7,17 @@
 //! file order they came from, so the same range always gives the same training matrix and
 //! the same data hash.
 
-use std::fs::File;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aiops_models::rca::gnn::LabelledIncident;
 use aiops_models::service_model::TrainingRow;
 use arrow::array::{Array, Float64Array, StringArray, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
 use crate::score::incidents::RankingInput;
+use crate::sink::parquet_read::{column, feature_files, read_columns};
 use crate::sink::read_json_lines;
 
 /// Whether `from` names a PostgreSQL database rather than a directory.
@@ -60,84 +58,31 @@ pub fn load_rows(
     })
 }
 
-fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let features = dir.join("features");
-    let dir = if features.is_dir() {
-        features
-    } else {
-        dir.to_path_buf()
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::io(&dir, e))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(Error::Config(format!(
-            "no Parquet files in {} (train from the data directory of `aiops run`)",
-            dir.display()
-        )));
-    }
-    Ok(files)
-}
-
 fn load_from_parquet(
     dir: &Path,
     range: Range<i64>,
     inputs: &[String],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<(i64, TrainingRow)>> {
-    let files = parquet_files(dir)?;
+    let (dir, files) = feature_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::Config(format!(
+            "no Parquet files in {} (train from the data directory of `aiops run`)",
+            dir.display()
+        )));
+    }
+    let columns: Vec<&str> = ["time", "service_name"]
+        .into_iter()
+        .chain(inputs.iter().map(String::as_str))
+        .collect();
     let mut rows = Vec::new();
     for (done, path) in files.iter().enumerate() {
-        read_parquet_file(path, &range, inputs, &mut rows)?;
+        read_columns(path, columns.iter().copied(), &mut |batch| {
+            read_batch(path, batch, &range, inputs, &mut rows)
+        })?;
         progress(done + 1, files.len());
     }
     Ok(rows)
-}
-
-fn parquet_error(path: &Path, message: impl std::fmt::Display) -> Error {
-    Error::Parquet {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
-
-fn read_parquet_file(
-    path: &Path,
-    range: &Range<i64>,
-    inputs: &[String],
-    rows: &mut Vec<(i64, TrainingRow)>,
-) -> Result<()> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
-    let wanted = ["time", "service_name"]
-        .into_iter()
-        .chain(inputs.iter().map(String::as_str));
-    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
-    let reader = builder
-        .with_projection(mask)
-        .build()
-        .map_err(|e| parquet_error(path, e))?;
-    for batch in reader {
-        let batch = batch.map_err(|e| parquet_error(path, e))?;
-        read_batch(path, &batch, range, inputs, rows)?;
-    }
-    Ok(())
-}
-
-fn column<'a, T: 'static>(path: &Path, batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            parquet_error(
-                path,
-                format!("column {name} is missing or not of the feature row's type"),
-            )
-        })
 }
 
 fn read_batch(

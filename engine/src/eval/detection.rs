@@ -11,11 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use arrow::array::{Array, BooleanArray, TimestampMicrosecondArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::sink::parquet_read::{column, feature_files, read_columns};
 
 const MINUTE_US: i64 = 60_000_000;
 
@@ -41,44 +40,20 @@ pub struct Flags {
 
 /// Reads `time` and `is_anomaly` of every row under `<data_dir>/features/`.
 pub fn read_flags(data_dir: &Path) -> Result<Flags> {
-    let dir = data_dir.join("features");
     let mut flags = Flags::default();
-    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        if path.extension().is_none_or(|x| x != "parquet") {
-            continue;
-        }
-        let error = |e: &dyn std::fmt::Display| Error::Parquet {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| error(&e))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["time", "is_anomaly"]);
-        for batch in builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| error(&e))?
-        {
-            let batch = batch.map_err(|e| error(&e))?;
-            let time = batch
-                .column_by_name("time")
-                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>());
-            let anomaly = batch
-                .column_by_name("is_anomaly")
-                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
-            let (Some(time), Some(anomaly)) = (time, anomaly) else {
-                return Err(error(
-                    &"no time / is_anomaly column of the feature row's type",
-                ));
-            };
+    let (_, files) = feature_files(data_dir)?;
+    for path in &files {
+        read_columns(path, ["time", "is_anomaly"], &mut |batch| {
+            let time = column::<TimestampMicrosecondArray>(path, batch, "time")?;
+            let anomaly = column::<BooleanArray>(path, batch, "is_anomaly")?;
             for i in 0..batch.num_rows() {
                 flags.minutes.insert(time.value(i));
                 if !anomaly.is_null(i) && anomaly.value(i) {
                     flags.flagged.insert(time.value(i));
                 }
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(flags)
 }

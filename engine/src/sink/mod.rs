@@ -11,6 +11,7 @@ pub mod dead_letter;
 mod json_lines;
 mod operator;
 pub mod parquet;
+pub mod parquet_read;
 mod persist;
 pub mod postgres;
 mod side;
