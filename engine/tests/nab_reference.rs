@@ -86,3 +86,28 @@ fn windowed_gaussian_reproduces_nabs_published_results() {
     let normalized = nab::normalize(total, windows, &standard);
     assert!((normalized - 39.6).abs() < 0.05, "{normalized}");
 }
+
+/// The context detector's NAB standard score as measured when it landed (63.3), kept as a
+/// floor so a change that makes it worse fails here rather than in a table nobody reruns.
+#[test]
+fn context_detector_keeps_its_nab_score() {
+    let Some(root) = data_root() else {
+        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+        return;
+    };
+    let corpus = nab::load_corpus(&root).expect("corpus");
+    let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
+    let standard = PROFILES[0].1;
+    let mut points = Vec::new();
+    let mut offset = 0;
+    for file in &corpus {
+        let scores = aiops_engine::eval::univariate::context(&file.values, file.probation());
+        points.extend(nab::points(file, &scores, &standard, offset));
+        offset += file.windows.len();
+    }
+    let (_, score) = nab::best_threshold(&points, windows, &standard);
+    assert!(
+        score > 63.0,
+        "context detector NAB standard score {score:.1}"
+    );
+}

@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use aiops_models::context::{ContextConfig, ContextDetector};
 use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
@@ -199,6 +200,36 @@ fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, 
         data_hash: String::new(),
     };
     (features, rows, floors, info)
+}
+
+/// The contextual novelty detector per metric, warmed up on the training part (which fixes
+/// each metric's grid); a row scores its most novel metric. Alerts at the detector's alert
+/// level, with a rest of `rest` rows after one.
+pub fn context(machine: &Machine, rest: usize) -> Scored {
+    let config = ContextConfig {
+        warm_up: machine.train.len().max(1),
+        rest,
+        ..ContextConfig::default()
+    };
+    let metrics = machine.train[0].len();
+    let mut detectors = vec![ContextDetector::new(config); metrics];
+    for row in &machine.train {
+        for (detector, value) in detectors.iter_mut().zip(row) {
+            detector.score(*value);
+        }
+    }
+    let scores = machine
+        .test
+        .iter()
+        .map(|row| {
+            detectors
+                .iter_mut()
+                .zip(row)
+                .map(|(detector, value)| detector.score(*value))
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    Scored::at_threshold(scores, config.alert_level)
 }
 
 /// The job's robust detector per metric (median/MAD over the last `history` points, training

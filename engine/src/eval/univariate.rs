@@ -6,6 +6,7 @@
 //! forest is refitted on the points it has seen, never on later ones. Each returns one score
 //! per point in 0..1 (higher = more anomalous); the NAB scorer picks the threshold.
 
+use aiops_models::context::ContextConfig;
 use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::{IsolationForest, IsolationForestConfig};
 use aiops_models::scaler::StandardScaler;
@@ -109,6 +110,18 @@ fn fit(window: &[[f64; 3]], seed: u64) -> Option<(StandardScaler, IsolationFores
     };
     let forest = IsolationForest::fit(matrix.view(), &config).ok()?;
     Some((scaler, forest))
+}
+
+/// The contextual novelty detector, warmed up on the probation period (NAB scores nothing
+/// there) and resting for a fifth of it after an alert, as the Contextual Anomaly Detector
+/// did on NAB; grid and orders are [`ContextConfig`]'s defaults.
+pub fn context(values: &[f64], probation: usize) -> Vec<f64> {
+    let config = ContextConfig {
+        warm_up: probation.max(10),
+        rest: probation / 5,
+        ..ContextConfig::default()
+    };
+    aiops_models::context::score_series(values, config)
 }
 
 /// The mean of two score series, point by point.

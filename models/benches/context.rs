@@ -1,0 +1,43 @@
+//! Contextual novelty: the cost of scoring one point of a long noisy series (NAB's longest
+//! files hold 22,000 points; the per-point cost grows with the number of distinct runs seen).
+
+use aiops_models::context::{score_series, ContextConfig, ContextDetector};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A daily cycle (288 five-minute points a day) with noise, seeded.
+fn series(points: usize) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    (0..points)
+        .map(|i| {
+            let phase = (i % 288) as f64 / 288.0 * std::f64::consts::TAU;
+            50.0 + 20.0 * phase.sin() + rng.random_range(-5.0..5.0)
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let values = series(20_000);
+    let config = ContextConfig {
+        warm_up: 750,
+        rest: 150,
+        ..ContextConfig::default()
+    };
+    let mut group = c.benchmark_group("context");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    group.bench_function("score_20000_points", |b| {
+        b.iter(|| score_series(&values, config))
+    });
+    group.finish();
+    let mut learned = ContextDetector::new(config);
+    for value in &values {
+        learned.score(*value);
+    }
+    c.bench_function("context/score_one_point_after_20000", |b| {
+        b.iter(|| learned.clone().score(61.0))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
