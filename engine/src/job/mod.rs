@@ -359,8 +359,8 @@ fn check_models_dir(dir: &str) -> Result<()> {
     Ok(())
 }
 
-/// Adds the GNN of `models.dir`, if there is one, to the tracker's rankers; `rca.method =
-/// "gnn"` without one is a configuration error.
+/// Adds the GNN of `models.dir`, if there is one, to the tracker's rankers (newer versions
+/// replace it while the job runs); `rca.method = "gnn"` without one is a configuration error.
 fn learned_ranker(shared: &Shared, tracker: IncidentTracker) -> Result<IncidentTracker> {
     let (config, dir) = (&shared.config.rca, &shared.config.models.dir);
     let gnn = match dir.is_empty() {
@@ -371,8 +371,14 @@ fn learned_ranker(shared: &Shared, tracker: IncidentTracker) -> Result<IncidentT
     match gnn {
         Some((version, gnn)) => {
             tracing::info!("ranking root causes with gnn v{version} too");
-            shared.stats.set_model_version("gnn", version);
-            Ok(tracker.with_ranker(Box::new(gnn), config))
+            let ranker = crate::score::learned_ranker::ReloadingGnn::new(
+                dir.into(),
+                version,
+                gnn,
+                shared.config.models.reload_seconds,
+                shared.stats.clone(),
+            );
+            Ok(tracker.with_ranker(Box::new(ranker), config))
         }
         None if config.method == "gnn" => Err(Error::Config(format!(
             "rca.method = \"gnn\" needs a gnn model in models.dir ({dir:?}): train one with `aiops train --model gnn`"

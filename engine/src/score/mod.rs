@@ -10,6 +10,7 @@ pub mod detect;
 pub mod edge_evidence;
 pub mod incidents;
 pub mod learned;
+pub mod learned_ranker;
 
 pub use annotate::AnnotateRows;
 pub use detect::{DetectAnomalies, Detector};
