@@ -77,6 +77,7 @@ impl Grid {
 #[derive(Debug, Clone)]
 struct Counts {
     grid: Grid,
+    max_order: usize,
     /// The last `max_order − 1` symbols, oldest first.
     recent: VecDeque<i64>,
     /// Occurrences of each run of symbols (key: the symbols hashed with the run's length).
@@ -86,49 +87,43 @@ struct Counts {
 }
 
 impl Counts {
-    fn new(grid: Grid) -> Self {
+    fn new(grid: Grid, max_order: usize) -> Self {
         Self {
             grid,
+            max_order,
             recent: VecDeque::new(),
             runs: HashMap::new(),
             followed: HashMap::new(),
         }
     }
 
-    /// Mean over orders of (unexpectedness + novelty) / 2 for `value` after the recent run.
-    fn raw_score(&self, value: f64) -> f64 {
+    /// Scores `value` after the recent run, then counts it: the mean over orders of
+    /// (unexpectedness + novelty) / 2. Each order's counts are read before they are raised,
+    /// and orders never share a key, so the score is that of the counts before `value`.
+    fn observe(&mut self, value: f64) -> f64 {
         let symbol = self.grid.symbol(value);
         let orders = self.recent.len() + 1;
         let mut total = 0.0;
-        for order in 1..=orders {
-            let context = self.recent.len() + 1 - order;
+        for context in 0..orders {
             let prefix = run_key(self.recent.range(context..), None);
             let run = run_key(self.recent.range(context..), Some(symbol));
-            let seen = self.runs.get(&run).copied().unwrap_or(0);
-            let after = self.followed.get(&prefix).copied().unwrap_or(0);
-            let unexpected = if after == 0 {
+            let after = self.followed.entry(prefix).or_insert(0);
+            let seen = self.runs.entry(run).or_insert(0);
+            let unexpected = if *after == 0 {
                 1.0
             } else {
-                1.0 - f64::from(seen) / f64::from(after)
+                1.0 - f64::from(*seen) / f64::from(*after)
             };
-            let novel = if seen == 0 { 1.0 } else { 0.0 };
+            let novel = if *seen == 0 { 1.0 } else { 0.0 };
             total += (unexpected + novel) / 2.0;
-        }
-        total / orders as f64
-    }
-
-    fn learn(&mut self, value: f64, max_order: usize) {
-        let symbol = self.grid.symbol(value);
-        for context in 0..=self.recent.len() {
-            let prefix = run_key(self.recent.range(context..), None);
-            *self.followed.entry(prefix).or_insert(0) += 1;
-            let run = run_key(self.recent.range(context..), Some(symbol));
-            *self.runs.entry(run).or_insert(0) += 1;
+            *after += 1;
+            *seen += 1;
         }
         self.recent.push_back(symbol);
-        if self.recent.len() >= max_order {
+        if self.recent.len() >= self.max_order {
             self.recent.pop_front();
         }
+        total / orders as f64
     }
 }
 
@@ -139,8 +134,8 @@ pub struct ContextDetector {
     warm_up: Vec<f64>,
     /// The run counts, from the end of the warm-up.
     counts: Option<Counts>,
-    /// Raw scores of the last `rest` points.
-    raw_history: VecDeque<f64>,
+    /// Points since the last raw score at the alert level (`None`: no alert yet).
+    alert_age: Option<usize>,
 }
 
 impl ContextDetector {
@@ -154,7 +149,7 @@ impl ContextDetector {
             },
             warm_up: Vec::new(),
             counts: None,
-            raw_history: VecDeque::new(),
+            alert_age: None,
         }
     }
 
@@ -173,38 +168,33 @@ impl ContextDetector {
         if !value.is_finite() {
             return None;
         }
-        let max_order = self.config.max_order;
-        let Some(counts) = self.counts.as_mut() else {
-            self.warm_up.push(value);
-            if self.warm_up.len() >= self.config.warm_up.max(1) {
-                self.finish_warm_up();
-            }
-            return None;
-        };
-        let raw = counts.raw_score(value);
-        counts.learn(value, max_order);
-        Some(raw)
+        if let Some(counts) = self.counts.as_mut() {
+            return Some(counts.observe(value));
+        }
+        self.warm_up.push(value);
+        if self.warm_up.len() >= self.config.warm_up.max(1) {
+            self.finish_warm_up();
+        }
+        None
     }
 
-    /// Fixes the grids and learns the warm-up's sequence.
+    /// Fixes the grid and learns the warm-up's sequence.
     fn finish_warm_up(&mut self) {
-        let mut counts = Counts::new(Grid::fit(&self.warm_up, self.config.levels));
+        let grid = Grid::fit(&self.warm_up, self.config.levels);
+        let mut counts = Counts::new(grid, self.config.max_order);
         for value in std::mem::take(&mut self.warm_up) {
-            counts.learn(value, self.config.max_order);
+            counts.observe(value);
         }
         self.counts = Some(counts);
     }
 
-    /// Applies the rest period: a raw score is reported only when no recent raw score
-    /// reached the alert level.
+    /// Applies the rest period: a raw score is reported only when none of the previous
+    /// `rest` raw scores reached the alert level.
     fn report(&mut self, raw: f64) -> f64 {
-        let resting = self
-            .raw_history
-            .iter()
-            .any(|previous| *previous >= self.config.alert_level);
-        self.raw_history.push_back(raw);
-        if self.raw_history.len() > self.config.rest {
-            self.raw_history.pop_front();
+        self.alert_age = self.alert_age.map(|age| age.saturating_add(1));
+        let resting = self.alert_age.is_some_and(|age| age <= self.config.rest);
+        if raw >= self.config.alert_level {
+            self.alert_age = Some(0);
         }
         if resting {
             0.0
@@ -215,8 +205,7 @@ impl ContextDetector {
 }
 
 /// A 64-bit key of a run of symbols, optionally followed by one more (FNV-1a over the
-/// symbols with the run's length mixed in, so runs of different orders do not collide by
-/// construction).
+/// symbols, with the run's length mixed in so runs of different orders get different keys).
 fn run_key<'a>(symbols: impl Iterator<Item = &'a i64>, next: Option<i64>) -> u64 {
     const PRIME: u64 = 0x100_0000_01b3;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

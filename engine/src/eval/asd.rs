@@ -203,8 +203,8 @@ fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, 
 }
 
 /// The contextual novelty detector per metric, warmed up on the training part (which fixes
-/// each metric's grid); a row scores its most novel metric. Alerts at the detector's alert
-/// level, with a rest of `rest` rows after one.
+/// each metric's grid); a row scores its most novel metric, rescaled so the detector's alert
+/// level is 0.5 like every other detector's threshold. A rest of `rest` rows follows an alert.
 pub fn context(machine: &Machine, rest: usize) -> Scored {
     let config = ContextConfig {
         warm_up: machine.train.len().max(1),
@@ -227,9 +227,11 @@ pub fn context(machine: &Machine, rest: usize) -> Scored {
                 .zip(row)
                 .map(|(detector, value)| detector.score(*value))
                 .fold(0.0, f64::max)
+                * 0.5
+                / config.alert_level
         })
         .collect();
-    Scored::at_threshold(scores, config.alert_level)
+    Scored::at_threshold(scores, 0.5)
 }
 
 /// The job's robust detector per metric (median/MAD over the last `history` points, training

@@ -129,6 +129,11 @@ pub fn mean(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect()
 }
 
+/// The larger of two score series, point by point (either detector flags).
+pub fn larger(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x.max(*y)).collect()
+}
+
 /// Keeps a score only where it exceeds every score of the previous `hold` points, so one
 /// event reports once, at its onset, instead of at every point it lasts; other points keep
 /// a tenth of their score (order among them is kept for the threshold sweep).

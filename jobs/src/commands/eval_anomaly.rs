@@ -176,14 +176,8 @@ fn asd_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
         let spot = asd::forest_spot(&machine, args.seed, SPOT_RISK)?;
         let lstm = asd::lstm(&machine, args.seed)?;
         let context = asd::context(&machine, 30);
-        let lstm_context = asd::Scored::at_threshold(
-            lstm.scores
-                .iter()
-                .zip(&context.scores)
-                .map(|(l, c)| l.max(c * 0.5 / 0.75))
-                .collect(),
-            0.5,
-        );
+        let lstm_context =
+            asd::Scored::at_threshold(univariate::larger(&lstm.scores, &context.scores), 0.5);
         let all = asd::Scored::at_threshold(
             robust
                 .scores
