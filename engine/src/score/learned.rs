@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use aiops_models::drift::DriftWindow;
 use aiops_models::lstm::StreamState;
-use aiops_models::model_file::{self, ModelKind, ModelMetadata};
+use aiops_models::model_file::{ModelKind, ModelMetadata};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ModelScore, ServiceModel};
 
 use super::detect::{input_reader, model_inputs};
+use super::model_watch::ModelWatch;
 use crate::config::ModelsConfig;
 use crate::features::FeatureRow;
 use crate::stats::Stats;
@@ -77,7 +78,6 @@ impl Model {
 
 /// A loaded model and how to read its inputs.
 struct Loaded {
-    version: u64,
     model: Model,
     readers: Vec<fn(&FeatureRow) -> Option<f64>>,
     /// Input names, as the static names the detector uses.
@@ -92,8 +92,8 @@ pub struct ModelSlot {
     stats: Arc<Stats>,
     last_check: Option<Instant>,
     loaded: BTreeMap<ModelKind, Loaded>,
-    /// Per kind, the newest version that failed to load (reported once, not every check).
-    rejected: BTreeMap<ModelKind, u64>,
+    /// Per kind, the loaded and rejected versions.
+    watches: Vec<ModelWatch>,
     /// The first model's scaled inputs of the drift window, as bin counts.
     drift: Option<DriftWindow>,
     drift_minute: i64,
@@ -111,7 +111,10 @@ impl ModelSlot {
             stats,
             last_check: None,
             loaded: BTreeMap::new(),
-            rejected: BTreeMap::new(),
+            watches: KINDS
+                .iter()
+                .map(|kind| ModelWatch::new(format!("worker {worker}"), *kind, None))
+                .collect(),
             drift: None,
             drift_minute: i64::MIN,
             values: Vec::new(),
@@ -128,53 +131,22 @@ impl ModelSlot {
             return;
         }
         self.last_check = Some(Instant::now());
-        for kind in KINDS {
-            self.refresh_kind(kind);
-        }
-    }
-
-    fn refresh_kind(&mut self, kind: ModelKind) {
-        let newest = match model_file::versions(&self.dir, kind) {
-            Ok(versions) => versions.into_iter().last(),
-            Err(error) => {
-                self.reject(kind, 0, &error.to_string());
-                return;
+        for (kind, watch) in KINDS.iter().zip(&mut self.watches) {
+            let Some((version, path)) = watch.newer(&self.dir, &self.stats) else {
+                continue;
+            };
+            match load(*kind, &path) {
+                Ok(loaded) => {
+                    tracing::info!(worker = self.worker, path = %path.display(), "scoring with {} v{version}", kind.name());
+                    watch.loaded(version, &self.stats);
+                    self.loaded.insert(*kind, loaded);
+                    self.drift = self.loaded.values().next().map(|first| {
+                        let window_us = self.config.drift_window_minutes as i64 * MINUTE_US;
+                        DriftWindow::new(first.model.metadata().reference.clone(), window_us)
+                    });
+                }
+                Err(message) => watch.reject(version, &message, &self.stats),
             }
-        };
-        let Some((version, path)) = newest else {
-            return;
-        };
-        let current = self.loaded.get(&kind).map(|l| l.version);
-        if current >= Some(version) || self.rejected.get(&kind) >= Some(&version) {
-            return;
-        }
-        match load(version, kind, &path) {
-            Ok(loaded) => {
-                tracing::info!(worker = self.worker, path = %path.display(), "scoring with {} v{version}", kind.name());
-                self.stats.set_model_version(kind.name(), version);
-                self.loaded.insert(kind, loaded);
-                self.drift = self.loaded.values().next().map(|first| {
-                    let window_us = self.config.drift_window_minutes as i64 * MINUTE_US;
-                    DriftWindow::new(first.model.metadata().reference.clone(), window_us)
-                });
-            }
-            Err(message) => self.reject(kind, version, &message),
-        }
-    }
-
-    fn reject(&mut self, kind: ModelKind, version: u64, message: &str) {
-        if self.rejected.get(&kind) != Some(&version) {
-            let keeping = self
-                .loaded
-                .get(&kind)
-                .map_or("none".into(), |l| format!("v{}", l.version));
-            tracing::warn!(
-                worker = self.worker,
-                "{} model not loaded, keeping {keeping}: {message}",
-                kind.name()
-            );
-            Stats::add(&self.stats.model_load_errors, 1);
-            self.rejected.insert(kind, version);
         }
     }
 
@@ -220,7 +192,7 @@ impl ModelSlot {
     }
 }
 
-fn load(version: u64, kind: ModelKind, path: &Path) -> Result<Loaded, String> {
+fn load(kind: ModelKind, path: &Path) -> Result<Loaded, String> {
     let model = Model::load(kind, path)?;
     let inputs = model_inputs();
     let features = &model.metadata().features;
@@ -239,7 +211,6 @@ fn load(version: u64, kind: ModelKind, path: &Path) -> Result<Loaded, String> {
         })
         .collect::<Result<_, _>>()?;
     Ok(Loaded {
-        version,
         model,
         readers,
         names,

@@ -3,19 +3,20 @@
 //! The detectors' models reload through [`ModelSlot`](super::learned::ModelSlot); the GNN
 //! lives in the incident tracker instead, which ranks only when something is anomalous. So
 //! the check is made there: at a ranking, when `models.reload_seconds` have passed since the
-//! last check, the newest `gnn` version in the directory is loaded if it is newer. A version
-//! that fails to load is reported once, counted in `model_load_errors`, and skipped; the
-//! ranking goes on with the network it has. The first GNN must exist when the job starts (it
+//! last check, the newest `gnn` version in the directory is loaded if it is newer (the
+//! bookkeeping is [`ModelWatch`]'s, as for the detectors: a version that fails to load is
+//! reported once, counted, and skipped; the ranking goes on with the network it has). The first GNN must exist when the job starts (it
 //! decides whether the tracker ranks with a GNN at all); later versions replace it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use aiops_models::model_file::{self, ModelKind};
+use aiops_models::model_file::ModelKind;
 use aiops_models::rca::gnn::Gnn;
 use aiops_models::rca::{CallGraph, Candidate, RootCauseRanker, ServiceEvidence};
 
+use super::model_watch::ModelWatch;
 use crate::stats::Stats;
 
 /// A GNN ranker that watches its directory for newer versions.
@@ -27,11 +28,9 @@ pub struct ReloadingGnn {
 }
 
 struct State {
-    version: u64,
     gnn: Gnn,
+    watch: ModelWatch,
     last_check: Instant,
-    /// The newest version that failed to load (reported once, not at every check).
-    rejected: Option<u64>,
 }
 
 impl ReloadingGnn {
@@ -44,52 +43,32 @@ impl ReloadingGnn {
         reload_seconds: u64,
         stats: Arc<Stats>,
     ) -> Self {
-        stats.set_model_version(ModelKind::Gnn.name(), version);
+        let mut watch = ModelWatch::new("rca", ModelKind::Gnn, None);
+        watch.loaded(version, &stats);
         ReloadingGnn {
             dir,
             every: Duration::from_secs(reload_seconds),
             stats,
             state: Mutex::new(State {
-                version,
                 gnn,
+                watch,
                 last_check: Instant::now(),
-                rejected: None,
             }),
         }
     }
 
     /// Loads the newest version if it is newer than the current one and not already rejected.
     fn refresh(&self, state: &mut State) {
-        let newest = match model_file::versions(&self.dir, ModelKind::Gnn) {
-            Ok(versions) => versions.into_iter().last(),
-            Err(error) => return self.reject(state, 0, &error.to_string()),
-        };
-        let Some((version, path)) = newest else {
+        let Some((version, path)) = state.watch.newer(&self.dir, &self.stats) else {
             return;
         };
-        if version <= state.version || state.rejected >= Some(version) {
-            return;
-        }
         match Gnn::load(&path) {
             Ok(gnn) => {
                 tracing::info!(path = %path.display(), "ranking root causes with gnn v{version}");
-                self.stats.set_model_version(ModelKind::Gnn.name(), version);
-                state.version = version;
+                state.watch.loaded(version, &self.stats);
                 state.gnn = gnn;
             }
-            Err(error) => self.reject(state, version, &error.to_string()),
-        }
-    }
-
-    fn reject(&self, state: &mut State, version: u64, message: &str) {
-        if state.rejected != Some(version) {
-            tracing::warn!(
-                dir = %self.dir.display(),
-                "gnn v{version} not loaded, keeping v{}: {message}",
-                state.version
-            );
-            Stats::add(&self.stats.model_load_errors, 1);
-            state.rejected = Some(version);
+            Err(error) => state.watch.reject(version, &error.to_string(), &self.stats),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod edge_evidence;
 pub mod incidents;
 pub mod learned;
 pub mod learned_ranker;
+pub mod model_watch;
 
 pub use annotate::AnnotateRows;
 pub use detect::{DetectAnomalies, Detector};
