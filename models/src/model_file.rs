@@ -90,6 +90,35 @@ pub struct ModelMetadata {
     pub created_at: String,
 }
 
+impl ModelMetadata {
+    /// Metadata of a `kind` model about to be written: the caller adds what describes the
+    /// model (threshold, scalers, params, figures, reference histograms); [`write`] fills in
+    /// the version, the weights file and its checksum.
+    pub fn unwritten(
+        kind: ModelKind,
+        features: Vec<String>,
+        seed: u64,
+        training: TrainingInfo,
+    ) -> Self {
+        ModelMetadata {
+            format_version: FORMAT_VERSION,
+            kind,
+            version: 0,
+            features,
+            scalers: BTreeMap::new(),
+            threshold: 0.0,
+            params: BTreeMap::new(),
+            seed,
+            training,
+            evaluation: BTreeMap::new(),
+            reference: Vec::new(),
+            weights_file: String::new(),
+            weights_xxh3: String::new(),
+            created_at: String::new(),
+        }
+    }
+}
+
 /// Why a model file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {

@@ -99,10 +99,6 @@ impl SequenceModel {
         training.rows = scaled.len() / columns.max(1);
         training.data_hash = data_hash(rows);
         let metadata = ModelMetadata {
-            format_version: model_file::FORMAT_VERSION,
-            kind: ModelKind::Lstm,
-            version: 0,
-            features,
             threshold,
             params: BTreeMap::from([
                 ("hidden".into(), config.hidden as f64),
@@ -112,7 +108,6 @@ impl SequenceModel {
                 ("learning_rate".into(), config.learning_rate),
                 ("contamination".into(), contamination),
             ]),
-            seed: config.seed,
             evaluation: BTreeMap::from([
                 ("services".into(), scalers.len() as f64),
                 ("final_training_loss".into(), loss),
@@ -120,11 +115,8 @@ impl SequenceModel {
                 ("training_error_p99".into(), quantile(&errors, 0.99)),
             ]),
             scalers,
-            training,
             reference,
-            weights_file: String::new(),
-            weights_xxh3: String::new(),
-            created_at: String::new(),
+            ..ModelMetadata::unwritten(ModelKind::Lstm, features, config.seed, training)
         };
         Ok(SequenceModel {
             metadata,

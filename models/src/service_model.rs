@@ -187,17 +187,12 @@ impl ServiceModel {
         training.rows = matrix.nrows();
         training.data_hash = data_hash(rows);
         let metadata = ModelMetadata {
-            format_version: model_file::FORMAT_VERSION,
-            kind: ModelKind::IsolationForest,
-            version: 0,
-            features,
             threshold: forest.threshold(),
             params: BTreeMap::from([
                 ("trees".into(), config.trees as f64),
                 ("subsample".into(), forest.subsample() as f64),
                 ("contamination".into(), config.contamination),
             ]),
-            seed: config.seed,
             evaluation: BTreeMap::from([
                 ("services".into(), scalers.len() as f64),
                 (
@@ -208,11 +203,8 @@ impl ServiceModel {
                 ("training_score_p99".into(), quantile(&scores, 0.99)),
             ]),
             scalers,
-            training,
             reference,
-            weights_file: String::new(),
-            weights_xxh3: String::new(),
-            created_at: String::new(),
+            ..ModelMetadata::unwritten(ModelKind::IsolationForest, features, config.seed, training)
         };
         Ok(ServiceModel { metadata, forest })
     }

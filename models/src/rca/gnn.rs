@@ -374,26 +374,17 @@ impl Gnn {
             .into_iter()
             .map(|(name, (shape, values))| (name, Tensor32::f32(shape, &values)))
             .collect();
+        let features = NODE_FEATURES.iter().map(|f| f.to_string()).collect();
         let mut metadata = ModelMetadata {
-            format_version: model_file::FORMAT_VERSION,
-            kind: ModelKind::Gnn,
-            version: 0,
-            features: NODE_FEATURES.iter().map(|f| f.to_string()).collect(),
-            scalers: BTreeMap::new(),
-            threshold: 0.0,
             params: BTreeMap::from([
                 ("hidden".into(), config.hidden as f64),
                 ("layers".into(), config.layers as f64),
                 ("epochs".into(), config.epochs as f64),
                 ("learning_rate".into(), config.learning_rate),
             ]),
-            seed: config.seed,
-            training,
             evaluation,
-            reference: Vec::new(),
-            weights_file: String::new(),
-            weights_xxh3: String::new(),
             created_at,
+            ..ModelMetadata::unwritten(ModelKind::Gnn, features, config.seed, training)
         };
         model_file::write(dir, &mut metadata, tensors)
     }
