@@ -92,7 +92,7 @@ pub struct ModelMetadata {
 
 impl ModelMetadata {
     /// Metadata of a `kind` model about to be written: the caller adds what describes the
-    /// model (threshold, scalers, params, figures, reference histograms); [`write`] fills in
+    /// model (threshold, scalers, params, figures, reference histograms); [`write()`] fills in
     /// the version, the weights file and its checksum.
     pub fn unwritten(
         kind: ModelKind,
