@@ -5,12 +5,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use aiops_engine::config::{JobConfig, SourceKind};
+use aiops_engine::eval::cross_validation;
 use aiops_engine::eval::rca::{self, Case, Outcome, Pick};
 use aiops_engine::job::{self, ClusterOptions, JobOptions};
+use aiops_engine::score::incidents::RankingInput;
 use aiops_engine::score::Incident;
 use aiops_engine::sim::topology::Shape;
 use aiops_engine::sink::read_json_lines;
 use aiops_engine::stats::Stats;
+use aiops_models::rca::gnn::GnnConfig;
 use aiops_models::rca::{AccuracyTable, METHODS};
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -58,6 +61,20 @@ struct RcaArgs {
     /// Also rank with the GNN of this model directory (written by `aiops train --model gnn`).
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// nezha-trainticket: also judge a GNN by K-fold cross-validation on the dataset's own
+    /// faults (folds stratified by fault type; each fault ranked by a network trained on the
+    /// other folds), as the `gnn (K-fold)` row.
+    #[arg(long, value_name = "K")]
+    cross_validate: Option<usize>,
+    /// With --cross-validate: add the labelled incidents of N simulator seeds per topology
+    /// (seeds 1001.., as `aiops train --model gnn --simulate N`) to every fold's training set.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "cross_validate"
+    )]
+    cv_simulate: u64,
     /// Drop the spans: metrics-only operation (no traced graph; see graph.static_edges).
     #[arg(long)]
     metrics_only: bool,
@@ -84,10 +101,13 @@ struct RcaArgs {
 
 impl RcaArgs {
     /// The methods judged: the built-in ones, and the GNN with --models.
-    fn methods(&self) -> Vec<&'static str> {
-        let mut methods = METHODS.to_vec();
+    fn methods(&self) -> Vec<String> {
+        let mut methods: Vec<String> = METHODS.iter().map(|m| m.to_string()).collect();
         if self.models.is_some() {
-            methods.push("gnn");
+            methods.push("gnn".into());
+        }
+        if let Some(folds) = self.cross_validate {
+            methods.push(cross_validated(folds));
         }
         methods
     }
@@ -108,6 +128,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 fn rca_eval(args: RcaArgs) -> anyhow::Result<()> {
+    if args.cross_validate.is_some() && args.dataset != RcaDataset::NezhaTrainticket {
+        anyhow::bail!(
+            "--cross-validate needs a dataset with its own labelled faults (nezha-trainticket); \
+             on the simulator, train on other seeds with `aiops train --model gnn --simulate N`"
+        );
+    }
     let (dataset, outcomes) = match args.dataset {
         RcaDataset::Simulator => ("simulator", simulator_outcomes(&args)?),
         RcaDataset::NezhaTrainticket => ("nezha-trainticket", nezha_outcomes(&args)?),
@@ -122,7 +148,8 @@ fn rca_eval(args: RcaArgs) -> anyhow::Result<()> {
         false => dataset.to_string(),
     };
     let name = name.as_str();
-    let tables = rca::tables(name, &outcomes, &args.methods(), published);
+    let methods = args.methods();
+    let tables = rca::tables(name, &outcomes, &as_strs(&methods), published);
     for table in &tables {
         println!("{}", table.render());
     }
@@ -164,7 +191,7 @@ fn incidents_of(
     triggers: std::collections::BTreeSet<u64>,
     keep: Option<&Path>,
     name: &str,
-) -> anyhow::Result<Vec<Incident>> {
+) -> anyhow::Result<(Vec<Incident>, Vec<RankingInput>)> {
     // Deleted when dropped at the end of this function, unless the output is kept.
     let temporary;
     let dir = match keep {
@@ -182,7 +209,49 @@ fn incidents_of(
         }
     };
     run_job(&mut config, triggers, &dir)?;
-    Ok(read_json_lines(&dir.join("incidents"))?)
+    Ok((
+        read_json_lines(&dir.join("incidents"))?,
+        read_json_lines(&dir.join("rca_inputs"))?,
+    ))
+}
+
+fn as_strs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
+}
+
+/// Simulated hours per run of the incidents `--cv-simulate` adds (`aiops train`'s default).
+const GNN_TRAINING_HOURS: u64 = 3;
+
+/// The method name of the cross-validated GNN.
+fn cross_validated(folds: usize) -> String {
+    format!("gnn ({folds}-fold)")
+}
+
+/// Ranks of each case's service by the cross-validated GNN (see
+/// [`aiops_engine::eval::cross_validation`]), judged on the same update as the other methods.
+fn cross_validate(
+    args: &RcaArgs,
+    folds: usize,
+    cases: &[Case],
+    inputs: &[RankingInput],
+) -> anyhow::Result<Vec<Option<usize>>> {
+    let extra = match args.cv_simulate {
+        0 => Vec::new(),
+        seeds => super::train_gnn::simulated(seeds, GNN_TRAINING_HOURS, args.quiet)?,
+    };
+    let chosen = cross_validation::inputs_of(cases, inputs, 1);
+    let bar = progress(folds as u64, args.quiet);
+    bar.set_message(format!("cross-validating the gnn over {folds} folds"));
+    let ranks = cross_validation::cross_validated_ranks(
+        cases,
+        &chosen,
+        folds,
+        &extra,
+        &GnnConfig::default(),
+        |_, _| bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    Ok(ranks)
 }
 
 /// The simulator as the job's source: `shape` with `services` services and `seed`, from
@@ -260,11 +329,11 @@ fn simulator_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
         let cases: Vec<Case> = rca::simulator_cases(&job::simulator(&config, 0)?);
         let duration = config.simulator.fault_duration_minutes as i64;
         let name = format!("{shape:?}-seed{seed}").to_lowercase();
-        let incidents = incidents_of(config, Default::default(), args.keep.as_deref(), &name)?;
+        let (incidents, _) = incidents_of(config, Default::default(), args.keep.as_deref(), &name)?;
         outcomes.extend(rca::judge(
             &cases,
             &incidents,
-            &args.methods(),
+            &as_strs(&args.methods()),
             Pick::FirstWithin(duration),
         ));
         bar.inc(1);
@@ -294,7 +363,16 @@ fn nezha_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
     config.watermark.max_out_of_orderness_ms = 120_000;
     let bar = progress(1, args.quiet);
     bar.set_message("replaying nezha-trainticket");
-    let incidents = incidents_of(config, triggers, args.keep.as_deref(), "nezha-trainticket")?;
+    config.rca.record_inputs = args.cross_validate.is_some();
+    let (incidents, inputs) =
+        incidents_of(config, triggers, args.keep.as_deref(), "nezha-trainticket")?;
     bar.finish_and_clear();
-    Ok(rca::judge(&cases, &incidents, &args.methods(), Pick::At(1)))
+    let mut outcomes = rca::judge(&cases, &incidents, &as_strs(&args.methods()), Pick::At(1));
+    if let Some(folds) = args.cross_validate {
+        let ranks = cross_validate(args, folds, &cases, &inputs)?;
+        for (outcome, rank) in outcomes.iter_mut().zip(ranks) {
+            outcome.ranks.insert(cross_validated(folds), rank);
+        }
+    }
+    Ok(outcomes)
 }

@@ -48,7 +48,7 @@ pub fn run(args: &GnnArgs) -> anyhow::Result<()> {
         }
     }
     if args.simulate > 0 {
-        incidents.extend(simulated(args)?);
+        incidents.extend(simulated(args.simulate, args.hours, args.quiet)?);
         sources.push(format!(
             "simulator: shop and trainticket x seeds 1..={}, {} h each",
             args.simulate, args.hours
@@ -116,20 +116,25 @@ fn training_accuracy(gnn: &Gnn, incidents: &[LabelledIncident]) -> f64 {
     hits as f64 / incidents.len().max(1) as f64
 }
 
-/// Runs the simulator over both topologies and `args.simulate` seeds with rankings recorded.
-fn simulated(args: &GnnArgs) -> anyhow::Result<Vec<LabelledIncident>> {
+/// Runs the simulator over both topologies and `seeds` seeds (`hours` each) with rankings
+/// recorded, and labels each fault's first ranking with its service.
+pub(super) fn simulated(
+    seeds: u64,
+    hours: u64,
+    quiet: bool,
+) -> anyhow::Result<Vec<LabelledIncident>> {
     let runs: Vec<(Shape, u64)> = [Shape::Shop, Shape::Trainticket]
         .into_iter()
-        .flat_map(|shape| (1..=args.simulate).map(move |seed| (shape, seed)))
+        .flat_map(|shape| (1..=seeds).map(move |seed| (shape, seed)))
         .collect();
-    let bar = super::eval::progress(runs.len() as u64, args.quiet);
+    let bar = super::eval::progress(runs.len() as u64, quiet);
     let mut incidents = Vec::new();
     for (shape, seed) in runs {
         bar.set_message(format!("simulating {shape:?} seed {seed}"));
         // Seeds far from the evaluation's (1..=4), so `aiops eval rca --dataset simulator`
         // judges the model on fleets it was not trained on.
         let mut config =
-            super::eval::sim_config(shape, 1000 + seed, 16, "2026-01-05T08:00:00Z", args.hours)?;
+            super::eval::sim_config(shape, 1000 + seed, 16, "2026-01-05T08:00:00Z", hours)?;
         config.rca.record_inputs = true;
         let dir = tempfile::tempdir()?;
         std::fs::write(

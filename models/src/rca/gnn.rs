@@ -9,7 +9,9 @@
 //! is one logit per node; a softmax over the graph's nodes is the root-cause probability.
 //!
 //! Node inputs: the signed robust z of each evidence feature (clamped to ±20, scaled by 1/10),
-//! the detector's flag, the node's strongest |z|, and log(1 + callers), log(1 + callees).
+//! the detector's flag, the node's strongest |z|, log(1 + callers), log(1 + callees), and the
+//! hand-written rankers' scores (relative deviation, walk visits, their geometric mean), so
+//! the network learns corrections to the rules rather than the rules themselves.
 //! Cost of a ranking: three dense (n × n) × (n × hidden) products, well under a millisecond
 //! for hundreds of services. Weights are initialised from a seeded stream (candle's CPU
 //! generator cannot be seeded), and training shuffles with it.
@@ -25,7 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use std::path::{Path, PathBuf};
 
-use super::{finish, CallEdge, CallGraph, Candidate, RootCauseRanker, ServiceEvidence};
+use super::walk::node_anomaly;
+use super::{
+    finish, CallEdge, CallGraph, Candidate, PersonalizedPageRank, RootCauseRanker, ServiceEvidence,
+};
 use crate::model_file::{
     self, ModelFileError, ModelKind, ModelMetadata, Tensor as Tensor32, TrainingInfo,
 };
@@ -47,8 +52,9 @@ pub const NODE_FEATURES: [&str; 13] = [
     "outbound_call_ratio",
 ];
 
-/// Inputs per node: the features, the flag, the strength and the two degrees.
-pub const NODE_INPUTS: usize = NODE_FEATURES.len() + 4;
+/// Inputs per node: the features, the flag, the strength, the two degrees and the three
+/// rule scores (see [`rule_scores`]).
+pub const NODE_INPUTS: usize = NODE_FEATURES.len() + 4 + 3;
 
 /// Settings of the network and its training.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -109,11 +115,36 @@ fn row_normalized(rows: &[Vec<usize>], n: usize) -> Vec<f32> {
     matrix
 }
 
+/// The hand-written rules' view of each node, each divided by its maximum over the window so
+/// the rules' favourite has 1: the relative deviation (BARO), the walk's visits (PageRank) and
+/// their geometric mean (the combined ranker). Given as inputs, the network starts from what
+/// the rules know and learns where they go wrong, instead of rediscovering the walk.
+fn rule_scores(graph: &CallGraph, anomaly: &[f64]) -> [Vec<f64>; 3] {
+    let visits = relative(PersonalizedPageRank::default().visits(graph, anomaly));
+    let combined = relative(
+        anomaly
+            .iter()
+            .zip(&visits)
+            .map(|(a, v)| (a * v).sqrt())
+            .collect(),
+    );
+    [anomaly.to_vec(), visits, combined]
+}
+
+/// `values` divided by their maximum (unchanged when none is positive).
+fn relative(mut values: Vec<f64>) -> Vec<f64> {
+    let most = values.iter().copied().fold(0.0, f64::max);
+    if most > 0.0 {
+        values.iter_mut().for_each(|v| *v /= most);
+    }
+    values
+}
+
 fn graph_tensors(
     graph: &CallGraph,
     evidence: &[ServiceEvidence],
 ) -> candle_core::Result<GraphTensors> {
-    let graph = CallGraph::extended(graph, evidence.iter().map(|e| e.service.as_str()));
+    let (graph, anomaly, flagged) = node_anomaly(graph, evidence);
     let services: Vec<String> = graph.services().map(String::from).collect();
     let n = services.len();
     let by_service: HashMap<&str, &ServiceEvidence> =
@@ -124,6 +155,7 @@ fn graph_tensors(
     let callees: Vec<Vec<usize>> = (0..n)
         .map(|i| graph.callees(i).map(|(c, _)| c).collect())
         .collect();
+    let rules = rule_scores(&graph, &anomaly);
     let mut inputs = Vec::with_capacity(n * NODE_INPUTS);
     for (node, service) in services.iter().enumerate() {
         let own = by_service.get(service.as_str());
@@ -133,10 +165,11 @@ fn graph_tensors(
                 .map_or(0.0, |d| d.z);
             inputs.push((z.clamp(-20.0, 20.0) / 10.0) as f32);
         }
-        inputs.push(f32::from(u8::from(own.is_some_and(|e| e.anomalous))));
+        inputs.push(f32::from(u8::from(flagged[node])));
         inputs.push((own.map_or(0.0, |e| e.strength()).min(20.0) / 10.0) as f32);
         inputs.push((1.0 + callers[node].len() as f32).ln());
         inputs.push((1.0 + callees[node].len() as f32).ln());
+        inputs.extend(rules.iter().map(|rule| rule[node] as f32));
     }
     let device = Device::Cpu;
     Ok(GraphTensors {
