@@ -75,6 +75,9 @@ struct RcaArgs {
         requires = "cross_validate"
     )]
     cv_simulate: u64,
+    /// With --cross-validate: training passes per fold.
+    #[arg(long, default_value_t = GnnConfig::default().epochs, requires = "cross_validate")]
+    cv_epochs: usize,
     /// Drop the spans: metrics-only operation (no traced graph; see graph.static_edges).
     #[arg(long)]
     metrics_only: bool,
@@ -247,11 +250,20 @@ fn cross_validate(
         &chosen,
         folds,
         &extra,
-        &GnnConfig::default(),
+        &GnnConfig {
+            epochs: args.cv_epochs,
+            ..GnnConfig::default()
+        },
         |_, _| bar.inc(1),
     )?;
     bar.finish_and_clear();
-    Ok(ranks)
+    // As deep as the other methods' rankings go (the incidents keep their top k), so the
+    // outcomes of every method mean the same.
+    let depth = JobConfig::load(None, Vec::new())?.rca.top_k;
+    Ok(ranks
+        .into_iter()
+        .map(|rank| rank.filter(|r| *r <= depth))
+        .collect())
 }
 
 /// The simulator as the job's source: `shape` with `services` services and `seed`, from

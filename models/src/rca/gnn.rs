@@ -566,6 +566,20 @@ mod tests {
     }
 
     #[test]
+    fn the_rules_favourite_gets_a_rule_input_of_one() {
+        use crate::rca::fixtures;
+        let graph = fixtures::graph(&[("front", "api"), ("api", "cache")]);
+        let evidence = fixtures::evidence(&[("front", 6.0), ("api", 7.0), ("cache", 0.2)]);
+        let (graph, anomaly, _) = node_anomaly(&graph, &evidence);
+        let [deviation, _, combined] = rule_scores(&graph, &anomaly);
+        let api = graph.index_of("api").expect("api");
+        let favourite =
+            |scores: &[f64]| (0..scores.len()).max_by(|a, b| scores[*a].total_cmp(&scores[*b]));
+        assert_eq!(favourite(&combined), Some(api), "{combined:?}");
+        assert_eq!((deviation[api], combined[api]), (1.0, 1.0));
+    }
+
+    #[test]
     fn weights_round_trip_and_the_same_seed_trains_the_same_network() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let incidents: Vec<LabelledIncident> = (0..20).map(|_| incident(&mut rng)).collect();
