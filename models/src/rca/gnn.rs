@@ -53,7 +53,7 @@ pub const NODE_FEATURES: [&str; 13] = [
 ];
 
 /// Inputs per node: the features, the flag, the strength, the two degrees and the three
-/// rule scores (see [`rule_scores`]).
+/// rule scores (relative deviation, walk visits and their geometric mean).
 pub const NODE_INPUTS: usize = NODE_FEATURES.len() + 4 + 3;
 
 /// Settings of the network and its training.
