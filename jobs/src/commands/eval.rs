@@ -237,12 +237,13 @@ fn cross_validate(
     folds: usize,
     cases: &[Case],
     inputs: &[RankingInput],
+    depth: usize,
 ) -> anyhow::Result<Vec<Option<usize>>> {
     let extra = match args.cv_simulate {
         0 => Vec::new(),
         seeds => super::train_gnn::simulated(seeds, GNN_TRAINING_HOURS, args.quiet)?,
     };
-    let chosen = cross_validation::inputs_of(cases, inputs, 1);
+    let chosen = cross_validation::inputs_of(cases, inputs, NEZHA_RANKING_MINUTE);
     let bar = progress(folds as u64, args.quiet);
     bar.set_message(format!("cross-validating the gnn over {folds} folds"));
     let ranks = cross_validation::cross_validated_ranks(
@@ -257,9 +258,8 @@ fn cross_validate(
         |_, _| bar.inc(1),
     )?;
     bar.finish_and_clear();
-    // As deep as the other methods' rankings go (the incidents keep their top k), so the
-    // outcomes of every method mean the same.
-    let depth = JobConfig::load(None, Vec::new())?.rca.top_k;
+    // As deep as the other methods' rankings go (the incidents keep their top `depth`), so
+    // the outcomes of every method mean the same.
     Ok(ranks
         .into_iter()
         .map(|rank| rank.filter(|r| *r <= depth))
@@ -354,6 +354,9 @@ fn simulator_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
     Ok(outcomes)
 }
 
+/// Nezha is judged by the ranking of the minute after the fault's (the published protocol).
+const NEZHA_RANKING_MINUTE: i64 = 1;
+
 fn nezha_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
     let root = args.data.root.join("nezha-trainticket");
     let cases = rca::nezha_cases(&root).with_context(|| {
@@ -376,12 +379,15 @@ fn nezha_outcomes(args: &RcaArgs) -> anyhow::Result<Vec<Outcome>> {
     let bar = progress(1, args.quiet);
     bar.set_message("replaying nezha-trainticket");
     config.rca.record_inputs = args.cross_validate.is_some();
+    let depth = config.rca.top_k;
     let (incidents, inputs) =
         incidents_of(config, triggers, args.keep.as_deref(), "nezha-trainticket")?;
     bar.finish_and_clear();
-    let mut outcomes = rca::judge(&cases, &incidents, &as_strs(&args.methods()), Pick::At(1));
+    let methods = args.methods();
+    let pick = Pick::At(NEZHA_RANKING_MINUTE);
+    let mut outcomes = rca::judge(&cases, &incidents, &as_strs(&methods), pick);
     if let Some(folds) = args.cross_validate {
-        let ranks = cross_validate(args, folds, &cases, &inputs)?;
+        let ranks = cross_validate(args, folds, &cases, &inputs, depth)?;
         for (outcome, rank) in outcomes.iter_mut().zip(ranks) {
             outcome.ranks.insert(cross_validated(folds), rank);
         }
