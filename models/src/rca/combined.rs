@@ -23,9 +23,13 @@ impl RootCauseRanker for Combined {
     }
 
     fn rank(&self, graph: &CallGraph, evidence: &[ServiceEvidence]) -> Vec<Candidate> {
-        self.walk
-            .rank_by(graph, evidence, |anomaly, visits| (anomaly * visits).sqrt())
+        self.walk.rank_by(graph, evidence, combined_score)
     }
+}
+
+/// The combined score of a node from its relative anomaly and relative walk visits.
+pub(crate) fn combined_score(anomaly: f64, visits: f64) -> f64 {
+    (anomaly * visits).sqrt()
 }
 
 #[cfg(test)]

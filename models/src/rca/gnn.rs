@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use std::path::{Path, PathBuf};
 
-use super::walk::node_anomaly;
+use super::combined::combined_score;
+use super::walk::{node_anomaly, relative};
 use super::{
     finish, CallEdge, CallGraph, Candidate, PersonalizedPageRank, RootCauseRanker, ServiceEvidence,
 };
@@ -121,23 +122,12 @@ fn row_normalized(rows: &[Vec<usize>], n: usize) -> Vec<f32> {
 /// the rules know and learns where they go wrong, instead of rediscovering the walk.
 fn rule_scores(graph: &CallGraph, anomaly: &[f64]) -> [Vec<f64>; 3] {
     let visits = relative(PersonalizedPageRank::default().visits(graph, anomaly));
-    let combined = relative(
-        anomaly
-            .iter()
-            .zip(&visits)
-            .map(|(a, v)| (a * v).sqrt())
-            .collect(),
-    );
-    [anomaly.to_vec(), visits, combined]
-}
-
-/// `values` divided by their maximum (unchanged when none is positive).
-fn relative(mut values: Vec<f64>) -> Vec<f64> {
-    let most = values.iter().copied().fold(0.0, f64::max);
-    if most > 0.0 {
-        values.iter_mut().for_each(|v| *v /= most);
-    }
-    values
+    let combined = anomaly
+        .iter()
+        .zip(&visits)
+        .map(|(a, v)| combined_score(*a, *v))
+        .collect();
+    [anomaly.to_vec(), visits, relative(combined)]
 }
 
 fn graph_tensors(

@@ -54,11 +54,16 @@ pub(crate) fn node_anomaly(
             flagged[node] = e.anomalous;
         }
     }
-    let max = anomaly.iter().copied().fold(0.0, f64::max);
-    if max > 0.0 {
-        anomaly.iter_mut().for_each(|a| *a /= max);
+    (graph, relative(anomaly), flagged)
+}
+
+/// `values` divided by their maximum, so the largest is 1 (unchanged when none is positive).
+pub(crate) fn relative(mut values: Vec<f64>) -> Vec<f64> {
+    let most = values.iter().copied().fold(0.0, f64::max);
+    if most > 0.0 {
+        values.iter_mut().for_each(|v| *v /= most);
     }
-    (graph, anomaly, flagged)
+    values
 }
 
 impl PersonalizedPageRank {
@@ -145,16 +150,11 @@ impl PersonalizedPageRank {
         if graph.is_empty() {
             return Vec::new();
         }
-        let visits = self.visits(&graph, &anomaly);
-        let most = visits
-            .iter()
-            .copied()
-            .fold(0.0, f64::max)
-            .max(f64::MIN_POSITIVE);
+        let visits = relative(self.visits(&graph, &anomaly));
         let candidates = (0..graph.len())
             .map(|node| Candidate {
                 service: graph.name(node).to_string(),
-                score: score(anomaly[node], visits[node] / most),
+                score: score(anomaly[node], visits[node]),
                 evidence: graph.symptom_edges(node, &flagged, 3),
             })
             .collect();
