@@ -255,12 +255,11 @@ fn context_scores(
     };
     let metrics = machine.train.first().map_or(0, Vec::len);
     let mut detectors = vec![ContextDetector::new(config); metrics];
+    let mut novelty = vec![0.0; metrics];
     let mut score_row = |row: &[f64]| {
-        let novelty: Vec<f64> = detectors
-            .iter_mut()
-            .zip(row)
-            .map(|(detector, value)| detector.score(*value))
-            .collect();
+        for ((detector, value), n) in detectors.iter_mut().zip(row).zip(novelty.iter_mut()) {
+            *n = detector.score(*value);
+        }
         aggregate(&novelty)
     };
     machine.train.iter().for_each(|row| {
@@ -337,22 +336,18 @@ fn f1_of(flags: &[bool], labels: &[bool]) -> F1 {
 
 /// Point adjustment: every point of a labelled segment is flagged when any of them is.
 pub fn point_adjust(flags: &[bool], labels: &[bool]) -> Vec<bool> {
-    let mut adjusted = flags.to_vec();
-    let mut start = 0;
-    while start < labels.len() {
-        if !labels[start] {
-            start += 1;
-            continue;
+    let segments = segment_of(labels);
+    let mut touched = vec![false; segment_count(&segments)];
+    for (segment, flag) in segments.iter().zip(flags) {
+        if let (Some(segment), true) = (segment, flag) {
+            touched[*segment] = true;
         }
-        let end = (start..labels.len())
-            .find(|i| !labels[*i])
-            .unwrap_or(labels.len());
-        if flags[start..end].iter().any(|f| *f) {
-            adjusted[start..end].iter_mut().for_each(|f| *f = true);
-        }
-        start = end;
     }
-    adjusted
+    segments
+        .iter()
+        .zip(flags)
+        .map(|(segment, flag)| *flag || segment.is_some_and(|s| touched[s]))
+        .collect()
 }
 
 /// Average precision of scores against labels (area under the precision-recall steps).
@@ -418,7 +413,7 @@ pub struct BestF1 {
 /// ones, where point adjustment usually peaks. O(n log n).
 pub fn best_f1(scores: &[f64], labels: &[bool]) -> BestF1 {
     let segments = segment_of(labels);
-    let mut segment_length = vec![0usize; segments.iter().flatten().max().map_or(0, |m| m + 1)];
+    let mut segment_length = vec![0usize; segment_count(&segments)];
     segments
         .iter()
         .flatten()
@@ -451,6 +446,11 @@ pub fn best_f1(scores: &[f64], labels: &[bool]) -> BestF1 {
         }
     }
     best
+}
+
+/// Segments in the output of [`segment_of`].
+fn segment_count(segments: &[Option<usize>]) -> usize {
+    segments.iter().flatten().max().map_or(0, |last| last + 1)
 }
 
 /// The index of each labelled point's segment (a maximal run of labelled points).
