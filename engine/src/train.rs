@@ -189,11 +189,7 @@ pub fn labelled_incidents(data_dir: &Path) -> Result<Vec<LabelledIncident>> {
             .iter()
             .find(|i| i.time_us >= minute && i.time_us < end)
         {
-            incidents.push(LabelledIncident {
-                edges: input.edges.clone(),
-                evidence: input.evidence.clone(),
-                cause: service.to_string(),
-            });
+            incidents.push(input.labelled(service));
         }
     }
     Ok(incidents)

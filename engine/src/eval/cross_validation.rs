@@ -73,7 +73,7 @@ pub fn cross_validated_ranks(
         training.extend(
             (0..cases.len())
                 .filter(|&i| fold_of[i] != fold)
-                .filter_map(|i| labelled(&cases[i], inputs[i]?)),
+                .filter_map(|i| Some(inputs[i]?.labelled(&cases[i].service))),
         );
         let gnn = Gnn::new(config.hidden, config.layers, config.seed).map_err(Error::Config)?;
         gnn.train(&training, config, |_, _| {})
@@ -84,14 +84,6 @@ pub fn cross_validated_ranks(
         fold_done(fold, training.len());
     }
     Ok(ranks)
-}
-
-fn labelled(case: &Case, input: &RankingInput) -> Option<LabelledIncident> {
-    Some(LabelledIncident {
-        edges: input.edges.clone(),
-        evidence: input.evidence.clone(),
-        cause: case.service.clone(),
-    })
 }
 
 fn rank_of(gnn: &Gnn, input: &RankingInput, service: &str) -> Option<usize> {

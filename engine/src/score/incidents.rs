@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
+use aiops_models::rca::gnn::LabelledIncident;
 use aiops_models::rca::{
     method, CallEdge, CallGraph, Candidate, RootCauseRanker, ServiceEvidence, METHODS,
 };
@@ -62,6 +63,17 @@ pub struct RankingInput {
     pub edges: Vec<CallEdge>,
     /// Every service's evidence.
     pub evidence: Vec<ServiceEvidence>,
+}
+
+impl RankingInput {
+    /// This ranking's inputs as a training example whose cause is `cause`.
+    pub fn labelled(&self, cause: &str) -> LabelledIncident {
+        LabelledIncident {
+            edges: self.edges.clone(),
+            evidence: self.evidence.clone(),
+            cause: cause.to_string(),
+        }
+    }
 }
 
 /// Worker 0's incident state and rankers.
