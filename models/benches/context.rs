@@ -1,6 +1,8 @@
-//! Contextual novelty: the cost of scoring one point of a long noisy series (NAB's longest
-//! files hold 22,000 points; the per-point cost grows with the number of distinct runs seen).
+//! Contextual novelty (run counts and the Contextual Anomaly Detector): the cost of scoring
+//! a long noisy series (NAB's longest files hold 22,000 points; the per-point cost grows with
+//! the number of distinct runs or contexts seen).
 
+use aiops_models::cad::{self, CadConfig, ValueRange};
 use aiops_models::context::{score_series, ContextConfig, ContextDetector};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
@@ -34,9 +36,28 @@ fn bench(c: &mut Criterion) {
     for value in &values {
         learned.score(*value);
     }
+    bench_cad(c, &values);
     c.bench_function("context/score_one_point_after_20000", |b| {
         b.iter(|| learned.clone().score(61.0))
     });
+}
+
+/// CAD with NAB's setting for a file this long: the file's range, a rest of 150 points.
+fn bench_cad(c: &mut Criterion, values: &[f64]) {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let config = CadConfig {
+        range: ValueRange::Given { min, max },
+        rest: 150,
+        ..CadConfig::default()
+    };
+    let mut group = c.benchmark_group("cad");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    group.sample_size(10);
+    group.bench_function("score_20000_points", |b| {
+        b.iter(|| cad::score_series(values, config))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -4,6 +4,7 @@
 //! ([`iforest`]) and root-cause ranking over a call graph ([`rca`]). Nothing here knows about timely, Kafka or databases, so the
 //! same code serves the streaming job, offline evaluation and benchmarks.
 
+pub mod cad;
 pub mod context;
 pub mod detect;
 pub mod drift;

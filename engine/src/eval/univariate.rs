@@ -6,6 +6,7 @@
 //! forest is refitted on the points it has seen, never on later ones. Each returns one score
 //! per point in 0..1 (higher = more anomalous); the NAB scorer picks the threshold.
 
+use aiops_models::cad::{CadConfig, ValueRange};
 use aiops_models::context::ContextConfig;
 use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::{IsolationForest, IsolationForestConfig};
@@ -122,6 +123,26 @@ pub fn context(values: &[f64], probation: usize) -> Vec<f64> {
         ..ContextConfig::default()
     };
     aiops_models::context::score_series(values, config)
+}
+
+/// The Contextual Anomaly Detector with CAD OSE's settings, resting for a fifth of the
+/// probation period as it did on NAB. Online, its grid comes from the probation period; with
+/// `file_range`, from the whole file's minimum and maximum, which NAB's harness hands every
+/// detector and CAD OSE's published score used (a look-ahead a running job cannot have).
+pub fn cad(values: &[f64], probation: usize, file_range: bool) -> Vec<f64> {
+    let range = if file_range {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        ValueRange::Given { min, max }
+    } else {
+        ValueRange::WarmUp(probation.max(10))
+    };
+    let config = CadConfig {
+        range,
+        rest: probation / 5,
+        ..CadConfig::default()
+    };
+    aiops_models::cad::score_series(values, config)
 }
 
 /// The mean of two score series, point by point.

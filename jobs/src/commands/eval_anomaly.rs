@@ -23,7 +23,12 @@ pub enum AnomalyDataset {
 /// Options of `aiops eval anomaly`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Detectors, all online (the score at t uses data up to t only):\n  robust            the job's median/MAD detector (NAB: level and step of the series)\n  isolation-forest  the job's IsolationForest (NAB: refitted on the last probation-length points,\n                    over value, step and distance from the last 12 points; ASD: trained on the\n                    training part with per-machine standard scaling)\n  forest + SPOT     (ASD) the forest with a SPOT extreme-value threshold (risk 1e-2) calibrated on the\n                    training scores and updated online, instead of the 1 % contamination quantile\n  lstm              the job's LSTM forecaster (2 x 64, windows of 60; ASD: trained on the training part,\n                    scored by forecast error, threshold the training errors' 99th percentile)\n  ensemble          the mean of the two normalised scores (the job's models.combine = \"mean\")\n  ensemble (all)    (ASD) the mean of robust, forest and LSTM\n  context           contextual novelty: values on a 4-cell grid fixed from the warm-up (NAB: the\n                    probation period; ASD: the training part), runs of up to 3 cells counted; a\n                    point scores how unexpected and how new its run is, then rests (NAB: a fifth of\n                    the probation period; ASD: 30 rows) after a score of 0.75. ASD: per metric, the\n                    row's score is its most novel metric\n  lstm + context    (ASD) the larger of the LSTM's normalised score and the context score (rescaled so\n                    its alert level is 0.5): either flags\n  context multi-scale (ASD) the context detector on grids of 4, 8 and 16 cells, a row scoring its most\n                    novel metric plus the mean novelty of all metrics, averaged over the grids\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores; the context detector's rest does this\nitself). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
+    after_help = "Detectors, all online (the score at t uses data up to t only):\n  robust            the job's median/MAD detector (NAB: level and step of the series)\n  isolation-forest  the job's IsolationForest (NAB: refitted on the last probation-length points,\n                    over value, step and distance from the last 12 points; ASD: trained on the\n                    training part with per-machine standard scaling)\n  forest + SPOT     (ASD) the forest with a SPOT extreme-value threshold (risk 1e-2) calibrated on the\n                    training scores and updated online, instead of the 1 % contamination quantile\n  lstm              the job's LSTM forecaster (2 x 64, windows of 60; ASD: trained on the training part,\n                    scored by forecast error, threshold the training errors' 99th percentile)\n  ensemble          the mean of the two normalised scores (the job's models.combine = \"mean\")\n  ensemble (all)    (ASD) the mean of robust, forest and LSTM\n  context           contextual novelty: values on a 4-cell grid fixed from the warm-up (NAB: the\n                    probation period; ASD: the training part), runs of up to 3 cells counted; a\n                    point scores how unexpected and how new its run is, then rests (NAB: a fifth of\n                    the probation period; ASD: 30 rows) after a score of 0.75. ASD: per metric, the\n                    row's score is its most novel metric\n  lstm + context    (ASD) the larger of the LSTM's normalised score and the context score (rescaled so\n                    its alert level is 0.5): either flags\n  cad               (NAB) the Contextual Anomaly Detector's algorithm (CAD OSE, 69.9 published) with its
+                    settings: 8-cell grid from the probation period, contexts of facts and active
+                    contexts, rest a fifth of the probation period after 0.75
+  cad (file range)  (NAB) the same with the grid across the file's minimum and maximum, which NAB's
+                    harness gives every detector and CAD OSE's published score used: a look-ahead
+  context multi-scale (ASD) the context detector on grids of 4, 8 and 16 cells, a row scoring its most\n                    novel metric plus the mean novelty of all metrics, averaged over the grids\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores; the context detector's rest does this\nitself). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
 )]
 pub struct AnomalyArgs {
     /// The dataset.
@@ -107,7 +112,14 @@ fn nab_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
     let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
     let progress =
         crate::console::counted_bar(args.quiet, corpus.len() as u64, "scoring NAB files");
-    let detectors = ["robust", "isolation-forest", "ensemble", "context"];
+    let detectors = [
+        "robust",
+        "isolation-forest",
+        "ensemble",
+        "context",
+        "cad",
+        "cad (file range)",
+    ];
     // scores[detector][file]
     let mut scores: Vec<Vec<Vec<f64>>> = vec![Vec::new(); detectors.len()];
     for file in &corpus {
@@ -115,12 +127,16 @@ fn nab_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
         let robust = univariate::robust(&file.values, history);
         let forest = univariate::forest(&file.values, history, args.seed);
         let ensemble = univariate::mean(&robust, &forest);
-        let context = univariate::context(&file.values, file.probation());
-        for (slot, series) in scores.iter_mut().zip([robust, forest, ensemble]) {
-            slot.push(univariate::onsets(&series, ONSET_HOLD));
+        let held = [robust, forest, ensemble].map(|series| univariate::onsets(&series, ONSET_HOLD));
+        // The context detectors rest after an alert themselves; no onset hold on top.
+        let resting = [
+            univariate::context(&file.values, file.probation()),
+            univariate::cad(&file.values, file.probation(), false),
+            univariate::cad(&file.values, file.probation(), true),
+        ];
+        for (slot, series) in scores.iter_mut().zip(held.into_iter().chain(resting)) {
+            slot.push(series);
         }
-        // The context detector rests after an alert itself; no onset hold on top.
-        scores[3].push(context);
         progress.inc(1);
     }
     progress.finish_and_clear();

@@ -1,0 +1,535 @@
+//! The Contextual Anomaly Detector: a point is anomalous when the contexts it completes are
+//! ones the series has not shown before.
+//!
+//! [`crate::context`] counts runs of grid cells. This module implements the algorithm of the
+//! Contextual Anomaly Detector, open-source edition (CAD OSE, Mikhail Smirnov, 2016), which
+//! scored 69.9 on NAB's standard profile, so that the engine can be compared with it on equal
+//! terms. Its memory is richer than run counts:
+//!
+//! - A value becomes a few *facts*: the bits of its cell number on a grid of `2^bits` cells
+//!   (fact `2·i + bit` for the i-th bit).
+//! - A *context* pairs a left set of facts (the previous point's facts plus the contexts that
+//!   were active then, as "neuron" facts) with a right set (the current point's facts). Every
+//!   step stores the full pair as a zero-level context and, while that pair is new, also the
+//!   partial pairs where stored contexts overlap the input.
+//! - A stored context is *selected* when its whole left side was present at the previous step
+//!   and *active* when its right side is present now too.
+//!
+//! A point's score is `(1 − active/selected + added/candidates) / 2`: high when what usually
+//! follows did not come and the memory had to grow. After a score of at least the threshold,
+//! scores are reported as 0 for a rest period (one event, one report).
+//!
+//! The value grid needs a range. NAB hands every detector its file's minimum and maximum
+//! ([`ValueRange::Given`]), and CAD OSE's published score uses them; a job cannot know the
+//! future, so [`ValueRange::WarmUp`] fixes the range from the first points instead.
+//!
+//! Two details are our choices: ties among active contexts (only the 15 most used become
+//! neuron facts) go to the newest context rather than to Python's tuple hash order, and
+//! context number 0 takes part like any other (the original skips it by comparing its number
+//! with `False`).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Neuron facts are numbered from here, above any sensor fact.
+const NEURON_BASE: u64 = 1 << 31;
+/// The fact of a cell number below the grid (online range only).
+const NEGATIVE_FACT: u64 = NEURON_BASE - 1;
+
+/// Where the value grid's range comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRange {
+    /// A known minimum and maximum (NAB gives each detector its file's).
+    Given {
+        /// Lowest value.
+        min: f64,
+        /// Highest value.
+        max: f64,
+    },
+    /// The range of the first this-many points, which are learned but scored 0.
+    WarmUp(usize),
+}
+
+/// Settings of a [`Cad`] detector; the defaults are CAD OSE's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CadConfig {
+    /// The value range of the grid.
+    pub range: ValueRange,
+    /// Bits of the cell number (the grid has `2^bits` cells).
+    pub bits: u32,
+    /// Raw scores at or above this start a rest.
+    pub threshold: f64,
+    /// Points a score is suppressed for after a raw score reached the threshold.
+    pub rest: usize,
+    /// Partial contexts are stored only when their left part has at most this many facts.
+    pub max_left_facts: usize,
+    /// At most this many active contexts become facts of the next step.
+    pub max_neurons: usize,
+}
+
+impl Default for CadConfig {
+    fn default() -> Self {
+        Self {
+            range: ValueRange::WarmUp(150),
+            bits: 3,
+            threshold: 0.75,
+            rest: 30,
+            max_left_facts: 7,
+            max_neurons: 15,
+        }
+    }
+}
+
+/// A stored set of facts on one side of contexts, and which of its facts the current input
+/// holds.
+#[derive(Debug, Clone, Default)]
+struct SemiContext {
+    size: usize,
+    /// The facts of the last crossing that belong to this set, in input order.
+    crossed: Vec<u64>,
+    /// Left sides only: (right side, context) pairs in the order they were stored.
+    contexts: Vec<(usize, usize)>,
+    /// Left sides only: the context stored for each right side.
+    context_of: HashMap<usize, usize>,
+}
+
+impl SemiContext {
+    fn fully_crossed(&self) -> bool {
+        self.crossed.len() == self.size
+    }
+}
+
+/// All semi-contexts of one side, indexed by their facts and by each fact.
+#[derive(Debug, Clone, Default)]
+struct Side {
+    ids: HashMap<Vec<u64>, usize>,
+    semis: Vec<SemiContext>,
+    holding: HashMap<u64, Vec<usize>>,
+    /// Semi-contexts with at least one crossed fact, by number.
+    crossed: Vec<usize>,
+}
+
+impl Side {
+    /// The number of the semi-context with exactly `facts`, stored if new.
+    fn intern(&mut self, facts: &[u64]) -> usize {
+        if let Some(id) = self.ids.get(facts) {
+            return *id;
+        }
+        let id = self.semis.len();
+        self.ids.insert(facts.to_vec(), id);
+        self.semis.push(SemiContext {
+            size: facts.len(),
+            ..SemiContext::default()
+        });
+        for fact in facts {
+            self.holding.entry(*fact).or_default().push(id);
+        }
+        id
+    }
+
+    /// Records, for every semi-context, which of `facts` it holds.
+    fn cross(&mut self, facts: &[u64]) {
+        for id in self.crossed.drain(..) {
+            self.semis[id].crossed.clear();
+        }
+        let mut touched = vec![false; self.semis.len()];
+        for fact in facts {
+            for id in self.holding.get(fact).into_iter().flatten() {
+                touched[*id] = true;
+                self.semis[*id].crossed.push(*fact);
+            }
+        }
+        // In number order, as the original walks them; a scan of flags is cheaper than
+        // sorting the ids when most semi-contexts share a fact.
+        self.crossed.extend(
+            touched
+                .iter()
+                .enumerate()
+                .filter(|(_, hit)| **hit)
+                .map(|(id, _)| id),
+        );
+    }
+}
+
+/// A stored context: how often it was active, and whether it was ever a whole step's pair.
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    uses: u64,
+    zero_level: bool,
+}
+
+/// A candidate context: left facts and right facts.
+type Pair = (Vec<u64>, Vec<u64>);
+
+/// The contexts met by one step's input.
+struct Activation {
+    /// Active contexts.
+    active: Vec<usize>,
+    /// Contexts whose left side was fully present.
+    selected: usize,
+    /// Overlaps of stored zero-level contexts with the input, to store.
+    candidates: Vec<Pair>,
+}
+
+/// The context memory.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    left: Side,
+    right: Side,
+    contexts: Vec<Context>,
+    max_left_facts: usize,
+}
+
+impl Memory {
+    /// Stores the context `left → right` if new; returns its number and whether it was new.
+    /// A context stored or met as a whole step's pair is marked zero-level.
+    fn store(&mut self, left: &[u64], right: &[u64], zero_level: bool) -> (usize, bool) {
+        let left_id = self.left.intern(left);
+        let right_id = self.right.intern(right);
+        let semi = &mut self.left.semis[left_id];
+        if let Some(id) = semi.context_of.get(&right_id) {
+            self.contexts[*id].zero_level |= zero_level;
+            return (*id, false);
+        }
+        let id = self.contexts.len();
+        semi.context_of.insert(right_id, id);
+        semi.contexts.push((right_id, id));
+        self.contexts.push(Context {
+            uses: 0,
+            zero_level,
+        });
+        (id, true)
+    }
+
+    /// Walks the contexts whose left side was crossed at the previous step against the right
+    /// side crossed now. `fresh` is the zero-level context stored this step, if it was new;
+    /// it takes no part, and only then are overlaps proposed as candidates.
+    fn activate(&mut self, fresh: Option<usize>) -> Activation {
+        let mut activation = Activation {
+            active: Vec::new(),
+            selected: 0,
+            candidates: Vec::new(),
+        };
+        for left_id in &self.left.crossed {
+            let left = &self.left.semis[*left_id];
+            let may_propose = fresh.is_some() && left.crossed.len() <= self.max_left_facts;
+            // A partly present left side can only propose candidates.
+            if !left.fully_crossed() && !may_propose {
+                continue;
+            }
+            for (right_id, id) in &left.contexts {
+                if Some(*id) == fresh {
+                    continue;
+                }
+                let right = &self.right.semis[*right_id];
+                let context = &mut self.contexts[*id];
+                if left.fully_crossed() {
+                    activation.selected += 1;
+                    if right.crossed.is_empty() {
+                        continue;
+                    }
+                    if right.fully_crossed() {
+                        context.uses += 1;
+                        activation.active.push(*id);
+                        continue;
+                    }
+                }
+                if context.zero_level && may_propose && !right.crossed.is_empty() {
+                    activation
+                        .candidates
+                        .push((left.crossed.clone(), right.crossed.clone()));
+                }
+            }
+        }
+        activation
+    }
+}
+
+/// The streaming detector for one series.
+#[derive(Debug, Clone)]
+pub struct Cad {
+    config: CadConfig,
+    /// Lowest value and cell width, once known.
+    grid: Option<(f64, f64)>,
+    warm_up: Vec<f64>,
+    memory: Memory,
+    /// The previous step's facts and neuron facts.
+    left_facts: Vec<u64>,
+    /// The last `rest` raw scores.
+    recent: VecDeque<f64>,
+}
+
+impl Cad {
+    /// A detector that has seen nothing.
+    pub fn new(config: CadConfig) -> Self {
+        let config = CadConfig {
+            bits: config.bits.clamp(1, 16),
+            ..config
+        };
+        let grid = match config.range {
+            ValueRange::Given { min, max } => Some(grid_of(min, max, config.bits, 1.0)),
+            ValueRange::WarmUp(_) => None,
+        };
+        Self {
+            config,
+            grid,
+            warm_up: Vec::new(),
+            memory: Memory {
+                max_left_facts: config.max_left_facts,
+                ..Memory::default()
+            },
+            left_facts: Vec::new(),
+            // As in CAD OSE, the history starts with a full score: the first `rest` points
+            // rest.
+            recent: VecDeque::from([1.0]),
+        }
+    }
+
+    /// The score of `value` in 0..1 given everything before it, after which `value` is
+    /// learned. Values that are not finite score 0 and are skipped.
+    pub fn score(&mut self, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        let Some((low, width)) = self.grid else {
+            self.warm(value);
+            return 0.0;
+        };
+        let raw = self.step(facts_of(value, low, width, self.config.bits));
+        self.report(raw)
+    }
+
+    /// Buffers a warm-up value; at the end of the warm-up fixes the grid and learns them.
+    fn warm(&mut self, value: f64) {
+        self.warm_up.push(value);
+        let ValueRange::WarmUp(length) = self.config.range else {
+            return;
+        };
+        if self.warm_up.len() < length.max(1) {
+            return;
+        }
+        let low = self.warm_up.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = self
+            .warm_up
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        // A flat warm-up: cells of 1 % of its level, so later noise is not new every time.
+        let (low, width) = grid_of(low, high, self.config.bits, (low.abs() * 0.01).max(1e-9));
+        self.grid = Some((low, width));
+        for value in std::mem::take(&mut self.warm_up) {
+            let raw = self.step(facts_of(value, low, width, self.config.bits));
+            self.report(raw);
+        }
+    }
+
+    /// Applies the rest period and remembers `raw`.
+    fn report(&mut self, raw: f64) -> f64 {
+        let resting = self.recent.iter().any(|s| *s >= self.config.threshold);
+        self.recent.push_back(raw);
+        while self.recent.len() > self.config.rest {
+            self.recent.pop_front();
+        }
+        if resting {
+            0.0
+        } else {
+            raw
+        }
+    }
+
+    /// One step of the context memory on the current point's facts; the raw score.
+    fn step(&mut self, facts: Vec<u64>) -> f64 {
+        let mut candidates: HashSet<Pair> = HashSet::new();
+        let fresh = if self.left_facts.is_empty() {
+            None
+        } else {
+            candidates.insert((self.left_facts.clone(), facts.clone()));
+            let (id, new) = self.memory.store(&self.left_facts, &facts, true);
+            new.then_some(id)
+        };
+        self.memory.right.cross(&facts);
+        let activation = self.memory.activate(fresh);
+        candidates.extend(activation.candidates.iter().cloned());
+        let active_share = if activation.selected > 0 {
+            activation.active.len() as f64 / activation.selected as f64
+        } else {
+            0.0
+        };
+        self.left_facts = self.next_left_facts(facts, activation.active);
+        let stored = activation
+            .candidates
+            .iter()
+            .filter(|(left, right)| self.memory.store(left, right, false).1)
+            .count()
+            + usize::from(fresh.is_some());
+        self.memory.left.cross(&self.left_facts);
+        let added_share = if fresh.is_some() && !candidates.is_empty() {
+            stored as f64 / candidates.len() as f64
+        } else {
+            0.0
+        };
+        (1.0 - active_share + added_share) / 2.0
+    }
+
+    /// The current facts plus the most used active contexts as neuron facts, sorted.
+    fn next_left_facts(&self, mut facts: Vec<u64>, mut active: Vec<usize>) -> Vec<u64> {
+        active.sort_by_key(|id| (self.memory.contexts[*id].uses, *id));
+        let keep = active.len().saturating_sub(self.config.max_neurons);
+        facts.extend(active[keep..].iter().map(|id| NEURON_BASE + *id as u64));
+        facts.sort_unstable();
+        facts.dedup();
+        facts
+    }
+
+    /// Contexts stored so far (the memory grows with novelty, not with time).
+    pub fn contexts(&self) -> usize {
+        self.memory.contexts.len()
+    }
+}
+
+/// The grid's lowest value and cell width for a range: `2^bits − 1` cells across it (the top
+/// value gets a cell of its own, as in CAD OSE); `flat_width` when the range is empty.
+fn grid_of(low: f64, high: f64, bits: u32, flat_width: f64) -> (f64, f64) {
+    let cells = f64::from((1u32 << bits) - 1);
+    let range = high - low;
+    if range > 0.0 && range.is_finite() {
+        (low, range / cells)
+    } else {
+        (low, flat_width)
+    }
+}
+
+/// The facts of a value: the bits of its cell number, each as `2·position + bit`, sorted.
+/// Cells above the grid have more bits; cells below it add [`NEGATIVE_FACT`].
+fn facts_of(value: f64, low: f64, width: f64, bits: u32) -> Vec<u64> {
+    let cell = ((value - low) / width).floor().clamp(-1e12, 1e12) as i64;
+    let mut number = cell.unsigned_abs();
+    let mut facts = Vec::with_capacity(4);
+    let mut position = 0u64;
+    while number > 0 || position < u64::from(bits) {
+        facts.push(2 * position + (number & 1));
+        number >>= 1;
+        position += 1;
+    }
+    if cell < 0 {
+        facts.push(NEGATIVE_FACT);
+    }
+    facts
+}
+
+/// Scores a whole series with a fresh detector (the offline form of [`Cad::score`]).
+pub fn score_series(values: &[f64], config: CadConfig) -> Vec<f64> {
+    let mut detector = Cad::new(config);
+    values.iter().map(|value| detector.score(*value)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cycle of period 8 over the whole grid, `cycles` times.
+    fn cycle(cycles: usize) -> Vec<f64> {
+        let shape = [0.0, 1.0, 3.0, 5.0, 7.0, 6.0, 4.0, 2.0];
+        shape.iter().copied().cycle().take(8 * cycles).collect()
+    }
+
+    fn given(rest: usize) -> CadConfig {
+        CadConfig {
+            range: ValueRange::Given { min: 0.0, max: 7.0 },
+            rest,
+            ..CadConfig::default()
+        }
+    }
+
+    fn top(scores: &[f64]) -> usize {
+        scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
+    }
+
+    #[test]
+    fn a_value_is_the_bits_of_its_cell() {
+        assert_eq!(facts_of(0.0, 0.0, 1.0, 3), vec![0, 2, 4]);
+        // 5 = 0b101: bit 0 set, bit 1 clear, bit 2 set.
+        assert_eq!(facts_of(5.5, 0.0, 1.0, 3), vec![1, 2, 5]);
+        // Above the grid the cell number needs a fourth bit.
+        assert_eq!(facts_of(8.0, 0.0, 1.0, 3), vec![0, 2, 4, 7]);
+        assert_eq!(facts_of(-1.5, 0.0, 1.0, 3), vec![0, 3, 4, NEGATIVE_FACT]);
+        // CAD OSE's grid: 7 cells across the range, the maximum alone in the eighth.
+        assert_eq!(grid_of(10.0, 24.0, 3, 1.0), (10.0, 2.0));
+        assert_eq!(facts_of(24.0, 10.0, 2.0, 3), vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn a_learned_cycle_is_quiet_and_a_break_in_it_scores_highest() {
+        let mut values = cycle(60);
+        // Every value is one the cycle has; only the order is new.
+        values[400] = 7.0;
+        let scores = score_series(&values, given(16));
+        assert_eq!(top(&scores), 400, "{:?}", &scores[390..410]);
+        assert!(scores[400] >= 0.75, "{}", scores[400]);
+        assert!(
+            scores[200..400].iter().all(|s| *s < 0.5),
+            "{:?}",
+            &scores[200..400]
+        );
+    }
+
+    #[test]
+    fn an_alert_rests_and_a_repeated_new_pattern_becomes_normal() {
+        let mut values = cycle(60);
+        // From 240 on the cycle runs backwards: new transitions, then a new normal.
+        values[240..].reverse();
+        let scores = score_series(&values, given(16));
+        let alert = (230..260).find(|t| scores[*t] >= 0.75).expect("an alert");
+        assert!(scores[alert + 1..alert + 17].iter().all(|s| *s == 0.0));
+        assert!(
+            scores[400..].iter().all(|s| *s < 0.5),
+            "{:?}",
+            &scores[400..]
+        );
+    }
+
+    #[test]
+    fn online_scores_use_only_the_past() {
+        let config = CadConfig {
+            range: ValueRange::WarmUp(80),
+            rest: 16,
+            ..CadConfig::default()
+        };
+        let values = cycle(40);
+        let mut changed = values.clone();
+        changed[200] = 99.0;
+        let (scores, later) = (
+            score_series(&values, config),
+            score_series(&changed, config),
+        );
+        assert_eq!(scores[..200], later[..200]);
+        assert!(scores[..80].iter().all(|s| *s == 0.0), "warm-up scores 0");
+        assert!(later[200] >= 0.75, "a value far above the warm-up is new");
+
+        let mut with_gap = values.clone();
+        with_gap.insert(150, f64::NAN);
+        let gapped = score_series(&with_gap, config);
+        assert_eq!(gapped[150], 0.0);
+        assert_eq!(gapped[151..], scores[150..]);
+    }
+
+    #[test]
+    fn memory_grows_with_novelty_not_with_time() {
+        let mut detector = Cad::new(given(16));
+        for value in cycle(50) {
+            detector.score(value);
+        }
+        let learned = detector.contexts();
+        for value in cycle(50) {
+            detector.score(value);
+        }
+        assert_eq!(
+            detector.contexts(),
+            learned,
+            "a known cycle adds no contexts"
+        );
+    }
+}
