@@ -221,8 +221,42 @@ pub const MULTISCALE_LEVELS: [u32; 3] = [4, 8, 16];
 /// resolutions. Why: ASD's anomalies move most of a machine's metrics at once (its
 /// interpretation labels name 4 to 16 of 19), while noise moves one, so the mean separates
 /// them where the maximum alone cannot; and a coarse grid misses small shifts that a fine grid
-/// sees, while a fine grid finds novelty in noise. Rescaled so 0.5 is the alert level.
-pub fn context_multiscale(machine: &Machine, rest: usize) -> Scored {
+/// sees, while a fine grid finds novelty in noise.
+///
+/// The online threshold is SPOT's (initial level 0.98, `risk`), calibrated on scores of
+/// normal data the detector has not learned: detectors warmed up on the first
+/// [`CALIBRATION_WARM_UP`] of the training part score the rest of it. The summed score has no
+/// natural alert level, and its spread differs by machine.
+pub fn context_multiscale(machine: &Machine, rest: usize, risk: f64) -> Result<Scored> {
+    let scores = multiscale_scores(machine, rest);
+    let calibration = multiscale_scores(&calibration_split(machine), rest);
+    let mut spot = Spot::calibrate(&calibration, 0.98, risk).ok_or_else(|| {
+        Error::Config(format!(
+            "{}: too few distinct high calibration scores for SPOT",
+            machine.name
+        ))
+    })?;
+    let flags = scores.iter().map(|s| spot.update(*s)).collect();
+    Ok(Scored { scores, flags })
+}
+
+/// Share of the training part a calibration run learns before it scores the remainder.
+pub const CALIBRATION_WARM_UP: f64 = 0.6;
+
+/// The training part as a machine of its own: the first [`CALIBRATION_WARM_UP`] to learn,
+/// the remainder to score (unlabelled, taken as normal).
+fn calibration_split(machine: &Machine) -> Machine {
+    let cut = (machine.train.len() as f64 * CALIBRATION_WARM_UP) as usize;
+    Machine {
+        name: machine.name.clone(),
+        train: machine.train[..cut].to_vec(),
+        test: machine.train[cut..].to_vec(),
+        labels: vec![false; machine.train.len() - cut],
+    }
+}
+
+/// [`context_multiscale`]'s scores of the test rows.
+fn multiscale_scores(machine: &Machine, rest: usize) -> Vec<f64> {
     let levels = MULTISCALE_LEVELS.len() as f64;
     let mut total = vec![0.0; machine.test.len()];
     for grid in MULTISCALE_LEVELS {
@@ -235,8 +269,7 @@ pub fn context_multiscale(machine: &Machine, rest: usize) -> Scored {
             .zip(scores)
             .for_each(|(t, s)| *t += s / levels);
     }
-    let alert_level = ContextConfig::default().alert_level;
-    Scored::at_threshold(scale_to_alert(total, alert_level), 0.5)
+    total
 }
 
 /// Per test row, `aggregate` of the metrics' context scores (one detector per metric on a
@@ -475,6 +508,45 @@ fn segment_of(labels: &[bool]) -> Vec<Option<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Six metrics following a noisy cycle (seeded); from test row 400 to 429 all of them
+    /// sit at a level the training part never showed.
+    fn machine_with_a_shift() -> Machine {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut row = |t: usize, shifted: bool| -> Vec<f64> {
+            (0..6)
+                .map(|m| {
+                    let phase = ((t + 5 * m) % 40) as f64 / 40.0 * std::f64::consts::TAU;
+                    let level = if shifted { 4.0 } else { 0.0 };
+                    level + phase.sin() + rng.random_range(-0.2..0.2)
+                })
+                .collect()
+        };
+        let train = (0..2000).map(|t| row(t, false)).collect();
+        let test: Vec<Vec<f64>> = (0..600).map(|t| row(t, (400..430).contains(&t))).collect();
+        let labels = (0..600).map(|t| (400..430).contains(&t)).collect();
+        Machine {
+            name: "synthetic".into(),
+            train,
+            test,
+            labels,
+        }
+    }
+
+    #[test]
+    fn multi_scale_context_flags_a_shift_of_all_metrics_and_not_the_usual_cycle() {
+        let machine = machine_with_a_shift();
+        let scored = context_multiscale(&machine, 30, 1e-2).expect("calibrates");
+        assert!(
+            scored.flags[400..430].iter().any(|f| *f),
+            "the shift is flagged"
+        );
+        let quiet = scored.flags[..400].iter().filter(|f| **f).count();
+        assert!(quiet <= 4, "{quiet} of 400 normal rows flagged");
+        let figures = figures(&scored, &machine.labels);
+        assert_eq!(figures.adjusted.recall, 1.0);
+    }
 
     #[test]
     fn point_adjustment_fills_a_touched_segment_only() {

@@ -28,7 +28,7 @@ pub enum AnomalyDataset {
                     contexts, rest a fifth of the probation period after 0.75
   cad (file range)  (NAB) the same with the grid across the file's minimum and maximum, which NAB's
                     harness gives every detector and CAD OSE's published score used: a look-ahead
-  context multi-scale (ASD) the context detector on grids of 4, 8 and 16 cells, a row scoring its most\n                    novel metric plus the mean novelty of all metrics, averaged over the grids\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores; the context detector's rest does this\nitself). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
+  context multi-scale (ASD) the context detector on grids of 4, 8 and 16 cells, a row scoring its most\n                    novel metric plus the mean novelty of all metrics, averaged over the grids;\n                    online threshold: SPOT (risk 1e-2) calibrated on the scores of the last 40 %\n                    of the training part by detectors warmed up on the first 60 %\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores; the context detector's rest does this\nitself). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
 )]
 pub struct AnomalyArgs {
     /// The dataset.
@@ -193,7 +193,7 @@ fn asd_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
         let spot = asd::forest_spot(&machine, args.seed, SPOT_RISK)?;
         let lstm = asd::lstm(&machine, args.seed)?;
         let context = asd::context(&machine, 30);
-        let multiscale = asd::context_multiscale(&machine, 30);
+        let multiscale = asd::context_multiscale(&machine, 30, SPOT_RISK)?;
         let lstm_context =
             asd::Scored::at_threshold(univariate::larger(&lstm.scores, &context.scores), 0.5);
         let all = asd::Scored::at_threshold(
