@@ -425,6 +425,7 @@ pub fn score_series(values: &[f64], config: CadConfig) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::top;
 
     /// A cycle of period 8 over the whole grid, `cycles` times.
     fn cycle(cycles: usize) -> Vec<f64> {
@@ -438,14 +439,6 @@ mod tests {
             rest,
             ..CadConfig::default()
         }
-    }
-
-    fn top(scores: &[f64]) -> usize {
-        scores
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i)
     }
 
     #[test]

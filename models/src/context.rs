@@ -228,6 +228,7 @@ pub fn score_series(values: &[f64], config: ContextConfig) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::top;
 
     /// A daily-like cycle of period 8 on four levels, `cycles` times.
     fn cycle(cycles: usize) -> Vec<f64> {
@@ -241,14 +242,6 @@ mod tests {
             rest: 16,
             ..ContextConfig::default()
         }
-    }
-
-    fn top(scores: &[f64]) -> usize {
-        scores
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i)
     }
 
     #[test]

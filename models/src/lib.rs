@@ -16,3 +16,16 @@ pub mod scaler;
 pub mod sequence_model;
 pub mod service_model;
 pub mod spot;
+
+/// Helpers shared by the unit tests of the detectors.
+#[cfg(test)]
+mod test_support {
+    /// The index of the highest score (the first of equals).
+    pub fn top(scores: &[f64]) -> usize {
+        scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .map_or(0, |(i, _)| i)
+    }
+}

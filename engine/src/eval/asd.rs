@@ -109,10 +109,15 @@ pub fn forest_spot(machine: &Machine, seed: u64, risk: f64) -> Result<Scored> {
                 .map(|s| s.normalized)
         })
         .collect();
-    let mut spot = Spot::calibrate(&training, 0.98, risk).ok_or_else(|| {
+    spot_flagged(&machine.name, &training, scores, risk)
+}
+
+/// `scores` flagged by SPOT (initial level 0.98, `risk`) calibrated on `calibration` and
+/// updated online.
+fn spot_flagged(machine: &str, calibration: &[f64], scores: Vec<f64>, risk: f64) -> Result<Scored> {
+    let mut spot = Spot::calibrate(calibration, 0.98, risk).ok_or_else(|| {
         Error::Config(format!(
-            "{}: too few distinct high training scores for SPOT",
-            machine.name
+            "{machine}: too few distinct high calibration scores for SPOT"
         ))
     })?;
     let flags = scores.iter().map(|s| spot.update(*s)).collect();
@@ -230,14 +235,7 @@ pub const MULTISCALE_LEVELS: [u32; 3] = [4, 8, 16];
 pub fn context_multiscale(machine: &Machine, rest: usize, risk: f64) -> Result<Scored> {
     let scores = multiscale_scores(machine, rest);
     let calibration = multiscale_scores(&calibration_split(machine), rest);
-    let mut spot = Spot::calibrate(&calibration, 0.98, risk).ok_or_else(|| {
-        Error::Config(format!(
-            "{}: too few distinct high calibration scores for SPOT",
-            machine.name
-        ))
-    })?;
-    let flags = scores.iter().map(|s| spot.update(*s)).collect();
-    Ok(Scored { scores, flags })
+    spot_flagged(&machine.name, &calibration, scores, risk)
 }
 
 /// Share of the training part a calibration run learns before it scores the remainder.

@@ -102,6 +102,9 @@ pub struct LabelledIncident {
 struct GraphTensors {
     services: Vec<String>,
     inputs: Tensor,
+    /// The log of the combined ranker's relative score per node (n): the network's output is
+    /// added to it, so an untrained network ranks as the rules do.
+    prior: Tensor,
     from_callers: Tensor,
     from_callees: Tensor,
 }
@@ -164,11 +167,27 @@ fn graph_tensors(
     let device = Device::Cpu;
     Ok(GraphTensors {
         inputs: Tensor::from_vec(inputs, (n, NODE_INPUTS), &device)?,
+        prior: Tensor::from_vec(prior_of(&rules[2]), n, &device)?,
         from_callers: Tensor::from_vec(row_normalized(&callers, n), (n, n), &device)?,
         from_callees: Tensor::from_vec(row_normalized(&callees, n), (n, n), &device)?,
         services,
     })
 }
+
+/// Lowest relative score the prior distinguishes: a node the rules rate a thousandth of their
+/// favourite is as unlikely as one they rate zero.
+const PRIOR_FLOOR: f64 = 1e-3;
+
+/// The log of relative scores, floored at [`PRIOR_FLOOR`].
+fn prior_of(relative: &[f64]) -> Vec<f32> {
+    relative
+        .iter()
+        .map(|r| r.max(PRIOR_FLOOR).ln() as f32)
+        .collect()
+}
+
+/// The weight of the rules' prior in the logits.
+const PRIOR_SCALE: &str = "prior.scale";
 
 /// Weight names and shapes of a network.
 fn parameter_shapes(hidden: usize, layers: usize) -> Vec<(String, Vec<usize>)> {
@@ -181,6 +200,7 @@ fn parameter_shapes(hidden: usize, layers: usize) -> Vec<(String, Vec<usize>)> {
         }
         shapes.push((format!("layer{layer}.bias"), vec![output]));
     }
+    shapes.push((PRIOR_SCALE.to_string(), vec![1]));
     shapes
 }
 
@@ -204,11 +224,18 @@ impl Gnn {
         let weights = parameter_shapes(hidden, layers)
             .into_iter()
             .map(|(name, shape)| {
-                let bound = 1.0 / (shape[0] as f32).sqrt();
                 let count: usize = shape.iter().product();
-                let values: Vec<f32> = (0..count)
-                    .map(|_| rng.random_range(-bound..bound))
-                    .collect();
+                let values: Vec<f32> = if name == PRIOR_SCALE {
+                    vec![1.0]
+                } else if name.starts_with(&format!("layer{}.", layers - 1)) {
+                    // The output layer starts at zero: the untrained network is the rules.
+                    vec![0.0; count]
+                } else {
+                    let bound = 1.0 / (shape[0] as f32).sqrt();
+                    (0..count)
+                        .map(|_| rng.random_range(-bound..bound))
+                        .collect()
+                };
                 let var = Var::from_vec(values, shape, &Device::Cpu)?;
                 Ok((name, var))
             })
@@ -293,7 +320,8 @@ impl Gnn {
                 mixed.relu()?
             };
         }
-        state.squeeze(1)
+        let prior = graph.prior.broadcast_mul(self.weight(PRIOR_SCALE)?)?;
+        state.squeeze(1)? + prior
     }
 
     /// Root-cause probability per node, with the node names.
@@ -553,6 +581,27 @@ mod tests {
         let (learned, loudest) = (accuracy(&gnn, &test), accuracy(&Baro, &test));
         assert!(learned >= 0.8, "AC@1 {learned}");
         assert!(learned > loudest + 0.3, "gnn {learned} vs baro {loudest}");
+    }
+
+    #[test]
+    fn an_untrained_network_ranks_as_the_combined_rules_do() {
+        use super::super::Combined;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let gnn = Gnn::new(32, 3, 9).expect("builds");
+        for incident in (0..30).map(|_| incident(&mut rng)) {
+            let graph = CallGraph::new(&incident.edges, std::iter::empty());
+            // The rules' order down to the prior's floor (below it nodes tie).
+            let rules = Combined::default().rank(&graph, &incident.evidence);
+            let clear: Vec<&str> = rules
+                .iter()
+                .take_while(|c| c.score > rules[0].score * PRIOR_FLOOR * 1.01)
+                .map(|c| c.service.as_str())
+                .collect();
+            let learned = gnn.rank(&graph, &incident.evidence);
+            let learned: Vec<&str> = learned.iter().map(|c| c.service.as_str()).collect();
+            assert!(clear.len() >= 2, "{rules:?}");
+            assert_eq!(learned[..clear.len()], clear[..]);
+        }
     }
 
     #[test]
