@@ -96,13 +96,27 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use aiops_models::model_file::TrainingInfo;
-    use aiops_models::rca::gnn::GnnConfig;
+    use aiops_models::rca::gnn::{GnnConfig, LabelledIncident};
     use aiops_models::rca::{CallEdge, Deviation};
 
     use super::*;
 
-    fn save(dir: &std::path::Path, seed: u64) -> Gnn {
-        let gnn = Gnn::new(32, 3, seed).expect("builds");
+    /// Saves a network trained for `epochs` on the incident of [`incident`] labelled with
+    /// `stock` as its cause (an untrained network ranks as the rules do, so versions that
+    /// must differ need training).
+    fn save(dir: &std::path::Path, epochs: usize) -> Gnn {
+        let config = GnnConfig {
+            epochs,
+            ..GnnConfig::default()
+        };
+        let gnn = Gnn::new(config.hidden, config.layers, config.seed).expect("builds");
+        let (edges, evidence) = incident();
+        let labelled = LabelledIncident {
+            edges: edges.to_vec(),
+            evidence,
+            cause: "stock".into(),
+        };
+        gnn.train(&[labelled], &config, |_, _| {}).expect("trains");
         let info = TrainingInfo {
             source: "test".into(),
             from: String::new(),
@@ -110,24 +124,17 @@ mod tests {
             rows: 0,
             data_hash: String::new(),
         };
-        gnn.save(
-            dir,
-            &GnnConfig::default(),
-            info,
-            BTreeMap::new(),
-            "now".into(),
-        )
-        .expect("saves");
+        gnn.save(dir, &config, info, BTreeMap::new(), "now".into())
+            .expect("saves");
         gnn
     }
 
-    /// Scores of a small incident: a front end calling two services, both deviating.
-    fn scores(ranker: &dyn RootCauseRanker) -> Vec<(String, f64)> {
+    /// A small incident: a front end calling two services, both deviating.
+    fn incident() -> ([CallEdge; 2], Vec<ServiceEvidence>) {
         let edges = [
             CallEdge::new("front", "cart", 100, 5, Some(30.0)),
             CallEdge::new("front", "stock", 100, 0, Some(10.0)),
         ];
-        let graph = CallGraph::new(&edges, std::iter::empty());
         let evidence: Vec<ServiceEvidence> = [("front", 4.0), ("cart", 6.0), ("stock", 1.0)]
             .into_iter()
             .map(|(service, z)| ServiceEvidence {
@@ -139,6 +146,13 @@ mod tests {
                 anomalous: z > 3.0,
             })
             .collect();
+        (edges, evidence)
+    }
+
+    /// Scores of [`incident`], by service.
+    fn scores(ranker: &dyn RootCauseRanker) -> Vec<(String, f64)> {
+        let (edges, evidence) = incident();
+        let graph = CallGraph::new(&edges, std::iter::empty());
         let mut ranked: Vec<(String, f64)> = ranker
             .rank(&graph, &evidence)
             .into_iter()
@@ -151,18 +165,21 @@ mod tests {
     #[test]
     fn a_newer_gnn_replaces_the_old_and_a_corrupt_one_is_skipped() {
         let dir = tempfile::tempdir().expect("dir");
-        let first = save(dir.path(), 1);
+        let first = save(dir.path(), 0);
         let stats = Arc::new(Stats::default());
         let ranker = ReloadingGnn::new(dir.path().into(), 1, first, 0, stats.clone());
         let version = || stats.model_versions().get("gnn").copied();
         let before = scores(&ranker);
         assert_eq!(version(), Some(1));
 
-        let second = save(dir.path(), 2);
+        let second = save(dir.path(), 3);
         let after = scores(&ranker);
         assert_eq!(version(), Some(2));
         assert_eq!(after, scores(&second));
-        assert_ne!(after, before, "different seeds give different networks");
+        assert_ne!(
+            after, before,
+            "a trained network differs from the untrained one"
+        );
 
         // A half-written v3: reported once, v2 keeps ranking.
         std::fs::write(dir.path().join("gnn-v3.json"), "{ not json").expect("writes");
