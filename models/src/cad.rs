@@ -79,37 +79,35 @@ impl Default for CadConfig {
     }
 }
 
-/// A stored set of facts on one side of contexts, and which of its facts the current input
-/// holds.
+/// A stored set of facts on one side of contexts.
 #[derive(Debug, Clone, Default)]
 struct SemiContext {
-    size: usize,
-    /// The facts of the last crossing that belong to this set, in input order.
-    crossed: Vec<u64>,
+    /// The facts, sorted.
+    facts: Vec<u64>,
     /// Left sides only: (right side, context) pairs in the order they were stored.
     contexts: Vec<(usize, usize)>,
     /// Left sides only: the context stored for each right side.
     context_of: HashMap<usize, usize>,
 }
 
-impl SemiContext {
-    fn fully_crossed(&self) -> bool {
-        self.crossed.len() == self.size
-    }
-}
-
-/// All semi-contexts of one side, indexed by their facts and by each fact.
+/// All semi-contexts of one side, indexed by their facts and by each fact, and how many of
+/// each one's facts the last input held.
 #[derive(Debug, Clone, Default)]
 struct Side {
     ids: HashMap<Vec<u64>, usize>,
     semis: Vec<SemiContext>,
     holding: HashMap<u64, Vec<usize>>,
+    /// The facts of the last crossing, sorted.
+    input: Vec<u64>,
+    /// Per semi-context, how many of its facts the last crossing held (0 for one stored
+    /// since).
+    crossed_count: Vec<u32>,
     /// Semi-contexts with at least one crossed fact, by number.
     crossed: Vec<usize>,
 }
 
 impl Side {
-    /// The number of the semi-context with exactly `facts`, stored if new.
+    /// The number of the semi-context with exactly `facts` (sorted), stored if new.
     fn intern(&mut self, facts: &[u64]) -> usize {
         if let Some(id) = self.ids.get(facts) {
             return *id;
@@ -117,36 +115,68 @@ impl Side {
         let id = self.semis.len();
         self.ids.insert(facts.to_vec(), id);
         self.semis.push(SemiContext {
-            size: facts.len(),
+            facts: facts.to_vec(),
             ..SemiContext::default()
         });
+        self.crossed_count.push(0);
         for fact in facts {
             self.holding.entry(*fact).or_default().push(id);
         }
         id
     }
 
-    /// Records, for every semi-context, which of `facts` it holds.
+    /// Counts, for every semi-context, how many of `facts` (sorted) it holds. Only counts
+    /// are kept: which facts they were is worked out for the few semi-contexts that propose
+    /// a candidate ([`Self::crossed_facts`]), since nearly every one shares a fact with the
+    /// input and a list per semi-context per step dominated the cost.
     fn cross(&mut self, facts: &[u64]) {
         for id in self.crossed.drain(..) {
-            self.semis[id].crossed.clear();
+            self.crossed_count[id] = 0;
         }
-        let mut touched = vec![false; self.semis.len()];
         for fact in facts {
             for id in self.holding.get(fact).into_iter().flatten() {
-                touched[*id] = true;
-                self.semis[*id].crossed.push(*fact);
+                self.crossed_count[*id] += 1;
             }
         }
-        // In number order, as the original walks them; a scan of flags is cheaper than
-        // sorting the ids when most semi-contexts share a fact.
+        // In number order, as the original walks them.
         self.crossed.extend(
-            touched
+            self.crossed_count
                 .iter()
                 .enumerate()
-                .filter(|(_, hit)| **hit)
+                .filter(|(_, count)| **count > 0)
                 .map(|(id, _)| id),
         );
+        self.input.clear();
+        self.input.extend_from_slice(facts);
+    }
+
+    /// How many of semi-context `id`'s facts the last input held.
+    fn crossed(&self, id: usize) -> usize {
+        self.crossed_count[id] as usize
+    }
+
+    /// Whether the last input held all of semi-context `id`'s facts.
+    fn fully_crossed(&self, id: usize) -> bool {
+        self.crossed(id) == self.semis[id].facts.len()
+    }
+
+    /// The facts of semi-context `id` the last input held, sorted.
+    fn crossed_facts(&self, id: usize) -> Vec<u64> {
+        let facts = &self.semis[id].facts;
+        let mut shared = Vec::with_capacity(self.crossed(id));
+        let (mut i, mut j) = (0, 0);
+        while i < facts.len() && j < self.input.len() {
+            match facts[i].cmp(&self.input[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    shared.push(facts[i]);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        shared
     }
 }
 
@@ -210,33 +240,36 @@ impl Memory {
             candidates: Vec::new(),
         };
         for left_id in &self.left.crossed {
-            let left = &self.left.semis[*left_id];
-            let may_propose = fresh.is_some() && left.crossed.len() <= self.max_left_facts;
+            let left_full = self.left.fully_crossed(*left_id);
+            let may_propose = fresh.is_some() && self.left.crossed(*left_id) <= self.max_left_facts;
             // A partly present left side can only propose candidates.
-            if !left.fully_crossed() && !may_propose {
+            if !left_full && !may_propose {
                 continue;
             }
-            for (right_id, id) in &left.contexts {
+            let mut left_shared: Option<Vec<u64>> = None;
+            for (right_id, id) in &self.left.semis[*left_id].contexts {
                 if Some(*id) == fresh {
                     continue;
                 }
-                let right = &self.right.semis[*right_id];
+                let right_crossed = self.right.crossed(*right_id);
                 let context = &mut self.contexts[*id];
-                if left.fully_crossed() {
+                if left_full {
                     activation.selected += 1;
-                    if right.crossed.is_empty() {
+                    if right_crossed == 0 {
                         continue;
                     }
-                    if right.fully_crossed() {
+                    if self.right.fully_crossed(*right_id) {
                         context.uses += 1;
                         activation.active.push(*id);
                         continue;
                     }
                 }
-                if context.zero_level && may_propose && !right.crossed.is_empty() {
+                if context.zero_level && may_propose && right_crossed > 0 {
+                    let left_shared =
+                        left_shared.get_or_insert_with(|| self.left.crossed_facts(*left_id));
                     activation
                         .candidates
-                        .push((left.crossed.clone(), right.crossed.clone()));
+                        .push((left_shared.clone(), self.right.crossed_facts(*right_id)));
                 }
             }
         }
