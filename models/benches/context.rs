@@ -44,10 +44,8 @@ fn bench(c: &mut Criterion) {
 
 /// CAD with NAB's setting for a file this long: the file's range, a rest of 150 points.
 fn bench_cad(c: &mut Criterion, values: &[f64]) {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let config = CadConfig {
-        range: ValueRange::Given { min, max },
+        range: ValueRange::spanning(values),
         rest: 150,
         ..CadConfig::default()
     };

@@ -49,6 +49,23 @@ pub enum ValueRange {
     WarmUp(usize),
 }
 
+impl ValueRange {
+    /// The range from the lowest to the highest of `values` (NAB's file range).
+    pub fn spanning(values: &[f64]) -> Self {
+        let (min, max) = span(values);
+        ValueRange::Given { min, max }
+    }
+}
+
+/// The lowest and highest of `values`.
+fn span(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| {
+            (low.min(*v), high.max(*v))
+        })
+}
+
 /// Settings of a [`Cad`] detector; the defaults are CAD OSE's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CadConfig {
@@ -340,12 +357,7 @@ impl Cad {
         if self.warm_up.len() < length.max(1) {
             return;
         }
-        let low = self.warm_up.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = self
-            .warm_up
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
+        let (low, high) = span(&self.warm_up);
         // A flat warm-up: cells of 1 % of its level, so later noise is not new every time.
         let (low, width) = grid_of(low, high, self.config.bits, (low.abs() * 0.01).max(1e-9));
         self.grid = Some((low, width));
@@ -371,36 +383,43 @@ impl Cad {
 
     /// One step of the context memory on the current point's facts; the raw score.
     fn step(&mut self, facts: Vec<u64>) -> f64 {
-        let mut candidates: HashSet<Pair> = HashSet::new();
         let fresh = if self.left_facts.is_empty() {
             None
         } else {
-            candidates.insert((self.left_facts.clone(), facts.clone()));
             let (id, new) = self.memory.store(&self.left_facts, &facts, true);
             new.then_some(id)
         };
         self.memory.right.cross(&facts);
         let activation = self.memory.activate(fresh);
-        candidates.extend(activation.candidates.iter().cloned());
         let active_share = if activation.selected > 0 {
             activation.active.len() as f64 / activation.selected as f64
         } else {
             0.0
         };
+        // Only a step whose whole pair is new proposes candidates.
+        let added_share = match fresh {
+            Some(_) => self.store_candidates(&facts, &activation.candidates),
+            None => 0.0,
+        };
         self.left_facts = self.next_left_facts(facts, activation.active);
-        let stored = activation
-            .candidates
+        self.memory.left.cross(&self.left_facts);
+        (1.0 - active_share + added_share) / 2.0
+    }
+
+    /// Stores the candidates of a step whose whole pair (`self.left_facts` → `facts`) was
+    /// new; the share of the distinct proposals, that pair included, that were new.
+    fn store_candidates(&mut self, facts: &[u64], candidates: &[Pair]) -> f64 {
+        let distinct = candidates
+            .iter()
+            .map(|(left, right)| (left.as_slice(), right.as_slice()))
+            .chain(std::iter::once((self.left_facts.as_slice(), facts)))
+            .collect::<HashSet<_>>()
+            .len();
+        let stored = candidates
             .iter()
             .filter(|(left, right)| self.memory.store(left, right, false).1)
-            .count()
-            + usize::from(fresh.is_some());
-        self.memory.left.cross(&self.left_facts);
-        let added_share = if fresh.is_some() && !candidates.is_empty() {
-            stored as f64 / candidates.len() as f64
-        } else {
-            0.0
-        };
-        (1.0 - active_share + added_share) / 2.0
+            .count();
+        (stored + 1) as f64 / distinct as f64
     }
 
     /// The current facts plus the most used active contexts as neuron facts, sorted.

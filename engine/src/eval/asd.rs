@@ -212,9 +212,13 @@ fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, 
 /// level is 0.5 like every other detector's threshold. A rest of `rest` rows follows an alert.
 pub fn context(machine: &Machine, rest: usize) -> Scored {
     let config = ContextConfig::default();
-    let scores = context_scores(machine, config.levels, rest, |novelty| {
-        novelty.iter().copied().fold(0.0, f64::max)
-    });
+    let scores = context_scores(
+        &machine.train,
+        &machine.test,
+        config.levels,
+        rest,
+        |novelty| novelty.iter().copied().fold(0.0, f64::max),
+    );
     Scored::at_threshold(scale_to_alert(scores, config.alert_level), 0.5)
 }
 
@@ -233,32 +237,23 @@ pub const MULTISCALE_LEVELS: [u32; 3] = [4, 8, 16];
 /// [`CALIBRATION_WARM_UP`] of the training part score the rest of it. The summed score has no
 /// natural alert level, and its spread differs by machine.
 pub fn context_multiscale(machine: &Machine, rest: usize, risk: f64) -> Result<Scored> {
-    let scores = multiscale_scores(machine, rest);
-    let calibration = multiscale_scores(&calibration_split(machine), rest);
+    let scores = multiscale_scores(&machine.train, &machine.test, rest);
+    // The remainder of the training part, unlabelled, is taken as normal.
+    let cut = (machine.train.len() as f64 * CALIBRATION_WARM_UP) as usize;
+    let (learned, held_out) = machine.train.split_at(cut);
+    let calibration = multiscale_scores(learned, held_out, rest);
     spot_flagged(&machine.name, &calibration, scores, risk)
 }
 
 /// Share of the training part a calibration run learns before it scores the remainder.
 pub const CALIBRATION_WARM_UP: f64 = 0.6;
 
-/// The training part as a machine of its own: the first [`CALIBRATION_WARM_UP`] to learn,
-/// the remainder to score (unlabelled, taken as normal).
-fn calibration_split(machine: &Machine) -> Machine {
-    let cut = (machine.train.len() as f64 * CALIBRATION_WARM_UP) as usize;
-    Machine {
-        name: machine.name.clone(),
-        train: machine.train[..cut].to_vec(),
-        test: machine.train[cut..].to_vec(),
-        labels: vec![false; machine.train.len() - cut],
-    }
-}
-
-/// [`context_multiscale`]'s scores of the test rows.
-fn multiscale_scores(machine: &Machine, rest: usize) -> Vec<f64> {
+/// [`context_multiscale`]'s scores of the `test` rows, detectors warmed up on `train`.
+fn multiscale_scores(train: &[Vec<f64>], test: &[Vec<f64>], rest: usize) -> Vec<f64> {
     let levels = MULTISCALE_LEVELS.len() as f64;
-    let mut total = vec![0.0; machine.test.len()];
+    let mut total = vec![0.0; test.len()];
     for grid in MULTISCALE_LEVELS {
-        let scores = context_scores(machine, grid, rest, |novelty| {
+        let scores = context_scores(train, test, grid, rest, |novelty| {
             let strongest = novelty.iter().copied().fold(0.0, f64::max);
             strongest + novelty.iter().sum::<f64>() / novelty.len().max(1) as f64
         });
@@ -270,21 +265,22 @@ fn multiscale_scores(machine: &Machine, rest: usize) -> Vec<f64> {
     total
 }
 
-/// Per test row, `aggregate` of the metrics' context scores (one detector per metric on a
-/// grid of `levels` cells, warmed up on the training part).
+/// Per `test` row, `aggregate` of the metrics' context scores (one detector per metric on a
+/// grid of `levels` cells, warmed up on `train`).
 fn context_scores(
-    machine: &Machine,
+    train: &[Vec<f64>],
+    test: &[Vec<f64>],
     levels: u32,
     rest: usize,
     aggregate: impl Fn(&[f64]) -> f64,
 ) -> Vec<f64> {
     let config = ContextConfig {
-        warm_up: machine.train.len().max(1),
+        warm_up: train.len().max(1),
         levels,
         rest,
         ..ContextConfig::default()
     };
-    let metrics = machine.train.first().map_or(0, Vec::len);
+    let metrics = train.first().map_or(0, Vec::len);
     let mut detectors = vec![ContextDetector::new(config); metrics];
     let mut novelty = vec![0.0; metrics];
     let mut score_row = |row: &[f64]| {
@@ -293,10 +289,10 @@ fn context_scores(
         }
         aggregate(&novelty)
     };
-    machine.train.iter().for_each(|row| {
+    train.iter().for_each(|row| {
         score_row(row);
     });
-    machine.test.iter().map(|row| score_row(row)).collect()
+    test.iter().map(|row| score_row(row)).collect()
 }
 
 /// Scores divided so `alert_level` becomes 0.5, the threshold every detector shares.

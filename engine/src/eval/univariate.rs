@@ -131,9 +131,7 @@ pub fn context(values: &[f64], probation: usize) -> Vec<f64> {
 /// detector and CAD OSE's published score used (a look-ahead a running job cannot have).
 pub fn cad(values: &[f64], probation: usize, file_range: bool) -> Vec<f64> {
     let range = if file_range {
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        ValueRange::Given { min, max }
+        ValueRange::spanning(values)
     } else {
         ValueRange::WarmUp(probation.max(10))
     };

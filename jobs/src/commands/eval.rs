@@ -188,7 +188,7 @@ fn write_json(
 }
 
 /// Runs the job on `config` into `keep/<name>` or a temporary directory and returns its
-/// incidents.
+/// incidents, and its ranking inputs when `rca.record_inputs` asked for them.
 fn incidents_of(
     mut config: JobConfig,
     triggers: std::collections::BTreeSet<u64>,
@@ -211,11 +211,13 @@ fn incidents_of(
             temporary.path().to_path_buf()
         }
     };
+    let recorded = config.rca.record_inputs;
     run_job(&mut config, triggers, &dir)?;
-    Ok((
-        read_json_lines(&dir.join("incidents"))?,
-        read_json_lines(&dir.join("rca_inputs"))?,
-    ))
+    let inputs = match recorded {
+        true => read_json_lines(&dir.join("rca_inputs"))?,
+        false => Vec::new(),
+    };
+    Ok((read_json_lines(&dir.join("incidents"))?, inputs))
 }
 
 fn as_strs(names: &[String]) -> Vec<&str> {
