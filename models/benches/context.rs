@@ -55,6 +55,23 @@ fn bench_cad(c: &mut Criterion, values: &[f64]) {
     group.bench_function("score_20000_points", |b| {
         b.iter(|| cad::score_series(values, config))
     });
+    // Online: the grid starts from the first 750 points and a rising trend makes it widen
+    // (each widening relearns the points seen so far).
+    let rising: Vec<f64> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| value + 60.0 * i as f64 / values.len() as f64)
+        .collect();
+    let widening = CadConfig {
+        range: ValueRange::Expanding {
+            warm_up: 750,
+            margin: 0.25,
+        },
+        ..config
+    };
+    group.bench_function("score_20000_rising_points_widening", |b| {
+        b.iter(|| cad::score_series(&rising, widening))
+    });
     group.finish();
 }
 

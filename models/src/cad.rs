@@ -32,6 +32,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Neuron facts are numbered from here, above any sensor fact.
 const NEURON_BASE: u64 = 1 << 31;
+/// The most recent values a widening grid learns again ([`ValueRange::Expanding`]): the
+/// bound on its memory and on the cost of one widening.
+pub const RELEARN_LIMIT: usize = 20_000;
 /// The fact of a cell number below the grid (online range only).
 const NEGATIVE_FACT: u64 = NEURON_BASE - 1;
 
@@ -47,6 +50,16 @@ pub enum ValueRange {
     },
     /// The range of the first this-many points, which are learned but scored 0.
     WarmUp(usize),
+    /// Starts as [`ValueRange::WarmUp`] and grows with the series: a value outside the grid
+    /// widens it to the range of everything seen, plus `margin` times that range on the side
+    /// the value left by, and the last [`RELEARN_LIMIT`] values are learned again on the new
+    /// grid before the value is scored. Still online: a score depends only on the past.
+    Expanding {
+        /// Points whose range sets the first grid (learned, scored 0).
+        warm_up: usize,
+        /// Headroom added on a widening, as a share of the range seen.
+        margin: f64,
+    },
 }
 
 impl ValueRange {
@@ -298,9 +311,11 @@ impl Memory {
 #[derive(Debug, Clone)]
 pub struct Cad {
     config: CadConfig,
-    /// Lowest value and cell width, once known.
-    grid: Option<(f64, f64)>,
+    /// The grid, once known.
+    grid: Option<Grid>,
     warm_up: Vec<f64>,
+    /// The values a widening grid learns again (expanding range only), oldest first.
+    history: VecDeque<f64>,
     memory: Memory,
     /// The previous step's facts and neuron facts.
     left_facts: Vec<u64>,
@@ -316,13 +331,14 @@ impl Cad {
             ..config
         };
         let grid = match config.range {
-            ValueRange::Given { min, max } => Some(grid_of(min, max, config.bits, 1.0)),
-            ValueRange::WarmUp(_) => None,
+            ValueRange::Given { min, max } => Some(Grid::new(min, max, config.bits, 1.0)),
+            ValueRange::WarmUp(_) | ValueRange::Expanding { .. } => None,
         };
         Self {
             config,
             grid,
             warm_up: Vec::new(),
+            history: VecDeque::new(),
             memory: Memory {
                 max_left_facts: config.max_left_facts,
                 ..Memory::default()
@@ -340,31 +356,89 @@ impl Cad {
         if !value.is_finite() {
             return 0.0;
         }
-        let Some((low, width)) = self.grid else {
+        let Some(grid) = self.grid else {
             self.warm(value);
             return 0.0;
         };
-        let raw = self.step(facts_of(value, low, width, self.config.bits));
+        let grid = match self.config.range {
+            ValueRange::Expanding { margin, .. } if !grid.covers(value) => {
+                self.widen(grid, value, margin)
+            }
+            _ => grid,
+        };
+        self.remember(value);
+        let raw = self.step(grid.facts(value, self.config.bits));
         self.report(raw)
     }
 
     /// Buffers a warm-up value; at the end of the warm-up fixes the grid and learns them.
     fn warm(&mut self, value: f64) {
         self.warm_up.push(value);
-        let ValueRange::WarmUp(length) = self.config.range else {
-            return;
+        let length = match self.config.range {
+            ValueRange::WarmUp(length)
+            | ValueRange::Expanding {
+                warm_up: length, ..
+            } => length,
+            ValueRange::Given { .. } => return,
         };
         if self.warm_up.len() < length.max(1) {
             return;
         }
         let (low, high) = span(&self.warm_up);
         // A flat warm-up: cells of 1 % of its level, so later noise is not new every time.
-        let (low, width) = grid_of(low, high, self.config.bits, (low.abs() * 0.01).max(1e-9));
-        self.grid = Some((low, width));
+        let grid = Grid::new(low, high, self.config.bits, (low.abs() * 0.01).max(1e-9));
+        self.grid = Some(grid);
         for value in std::mem::take(&mut self.warm_up) {
-            let raw = self.step(facts_of(value, low, width, self.config.bits));
+            self.remember(value);
+            let raw = self.step(grid.facts(value, self.config.bits));
             self.report(raw);
         }
+    }
+
+    /// Keeps `value` for relearning when the range can widen.
+    fn remember(&mut self, value: f64) {
+        if !matches!(self.config.range, ValueRange::Expanding { .. }) {
+            return;
+        }
+        if self.history.len() >= RELEARN_LIMIT {
+            self.history.pop_front();
+        }
+        self.history.push_back(value);
+    }
+
+    /// A grid that also covers `value`, with `margin` headroom on the side it left by, and a
+    /// memory relearned on it from the kept history (rest periods included), as if the grid
+    /// had been this wide from the start.
+    fn widen(&mut self, grid: Grid, value: f64, margin: f64) -> Grid {
+        let (seen_low, seen_high) = span(self.history.make_contiguous());
+        let (low, high) = (seen_low.min(value), seen_high.max(value));
+        let headroom = margin.max(0.0) * (high - low);
+        let low = if value < grid.low {
+            low - headroom
+        } else {
+            grid.low
+        };
+        let high = if value > grid.high {
+            high + headroom
+        } else {
+            grid.high
+        };
+        let mut relearned = Cad::new(CadConfig {
+            range: ValueRange::Given {
+                min: low,
+                max: high,
+            },
+            ..self.config
+        });
+        for past in &self.history {
+            relearned.score(*past);
+        }
+        self.memory = relearned.memory;
+        self.left_facts = relearned.left_facts;
+        self.recent = relearned.recent;
+        let widened = relearned.grid.unwrap_or(grid);
+        self.grid = Some(widened);
+        widened
     }
 
     /// Applies the rest period and remembers `raw`.
@@ -438,15 +512,41 @@ impl Cad {
     }
 }
 
-/// The grid's lowest value and cell width for a range: `2^bits − 1` cells across it (the top
-/// value gets a cell of its own, as in CAD OSE); `flat_width` when the range is empty.
-fn grid_of(low: f64, high: f64, bits: u32, flat_width: f64) -> (f64, f64) {
-    let cells = f64::from((1u32 << bits) - 1);
-    let range = high - low;
-    if range > 0.0 && range.is_finite() {
-        (low, range / cells)
-    } else {
-        (low, flat_width)
+/// The value grid: `2^bits − 1` cells across the range, the top value in a cell of its own,
+/// as in CAD OSE.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Grid {
+    low: f64,
+    high: f64,
+    width: f64,
+}
+
+impl Grid {
+    /// The grid of `low..=high`; cells of `flat_width` when the range is empty.
+    fn new(low: f64, high: f64, bits: u32, flat_width: f64) -> Self {
+        let cells = f64::from((1u32 << bits) - 1);
+        let range = high - low;
+        let width = if range > 0.0 && range.is_finite() {
+            range / cells
+        } else {
+            flat_width
+        };
+        // Never below `high`, which rounding could make `low + width · cells`.
+        Grid {
+            low,
+            high: (low + width * cells).max(high),
+            width,
+        }
+    }
+
+    /// Whether `value` lies on the grid.
+    fn covers(&self, value: f64) -> bool {
+        (self.low..=self.high).contains(&value)
+    }
+
+    /// The facts of `value` on this grid.
+    fn facts(&self, value: f64, bits: u32) -> Vec<u64> {
+        facts_of(value, self.low, self.width, bits)
     }
 }
 
@@ -502,7 +602,8 @@ mod tests {
         assert_eq!(facts_of(8.0, 0.0, 1.0, 3), vec![0, 2, 4, 7]);
         assert_eq!(facts_of(-1.5, 0.0, 1.0, 3), vec![0, 3, 4, NEGATIVE_FACT]);
         // CAD OSE's grid: 7 cells across the range, the maximum alone in the eighth.
-        assert_eq!(grid_of(10.0, 24.0, 3, 1.0), (10.0, 2.0));
+        let grid = Grid::new(10.0, 24.0, 3, 1.0);
+        assert_eq!((grid.low, grid.width), (10.0, 2.0));
         assert_eq!(facts_of(24.0, 10.0, 2.0, 3), vec![1, 3, 5]);
     }
 
@@ -559,6 +660,60 @@ mod tests {
         let gapped = score_series(&with_gap, config);
         assert_eq!(gapped[150], 0.0);
         assert_eq!(gapped[151..], scores[150..]);
+    }
+
+    fn expanding(warm_up: usize) -> CadConfig {
+        CadConfig {
+            range: ValueRange::Expanding {
+                warm_up,
+                margin: 0.25,
+            },
+            rest: 16,
+            ..CadConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_widened_grid_scores_as_if_it_had_been_that_wide_from_the_start() {
+        let mut values = cycle(60);
+        // The warm-up spans 0..=7; 15 leaves it, so the grid becomes 0..=15 + 0.25 · 15.
+        values[300] = 15.0;
+        let widening = score_series(&values, expanding(80));
+        assert!(widening[300] >= 0.75, "the value that left the grid is new");
+        let from_the_start = score_series(
+            &values,
+            CadConfig {
+                range: ValueRange::Given {
+                    min: 0.0,
+                    max: 18.75,
+                },
+                ..expanding(80)
+            },
+        );
+        assert_eq!(widening[300..], from_the_start[300..]);
+        assert!(widening[..80].iter().all(|s| *s == 0.0), "warm-up scores 0");
+    }
+
+    #[test]
+    fn a_widening_grid_stays_online_and_relearns_only_its_limit() {
+        let values = cycle(40);
+        let mut changed = values.clone();
+        changed[200] = -50.0;
+        let (scores, later) = (
+            score_series(&values, expanding(80)),
+            score_series(&changed, expanding(80)),
+        );
+        assert_eq!(scores[..200], later[..200]);
+        assert!(later[200] >= 0.75, "a value far below the grid is new");
+
+        let mut detector = Cad::new(expanding(10));
+        for value in (0..RELEARN_LIMIT + 50).map(|t| (t % 8) as f64) {
+            detector.score(value);
+        }
+        detector.score(100.0);
+        assert_eq!(detector.history.len(), RELEARN_LIMIT);
+        let grid = detector.grid.expect("a grid after the warm-up");
+        assert!(grid.covers(100.0) && grid.covers(0.0), "{grid:?}");
     }
 
     #[test]

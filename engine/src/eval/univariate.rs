@@ -125,15 +125,25 @@ pub fn context(values: &[f64], probation: usize) -> Vec<f64> {
     aiops_models::context::score_series(values, config)
 }
 
+/// Headroom of the online CAD grid when a value leaves it, as a share of the range seen.
+/// Measured on NAB's standard profile: no headroom 63.6, a quarter 65.3, a half 65.0, the
+/// whole range 62.4. Less headroom relearns more often and splits the range finer.
+pub const CAD_MARGIN: f64 = 0.25;
+
 /// The Contextual Anomaly Detector with CAD OSE's settings, resting for a fifth of the
-/// probation period as it did on NAB. Online, its grid comes from the probation period; with
-/// `file_range`, from the whole file's minimum and maximum, which NAB's harness hands every
-/// detector and CAD OSE's published score used (a look-ahead a running job cannot have).
+/// probation period as it did on NAB. Online, its grid starts from the probation period and
+/// widens, relearning the past, when a value leaves it ([`ValueRange::Expanding`]); with
+/// `file_range`, it spans the whole file's minimum and maximum, which NAB's harness hands
+/// every detector and CAD OSE's published score used (a look-ahead a running job cannot
+/// have).
 pub fn cad(values: &[f64], probation: usize, file_range: bool) -> Vec<f64> {
     let range = if file_range {
         ValueRange::spanning(values)
     } else {
-        ValueRange::WarmUp(probation.max(10))
+        ValueRange::Expanding {
+            warm_up: probation.max(10),
+            margin: CAD_MARGIN,
+        }
     };
     let config = CadConfig {
         range,
