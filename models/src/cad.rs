@@ -28,7 +28,13 @@
 //! context number 0 takes part like any other (the original skips it by comparing its number
 //! with `False`).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+/// Maps keyed by facts and numbers, hashed by foldhash with a fixed seed: the memory is
+/// looked up several times per fact per step, and SipHash was a tenth of the cost. Nothing
+/// iterates these maps, so the seed cannot change a result.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 /// Neuron facts are numbered from here, above any sensor fact.
 const NEURON_BASE: u64 = 1 << 31;
@@ -498,9 +504,15 @@ impl Cad {
 
     /// The current facts plus the most used active contexts as neuron facts, sorted.
     fn next_left_facts(&self, mut facts: Vec<u64>, mut active: Vec<usize>) -> Vec<u64> {
-        active.sort_by_key(|id| (self.memory.contexts[*id].uses, *id));
-        let keep = active.len().saturating_sub(self.config.max_neurons);
-        facts.extend(active[keep..].iter().map(|id| NEURON_BASE + *id as u64));
+        // Only which contexts are kept matters (the facts are sorted after), so a selection
+        // suffices: most used first, ties to the newest.
+        let keep = self.config.max_neurons.min(active.len());
+        if keep > 0 && keep < active.len() {
+            active.select_nth_unstable_by_key(keep - 1, |id| {
+                std::cmp::Reverse((self.memory.contexts[*id].uses, *id))
+            });
+        }
+        facts.extend(active[..keep].iter().map(|id| NEURON_BASE + *id as u64));
         facts.sort_unstable();
         facts.dedup();
         facts
