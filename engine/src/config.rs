@@ -169,8 +169,8 @@ pub enum Combine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RcaConfig {
-    /// Ranking method of incidents: combined | pagerank | baro | gnn (needs a gnn model in
-    /// models.dir).
+    /// Ranking method of incidents: combined | pagerank | baro | gnn (needs models.dir; ranks
+    /// as combined until a gnn model appears there).
     pub method: String,
     /// Candidates kept per incident.
     pub top_k: usize,

@@ -313,9 +313,40 @@ fn a_gnn_trained_on_recorded_incidents_ranks_in_the_job() {
         assert_eq!(incident["root_cause"], incident["rankings"]["gnn"][0]);
     }
 
-    // Without a gnn model, rca.method = "gnn" is a configuration error naming the fix.
+    // Without a gnn model yet, the gnn method ranks as the combined rules (a first network
+    // may arrive while the job runs) ...
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
+    let waiting = dir.path().join("waiting");
+    let summary = simulate(
+        &waiting.display().to_string(),
+        "40m",
+        "8",
+        &[
+            "--seed",
+            "12",
+            "--fault-every",
+            "12",
+            "--models",
+            &empty.display().to_string(),
+            "-c",
+            &use_gnn.display().to_string(),
+        ],
+    );
+    assert!(!summary.contains("gnn v"), "{summary}");
+    let incidents: Vec<serde_json::Value> =
+        aiops_engine::sink::read_json_lines(&waiting.join("incidents")).unwrap();
+    assert!(!incidents.is_empty());
+    for incident in &incidents {
+        assert_eq!(incident["method"], "gnn");
+        assert_eq!(
+            incident["rankings"]["gnn"],
+            incident["rankings"]["combined"]
+        );
+    }
+
+    // ... but with no models.dir to watch, rca.method = "gnn" is a configuration error
+    // naming the fix.
     let output = crate::common::aiops()
         .args([
             "run",
@@ -327,16 +358,15 @@ fn a_gnn_trained_on_recorded_incidents_ranks_in_the_job() {
             "--data-dir",
             &run_arg,
         ])
-        .args([
-            "--models",
-            &empty.display().to_string(),
-            "-c",
-            &use_gnn.display().to_string(),
-        ])
+        .args(["-c", &use_gnn.display().to_string()])
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("aiops train --model gnn"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs models.dir") && stderr.contains("aiops train --model gnn"),
+        "{stderr}"
+    );
 }
 
 fn metadata_of(path: &Path) -> serde_json::Value {

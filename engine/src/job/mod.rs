@@ -359,32 +359,37 @@ fn check_models_dir(dir: &str) -> Result<()> {
     Ok(())
 }
 
-/// Adds the GNN of `models.dir`, if there is one, to the tracker's rankers (newer versions
-/// replace it while the job runs); `rca.method = "gnn"` without one is a configuration error.
+/// Adds the GNN of `models.dir` to the tracker's rankers when there is one, or when
+/// `rca.method = "gnn"` asks for it (then, until a first version appears, it ranks as the
+/// combined rules); newer versions replace it while the job runs. `rca.method = "gnn"`
+/// without a `models.dir` to watch is a configuration error.
 fn learned_ranker(shared: &Shared, tracker: IncidentTracker) -> Result<IncidentTracker> {
     let (config, dir) = (&shared.config.rca, &shared.config.models.dir);
-    let gnn = match dir.is_empty() {
-        true => None,
-        false => aiops_models::rca::gnn::Gnn::newest(std::path::Path::new(dir))
-            .map_err(|e| Error::Config(format!("loading the gnn model: {e}")))?,
-    };
-    match gnn {
-        Some((version, gnn)) => {
-            tracing::info!("ranking root causes with gnn v{version} too");
-            let ranker = crate::score::learned_ranker::ReloadingGnn::new(
-                dir.into(),
-                version,
-                gnn,
-                shared.config.models.reload_seconds,
-                shared.stats.clone(),
-            );
-            Ok(tracker.with_ranker(Box::new(ranker), config))
-        }
-        None if config.method == "gnn" => Err(Error::Config(format!(
-            "rca.method = \"gnn\" needs a gnn model in models.dir ({dir:?}): train one with `aiops train --model gnn`"
-        ))),
-        None => Ok(tracker),
+    if dir.is_empty() {
+        return match config.method.as_str() {
+            "gnn" => Err(Error::Config(
+                "rca.method = \"gnn\" needs models.dir, where `aiops train --model gnn` writes the network"
+                    .into(),
+            )),
+            _ => Ok(tracker),
+        };
     }
+    let loaded = aiops_models::rca::gnn::Gnn::newest(std::path::Path::new(dir))
+        .map_err(|e| Error::Config(format!("loading the gnn model: {e}")))?;
+    match &loaded {
+        Some((version, _)) => tracing::info!("ranking root causes with gnn v{version} too"),
+        None if config.method == "gnn" => tracing::warn!(
+            "no gnn model in {dir} yet: the gnn method ranks as the combined rules until `aiops train --model gnn` writes one"
+        ),
+        None => return Ok(tracker),
+    }
+    let ranker = crate::score::learned_ranker::ReloadingGnn::new(
+        dir.into(),
+        loaded,
+        shared.config.models.reload_seconds,
+        shared.stats.clone(),
+    );
+    Ok(tracker.with_ranker(Box::new(ranker), config))
 }
 
 /// The worker's detector: robust, plus the learned models of `models.dir` when set.

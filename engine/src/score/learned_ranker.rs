@@ -5,8 +5,12 @@
 //! the check is made there: at a ranking, when `models.reload_seconds` have passed since the
 //! last check, the newest `gnn` version in the directory is loaded if it is newer (the
 //! bookkeeping is [`ModelWatch`]'s, as for the detectors: a version that fails to load is
-//! reported once, counted, and skipped; the ranking goes on with the network it has). The first GNN must exist when the job starts (it
-//! decides whether the tracker ranks with a GNN at all); later versions replace it.
+//! reported once, counted, and skipped; the ranking goes on with the network it has).
+//!
+//! A job told to rank with the GNN may start before any network is trained: until the first
+//! version appears, the method ranks as the combined rules, which is exactly what an untrained
+//! network does (its logits are corrections to the combined score's logarithm), so a nightly
+//! `aiops train --model gnn` can deliver the first network to a running job.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use aiops_models::model_file::ModelKind;
 use aiops_models::rca::gnn::Gnn;
-use aiops_models::rca::{CallGraph, Candidate, RootCauseRanker, ServiceEvidence};
+use aiops_models::rca::{CallGraph, Candidate, Combined, RootCauseRanker, ServiceEvidence};
 
 use super::model_watch::ModelWatch;
 use crate::stats::Stats;
@@ -28,23 +32,26 @@ pub struct ReloadingGnn {
 }
 
 struct State {
-    gnn: Gnn,
+    /// The network; none until a first version loads.
+    gnn: Option<Gnn>,
     watch: ModelWatch,
     last_check: Instant,
 }
 
 impl ReloadingGnn {
-    /// Ranks with `gnn` (version `version` of `dir`) and checks `dir` for a newer version at
-    /// most every `reload_seconds`.
+    /// Ranks with `loaded` (a version of `dir` and its network; none yet: as the combined
+    /// rules) and checks `dir` for a newer version at most every `reload_seconds`.
     pub fn new(
         dir: PathBuf,
-        version: u64,
-        gnn: Gnn,
+        loaded: Option<(u64, Gnn)>,
         reload_seconds: u64,
         stats: Arc<Stats>,
     ) -> Self {
         let mut watch = ModelWatch::new("rca", ModelKind::Gnn, None);
-        watch.loaded(version, &stats);
+        let gnn = loaded.map(|(version, gnn)| {
+            watch.loaded(version, &stats);
+            gnn
+        });
         ReloadingGnn {
             dir,
             every: Duration::from_secs(reload_seconds),
@@ -66,7 +73,7 @@ impl ReloadingGnn {
             Ok(gnn) => {
                 tracing::info!(path = %path.display(), "ranking root causes with gnn v{version}");
                 state.watch.loaded(version, &self.stats);
-                state.gnn = gnn;
+                state.gnn = Some(gnn);
             }
             Err(error) => state.watch.reject(version, &error.to_string(), &self.stats),
         }
@@ -86,7 +93,10 @@ impl RootCauseRanker for ReloadingGnn {
             state.last_check = Instant::now();
             self.refresh(&mut state);
         }
-        state.gnn.rank(graph, evidence)
+        match &state.gnn {
+            Some(gnn) => gnn.rank(graph, evidence),
+            None => Combined::default().rank(graph, evidence),
+        }
     }
 }
 
@@ -167,7 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let first = save(dir.path(), 0);
         let stats = Arc::new(Stats::default());
-        let ranker = ReloadingGnn::new(dir.path().into(), 1, first, 0, stats.clone());
+        let ranker = ReloadingGnn::new(dir.path().into(), Some((1, first)), 0, stats.clone());
         let version = || stats.model_versions().get("gnn").copied();
         let before = scores(&ranker);
         assert_eq!(version(), Some(1));
@@ -187,5 +197,21 @@ mod tests {
         assert_eq!(scores(&ranker), after);
         assert_eq!(version(), Some(2));
         assert_eq!(stats.model_load_errors.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn without_a_network_it_ranks_as_the_rules_until_a_first_one_appears() {
+        let dir = tempfile::tempdir().expect("dir");
+        let stats = Arc::new(Stats::default());
+        let ranker = ReloadingGnn::new(dir.path().into(), None, 0, stats.clone());
+        let rules = scores(&Combined::default());
+        assert_eq!(scores(&ranker), rules);
+        assert_eq!(stats.model_versions().get("gnn"), None);
+
+        let first = save(dir.path(), 3);
+        let loaded = scores(&ranker);
+        assert_eq!(stats.model_versions().get("gnn"), Some(&1));
+        assert_eq!(loaded, scores(&first));
+        assert_ne!(loaded, rules, "the trained network ranks differently");
     }
 }
