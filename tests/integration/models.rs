@@ -288,25 +288,8 @@ fn a_gnn_trained_on_recorded_incidents_ranks_in_the_job() {
     std::fs::write(&use_gnn, "[rca]\nmethod = \"gnn\"\n").unwrap();
     let run = dir.path().join("run");
     let run_arg = run.display().to_string();
-    let summary = simulate(
-        &run_arg,
-        "40m",
-        "8",
-        &[
-            "--seed",
-            "12",
-            "--fault-every",
-            "12",
-            "--models",
-            &out,
-            "-c",
-            &use_gnn.display().to_string(),
-        ],
-    );
+    let (summary, incidents) = gnn_job(&run, &models, &use_gnn);
     assert!(summary.contains("gnn v1"), "{summary}");
-    let incidents: Vec<serde_json::Value> =
-        aiops_engine::sink::read_json_lines(&run.join("incidents")).unwrap();
-    assert!(!incidents.is_empty());
     for incident in &incidents {
         assert_eq!(incident["method"], "gnn");
         assert!(incident["rankings"]["gnn"].is_array() && incident["rankings"]["baro"].is_array());
@@ -317,26 +300,8 @@ fn a_gnn_trained_on_recorded_incidents_ranks_in_the_job() {
     // may arrive while the job runs) ...
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let waiting = dir.path().join("waiting");
-    let summary = simulate(
-        &waiting.display().to_string(),
-        "40m",
-        "8",
-        &[
-            "--seed",
-            "12",
-            "--fault-every",
-            "12",
-            "--models",
-            &empty.display().to_string(),
-            "-c",
-            &use_gnn.display().to_string(),
-        ],
-    );
+    let (summary, incidents) = gnn_job(&dir.path().join("waiting"), &empty, &use_gnn);
     assert!(!summary.contains("gnn v"), "{summary}");
-    let incidents: Vec<serde_json::Value> =
-        aiops_engine::sink::read_json_lines(&waiting.join("incidents")).unwrap();
-    assert!(!incidents.is_empty());
     for incident in &incidents {
         assert_eq!(incident["method"], "gnn");
         assert_eq!(
@@ -367,6 +332,30 @@ fn a_gnn_trained_on_recorded_incidents_ranks_in_the_job() {
         stderr.contains("needs models.dir") && stderr.contains("aiops train --model gnn"),
         "{stderr}"
     );
+}
+
+/// Runs the simulated job with `rca.method = "gnn"` (the `config` file) and the models of
+/// `models` into `data`; its summary and (at least one) incident updates.
+fn gnn_job(data: &Path, models: &Path, config: &Path) -> (String, Vec<serde_json::Value>) {
+    let summary = simulate(
+        &data.display().to_string(),
+        "40m",
+        "8",
+        &[
+            "--seed",
+            "12",
+            "--fault-every",
+            "12",
+            "--models",
+            &models.display().to_string(),
+            "-c",
+            &config.display().to_string(),
+        ],
+    );
+    let incidents: Vec<serde_json::Value> =
+        aiops_engine::sink::read_json_lines(&data.join("incidents")).unwrap();
+    assert!(!incidents.is_empty(), "{summary}");
+    (summary, incidents)
 }
 
 fn metadata_of(path: &Path) -> serde_json::Value {
