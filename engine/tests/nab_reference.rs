@@ -87,23 +87,12 @@ fn windowed_gaussian_reproduces_nabs_published_results() {
     assert!((normalized - 39.6).abs() < 0.05, "{normalized}");
 }
 
-/// A detector's normalised score per profile (standard, low FP, low FN) over the corpus at
-/// its best threshold, as the eval command reports it.
-fn corpus_scores(root: &std::path::Path, detector: impl Fn(&nab::NabFile) -> Vec<f64>) -> Vec<f64> {
-    let corpus = nab::load_corpus(root).expect("corpus");
-    let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
-    let scores: Vec<Vec<f64>> = corpus.iter().map(&detector).collect();
-    PROFILES
-        .iter()
-        .map(|(_, profile)| {
-            let mut points = Vec::new();
-            let mut offset = 0;
-            for (file, file_scores) in corpus.iter().zip(&scores) {
-                points.extend(nab::points(file, file_scores, profile, offset));
-                offset += file.windows.len();
-            }
-            nab::best_threshold(&points, windows, profile).1
-        })
+/// Normalised scores per profile (standard, low FP, low FN) of per-file score series at
+/// their best threshold, as the eval command reports them.
+fn corpus_scores(corpus: &[nab::NabFile], scores: &[Vec<f64>]) -> Vec<f64> {
+    nab::corpus_best(corpus, scores)
+        .into_iter()
+        .map(|(_, score)| score)
         .collect()
 }
 
@@ -117,20 +106,28 @@ fn online_context_detectors_keep_their_nab_scores() {
         eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
         return;
     };
-    let context = corpus_scores(&root, |file| {
-        univariate::context(&file.values, file.probation())
-    });
+    let corpus = nab::load_corpus(&root).expect("corpus");
+    let context: Vec<Vec<f64>> = corpus
+        .iter()
+        .map(|file| univariate::context(&file.values, file.probation()))
+        .collect();
+    let alone = corpus_scores(&corpus, &context);
     assert!(
-        context[0] > 63.0,
+        alone[0] > 63.0,
         "context detector NAB standard score {:.1}",
-        context[0]
+        alone[0]
     );
-    let either = corpus_scores(&root, |file| {
-        univariate::larger(
-            &univariate::context(&file.values, file.probation()),
-            &univariate::cad(&file.values, file.probation(), false),
-        )
-    });
+    let either: Vec<Vec<f64>> = corpus
+        .iter()
+        .zip(&context)
+        .map(|(file, context)| {
+            univariate::larger(
+                context,
+                &univariate::cad(&file.values, file.probation(), false),
+            )
+        })
+        .collect();
+    let either = corpus_scores(&corpus, &either);
     assert!(
         either[0] > 69.0,
         "context + cad NAB standard score {:.1}",
@@ -148,9 +145,12 @@ fn cad_with_the_file_range_reproduces_cad_oses_published_scores() {
         eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
         return;
     };
-    let scores = corpus_scores(&root, |file| {
-        aiops_engine::eval::univariate::cad(&file.values, file.probation(), true)
-    });
+    let corpus = nab::load_corpus(&root).expect("corpus");
+    let cad: Vec<Vec<f64>> = corpus
+        .iter()
+        .map(|file| aiops_engine::eval::univariate::cad(&file.values, file.probation(), true))
+        .collect();
+    let scores = corpus_scores(&corpus, &cad);
     for (score, published) in scores.iter().zip([69.9, 67.0, 73.2]) {
         assert!(
             (score - published).abs() < 1.0,

@@ -274,6 +274,25 @@ pub fn normalize(raw: f64, windows: usize, profile: &Profile) -> f64 {
     100.0 * (raw - null) / (perfect - null)
 }
 
+/// A detector over the whole corpus: per profile of [`PROFILES`], the threshold that
+/// maximises its total and the normalised score there. `scores` holds one series per file of
+/// `corpus`, in order.
+pub fn corpus_best(corpus: &[NabFile], scores: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
+    PROFILES
+        .iter()
+        .map(|(_, profile)| {
+            let mut points = Vec::new();
+            let mut offset = 0;
+            for (file, file_scores) in corpus.iter().zip(scores) {
+                points.extend(self::points(file, file_scores, profile, offset));
+                offset += file.windows.len();
+            }
+            best_threshold(&points, windows, profile)
+        })
+        .collect()
+}
+
 /// The threshold that maximises the corpus total of `points` (all files, window indices
 /// unique across files), and the normalised score there. Candidates are the distinct scores
 /// (detecting at and above each), plus "detect nothing".

@@ -148,16 +148,7 @@ fn nab_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
     );
     let mut results = Vec::new();
     for (detector, per_file) in detectors.iter().zip(&scores) {
-        let mut row = Vec::new();
-        for (_, profile) in &nab::PROFILES {
-            let mut points = Vec::new();
-            let mut offset = 0;
-            for (file, file_scores) in corpus.iter().zip(per_file) {
-                points.extend(nab::points(file, file_scores, profile, offset));
-                offset += file.windows.len();
-            }
-            row.push(nab::best_threshold(&points, windows, profile));
-        }
+        let row = nab::corpus_best(&corpus, per_file);
         println!(
             "{detector:<22} {:<10} {:>9.1} {:>9.1} {:>9.1}",
             "ours", row[0].1, row[1].1, row[2].1
