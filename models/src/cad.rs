@@ -589,12 +589,11 @@ pub fn score_series(values: &[f64], config: CadConfig) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::top;
+    use crate::test_support::{repeated, top};
 
     /// A cycle of period 8 over the whole grid, `cycles` times.
     fn cycle(cycles: usize) -> Vec<f64> {
-        let shape = [0.0, 1.0, 3.0, 5.0, 7.0, 6.0, 4.0, 2.0];
-        shape.iter().copied().cycle().take(8 * cycles).collect()
+        repeated(&[0.0, 1.0, 3.0, 5.0, 7.0, 6.0, 4.0, 2.0], cycles)
     }
 
     fn given(rest: usize) -> CadConfig {

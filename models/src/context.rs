@@ -228,12 +228,11 @@ pub fn score_series(values: &[f64], config: ContextConfig) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::top;
+    use crate::test_support::{repeated, top};
 
     /// A daily-like cycle of period 8 on four levels, `cycles` times.
     fn cycle(cycles: usize) -> Vec<f64> {
-        let shape = [0.0, 1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 0.0];
-        shape.iter().copied().cycle().take(8 * cycles).collect()
+        repeated(&[0.0, 1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 0.0], cycles)
     }
 
     fn config() -> ContextConfig {

@@ -28,4 +28,14 @@ mod test_support {
             .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
             .map_or(0, |(i, _)| i)
     }
+
+    /// `shape` repeated `times` times.
+    pub fn repeated(shape: &[f64], times: usize) -> Vec<f64> {
+        shape
+            .iter()
+            .copied()
+            .cycle()
+            .take(shape.len() * times)
+            .collect()
+    }
 }
