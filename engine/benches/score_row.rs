@@ -58,6 +58,7 @@ fn trained_models(forest_dir: &std::path::Path, all_dir: &std::path::Path) {
             let r = row(&mut rng, s, minute);
             TrainingRow {
                 service: r.service_name.clone(),
+                step: r.time_us.div_euclid(60_000_000),
                 values: readers.iter().map(|read| read(&r).unwrap()).collect(),
             }
         })

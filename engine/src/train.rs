@@ -20,6 +20,9 @@ use crate::score::incidents::RankingInput;
 use crate::sink::parquet_read::{column, feature_files, read_columns};
 use crate::sink::read_json_lines;
 
+/// Microseconds per minute: a training row's step is its minute.
+const MINUTE_US: i64 = 60_000_000;
+
 /// Whether `from` names a PostgreSQL database rather than a directory.
 pub fn is_database_url(from: &str) -> bool {
     from.starts_with("postgres://") || from.starts_with("postgresql://")
@@ -105,6 +108,7 @@ fn read_batch(
         }
         let row = TrainingRow {
             service: service.value(i).to_string(),
+            step: time_us.div_euclid(MINUTE_US),
             values: values
                 .iter()
                 .map(|c| if c.is_null(i) { f64::NAN } else { c.value(i) })
@@ -151,7 +155,15 @@ fn load_from_postgres(
                 .map_err(database_error)?;
             let time_us: i64 = row.try_get(0).map_err(database_error)?;
             let service: String = row.try_get(1).map_err(database_error)?;
-            Ok((time_us, TrainingRow { service, values }))
+            let step = time_us.div_euclid(MINUTE_US);
+            Ok((
+                time_us,
+                TrainingRow {
+                    service,
+                    step,
+                    values,
+                },
+            ))
         })
         .collect()
 }

@@ -53,6 +53,24 @@ impl Default for LstmConfig {
     }
 }
 
+/// The longest restart period of the scoring state ([`StaggeredState`]), in rows. Its
+/// states reach back at most 47 rows, which a job restarted with an hour's replay rebuilds
+/// exactly, with 12 minutes to spare for byte-counter rates (they look back to the previous
+/// sample).
+pub const MAX_RESET_PERIOD: usize = 48;
+
+/// The shortest restart period: the older half must be past the scoring warm-up
+/// (`sequence_model::WARM_UP_STEPS`) at every row.
+pub const MIN_RESET_PERIOD: usize = 12;
+
+impl LstmConfig {
+    /// The restart period of the scoring state: the training window, so a forecast never has
+    /// more context than training gave, within [`MIN_RESET_PERIOD`]..=[`MAX_RESET_PERIOD`].
+    pub fn reset_period(&self) -> usize {
+        self.window.clamp(MIN_RESET_PERIOD, MAX_RESET_PERIOD)
+    }
+}
+
 /// The network: layers and head, with the variables that hold their weights.
 pub struct Forecaster {
     layers: Vec<LSTM>,
@@ -103,6 +121,39 @@ impl StreamState {
     /// The forecast of the series' next row, once a row has been seen.
     pub fn forecast(&self) -> Option<&[f32]> {
         self.forecast.as_deref()
+    }
+}
+
+/// Two stream states of one series that restart in turn, so that every forecast rests on a
+/// bounded, recent stretch of the series.
+///
+/// Half 0 restarts whenever the step (the row's minute) crosses a multiple of the period,
+/// half 1 half a period later; a row is judged by the older half. A forecast therefore rests
+/// on at least half a period and at most one row less than a period of rows: the kind of
+/// context the network was trained on (windows that start from a zero state), and a state
+/// that a restarted job rebuilds exactly by replaying the last `period - 1` rows. A
+/// continuous state would hold the whole series since the job started, which no replay can
+/// reproduce.
+#[derive(Debug, Clone)]
+pub struct StaggeredState {
+    period: i64,
+    /// Per half: the period it started in (counted from its offset), and its state.
+    halves: [Option<(i64, StreamState)>; 2],
+}
+
+impl StaggeredState {
+    /// No rows yet; halves restart every `period` steps (at least 2).
+    pub fn new(period: usize) -> Self {
+        StaggeredState {
+            period: period.max(2) as i64,
+            halves: [None, None],
+        }
+    }
+
+    /// The first step of `half`'s current period at `step`.
+    fn period_start(&self, half: usize, step: i64) -> i64 {
+        let offset = half as i64 * (self.period / 2);
+        (step - offset).div_euclid(self.period) * self.period + offset
     }
 }
 
@@ -338,6 +389,35 @@ impl Forecaster {
         state.forecast = Some(forecast);
         state.steps += 1;
         Ok(error)
+    }
+
+    /// Feeds the row of `step` (steps increase along a series) to both halves of `state`,
+    /// restarting a half whose period ended; returns the older half's error and most-missed
+    /// feature ([`Self::step_with_top`]) and how many rows that half has seen, this one
+    /// included.
+    pub fn step_staggered(
+        &self,
+        state: &mut StaggeredState,
+        step: i64,
+        row: &[f32],
+    ) -> Result<(Option<(f64, usize)>, usize), String> {
+        let mut judged = (None, 0);
+        let mut oldest = i64::MAX;
+        for half in 0..2 {
+            let start = state.period_start(half, step);
+            let current = state.halves[half].take().filter(|(at, _)| *at == start);
+            let (_, mut stream) = match current {
+                Some(kept) => kept,
+                None => (start, self.start()?),
+            };
+            let error = self.step_with_top(&mut stream, row)?;
+            if start < oldest {
+                oldest = start;
+                judged = (error, stream.steps);
+            }
+            state.halves[half] = Some((start, stream));
+        }
+        Ok(judged)
     }
 
     /// Trains on `series` (each a run of consecutive rows of one service, scaled), cutting

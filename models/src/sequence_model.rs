@@ -5,7 +5,9 @@
 //! stores hold a row per minute while a service reports). The threshold is the (1 −
 //! contamination) quantile of the errors the trained network makes when streamed over the
 //! training series, skipping each series' first [`WARM_UP_STEPS`] rows, whose forecasts come
-//! from little context; the scoring operator skips them the same way.
+//! from little context; the scoring operator skips them the same way. Calibration and scoring
+//! both run the staggered state ([`StaggeredState`]) keyed by the rows' steps, so the
+//! threshold is set on errors made the way the job makes them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor as CandleTensor};
 
 use crate::iforest::FitError;
-use crate::lstm::{Forecaster, LstmConfig, StreamState};
+use crate::lstm::{Forecaster, LstmConfig, StaggeredState, MAX_RESET_PERIOD, MIN_RESET_PERIOD};
 use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, Tensor, TrainingInfo};
 use crate::service_model::{
     data_hash, quantile, reference_histograms, scale_rows, ModelScore, TrainingRow,
@@ -32,22 +34,52 @@ fn config_error(message: String) -> FitError {
     FitError::Config(message)
 }
 
+/// One service's scaled rows with their steps, in the order given.
+#[derive(Default)]
+struct Series {
+    steps: Vec<i64>,
+    rows: Vec<Vec<f32>>,
+}
+
 /// Each service's scaled rows, in the order given.
 fn series_by_service(
     rows: &[TrainingRow],
     scalers: &BTreeMap<String, crate::scaler::StandardScaler>,
-) -> BTreeMap<String, Vec<Vec<f32>>> {
-    let mut series: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
+) -> BTreeMap<String, Series> {
+    let mut series: BTreeMap<String, Series> = BTreeMap::new();
     let mut scaled = Vec::new();
     for row in rows {
         if let Some(scaler) = scalers.get(&row.service) {
             scaled.resize(row.values.len(), 0.0);
             scaler.transform_into(&row.values, &mut scaled);
             let entry = series.entry(row.service.clone()).or_default();
-            entry.push(scaled.iter().map(|v| *v as f32).collect());
+            entry.steps.push(row.step);
+            entry.rows.push(scaled.iter().map(|v| *v as f32).collect());
         }
     }
     series
+}
+
+/// The forecast errors the trained network makes streaming over `series` with a staggered
+/// state of `period`, past each half's warm-up: what the threshold is chosen from.
+fn streamed_errors(
+    forecaster: &Forecaster,
+    series: &BTreeMap<String, Series>,
+    period: usize,
+) -> Result<Vec<f64>, FitError> {
+    let mut errors = Vec::new();
+    for one in series.values() {
+        let mut state = StaggeredState::new(period);
+        for (step, row) in one.steps.iter().zip(&one.rows) {
+            let (error, seen) = forecaster
+                .step_staggered(&mut state, *step, row)
+                .map_err(config_error)?;
+            if seen > WARM_UP_STEPS {
+                errors.extend(error.map(|(error, _)| error));
+            }
+        }
+    }
+    Ok(errors)
 }
 
 impl SequenceModel {
@@ -69,23 +101,15 @@ impl SequenceModel {
         }
         let (scalers, scaled) = scale_rows(rows, floors);
         let series = series_by_service(rows, &scalers);
-        let all: Vec<Vec<Vec<f32>>> = series.values().cloned().collect();
+        let all: Vec<Vec<Vec<f32>>> = series.values().map(|s| s.rows.clone()).collect();
         let mut forecaster =
             Forecaster::new(features.len(), config.hidden, config.layers, config.seed)
                 .map_err(config_error)?;
         let loss = forecaster
             .train(&all, config, epoch_done)
             .map_err(config_error)?;
-        let mut errors = Vec::new();
-        for rows in &all {
-            let mut state = forecaster.start().map_err(config_error)?;
-            for row in rows {
-                let error = forecaster.step(&mut state, row).map_err(config_error)?;
-                if state.steps > WARM_UP_STEPS {
-                    errors.extend(error);
-                }
-            }
-        }
+        let period = config.reset_period();
+        let mut errors = streamed_errors(&forecaster, &series, period)?;
         errors.sort_by(f64::total_cmp);
         if errors.is_empty() {
             return Err(config_error(
@@ -104,6 +128,7 @@ impl SequenceModel {
                 ("hidden".into(), config.hidden as f64),
                 ("layers".into(), config.layers as f64),
                 ("window".into(), config.window as f64),
+                ("reset_period".into(), period as f64),
                 ("epochs".into(), config.epochs as f64),
                 ("learning_rate".into(), config.learning_rate),
                 ("contamination".into(), contamination),
@@ -162,6 +187,15 @@ impl SequenceModel {
                 "params hidden and layers must be positive",
             ));
         }
+        let period = metadata.params.get("reset_period").copied();
+        if period.is_some_and(|p| !(MIN_RESET_PERIOD..=MAX_RESET_PERIOD).contains(&(p as usize))) {
+            return Err(ModelFileError::mismatch(
+                json_path,
+                format!(
+                    "param reset_period must be within {MIN_RESET_PERIOD}..={MAX_RESET_PERIOD}"
+                ),
+            ));
+        }
         let mut tensors = HashMap::new();
         for name in weights.names() {
             let (shape, values) = weights.f32(name)?;
@@ -182,18 +216,33 @@ impl SequenceModel {
         &self.metadata
     }
 
-    /// A fresh per-service streaming state.
-    pub fn start(&self) -> Option<StreamState> {
-        self.forecaster.start().ok()
+    /// The restart period of the scoring state, in rows (steps). Model files written before
+    /// it was recorded get the period their training window implies.
+    pub fn reset_period(&self) -> usize {
+        let param = |name: &str| self.metadata.params.get(name).copied();
+        match param("reset_period") {
+            Some(period) => period as usize,
+            None => LstmConfig {
+                window: param("window").unwrap_or(0.0) as usize,
+                ..LstmConfig::default()
+            }
+            .reset_period(),
+        }
     }
 
-    /// Judges one row of `service` and advances its `state`; `None` for an unknown service,
-    /// or during the first [`WARM_UP_STEPS`] rows of a series. `scratch` receives the scaled
-    /// inputs.
+    /// A fresh per-service streaming state.
+    pub fn start(&self) -> StaggeredState {
+        StaggeredState::new(self.reset_period())
+    }
+
+    /// Judges the row of `step` (the row's minute in the job) of `service` and advances its
+    /// `state`; `None` for an unknown service, or while the judging half of the state has
+    /// seen at most [`WARM_UP_STEPS`] rows. `scratch` receives the scaled inputs.
     pub fn score(
         &self,
-        state: &mut StreamState,
+        state: &mut StaggeredState,
         service: &str,
+        step: i64,
         values: &[f64],
         scratch: &mut Vec<f64>,
     ) -> Option<ModelScore> {
@@ -201,8 +250,9 @@ impl SequenceModel {
         scratch.resize(values.len(), 0.0);
         scaler.transform_into(values, scratch);
         let row: Vec<f32> = scratch.iter().map(|v| *v as f32).collect();
-        let (error, top_feature) = self.forecaster.step_with_top(state, &row).ok()??;
-        if state.steps <= WARM_UP_STEPS {
+        let (judged, seen) = self.forecaster.step_staggered(state, step, &row).ok()?;
+        let (error, top_feature) = judged?;
+        if seen <= WARM_UP_STEPS {
             return None;
         }
         let threshold = self.metadata.threshold;
@@ -230,10 +280,12 @@ mod tests {
                 [
                     TrainingRow {
                         service: "a".into(),
+                        step: t as i64,
                         values: vec![10.0 + phase.sin() + noise, 1.0],
                     },
                     TrainingRow {
                         service: "b".into(),
+                        step: t as i64,
                         values: vec![500.0 + 50.0 * phase.cos() + noise, 2.0],
                     },
                 ]
@@ -253,6 +305,20 @@ mod tests {
         }
     }
 
+    fn trained() -> SequenceModel {
+        let features = vec!["x".to_string(), "y".to_string()];
+        SequenceModel::train(
+            features,
+            &[0.1, 0.1],
+            &rows(300, 1),
+            &config(),
+            0.01,
+            info(),
+            |_, _| {},
+        )
+        .expect("trains")
+    }
+
     fn info() -> TrainingInfo {
         TrainingInfo {
             source: "test".into(),
@@ -265,33 +331,78 @@ mod tests {
 
     #[test]
     fn trains_saves_loads_and_flags_a_break_in_the_pattern() {
-        let features = vec!["x".to_string(), "y".to_string()];
-        let mut model = SequenceModel::train(
-            features,
-            &[0.1, 0.1],
-            &rows(300, 1),
-            &config(),
-            0.01,
-            info(),
-            |_, _| {},
-        )
-        .expect("trains");
+        let mut model = trained();
+        assert_eq!(model.metadata().params["reset_period"], 30.0);
         let dir = tempfile::tempdir().expect("dir");
         let path = model.save(dir.path(), "now".into()).expect("saves");
         assert!(path.ends_with("lstm-v1.json"));
         let loaded = SequenceModel::load(&path, &["x", "y"]).expect("loads");
         assert!(SequenceModel::load(&path, &["x"]).is_err());
-        let (mut state, mut scratch) = (loaded.start().expect("state"), Vec::new());
+        let (mut state, mut scratch) = (loaded.start(), Vec::new());
         let mut flagged = 0;
         for row in rows(100, 2).iter().filter(|r| r.service == "a") {
-            let score = loaded.score(&mut state, "a", &row.values, &mut scratch);
+            let score = loaded.score(&mut state, "a", row.step, &row.values, &mut scratch);
             flagged += usize::from(score.is_some_and(|s| s.anomalous));
         }
         assert!(flagged <= 5, "{flagged} of 100 normal rows flagged");
         let broken = loaded
-            .score(&mut state, "a", &[16.0, 1.0], &mut scratch)
+            .score(&mut state, "a", 100, &[16.0, 1.0], &mut scratch)
             .expect("scored");
         assert!(broken.anomalous && broken.normalized > 0.9, "{broken:?}");
         assert_eq!(broken.top_feature, 0);
+    }
+
+    /// Scores of service "a"'s rows of `steps`, streamed from the first of them.
+    fn scores_from(
+        model: &SequenceModel,
+        all: &[TrainingRow],
+        steps: std::ops::Range<i64>,
+    ) -> Vec<Option<f64>> {
+        let (mut state, mut scratch) = (model.start(), Vec::new());
+        all.iter()
+            .filter(|r| r.service == "a" && steps.contains(&r.step))
+            .map(|r| {
+                model
+                    .score(&mut state, "a", r.step, &r.values, &mut scratch)
+                    .map(|s| s.raw)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restart_that_replays_one_reset_period_scores_exactly_as_an_uninterrupted_run() {
+        let model = trained();
+        let period = model.reset_period() as i64;
+        let all = rows(400, 3);
+        let uninterrupted = scores_from(&model, &all, 0..400);
+        // A job restarted at `restart` replays the rows of the period before it, but one:
+        // at any minute the judging half started at most `period - 1` rows earlier.
+        let replay = period - 1;
+        for restart in [104, 119, 130, 149, 237, 374] {
+            let replayed = scores_from(&model, &all, restart - replay..400);
+            let from = restart as usize;
+            assert_eq!(
+                replayed[replay as usize..],
+                uninterrupted[from..],
+                "restart at {restart}"
+            );
+        }
+        // Where the judging half is that old, one row fewer changes the score.
+        for restart in [104, 119, 149, 374] {
+            let short = scores_from(&model, &all, restart - replay + 1..400);
+            let from = restart as usize;
+            assert_ne!(
+                short[replay as usize - 1],
+                uninterrupted[from],
+                "restart at {restart}"
+            );
+        }
+        // Every row past the first warm-up is judged: the judging half is never fresh.
+        let judged = uninterrupted
+            .iter()
+            .skip(WARM_UP_STEPS + 1)
+            .filter(|s| s.is_some())
+            .count();
+        assert_eq!(judged, 400 - WARM_UP_STEPS - 1);
     }
 }

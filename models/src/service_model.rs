@@ -34,6 +34,10 @@ const DRIFT_BINS: usize = 10;
 pub struct TrainingRow {
     /// Service.
     pub service: String,
+    /// The row's position in its series: its minute in the job (minutes since the epoch),
+    /// the row number in a dataset without time. The LSTM restarts its scoring state by it;
+    /// the forest ignores it.
+    pub step: i64,
     /// Values in the model's feature order.
     pub values: Vec<f64>,
 }
@@ -283,7 +287,7 @@ mod tests {
     fn rows(seed: u64) -> Vec<TrainingRow> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         (0..400)
-            .flat_map(|_| {
+            .flat_map(|step| {
                 let fast = vec![
                     5.0 + rng.random_range(-1.0..1.0),
                     rng.random_range(0.0..0.01),
@@ -295,10 +299,12 @@ mod tests {
                 [
                     TrainingRow {
                         service: "fast".into(),
+                        step,
                         values: fast,
                     },
                     TrainingRow {
                         service: "slow".into(),
+                        step,
                         values: slow,
                     },
                 ]

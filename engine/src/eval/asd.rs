@@ -162,20 +162,22 @@ pub fn lstm(machine: &Machine, seed: u64) -> Result<Scored> {
     };
     let model = SequenceModel::train(features, &floors, &rows, &config, 0.01, info, |_, _| {})
         .map_err(|e| Error::Config(format!("{}: {e}", machine.name)))?;
-    let mut state = model
-        .start()
-        .ok_or_else(|| Error::Config("LSTM state".into()))?;
-    let mut scratch = Vec::new();
-    let warm = machine.train.len().saturating_sub(config.window);
-    for values in &machine.train[warm..] {
-        model.score(&mut state, &machine.name, values, &mut scratch);
+    let (mut state, mut scratch) = (model.start(), Vec::new());
+    // Rows are steps: the test part continues the training part. The state reaches back less
+    // than one reset period, so that much training data warms it up.
+    let train = machine.train.len();
+    let warm = train.saturating_sub(model.reset_period());
+    for (step, values) in machine.train.iter().enumerate().skip(warm) {
+        model.score(&mut state, &machine.name, step as i64, values, &mut scratch);
     }
     let scores = machine
         .test
         .iter()
-        .map(|values| {
+        .enumerate()
+        .map(|(row, values)| {
+            let step = (train + row) as i64;
             model
-                .score(&mut state, &machine.name, values, &mut scratch)
+                .score(&mut state, &machine.name, step, values, &mut scratch)
                 .map_or(0.0, |s| s.normalized)
         })
         .collect();
@@ -191,8 +193,10 @@ fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, 
     let rows = machine
         .train
         .iter()
-        .map(|values| TrainingRow {
+        .enumerate()
+        .map(|(step, values)| TrainingRow {
             service: machine.name.clone(),
+            step: step as i64,
             values: values.clone(),
         })
         .collect();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aiops_models::drift::DriftWindow;
-use aiops_models::lstm::StreamState;
+use aiops_models::lstm::StaggeredState;
 use aiops_models::model_file::{ModelKind, ModelMetadata};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ModelScore, ServiceModel};
@@ -22,6 +22,7 @@ use super::detect::{input_reader, model_inputs};
 use super::model_watch::ModelWatch;
 use crate::config::ModelsConfig;
 use crate::features::FeatureRow;
+use crate::features::HISTORY_PANES;
 use crate::stats::Stats;
 
 /// Microseconds per minute.
@@ -33,8 +34,14 @@ pub const KINDS: [ModelKind; 2] = [ModelKind::IsolationForest, ModelKind::Lstm];
 /// A model of either kind; the LSTM carries each service's stream state.
 enum Model {
     Forest(ServiceModel),
-    Lstm(SequenceModel, HashMap<String, StreamState>),
+    Lstm(SequenceModel, HashMap<String, StaggeredState>),
 }
+
+// The LSTM's scoring state reaches back one row less than its reset period. A restarted job
+// replays the last hour's records, and a row's byte-counter rates need the sample before it,
+// so the states must reach back less than an hour, with a margin for sparse counters: then
+// a restart rebuilds them exactly and rescoring the replayed rows gives the same scores.
+const _: () = assert!(aiops_models::lstm::MAX_RESET_PERIOD - 1 <= HISTORY_PANES as usize - 12);
 
 impl Model {
     fn load(kind: ModelKind, path: &Path) -> Result<Model, String> {
@@ -57,9 +64,11 @@ impl Model {
         }
     }
 
+    /// Scores the row of `minute` (minutes since the epoch) of `service`.
     fn score(
         &mut self,
         service: &str,
+        minute: i64,
         values: &[f64],
         scaled: &mut Vec<f64>,
     ) -> Option<ModelScore> {
@@ -67,10 +76,10 @@ impl Model {
             Model::Forest(model) => model.score(service, values, scaled),
             Model::Lstm(model, states) => {
                 if !states.contains_key(service) {
-                    states.insert(service.to_string(), model.start()?);
+                    states.insert(service.to_string(), model.start());
                 }
                 let state = states.get_mut(service)?;
-                model.score(state, service, values, scaled)
+                model.score(state, service, minute, values, scaled)
             }
         }
     }
@@ -156,6 +165,7 @@ impl ModelSlot {
     pub fn score(&mut self, row: &FeatureRow) -> Vec<(ModelScore, &'static str)> {
         self.refresh();
         let mut verdicts = Vec::with_capacity(self.loaded.len());
+        let minute = row.time_us.div_euclid(MINUTE_US);
         for (position, loaded) in self.loaded.values_mut().enumerate() {
             self.values.clear();
             self.values.extend(
@@ -167,7 +177,7 @@ impl ModelSlot {
             if let Some(score) =
                 loaded
                     .model
-                    .score(&row.service_name, &self.values, &mut self.scaled)
+                    .score(&row.service_name, minute, &self.values, &mut self.scaled)
             {
                 verdicts.push((score, loaded.names[score.top_feature]));
                 // Drift is measured on the first model's inputs, against its reference.

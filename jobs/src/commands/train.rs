@@ -60,7 +60,9 @@ pub struct TrainArgs {
     /// LSTM: stacked layers.
     #[arg(long, default_value_t = 2)]
     layers: usize,
-    /// LSTM: minutes per training window.
+    /// LSTM: minutes per training window. Scoring restarts each service's state every this
+    /// many minutes (within 12..=48), so a forecast never rests on more context than training
+    /// gave and a restarted job rebuilds the state from its replayed hour.
     #[arg(long, default_value_t = 60)]
     window: usize,
     /// LSTM: passes over the training windows.
