@@ -99,8 +99,25 @@ struct Plain {
     head_bias: Vec<f32>,
 }
 
+/// A dot product over eight running sums, so the compiler can keep them in one vector
+/// register (a single running sum must add in order, which forbids that): about 3x faster
+/// on the gate rows, and the order of additions is still fixed, so results are reproducible.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    const LANES: usize = 8;
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut sums = [0.0f32; LANES];
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for ((sum, x), y) in sums.iter_mut().zip(x).zip(y) {
+            *sum += x * y;
+        }
+    }
+    sums.iter().sum::<f32>() + tail
 }
 
 fn sigmoid(x: f32) -> f32 {
