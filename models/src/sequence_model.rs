@@ -352,6 +352,31 @@ mod tests {
         assert_eq!(broken.top_feature, 0);
     }
 
+    #[test]
+    fn a_file_without_a_reset_period_takes_its_window_and_one_out_of_range_is_refused() {
+        let mut model = trained();
+        let dir = tempfile::tempdir().expect("dir");
+        let path = model.save(dir.path(), "now".into()).expect("saves");
+        let text = std::fs::read_to_string(&path).expect("reads");
+        let mut json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let params = json["params"].as_object_mut().expect("params");
+        params.remove("reset_period");
+        std::fs::write(&path, json.to_string()).expect("writes");
+        let older = SequenceModel::load(&path, &["x", "y"]).expect("a file from before loads");
+        assert_eq!(older.reset_period(), 30, "the training window of config()");
+        json["params"]["reset_period"] = 100.0.into();
+        std::fs::write(&path, json.to_string()).expect("writes");
+        let refused = SequenceModel::load(&path, &["x", "y"])
+            .err()
+            .expect("refused");
+        let message = refused.to_string();
+        assert!(
+            message.contains("reset_period must be within 12..=48"),
+            "{message}"
+        );
+        assert!(message.contains("lstm-v1.json"), "{message}");
+    }
+
     /// Scores of service "a"'s rows of `steps`, streamed from the first of them.
     fn scores_from(
         model: &SequenceModel,
