@@ -1,9 +1,10 @@
-//! Contextual novelty (run counts and the Contextual Anomaly Detector): the cost of scoring
-//! a long noisy series (NAB's longest files hold 22,000 points; the per-point cost grows with
-//! the number of distinct runs or contexts seen).
+//! The univariate evaluation detectors (run counts, the Contextual Anomaly Detector, seasonal
+//! residuals): the cost of scoring a long noisy series (NAB's longest files hold 22,000
+//! points; the context detectors' per-point cost grows with the runs or contexts seen).
 
 use aiops_models::cad::{self, CadConfig, ValueRange};
 use aiops_models::context::{score_series, ContextConfig, ContextDetector};
+use aiops_models::seasonal::{self, SeasonalConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -37,6 +38,7 @@ fn bench(c: &mut Criterion) {
         learned.score(*value);
     }
     bench_cad(c, &values);
+    bench_seasonal(c, &values);
     c.bench_function("context/score_one_point_after_20000", |b| {
         b.iter(|| learned.clone().score(61.0))
     });
@@ -71,6 +73,16 @@ fn bench_cad(c: &mut Criterion, values: &[f64]) {
     };
     group.bench_function("score_20000_rising_points_widening", |b| {
         b.iter(|| cad::score_series(&rising, widening))
+    });
+    group.finish();
+}
+
+/// Seasonal residuals against the last 2 days' slots (the series' cycle is a day).
+fn bench_seasonal(c: &mut Criterion, values: &[f64]) {
+    let mut group = c.benchmark_group("seasonal");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    group.bench_function("score_20000_points", |b| {
+        b.iter(|| seasonal::score_series(values, SeasonalConfig::with_period(288)))
     });
     group.finish();
 }

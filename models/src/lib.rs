@@ -13,6 +13,7 @@ pub mod lstm;
 pub mod model_file;
 pub mod rca;
 pub mod scaler;
+pub mod seasonal;
 pub mod sequence_model;
 pub mod service_model;
 pub mod spot;
