@@ -83,17 +83,19 @@ impl Seasonal {
         }
     }
 
-    /// The value minus the median of its slot in the last seasons; `None` until that many
-    /// seasons were seen (non-finite values never enter the history).
+    /// The value minus the median of its slot in the last seasons (those slots that held a
+    /// finite value); `None` until that many seasons were seen, or when every slot was
+    /// missing. A missing (non-finite) value keeps its place, so later slots stay aligned.
     fn residual(&mut self, value: f64) -> Option<f64> {
         let span = self.config.period * self.config.seasons;
-        let residual = (self.past.len() == span).then(|| {
+        let mut residual = None;
+        if self.past.len() == span {
             self.scratch.clear();
             let slots = (1..=self.config.seasons).map(|k| self.past[span - k * self.config.period]);
-            self.scratch.extend(slots);
-            value - median(&mut self.scratch)
-        });
-        if self.past.len() == span {
+            self.scratch.extend(slots.filter(|slot| slot.is_finite()));
+            if !self.scratch.is_empty() && value.is_finite() {
+                residual = Some(value - median(&mut self.scratch));
+            }
             self.past.pop_front();
         }
         self.past.push_back(value);
@@ -116,12 +118,9 @@ impl Seasonal {
         self.spread = Some((center, spread));
     }
 
-    /// Scores `value` (the robust |z| of its seasonal residual; 0 while warming up) and
-    /// learns it.
+    /// Scores `value` (the robust |z| of its seasonal residual; 0 while warming up or for a
+    /// missing value) and learns it.
     pub fn score(&mut self, value: f64) -> f64 {
-        if !value.is_finite() {
-            return 0.0;
-        }
         let Some(residual) = self.residual(value) else {
             return 0.0;
         };
@@ -150,25 +149,30 @@ pub fn score_series(values: &[f64], config: SeasonalConfig) -> Vec<f64> {
 /// How much of `values`' variance a cycle of `period` points explains: one minus the
 /// variance of the seasonal residuals (against the median of the last `seasons` seasons)
 /// over the variance of the values they are computed for. Near 1 for a strong cycle, near or
-/// below 0 without one; 0 when fewer than `seasons + 1` seasons are given.
+/// below 0 without one; 0 when fewer than `seasons + 1` seasons are given. Points that are
+/// missing, or whose slots all are, are left out.
 pub fn strength(values: &[f64], period: usize, seasons: usize) -> f64 {
-    let span = period.max(1) * seasons;
-    if values.len() <= span {
+    let period = period.max(1);
+    let span = period * seasons;
+    let mut scratch = Vec::with_capacity(seasons);
+    let (mut kept, mut residuals) = (Vec::new(), Vec::new());
+    for t in span..values.len() {
+        scratch.clear();
+        let slots = (1..=seasons).map(|k| values[t - k * period]);
+        scratch.extend(slots.filter(|slot| slot.is_finite()));
+        if values[t].is_finite() && !scratch.is_empty() {
+            kept.push(values[t]);
+            residuals.push(values[t] - median(&mut scratch));
+        }
+    }
+    if kept.is_empty() {
         return 0.0;
     }
-    let mut scratch = Vec::with_capacity(seasons);
-    let residuals: Vec<f64> = (span..values.len())
-        .map(|t| {
-            scratch.clear();
-            scratch.extend((1..=seasons).map(|k| values[t - k * period]));
-            values[t] - median(&mut scratch)
-        })
-        .collect();
     let variance = |series: &[f64]| {
         let mean = series.iter().sum::<f64>() / series.len() as f64;
         series.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / series.len() as f64
     };
-    let total = variance(&values[span..]);
+    let total = variance(&kept);
     if total <= 0.0 {
         return 0.0;
     }
@@ -223,6 +227,29 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_value_scores_zero_and_keeps_the_slots_aligned() {
+        let values = weeks(4);
+        let mut gappy = values.clone();
+        gappy[3 * 168 + 7] = f64::NAN;
+        let (whole, gaps) = (
+            score_series(&values, SeasonalConfig::with_period(168)),
+            score_series(&gappy, SeasonalConfig::with_period(168)),
+        );
+        assert_eq!(gaps[3 * 168 + 7], 0.0);
+        // A week later the missing slot is left out of that slot's median; elsewhere the
+        // expected values are the same, so the residuals are (the spread differs by one
+        // residual, hence the tolerance).
+        let later = 4 * 168 + 30;
+        assert!(
+            (whole[later] - gaps[later]).abs() < 0.2,
+            "{} vs {}",
+            whole[later],
+            gaps[later]
+        );
+        assert!(gaps.iter().all(|z| z.is_finite()));
+    }
+
+    #[test]
     fn strength_separates_a_cycle_from_noise() {
         let cycle = weeks(2);
         assert!(
@@ -238,5 +265,12 @@ mod tests {
             strength(&noise, 168, 2)
         );
         assert_eq!(strength(&noise[..300], 168, 2), 0.0, "too short");
+        let mut gappy = cycle.clone();
+        gappy[400] = f64::NAN;
+        let with_gap = strength(&gappy, 168, 2);
+        assert!(
+            (with_gap - strength(&cycle, 168, 2)).abs() < 0.01,
+            "{with_gap}"
+        );
     }
 }
