@@ -14,6 +14,7 @@ use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::TrainingInfo;
+use aiops_models::seasonal::{self, SeasonalConfig};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
 use aiops_models::spot::Spot;
@@ -85,13 +86,40 @@ pub struct Scored {
     pub scores: Vec<f64>,
     /// One flag per test row.
     pub flags: Vec<bool>,
+    /// The score the detector alerted at when its threshold was chosen (SPOT's threshold
+    /// moves online after that): what [`Scored::either`] scales by.
+    pub alert: f64,
 }
 
 impl Scored {
     /// Flags where the score reaches `threshold`.
     pub fn at_threshold(scores: Vec<f64>, threshold: f64) -> Self {
         let flags = scores.iter().map(|s| *s >= threshold).collect();
-        Scored { scores, flags }
+        Scored {
+            scores,
+            flags,
+            alert: threshold,
+        }
+    }
+
+    /// Either detector flags: flags are or-ed, and a row's score is the larger of the two
+    /// scores, each divided by its alert level (so both alert at 1).
+    pub fn either(&self, other: &Scored) -> Scored {
+        let scaled = |scored: &Scored, row: usize| scored.scores[row] / scored.alert;
+        let scores = (0..self.scores.len().min(other.scores.len()))
+            .map(|row| scaled(self, row).max(scaled(other, row)))
+            .collect();
+        let flags = self
+            .flags
+            .iter()
+            .zip(&other.flags)
+            .map(|(a, b)| *a || *b)
+            .collect();
+        Scored {
+            scores,
+            flags,
+            alert: 1.0,
+        }
     }
 }
 
@@ -120,8 +148,13 @@ fn spot_flagged(machine: &str, calibration: &[f64], scores: Vec<f64>, risk: f64)
             "{machine}: too few distinct high calibration scores for SPOT"
         ))
     })?;
+    let alert = spot.threshold;
     let flags = scores.iter().map(|s| spot.update(*s)).collect();
-    Ok(Scored { scores, flags })
+    Ok(Scored {
+        scores,
+        flags,
+        alert,
+    })
 }
 
 /// The job's IsolationForest model (per-source standard scaling, contamination threshold),
@@ -297,6 +330,47 @@ fn context_scores(
         score_row(row);
     });
     test.iter().map(|row| score_row(row)).collect()
+}
+
+/// Rows per day on ASD (5-minute steps): the cycle the seasonal detector compares against.
+pub const ASD_DAY: usize = 288;
+
+/// The seasonal-residual detector per metric ([`aiops_models::seasonal`], each value against
+/// the median of its slot on the last 2 days) for the metrics whose daily cycle explains at
+/// least [`super::univariate::SEASONAL_STRENGTH`] of their variance on the training part; a
+/// row scores its largest robust |z|. It runs online through the training part into the test
+/// part; the threshold is SPOT's (`risk`), calibrated on its training-part scores and updated
+/// online. A machine without such a metric scores 0 and flags nothing.
+pub fn seasonal_residuals(machine: &Machine, risk: f64) -> Result<Scored> {
+    let metrics = machine.train.first().map_or(0, Vec::len);
+    let column = |rows: &[Vec<f64>], metric: usize| -> Vec<f64> {
+        rows.iter().map(|row| row[metric]).collect()
+    };
+    let config = SeasonalConfig::with_period(ASD_DAY);
+    let rows = machine.train.len() + machine.test.len();
+    let mut largest = vec![0.0f64; rows];
+    for metric in 0..metrics {
+        let train = column(&machine.train, metric);
+        let strength = seasonal::strength(&train, config.period, config.seasons);
+        if strength < super::univariate::SEASONAL_STRENGTH {
+            continue;
+        }
+        let mut series = train;
+        series.extend(column(&machine.test, metric));
+        for (top, z) in largest
+            .iter_mut()
+            .zip(seasonal::score_series(&series, config))
+        {
+            *top = top.max(z);
+        }
+    }
+    let test = largest.split_off(machine.train.len());
+    if largest.iter().all(|z| *z == 0.0) {
+        return Ok(Scored::at_threshold(test, f64::INFINITY));
+    }
+    // The training rows past the detector's warm-up (two days and its first residuals).
+    let warmed = (2 * ASD_DAY + config.min_residuals).min(largest.len());
+    spot_flagged(&machine.name, &largest[warmed..], test, risk)
 }
 
 /// Scores divided so `alert_level` becomes 0.5, the threshold every detector shares.
@@ -544,6 +618,71 @@ mod tests {
         assert!(quiet <= 4, "{quiet} of 400 normal rows flagged");
         let figures = figures(&scored, &machine.labels);
         assert_eq!(figures.adjusted.recall, 1.0);
+    }
+
+    /// Three metrics with a daily cycle (ASD's 288 rows a day) and one of noise, 6 days of
+    /// training; from test row 300 to 329 the cyclic ones run half a day out of phase: values
+    /// they take every day, at the wrong time of day.
+    fn machine_out_of_phase() -> Machine {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let mut row = |t: usize, shifted: bool| -> Vec<f64> {
+            let slot = if shifted { t + ASD_DAY / 2 } else { t };
+            let phase = (slot % ASD_DAY) as f64 / ASD_DAY as f64 * std::f64::consts::TAU;
+            let mut values: Vec<f64> = (0..3)
+                .map(|m| (m + 1) as f64 * phase.sin() + rng.random_range(-0.05..0.05))
+                .collect();
+            values.push(rng.random_range(0.0..1.0));
+            values
+        };
+        let train_rows = 6 * ASD_DAY;
+        let train = (0..train_rows).map(|t| row(t, false)).collect();
+        let wrong = |t: usize| (300..330).contains(&t);
+        let test = (0..2 * ASD_DAY)
+            .map(|t| row(train_rows + t, wrong(t)))
+            .collect();
+        let labels = (0..2 * ASD_DAY).map(wrong).collect();
+        Machine {
+            name: "synthetic".into(),
+            train,
+            test,
+            labels,
+        }
+    }
+
+    #[test]
+    fn seasonal_residuals_flag_values_at_the_wrong_time_of_day() {
+        let machine = machine_out_of_phase();
+        let scored = seasonal_residuals(&machine, 1e-2).expect("calibrates");
+        let flagged = |rows: std::ops::Range<usize>| rows.filter(|t| scored.flags[*t]).count();
+        assert!(
+            flagged(300..330) >= 20,
+            "{} of 30 out-of-phase rows",
+            flagged(300..330)
+        );
+        let quiet = flagged(0..300) + flagged(330..2 * ASD_DAY);
+        assert!(quiet <= 10, "{quiet} of 546 normal rows flagged");
+        // The noise metric has no cycle and is not judged: alone, it scores nothing.
+        let noise_only = Machine {
+            train: machine.train.iter().map(|r| vec![r[3]]).collect(),
+            test: machine.test.iter().map(|r| vec![r[3]]).collect(),
+            ..machine
+        };
+        let scored = seasonal_residuals(&noise_only, 1e-2).expect("no cycle, no error");
+        assert!(scored.scores.iter().all(|s| *s == 0.0) && !scored.flags.contains(&true));
+    }
+
+    #[test]
+    fn either_ors_the_flags_and_scales_each_score_by_its_alert_level() {
+        let a = Scored::at_threshold(vec![0.1, 0.6, 0.2], 0.5);
+        let b = Scored {
+            scores: vec![30.0, 1.0, 5.0],
+            flags: vec![true, false, false],
+            alert: 10.0,
+        };
+        let both = a.either(&b);
+        assert_eq!(both.flags, vec![true, true, false]);
+        assert_eq!(both.scores, vec![3.0, 1.2, 0.5]);
     }
 
     #[test]
