@@ -596,8 +596,19 @@ mod tests {
                 .collect()
         };
         let train = (0..2000).map(|t| row(t, false)).collect();
-        let test: Vec<Vec<f64>> = (0..600).map(|t| row(t, (400..430).contains(&t))).collect();
-        let labels = (0..600).map(|t| (400..430).contains(&t)).collect();
+        let shifted = |t: usize| (400..430).contains(&t);
+        let test = (0..600).map(|t| row(t, shifted(t))).collect();
+        synthetic(train, test, shifted)
+    }
+
+    /// A machine of `train` and `test` rows whose anomalous test rows are those `anomalous`
+    /// says.
+    fn synthetic(
+        train: Vec<Vec<f64>>,
+        test: Vec<Vec<f64>>,
+        anomalous: impl Fn(usize) -> bool,
+    ) -> Machine {
+        let labels = (0..test.len()).map(anomalous).collect();
         Machine {
             name: "synthetic".into(),
             train,
@@ -641,13 +652,7 @@ mod tests {
         let test = (0..2 * ASD_DAY)
             .map(|t| row(train_rows + t, wrong(t)))
             .collect();
-        let labels = (0..2 * ASD_DAY).map(wrong).collect();
-        Machine {
-            name: "synthetic".into(),
-            train,
-            test,
-            labels,
-        }
+        synthetic(train, test, wrong)
     }
 
     #[test]
