@@ -19,9 +19,7 @@ use crate::error::{Error, Result};
 use crate::score::incidents::RankingInput;
 use crate::sink::parquet_read::{column, feature_files, read_columns};
 use crate::sink::read_json_lines;
-
-/// Microseconds per minute: a training row's step is its minute.
-const MINUTE_US: i64 = 60_000_000;
+use crate::time::minute_of_us;
 
 /// Whether `from` names a PostgreSQL database rather than a directory.
 pub fn is_database_url(from: &str) -> bool {
@@ -108,7 +106,7 @@ fn read_batch(
         }
         let row = TrainingRow {
             service: service.value(i).to_string(),
-            step: time_us.div_euclid(MINUTE_US),
+            step: minute_of_us(time_us),
             values: values
                 .iter()
                 .map(|c| if c.is_null(i) { f64::NAN } else { c.value(i) })
@@ -155,7 +153,7 @@ fn load_from_postgres(
                 .map_err(database_error)?;
             let time_us: i64 = row.try_get(0).map_err(database_error)?;
             let service: String = row.try_get(1).map_err(database_error)?;
-            let step = time_us.div_euclid(MINUTE_US);
+            let step = minute_of_us(time_us);
             Ok((
                 time_us,
                 TrainingRow {

@@ -132,9 +132,7 @@ fn online_context_detectors_keep_their_nab_scores() {
         .iter()
         .zip(&either)
         .map(|(file, either)| {
-            let seasonal =
-                univariate::seasonal(&file.values, &file.timestamps, file.probation(), 500);
-            seasonal.map_or_else(|| either.clone(), |s| univariate::larger(either, &s))
+            univariate::with_seasonal(either, &file.values, &file.timestamps, file.probation())
         })
         .collect();
     let either = corpus_scores(&corpus, &either);

@@ -60,12 +60,8 @@ impl RobustSeries {
         }
         self.sorted.clear();
         self.sorted.extend(self.history.iter().copied());
-        let median = median_in_place(&mut self.sorted);
-        for v in self.sorted.iter_mut() {
-            *v = (*v - median).abs();
-        }
-        let mad = median_in_place(&mut self.sorted);
-        let spread = (mad * MAD_TO_SIGMA)
+        let (median, sigma) = median_and_sigma(&mut self.sorted);
+        let spread = sigma
             .max(spec.min_spread)
             .max(spec.relative_spread * median.abs());
         let z = (value - median) / spread;
@@ -84,8 +80,18 @@ impl RobustSeries {
     }
 }
 
+/// The median of `values` and their MAD scaled to a standard deviation ([`MAD_TO_SIGMA`]);
+/// `values` is overwritten (NaN for an empty slice).
+pub(crate) fn median_and_sigma(values: &mut [f64]) -> (f64, f64) {
+    let median = median_in_place(values);
+    for v in values.iter_mut() {
+        *v = (*v - median).abs();
+    }
+    (median, median_in_place(values) * MAD_TO_SIGMA)
+}
+
 /// The median of `values` (reordered); NaN for an empty slice.
-fn median_in_place(values: &mut [f64]) -> f64 {
+pub(crate) fn median_in_place(values: &mut [f64]) -> f64 {
     let n = values.len();
     if n == 0 {
         return f64::NAN;

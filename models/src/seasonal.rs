@@ -12,6 +12,8 @@
 
 use std::collections::VecDeque;
 
+use crate::detect::{median_and_sigma, median_in_place as median};
+
 /// Settings of a [`Seasonal`] detector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeasonalConfig {
@@ -42,7 +44,10 @@ impl SeasonalConfig {
     }
 }
 
-/// The online seasonal-residual detector.
+/// The online seasonal-residual detector. Its residuals are judged like
+/// [`crate::detect::RobustSeries`] judges values (median and MAD of a rolling window), but
+/// with the median and MAD refreshed every [`SeasonalConfig::refresh`] points instead of at
+/// every one: over 1,000 residuals that is most of the cost.
 #[derive(Debug, Clone)]
 pub struct Seasonal {
     config: SeasonalConfig,
@@ -55,20 +60,17 @@ pub struct Seasonal {
     scratch: Vec<f64>,
 }
 
-/// The median of `values` (reordered; not empty): the mean of the middle two for an even
-/// count.
-fn median(values: &mut [f64]) -> f64 {
-    let count = values.len();
-    let (lower, upper, _) = values.select_nth_unstable_by(count / 2, f64::total_cmp);
-    if count % 2 == 1 {
-        return *upper;
-    }
-    let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (below + *upper) / 2.0
+/// `value` minus the median of the finite `slots` (`scratch` holds them); `None` when
+/// `value` is missing or every slot is.
+fn slot_residual(
+    value: f64,
+    slots: impl Iterator<Item = f64>,
+    scratch: &mut Vec<f64>,
+) -> Option<f64> {
+    scratch.clear();
+    scratch.extend(slots.filter(|slot| slot.is_finite()));
+    (value.is_finite() && !scratch.is_empty()).then(|| value - median(scratch))
 }
-
-/// MAD to standard deviation for normal data.
-const MAD_SCALE: f64 = 1.4826;
 
 impl Seasonal {
     /// A detector that has seen nothing.
@@ -87,15 +89,13 @@ impl Seasonal {
     /// finite value); `None` until that many seasons were seen, or when every slot was
     /// missing. A missing (non-finite) value keeps its place, so later slots stay aligned.
     fn residual(&mut self, value: f64) -> Option<f64> {
-        let span = self.config.period * self.config.seasons;
+        let (period, seasons) = (self.config.period, self.config.seasons);
+        let span = period * seasons;
         let mut residual = None;
         if self.past.len() == span {
-            self.scratch.clear();
-            let slots = (1..=self.config.seasons).map(|k| self.past[span - k * self.config.period]);
-            self.scratch.extend(slots.filter(|slot| slot.is_finite()));
-            if !self.scratch.is_empty() && value.is_finite() {
-                residual = Some(value - median(&mut self.scratch));
-            }
+            let past = &self.past;
+            let slots = (1..=seasons).map(|k| past[span - k * period]);
+            residual = slot_residual(value, slots, &mut self.scratch);
             self.past.pop_front();
         }
         self.past.push_back(value);
@@ -110,12 +110,8 @@ impl Seasonal {
         self.since_refresh = 0;
         self.scratch.clear();
         self.scratch.extend(self.residuals.iter().copied());
-        let center = median(&mut self.scratch);
-        for residual in &mut self.scratch {
-            *residual = (*residual - center).abs();
-        }
-        let spread = (median(&mut self.scratch) * MAD_SCALE).max(f64::MIN_POSITIVE);
-        self.spread = Some((center, spread));
+        let (center, sigma) = median_and_sigma(&mut self.scratch);
+        self.spread = Some((center, sigma.max(f64::MIN_POSITIVE)));
     }
 
     /// Scores `value` (the robust |z| of its seasonal residual; 0 while warming up or for a
@@ -157,12 +153,10 @@ pub fn strength(values: &[f64], period: usize, seasons: usize) -> f64 {
     let mut scratch = Vec::with_capacity(seasons);
     let (mut kept, mut residuals) = (Vec::new(), Vec::new());
     for t in span..values.len() {
-        scratch.clear();
         let slots = (1..=seasons).map(|k| values[t - k * period]);
-        scratch.extend(slots.filter(|slot| slot.is_finite()));
-        if values[t].is_finite() && !scratch.is_empty() {
+        if let Some(residual) = slot_residual(values[t], slots, &mut scratch) {
             kept.push(values[t]);
-            residuals.push(values[t] - median(&mut scratch));
+            residuals.push(residual);
         }
     }
     if kept.is_empty() {

@@ -34,43 +34,38 @@ fn config_error(message: String) -> FitError {
     FitError::Config(message)
 }
 
-/// One service's scaled rows with their steps, in the order given.
-#[derive(Default)]
-struct Series {
-    steps: Vec<i64>,
-    rows: Vec<Vec<f32>>,
-}
-
-/// Each service's scaled rows, in the order given.
+/// Each service's steps and scaled rows, in the order given; services in name order.
 fn series_by_service(
     rows: &[TrainingRow],
     scalers: &BTreeMap<String, crate::scaler::StandardScaler>,
-) -> BTreeMap<String, Series> {
-    let mut series: BTreeMap<String, Series> = BTreeMap::new();
+) -> (Vec<Vec<i64>>, Vec<Vec<Vec<f32>>>) {
+    let mut series: BTreeMap<&str, (Vec<i64>, Vec<Vec<f32>>)> = BTreeMap::new();
     let mut scaled = Vec::new();
     for row in rows {
         if let Some(scaler) = scalers.get(&row.service) {
             scaled.resize(row.values.len(), 0.0);
             scaler.transform_into(&row.values, &mut scaled);
-            let entry = series.entry(row.service.clone()).or_default();
-            entry.steps.push(row.step);
-            entry.rows.push(scaled.iter().map(|v| *v as f32).collect());
+            let (steps, values) = series.entry(row.service.as_str()).or_default();
+            steps.push(row.step);
+            values.push(scaled.iter().map(|v| *v as f32).collect());
         }
     }
-    series
+    series.into_values().unzip()
 }
 
-/// The forecast errors the trained network makes streaming over `series` with a staggered
-/// state of `period`, past each half's warm-up: what the threshold is chosen from.
+/// The forecast errors the trained network makes streaming over each series (its `steps`
+/// and `rows`) with a staggered state of `period`, past each half's warm-up: what the
+/// threshold is chosen from.
 fn streamed_errors(
     forecaster: &Forecaster,
-    series: &BTreeMap<String, Series>,
+    steps: &[Vec<i64>],
+    rows: &[Vec<Vec<f32>>],
     period: usize,
 ) -> Result<Vec<f64>, FitError> {
     let mut errors = Vec::new();
-    for one in series.values() {
+    for (steps, rows) in steps.iter().zip(rows) {
         let mut state = StaggeredState::new(period);
-        for (step, row) in one.steps.iter().zip(&one.rows) {
+        for (step, row) in steps.iter().zip(rows) {
             let (error, seen) = forecaster
                 .step_staggered(&mut state, *step, row)
                 .map_err(config_error)?;
@@ -100,8 +95,7 @@ impl SequenceModel {
             )));
         }
         let (scalers, scaled) = scale_rows(rows, floors);
-        let series = series_by_service(rows, &scalers);
-        let all: Vec<Vec<Vec<f32>>> = series.values().map(|s| s.rows.clone()).collect();
+        let (steps, all) = series_by_service(rows, &scalers);
         let mut forecaster =
             Forecaster::new(features.len(), config.hidden, config.layers, config.seed)
                 .map_err(config_error)?;
@@ -109,7 +103,7 @@ impl SequenceModel {
             .train(&all, config, epoch_done)
             .map_err(config_error)?;
         let period = config.reset_period();
-        let mut errors = streamed_errors(&forecaster, &series, period)?;
+        let mut errors = streamed_errors(&forecaster, &steps, &all, period)?;
         errors.sort_by(f64::total_cmp);
         if errors.is_empty() {
             return Err(config_error(

@@ -114,7 +114,11 @@ pub fn run_args_at(config: &str, url: &str, data: &str, brokers: &str) -> Vec<St
 
 /// Runs a bounded Kafka-to-PostgreSQL job to its end; returns the summary.
 fn run_kafka(config: &str, url: &str, data: &str) -> String {
-    let args = run_args(config, url, data);
+    run_to_end(&run_args(config, url, data))
+}
+
+/// Runs the CLI with `args` to its end, asserting success; returns the summary.
+fn run_to_end(args: &[String]) -> String {
     run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
@@ -327,23 +331,13 @@ fn an_lstm_scored_job_killed_and_restarted_gives_the_same_table() {
 
     let reference = migrated_database("kafka_lstm_ref");
     let started = Instant::now();
-    let summary = run_ok(
-        &with_models(&reference)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let summary = run_to_end(&with_models(&reference));
     assert!(summary.contains("lstm v1"), "{summary}");
     let uninterrupted = started.elapsed();
     let url = migrated_database("kafka_lstm_kill");
     let kills = kill_at_random_points(&with_models(&url), uninterrupted, 3, 11);
     assert!(kills >= 2, "the job must actually be killed mid-run");
-    run_ok(
-        &with_models(&url)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    run_to_end(&with_models(&url));
     let expected = table(&reference);
     // The model scores: most rows carry a score, not only the robust detector's warmed-up ones.
     let scored = expected

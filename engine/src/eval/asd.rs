@@ -105,9 +105,11 @@ impl Scored {
     /// Either detector flags: flags are or-ed, and a row's score is the larger of the two
     /// scores, each divided by its alert level (so both alert at 1).
     pub fn either(&self, other: &Scored) -> Scored {
-        let scaled = |scored: &Scored, row: usize| scored.scores[row] / scored.alert;
-        let scores = (0..self.scores.len().min(other.scores.len()))
-            .map(|row| scaled(self, row).max(scaled(other, row)))
+        let scores = self
+            .scores
+            .iter()
+            .zip(&other.scores)
+            .map(|(a, b)| (a / self.alert).max(b / other.alert))
             .collect();
         let flags = self
             .flags
@@ -245,8 +247,8 @@ fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, 
 }
 
 /// The contextual novelty detector per metric, warmed up on the training part (which fixes
-/// each metric's grid); a row scores its most novel metric, rescaled so the detector's alert
-/// level is 0.5 like every other detector's threshold. A rest of `rest` rows follows an alert.
+/// each metric's grid); a row scores its most novel metric and is flagged at the detector's
+/// alert level. A rest of `rest` rows follows an alert.
 pub fn context(machine: &Machine, rest: usize) -> Scored {
     let config = ContextConfig::default();
     let scores = context_scores(
@@ -256,7 +258,7 @@ pub fn context(machine: &Machine, rest: usize) -> Scored {
         rest,
         |novelty| novelty.iter().copied().fold(0.0, f64::max),
     );
-    Scored::at_threshold(scale_to_alert(scores, config.alert_level), 0.5)
+    Scored::at_threshold(scores, config.alert_level)
 }
 
 /// Grid resolutions of [`context_multiscale`]: octaves, so no one resolution is chosen.
@@ -349,12 +351,14 @@ pub fn seasonal_residuals(machine: &Machine, risk: f64) -> Result<Scored> {
     let config = SeasonalConfig::with_period(ASD_DAY);
     let rows = machine.train.len() + machine.test.len();
     let mut largest = vec![0.0f64; rows];
+    let mut judged = 0;
     for metric in 0..metrics {
         let train = column(&machine.train, metric);
         let strength = seasonal::strength(&train, config.period, config.seasons);
         if strength < super::univariate::SEASONAL_STRENGTH {
             continue;
         }
+        judged += 1;
         let mut series = train;
         series.extend(column(&machine.test, metric));
         for (top, z) in largest
@@ -365,17 +369,12 @@ pub fn seasonal_residuals(machine: &Machine, risk: f64) -> Result<Scored> {
         }
     }
     let test = largest.split_off(machine.train.len());
-    if largest.iter().all(|z| *z == 0.0) {
+    if judged == 0 {
         return Ok(Scored::at_threshold(test, f64::INFINITY));
     }
     // The training rows past the detector's warm-up (two days and its first residuals).
     let warmed = (2 * ASD_DAY + config.min_residuals).min(largest.len());
     spot_flagged(&machine.name, &largest[warmed..], test, risk)
-}
-
-/// Scores divided so `alert_level` becomes 0.5, the threshold every detector shares.
-fn scale_to_alert(scores: Vec<f64>, alert_level: f64) -> Vec<f64> {
-    scores.into_iter().map(|s| s * 0.5 / alert_level).collect()
 }
 
 /// The job's robust detector per metric (median/MAD over the last `history` points, training

@@ -18,7 +18,7 @@ use super::rca::Case;
 use crate::error::{Error, Result};
 use crate::score::incidents::RankingInput;
 
-const MINUTE_US: i64 = 60_000_000;
+use crate::time::MINUTE_US;
 
 /// Fold of each case: stratified by fault type, in time order within a type.
 pub fn assign_folds(cases: &[Case], folds: usize) -> Vec<usize> {

@@ -11,7 +11,7 @@ use crate::score::Incident;
 use crate::sim::Simulator;
 use crate::source::nezha::service_of_pod;
 
-const MINUTE_US: i64 = 60_000_000;
+use crate::time::MINUTE_US;
 
 /// One labelled fault.
 #[derive(Debug, Clone, PartialEq, Serialize)]

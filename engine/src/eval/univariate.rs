@@ -189,19 +189,19 @@ fn season(timestamps: &[i64], probation: usize) -> Option<SeasonalConfig> {
     })
 }
 
+/// Points over which an event's reports are collapsed to its onset ([`onsets`]) for the
+/// detectors that do not rest after an alert themselves.
+pub const ONSET_HOLD: usize = 500;
+
 /// The seasonal-residual detector ([`aiops_models::seasonal`]) on a series whose daily or
 /// weekly cycle explains at least [`SEASONAL_STRENGTH`] of its probation period's variance;
 /// `None` for any other series, where the residuals would be noise. Scores are squashed at
-/// [`SEASONAL_AT_HALF`] and kept at their onsets (`hold` points), so one event reports once.
-/// The cycle and its strength come from the probation period only: online.
-pub fn seasonal(
-    values: &[f64],
-    timestamps: &[i64],
-    probation: usize,
-    hold: usize,
-) -> Option<Vec<f64>> {
+/// [`SEASONAL_AT_HALF`] and kept at their onsets ([`ONSET_HOLD`]), so one event reports
+/// once. The cycle and its strength come from the probation period only: online.
+pub fn seasonal(values: &[f64], timestamps: &[i64], probation: usize) -> Option<Vec<f64>> {
     let config = season(timestamps, probation)?;
-    let strength = seasonal::strength(&values[..probation], config.period, config.seasons);
+    let learned = values.get(..probation)?;
+    let strength = seasonal::strength(learned, config.period, config.seasons);
     if strength < SEASONAL_STRENGTH {
         return None;
     }
@@ -209,7 +209,21 @@ pub fn seasonal(
         .into_iter()
         .map(|z| squash(z, SEASONAL_AT_HALF))
         .collect();
-    Some(onsets(&scores, hold))
+    Some(onsets(&scores, ONSET_HOLD))
+}
+
+/// `scores` with the seasonal detector beside them (the larger of the two) where it judges
+/// the series ([`seasonal()`]); `scores` unchanged where it does not.
+pub fn with_seasonal(
+    scores: &[f64],
+    values: &[f64],
+    timestamps: &[i64],
+    probation: usize,
+) -> Vec<f64> {
+    match seasonal(values, timestamps, probation) {
+        Some(seasonal) => larger(scores, &seasonal),
+        None => scores.to_vec(),
+    }
 }
 
 /// The mean of two score series, point by point.

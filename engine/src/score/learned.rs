@@ -24,9 +24,7 @@ use crate::config::ModelsConfig;
 use crate::features::FeatureRow;
 use crate::features::HISTORY_PANES;
 use crate::stats::Stats;
-
-/// Microseconds per minute.
-const MINUTE_US: i64 = 60_000_000;
+use crate::time::{minute_of_us, MINUTE_US};
 
 /// The model kinds the job scores rows with, in the order they are consulted.
 pub const KINDS: [ModelKind; 2] = [ModelKind::IsolationForest, ModelKind::Lstm];
@@ -165,7 +163,7 @@ impl ModelSlot {
     pub fn score(&mut self, row: &FeatureRow) -> Vec<(ModelScore, &'static str)> {
         self.refresh();
         let mut verdicts = Vec::with_capacity(self.loaded.len());
-        let minute = row.time_us.div_euclid(MINUTE_US);
+        let minute = minute_of_us(row.time_us);
         for (position, loaded) in self.loaded.values_mut().enumerate() {
             self.values.clear();
             self.values.extend(

@@ -22,6 +22,15 @@ pub fn pane_of(time_ns: u64) -> Pane {
     time_ns / PANE_NS
 }
 
+/// A minute in microseconds, the unit of feature rows' times.
+pub const MINUTE_US: i64 = 60_000_000;
+
+/// The minute (since the epoch) of a feature row's time in µs: the step a learned model
+/// keys its per-service state by, in training and in the job alike.
+pub fn minute_of_us(time_us: i64) -> i64 {
+    time_us.div_euclid(MINUTE_US)
+}
+
 /// First nanosecond of a pane.
 pub fn pane_start_ns(pane: Pane) -> u64 {
     pane.saturating_mul(PANE_NS)
