@@ -20,6 +20,7 @@ use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::TrainingInfo;
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
+use aiops_models::threshold::ThresholdRule;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
 
@@ -88,8 +89,16 @@ fn trained_models(forest_dir: &std::path::Path, all_dir: &std::path::Path) {
         epochs: 2,
         ..Default::default()
     };
-    let mut lstm =
-        SequenceModel::train(inputs, &floors, &rows, &config, 0.01, info, |_, _| {}).unwrap();
+    let mut lstm = SequenceModel::train(
+        inputs,
+        &floors,
+        &rows,
+        &config,
+        ThresholdRule::Contamination(0.01),
+        info,
+        |_, _| {},
+    )
+    .unwrap();
     lstm.save(all_dir, "2026-01-01T00:00:00Z".into()).unwrap();
 }
 

@@ -17,6 +17,7 @@ pub mod seasonal;
 pub mod sequence_model;
 pub mod service_model;
 pub mod spot;
+pub mod threshold;
 
 /// Helpers shared by the unit tests of the detectors.
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! forecast error, and streaming scoring with per-service state kept by the caller.
 //!
 //! Training takes each service's rows in time order as one series (gaps are not filled: the
-//! stores hold a row per minute while a service reports). The threshold is the (1 −
-//! contamination) quantile of the errors the trained network makes when streamed over the
-//! training series, skipping each series' first [`WARM_UP_STEPS`] rows, whose forecasts come
-//! from little context; the scoring operator skips them the same way. Calibration and scoring
+//! stores hold a row per minute while a service reports). The threshold comes from the errors
+//! the trained network makes when streamed over the training series ([`ThresholdRule`]: a
+//! tail fit or a contamination quantile), skipping each series' first [`WARM_UP_STEPS`] rows,
+//! whose forecasts come from little context; the scoring operator skips them the same way. Calibration and scoring
 //! both run the staggered state ([`StaggeredState`]) keyed by the rows' steps, so the
 //! threshold is set on errors made the way the job makes them.
 
@@ -20,6 +20,7 @@ use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, Tensor, 
 use crate::service_model::{
     data_hash, quantile, reference_histograms, scale_rows, ModelScore, TrainingRow,
 };
+use crate::threshold::ThresholdRule;
 
 /// Rows of a series whose forecast errors are not judged (the state is still filling).
 pub const WARM_UP_STEPS: usize = 5;
@@ -77,6 +78,16 @@ fn streamed_errors(
     Ok(errors)
 }
 
+/// The rule's settings as model-file parameters (`risk` is absent for a contamination rule).
+fn rule_params(rule: ThresholdRule) -> Vec<(String, f64)> {
+    match rule {
+        ThresholdRule::Contamination(share) => vec![("contamination".into(), share)],
+        ThresholdRule::Tail { risk, fallback } => {
+            vec![("risk".into(), risk), ("contamination".into(), fallback)]
+        }
+    }
+}
+
 impl SequenceModel {
     /// Trains on `rows` (time order within each service). `epoch_done(epoch, loss)` reports
     /// progress. `training.rows` and `training.data_hash` are filled in here.
@@ -85,15 +96,11 @@ impl SequenceModel {
         floors: &[f64],
         rows: &[TrainingRow],
         config: &LstmConfig,
-        contamination: f64,
+        rule: ThresholdRule,
         mut training: TrainingInfo,
         epoch_done: impl FnMut(usize, f64),
     ) -> Result<Self, FitError> {
-        if !(0.0..0.5).contains(&contamination) {
-            return Err(config_error(format!(
-                "contamination {contamination} is not in [0, 0.5)"
-            )));
-        }
+        rule.validate().map_err(config_error)?;
         let (scalers, scaled) = scale_rows(rows, floors);
         let (steps, all) = series_by_service(rows, &scalers);
         let mut forecaster =
@@ -110,28 +117,34 @@ impl SequenceModel {
                 "no forecast errors to set a threshold from".into(),
             ));
         }
-        let rank = ((1.0 - contamination) * (errors.len() - 1) as f64).round() as usize;
-        let threshold = errors[rank].max(f64::MIN_POSITIVE);
+        let chosen = rule.choose(&errors);
+        let threshold = chosen.threshold.max(f64::MIN_POSITIVE);
         let columns = features.len();
         let reference = reference_histograms(&features, &scaled);
         training.rows = scaled.len() / columns.max(1);
         training.data_hash = data_hash(rows);
         let metadata = ModelMetadata {
             threshold,
-            params: BTreeMap::from([
+            params: [
                 ("hidden".into(), config.hidden as f64),
                 ("layers".into(), config.layers as f64),
                 ("window".into(), config.window as f64),
                 ("reset_period".into(), period as f64),
                 ("epochs".into(), config.epochs as f64),
                 ("learning_rate".into(), config.learning_rate),
-                ("contamination".into(), contamination),
-            ]),
+            ]
+            .into_iter()
+            .chain(rule_params(rule))
+            .collect(),
             evaluation: BTreeMap::from([
                 ("services".into(), scalers.len() as f64),
                 ("final_training_loss".into(), loss),
                 ("training_error_p50".into(), quantile(&errors, 0.5)),
                 ("training_error_p99".into(), quantile(&errors, 0.99)),
+                (
+                    "threshold_from_tail".into(),
+                    f64::from(u8::from(chosen.from_tail)),
+                ),
             ]),
             scalers,
             reference,
@@ -300,17 +313,59 @@ mod tests {
     }
 
     fn trained() -> SequenceModel {
+        trained_with(ThresholdRule::Contamination(0.01))
+    }
+
+    fn trained_with(rule: ThresholdRule) -> SequenceModel {
         let features = vec!["x".to_string(), "y".to_string()];
         SequenceModel::train(
             features,
             &[0.1, 0.1],
             &rows(300, 1),
             &config(),
-            0.01,
+            rule,
             info(),
             |_, _| {},
         )
         .expect("trains")
+    }
+
+    #[test]
+    fn a_tail_threshold_lies_beyond_the_contamination_quantile_and_is_recorded() {
+        let by_share = trained();
+        let tail = trained_with(ThresholdRule::Tail {
+            risk: 1e-4,
+            fallback: 0.01,
+        });
+        let (share, far) = (by_share.metadata(), tail.metadata());
+        // The same seed trains the same network: only the rule differs.
+        assert_eq!(
+            share.evaluation["training_error_p99"],
+            far.evaluation["training_error_p99"]
+        );
+        assert!(
+            far.threshold > share.threshold,
+            "{} vs {}",
+            far.threshold,
+            share.threshold
+        );
+        assert_eq!(far.params["risk"], 1e-4);
+        assert_eq!(far.evaluation["threshold_from_tail"], 1.0);
+        assert_eq!(share.evaluation["threshold_from_tail"], 0.0);
+        assert!(!share.params.contains_key("risk"));
+        let bad = SequenceModel::train(
+            vec!["x".into(), "y".into()],
+            &[0.1, 0.1],
+            &rows(100, 1),
+            &config(),
+            ThresholdRule::Tail {
+                risk: 0.2,
+                fallback: 0.01,
+            },
+            info(),
+            |_, _| {},
+        );
+        assert!(bad.is_err_and(|e| e.to_string().contains("risk 0.2")));
     }
 
     fn info() -> TrainingInfo {

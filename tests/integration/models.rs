@@ -19,6 +19,35 @@ fn train(from: &str, models: &Path, extra: &[&str]) -> String {
     run_ok(&args)
 }
 
+/// With enough training rows, the LSTM's threshold is a tail fit beyond the errors' 99th
+/// percentile, and the summary turns its risk into false alarms an hour for the fleet.
+#[test]
+fn an_lstm_trained_on_hours_of_rows_sets_its_threshold_by_a_tail_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    simulate(&data, "150m", "6", &["--seed", "8"]);
+    let models = dir.path().join("models");
+    let lstm = [
+        "--model", "lstm", "--epochs", "2", "--window", "20", "--hidden", "8",
+    ];
+    let summary = train(&data, &models, &lstm);
+    // 6 services × 60 rows an hour × 1e-3 = 0.36.
+    assert!(
+        summary
+            .contains("(tail fit, risk 1e-3: about 0.4 false alarms an hour on these 6 services)"),
+        "{summary}"
+    );
+    let path = models.join("lstm-v1.json");
+    let lstm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(lstm["evaluation"]["threshold_from_tail"], 1.0);
+    let (threshold, p99) = (
+        lstm["threshold"].as_f64().unwrap(),
+        lstm["evaluation"]["training_error_p99"].as_f64().unwrap(),
+    );
+    assert!(threshold > p99, "{threshold} vs {p99}");
+}
+
 #[test]
 fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,6 +109,12 @@ fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it()
     ];
     let summary = train(&data, &models, &lstm);
     assert!(summary.contains("trained lstm v1"), "{summary}");
+    // 40 minutes of 6 services leave about 4 errors above the 98th percentile, too few to fit
+    // a tail: the summary says the threshold fell back to the contamination quantile.
+    assert!(
+        summary.contains("(99th percentile: too few distinct training errors"),
+        "{summary}"
+    );
     let both = dir.path().join("both").display().to_string();
     let summary = simulate(&both, "20m", "6", &["--seed", "4", "--models", &models_arg]);
     assert!(
@@ -90,6 +125,8 @@ fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it()
         serde_json::from_str(&std::fs::read_to_string(models.join("lstm-v1.json")).unwrap())
             .unwrap();
     assert_eq!(lstm_metadata["params"]["hidden"], 16.0);
+    assert_eq!(lstm_metadata["params"]["risk"], 1e-3);
+    assert_eq!(lstm_metadata["evaluation"]["threshold_from_tail"], 0.0);
     assert!(models.join("lstm-v1.safetensors").exists());
 
     // --if-drifted on the same data: no drift, no new version.

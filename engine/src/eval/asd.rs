@@ -18,6 +18,7 @@ use aiops_models::seasonal::{self, SeasonalConfig};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
 use aiops_models::spot::Spot;
+use aiops_models::threshold::ThresholdRule;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -189,14 +190,25 @@ fn forest_model(machine: &Machine, seed: u64) -> Result<(ServiceModel, Vec<f64>)
 
 /// The job's LSTM forecaster (per-machine scaling, forecast-error threshold from the training
 /// part), its state warmed on the last `window` training rows, then streamed over the test part.
+/// The threshold is the training errors' 99th percentile, not the job's tail fit: ASD's
+/// training parts hold unlabelled anomalies that make the error tail heavy, and the tail fit
+/// at the job's risk (1e-3) cut the average F1 from 0.146 to 0.061 here.
 pub fn lstm(machine: &Machine, seed: u64) -> Result<Scored> {
     let (features, rows, floors, info) = training_set(machine);
     let config = LstmConfig {
         seed,
         ..Default::default()
     };
-    let model = SequenceModel::train(features, &floors, &rows, &config, 0.01, info, |_, _| {})
-        .map_err(|e| Error::Config(format!("{}: {e}", machine.name)))?;
+    let model = SequenceModel::train(
+        features,
+        &floors,
+        &rows,
+        &config,
+        ThresholdRule::Contamination(0.01),
+        info,
+        |_, _| {},
+    )
+    .map_err(|e| Error::Config(format!("{}: {e}", machine.name)))?;
     let (mut state, mut scratch) = (model.start(), Vec::new());
     // Rows are steps: the test part continues the training part. The state reaches back less
     // than one reset period, so that much training data warms it up.

@@ -11,6 +11,7 @@ use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
+use aiops_models::threshold::{ThresholdRule, DEFAULT_RISK};
 use anyhow::{bail, Context};
 use clap::Args;
 
@@ -23,8 +24,10 @@ use super::settings::micros;
 or a PostgreSQL database, fits the model and writes <out>/<model>-v<N>.safetensors and .json \
 (feature list, per-service scalers, threshold, training range, data hash, seed, figures). A job \
 started with `aiops run --models <out>` picks up the new version within models.reload_seconds.\n\n\
-Train on a range without incidents when you can: the threshold is the (1 - contamination) \
-quantile of the training scores (forest) or forecast errors (LSTM).\n\n\
+Train on a range without incidents when you can. The forest's threshold is the (1 - contamination) \
+quantile of its training scores. The LSTM's is the forecast error a normal row exceeds with \
+probability --risk, from a tail (SPOT) fit of its training errors: a quantile of a few thousand \
+rows cannot see that far, and 1 % of every service's rows is many alerts an hour.\n\n\
 Examples:\n  aiops train --from data --out models\n  \
 aiops train --from postgres://u@db/aiops --range 2026-01-05T00:00:00Z..2026-01-12T00:00:00Z --out models\n  \
 aiops train --from postgres://u@db/aiops --range ... --out models --if-drifted   (retrain only if input PSI > 0.2)"
@@ -51,6 +54,11 @@ pub struct TrainArgs {
     /// Expected share of anomalous rows in the training range (sets the threshold).
     #[arg(long, default_value_t = 0.01)]
     contamination: f64,
+    /// LSTM: probability of a normal row's forecast error reaching the threshold, from a
+    /// generalized Pareto fit of the training errors above their 98th percentile (falls back
+    /// to --contamination with too few distinct errors); 0 uses --contamination instead.
+    #[arg(long, default_value_t = DEFAULT_RISK)]
+    risk: f64,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -244,7 +252,7 @@ fn train_lstm(
         floors,
         rows,
         &config,
-        args.contamination,
+        lstm_threshold(args),
         training,
         |_, loss| {
             epochs.set_message(format!("loss {loss:.4}"));
@@ -257,6 +265,18 @@ fn train_lstm(
         .save(&args.out, chrono::Utc::now().to_rfc3339())
         .context("writing the model")?;
     Ok((model.metadata().clone(), path))
+}
+
+/// The LSTM's threshold rule from --risk and --contamination.
+fn lstm_threshold(args: &TrainArgs) -> ThresholdRule {
+    if args.risk == 0.0 {
+        ThresholdRule::Contamination(args.contamination)
+    } else {
+        ThresholdRule::Tail {
+            risk: args.risk,
+            fallback: args.contamination,
+        }
+    }
 }
 
 /// Whether the newest model in `--out` sees drift above `threshold` on `rows` (prints why).
@@ -301,6 +321,31 @@ fn drifted(
     Ok(true)
 }
 
+/// How the threshold was chosen, for the summary: a tail fit at the risk, or the
+/// contamination quantile (said to be a fallback when a tail fit was asked for).
+fn threshold_origin(meta: &ModelMetadata) -> String {
+    let share = meta
+        .params
+        .get("contamination")
+        .copied()
+        .unwrap_or_default();
+    match (
+        meta.params.get("risk"),
+        meta.evaluation.get("threshold_from_tail"),
+    ) {
+        (Some(risk), Some(tail)) if *tail == 1.0 => format!(
+            " (tail fit, risk {risk:e}: about {:.1} false alarms an hour on these {} services)",
+            risk * 60.0 * meta.scalers.len() as f64,
+            meta.scalers.len()
+        ),
+        (Some(_), _) => format!(
+            " ({}th percentile: too few distinct training errors for a tail fit)",
+            100.0 * (1.0 - share)
+        ),
+        (None, _) => format!(" ({}th percentile)", 100.0 * (1.0 - share)),
+    }
+}
+
 fn summary(meta: &ModelMetadata, path: &std::path::Path, started: Instant) {
     println!(
         "trained {} v{} on {} rows of {} services ({} .. {}) in {:.1}s",
@@ -318,8 +363,9 @@ fn summary(meta: &ModelMetadata, path: &std::path::Path, started: Instant) {
         .map(|(name, value)| format!("{name} {value:.4}"))
         .collect();
     println!(
-        "threshold {:.4}; {}; data hash {}",
+        "threshold {:.4}{}; {}; data hash {}",
         meta.threshold,
+        threshold_origin(meta),
         figures.join(", "),
         meta.training.data_hash
     );
