@@ -42,6 +42,13 @@ pub struct TrainingRow {
     pub values: Vec<f64>,
 }
 
+/// The number of distinct services among `rows`.
+pub fn service_count(rows: &[TrainingRow]) -> usize {
+    let services: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.service.as_str()).collect();
+    services.len()
+}
+
 /// A model's judgement of one row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelScore {

@@ -31,10 +31,11 @@ fn an_lstm_trained_on_hours_of_rows_sets_its_threshold_by_a_tail_fit() {
         "--model", "lstm", "--epochs", "2", "--window", "20", "--hidden", "8",
     ];
     let summary = train(&data, &models, &lstm);
-    // 6 services × 60 rows an hour × 1e-3 = 0.36.
+    // One false alarm an hour over 6 services × 60 rows: a risk of 1/360 per row.
     assert!(
-        summary
-            .contains("(tail fit, risk 1e-3: about 0.4 false alarms an hour on these 6 services)"),
+        summary.contains(
+            "(tail fit, risk 2.78e-3: about 1.0 false alarms an hour on these 6 services)"
+        ),
         "{summary}"
     );
     let path = models.join("lstm-v1.json");
@@ -46,6 +47,22 @@ fn an_lstm_trained_on_hours_of_rows_sets_its_threshold_by_a_tail_fit() {
         lstm["evaluation"]["training_error_p99"].as_f64().unwrap(),
     );
     assert!(threshold > p99, "{threshold} vs {p99}");
+
+    // Ten alarms an hour from six services is a risk of 0.028 per row, beyond what a fit above
+    // the 98th percentile can estimate: refused, naming the budget, before any training.
+    let out = models.display().to_string();
+    let output = crate::common::aiops()
+        .args(["train", "--model", "lstm", "--from", &data, "--out", &out])
+        .args(["--alarms-per-hour", "10", "-q"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--alarms-per-hour 10 over 6 services: risk 0.0277"),
+        "{stderr}"
+    );
+    assert!(!models.join("lstm-v2.json").exists());
 }
 
 #[test]
@@ -125,7 +142,8 @@ fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it()
         serde_json::from_str(&std::fs::read_to_string(models.join("lstm-v1.json")).unwrap())
             .unwrap();
     assert_eq!(lstm_metadata["params"]["hidden"], 16.0);
-    assert_eq!(lstm_metadata["params"]["risk"], 1e-3);
+    let risk = lstm_metadata["params"]["risk"].as_f64().unwrap();
+    assert!((risk - 1.0 / 360.0).abs() < 1e-12, "{risk}");
     assert_eq!(lstm_metadata["evaluation"]["threshold_from_tail"], 0.0);
     assert!(models.join("lstm-v1.safetensors").exists());
 

@@ -10,8 +10,8 @@ use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
 use aiops_models::sequence_model::SequenceModel;
-use aiops_models::service_model::{ServiceModel, TrainingRow};
-use aiops_models::threshold::{ThresholdRule, DEFAULT_RISK};
+use aiops_models::service_model::{service_count, ServiceModel, TrainingRow};
+use aiops_models::threshold::{ThresholdRule, DEFAULT_ALARMS_PER_HOUR};
 use anyhow::{bail, Context};
 use clap::Args;
 
@@ -25,9 +25,10 @@ or a PostgreSQL database, fits the model and writes <out>/<model>-v<N>.safetenso
 (feature list, per-service scalers, threshold, training range, data hash, seed, figures). A job \
 started with `aiops run --models <out>` picks up the new version within models.reload_seconds.\n\n\
 Train on a range without incidents when you can. The forest's threshold is the (1 - contamination) \
-quantile of its training scores. The LSTM's is the forecast error a normal row exceeds with \
-probability --risk, from a tail (SPOT) fit of its training errors: a quantile of a few thousand \
-rows cannot see that far, and 1 % of every service's rows is many alerts an hour.\n\n\
+quantile of its training scores. The LSTM's is set for --alarms-per-hour false alarms an hour on \
+the training range's fleet (default 1): the forecast error a normal row exceeds with probability \
+alarms / (60 x services), from a tail (SPOT) fit of its training errors. A quantile of a few \
+thousand rows cannot see that far, and 1 % of every service's rows is many alerts an hour.\n\n\
 Examples:\n  aiops train --from data --out models\n  \
 aiops train --from postgres://u@db/aiops --range 2026-01-05T00:00:00Z..2026-01-12T00:00:00Z --out models\n  \
 aiops train --from postgres://u@db/aiops --range ... --out models --if-drifted   (retrain only if input PSI > 0.2)"
@@ -54,11 +55,16 @@ pub struct TrainArgs {
     /// Expected share of anomalous rows in the training range (sets the threshold).
     #[arg(long, default_value_t = 0.01)]
     contamination: f64,
-    /// LSTM: probability of a normal row's forecast error reaching the threshold, from a
-    /// generalized Pareto fit of the training errors above their 98th percentile (falls back
-    /// to --contamination with too few distinct errors); 0 uses --contamination instead.
-    #[arg(long, default_value_t = DEFAULT_RISK)]
-    risk: f64,
+    /// LSTM: false alarms an hour the threshold allows on a healthy fleet of the training
+    /// range's services. The risk per row is this over 60 × services, and the threshold the
+    /// forecast error a normal row exceeds with that probability, from a generalized Pareto
+    /// fit of the training errors above their 98th percentile (with too few distinct errors
+    /// there, the --contamination quantile).
+    #[arg(long, value_name = "ALARMS", default_value_t = DEFAULT_ALARMS_PER_HOUR)]
+    alarms_per_hour: f64,
+    /// LSTM: the risk per row itself, instead of --alarms-per-hour; 0 uses --contamination.
+    #[arg(long, conflicts_with = "alarms_per_hour")]
+    risk: Option<f64>,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -252,7 +258,7 @@ fn train_lstm(
         floors,
         rows,
         &config,
-        lstm_threshold(args),
+        lstm_threshold(args, rows)?,
         training,
         |_, loss| {
             epochs.set_message(format!("loss {loss:.4}"));
@@ -267,16 +273,30 @@ fn train_lstm(
     Ok((model.metadata().clone(), path))
 }
 
-/// The LSTM's threshold rule from --risk and --contamination.
-fn lstm_threshold(args: &TrainArgs) -> ThresholdRule {
-    if args.risk == 0.0 {
-        ThresholdRule::Contamination(args.contamination)
-    } else {
-        ThresholdRule::Tail {
-            risk: args.risk,
+/// The LSTM's threshold rule from --alarms-per-hour or --risk, and --contamination, for the
+/// services of the training `rows`; a budget the tail fit cannot serve is named.
+fn lstm_threshold(args: &TrainArgs, rows: &[TrainingRow]) -> anyhow::Result<ThresholdRule> {
+    let rule = match args.risk {
+        Some(0.0) => ThresholdRule::Contamination(args.contamination),
+        Some(risk) => ThresholdRule::Tail {
+            risk,
             fallback: args.contamination,
+        },
+        None => {
+            let services = service_count(rows);
+            let rule =
+                ThresholdRule::for_alarm_budget(args.alarms_per_hour, services, args.contamination);
+            rule.validate().map_err(|e| {
+                anyhow::anyhow!(
+                    "--alarms-per-hour {} over {services} services: {e}; allow fewer alarms or \
+                     give --risk",
+                    args.alarms_per_hour
+                )
+            })?;
+            rule
         }
-    }
+    };
+    Ok(rule)
 }
 
 /// Whether the newest model in `--out` sees drift above `threshold` on `rows` (prints why).
@@ -334,7 +354,7 @@ fn threshold_origin(meta: &ModelMetadata) -> String {
         meta.evaluation.get("threshold_from_tail"),
     ) {
         (Some(risk), Some(tail)) if *tail == 1.0 => format!(
-            " (tail fit, risk {risk:e}: about {:.1} false alarms an hour on these {} services)",
+            " (tail fit, risk {risk:.2e}: about {:.1} false alarms an hour on these {} services)",
             risk * 60.0 * meta.scalers.len() as f64,
             meta.scalers.len()
         ),
