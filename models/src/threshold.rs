@@ -19,6 +19,17 @@ pub const TAIL_LEVEL: f64 = 0.98;
 /// 99th percentile, at nearly the same fault recall (see the README).
 pub const DEFAULT_ALARMS_PER_HOUR: f64 = 1.0;
 
+/// Rows a fleet of `services` scores in an hour: one per service and minute.
+fn rows_per_hour(services: usize) -> f64 {
+    60.0 * services.max(1) as f64
+}
+
+/// The false alarms an hour a healthy fleet of `services` raises at `risk` per row: the
+/// inverse of [`ThresholdRule::for_alarm_budget`].
+pub fn alarms_per_hour(risk: f64, services: usize) -> f64 {
+    risk * rows_per_hour(services)
+}
+
 /// The rule that turns training scores into a threshold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ThresholdRule {
@@ -49,7 +60,7 @@ impl ThresholdRule {
     /// healthy fleet of `services` services scored once a minute each.
     pub fn for_alarm_budget(alarms_per_hour: f64, services: usize, fallback: f64) -> Self {
         ThresholdRule::Tail {
-            risk: alarms_per_hour / (60.0 * services.max(1) as f64),
+            risk: alarms_per_hour / rows_per_hour(services),
             fallback,
         }
     }

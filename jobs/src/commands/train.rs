@@ -11,7 +11,7 @@ use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{service_count, ServiceModel, TrainingRow};
-use aiops_models::threshold::{ThresholdRule, DEFAULT_ALARMS_PER_HOUR};
+use aiops_models::threshold::{alarms_per_hour, ThresholdRule, DEFAULT_ALARMS_PER_HOUR};
 use anyhow::{bail, Context};
 use clap::Args;
 
@@ -355,7 +355,7 @@ fn threshold_origin(meta: &ModelMetadata) -> String {
     ) {
         (Some(risk), Some(tail)) if *tail == 1.0 => format!(
             " (tail fit, risk {risk:.2e}: about {:.1} false alarms an hour on these {} services)",
-            risk * 60.0 * meta.scalers.len() as f64,
+            alarms_per_hour(*risk, meta.scalers.len()),
             meta.scalers.len()
         ),
         (Some(_), _) => format!(
