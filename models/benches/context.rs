@@ -1,9 +1,10 @@
 //! The univariate evaluation detectors (run counts, the Contextual Anomaly Detector, seasonal
-//! residuals): the cost of scoring a long noisy series (NAB's longest files hold 22,000
+//! residuals, adaptive resonance): the cost of scoring a long noisy series (NAB's longest files hold 22,000
 //! points; the context detectors' per-point cost grows with the runs or contexts seen).
 
 use aiops_models::cad::{self, CadConfig, ValueRange};
 use aiops_models::context::{score_series, ContextConfig, ContextDetector};
+use aiops_models::resonance::{self, ResonanceConfig};
 use aiops_models::seasonal::{self, SeasonalConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
@@ -39,6 +40,7 @@ fn bench(c: &mut Criterion) {
     }
     bench_cad(c, &values);
     bench_seasonal(c, &values);
+    bench_resonance(c, &values);
     c.bench_function("context/score_one_point_after_20000", |b| {
         b.iter(|| learned.clone().score(61.0))
     });
@@ -83,6 +85,40 @@ fn bench_seasonal(c: &mut Criterion, values: &[f64]) {
     group.throughput(Throughput::Elements(values.len() as u64));
     group.bench_function("score_20000_points", |b| {
         b.iter(|| seasonal::score_series(values, SeasonalConfig::with_period(288)))
+    });
+    group.finish();
+}
+
+/// Adaptive resonance with NAB's settings for a file this long (probation 750, blocks of 7
+/// points): given the file's range, and online on the rising series, whose range keeps
+/// widening (each widening rebuilds the network from the blocks seen so far).
+fn bench_resonance(c: &mut Criterion, values: &[f64]) {
+    let given = ResonanceConfig {
+        range: ValueRange::spanning(values),
+        probation: 750,
+        ..ResonanceConfig::default()
+    };
+    let mut group = c.benchmark_group("resonance");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    group.sample_size(10);
+    group.bench_function("score_20000_points", |b| {
+        b.iter(|| resonance::score_series(values, given))
+    });
+    let rising: Vec<f64> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| value + 60.0 * i as f64 / values.len() as f64)
+        .collect();
+    let online = ResonanceConfig {
+        range: ValueRange::Expanding {
+            warm_up: 750,
+            margin: 0.1,
+        },
+        headroom: 0.25,
+        ..given
+    };
+    group.bench_function("score_20000_rising_points_widening", |b| {
+        b.iter(|| resonance::score_series(&rising, online))
     });
     group.finish();
 }
