@@ -23,8 +23,6 @@
 //!   falls after repeated mismatches, never below the matches of past anomalies.
 //! - After a new cluster the detector stays quiet unless a later match is clearly worse,
 //!   until enough blocks have matched again, so one event reports once.
-//! - Our addition, off by default: alert fatigue ([`ResonanceConfig::fatigue`]) discounts an
-//!   alert by how many new clusters the recent past already had.
 //!
 //! The value range: NAB hands every detector its file's minimum and maximum (ARTime's
 //! published score used them); a job cannot know them. [`ValueRange::Expanding`] starts from
@@ -58,12 +56,6 @@ pub struct ResonanceConfig {
     /// A range learned from a warm-up is widened by this share of itself on each side, as
     /// if later, wider values were expected (the file range ARTime was given had them).
     pub headroom: f64,
-    /// An alert's score is divided by 1 + `fatigue` × the new clusters (alerts or quiet
-    /// ones) of the last `fatigue_periods` probation periods, so a series that keeps meeting
-    /// novelty needs a stronger mismatch to alert. 0 is ARTime's detector.
-    pub fatigue: f64,
-    /// See `fatigue`.
-    pub fatigue_periods: usize,
 }
 
 impl Default for ResonanceConfig {
@@ -77,8 +69,6 @@ impl Default for ResonanceConfig {
             snap: 0.075,
             initial_vigilance: 0.8,
             headroom: 0.0,
-            fatigue: 0.0,
-            fatigue_periods: 4,
         }
     }
 }
@@ -388,8 +378,6 @@ struct Core {
     /// Upper vigilance minus the best match, over the last probation.
     shortfalls: VecDeque<f64>,
     anomaly_matches: Vec<f64>,
-    /// Block indexes of the new clusters of the last `fatigue_periods` (alerts or not).
-    clusters: VecDeque<usize>,
     /// Probation shapes, presented together once the vigilance is fitted.
     pending: Vec<Vec<f64>>,
 }
@@ -420,7 +408,6 @@ impl Core {
             recent_matches: VecDeque::from(vec![1.0; probation_blocks / 2 + 1]),
             shortfalls: VecDeque::from(vec![0.0; probation_blocks + 1]),
             anomaly_matches: Vec::new(),
-            clusters: VecDeque::new(),
             pending: Vec::new(),
         }
     }
@@ -521,10 +508,9 @@ impl Core {
         let quiet = self.quiet_after_cluster || after_anomaly;
         let worse_by = if after_anomaly { 0.9 } else { 0.7 };
         let clearly_worse = best.activation < self.last_anomaly_match * worse_by;
-        let recent_clusters = self.count_cluster(index, new_cluster);
         let mut score = 0.0;
         if index > probation_blocks && new_cluster && (!quiet || clearly_worse) {
-            score = self.confidence(best) / (1.0 + self.config.fatigue * recent_clusters as f64);
+            score = self.confidence(best);
             self.anomaly_matches.push(best.activation);
             self.last_anomaly_match = best.activation;
             self.last_anomaly = index;
@@ -534,20 +520,6 @@ impl Core {
             self.adapt_vigilance(index);
         }
         score
-    }
-
-    /// The new clusters of the last [`ResonanceConfig::fatigue_periods`] before block
-    /// `index`; records this block's if it started one (once the network learns).
-    fn count_cluster(&mut self, index: usize, new_cluster: bool) -> usize {
-        let span = self.config.fatigue_periods * self.config.probation_blocks();
-        while self.clusters.front().is_some_and(|c| c + span < index) {
-            self.clusters.pop_front();
-        }
-        let recent = self.clusters.len();
-        if new_cluster && index >= self.config.window && self.config.fatigue > 0.0 {
-            self.clusters.push_back(index);
-        }
-        recent
     }
 
     /// How far the best match fell below the vigilance levels, plus how unlike the current
@@ -828,31 +800,6 @@ mod tests {
         assert!(scores[flagged] > 0.3, "{}", scores[flagged]);
         let quiet = scores[1500..3000].iter().filter(|s| **s > 0.0).count();
         assert_eq!(quiet, 0, "alerts on the learned cycle");
-    }
-
-    #[test]
-    fn fatigue_lowers_the_scores_of_a_restless_series_but_not_where_it_alerts() {
-        // A cycle whose amplitude drifts, so the network keeps meeting new shapes.
-        let values: Vec<f64> = cycle(6000)
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v * (1.0 + 0.5 * ((i / 700) % 3) as f64))
-            .collect();
-        let plain = score_series(&values, config(ValueRange::spanning(&values)));
-        let tired = score_series(
-            &values,
-            ResonanceConfig {
-                fatigue: 0.5,
-                ..config(ValueRange::spanning(&values))
-            },
-        );
-        let alerts = |scores: &[f64]| -> Vec<usize> {
-            (0..scores.len()).filter(|i| scores[*i] > 0.0).collect()
-        };
-        assert_eq!(alerts(&plain), alerts(&tired));
-        assert!(alerts(&plain).len() >= 2, "{:?}", alerts(&plain));
-        assert!(plain.iter().zip(&tired).all(|(p, t)| t <= p));
-        assert!(plain.iter().zip(&tired).any(|(p, t)| t < p));
     }
 
     #[test]

@@ -166,43 +166,27 @@ pub const RESONANCE_HEADROOM: f64 = 0.25;
 /// Measured with [`RESONANCE_HEADROOM`]: 0 gives 70.7, 0.1 73.6, 0.25 73.2.
 pub const RESONANCE_MARGIN: f64 = 0.1;
 
-/// Alert fatigue of the online resonance detector: an alert is divided by 1 + this × the new
-/// clusters of the last [`RESONANCE_FATIGUE_PERIODS`] probation periods. Measured on NAB's
-/// standard profile: counting every new cluster over 1, 2 or 4 periods with 0.1, 0.25 or 0.5
-/// gives 74.0 to 74.6 (all nine above the 73.6 without); counting only alerts, 73.8 to 74.4.
-/// Given the file's range it changes little (74.8 against 74.9).
-pub const RESONANCE_FATIGUE: f64 = 0.1;
-
-/// See [`RESONANCE_FATIGUE`].
-pub const RESONANCE_FATIGUE_PERIODS: usize = 4;
-
 /// The adaptive-resonance detector ([`aiops_models::resonance`]) with ARTime's settings.
-/// Online, its range is the probation period's widened by [`RESONANCE_HEADROOM`], a block
-/// that leaves it widens it again and rebuilds the network from the past, and alerts are
-/// discounted by [`RESONANCE_FATIGUE`]; with
+/// Online, its range is the probation period's widened by [`RESONANCE_HEADROOM`], and a
+/// block that leaves it widens it again and rebuilds the network from the past; with
 /// `file_range`, it spans the file's minimum and maximum, as ARTime's published score used
 /// (a look-ahead). The detector quiets itself after an alert; no onset hold on top.
 pub fn resonance(values: &[f64], probation: usize, file_range: bool) -> Vec<f64> {
-    // ARTime makes the probation period even.
-    let probation = probation - probation % 2;
-    let config = if file_range {
-        ResonanceConfig {
-            range: ValueRange::spanning(values),
-            probation,
-            ..ResonanceConfig::default()
-        }
+    let (range, headroom) = if file_range {
+        (ValueRange::spanning(values), 0.0)
     } else {
-        ResonanceConfig {
-            range: ValueRange::Expanding {
-                warm_up: probation.max(10),
-                margin: RESONANCE_MARGIN,
-            },
-            probation,
-            headroom: RESONANCE_HEADROOM,
-            fatigue: RESONANCE_FATIGUE,
-            fatigue_periods: RESONANCE_FATIGUE_PERIODS,
-            ..ResonanceConfig::default()
-        }
+        let range = ValueRange::Expanding {
+            warm_up: probation.max(10),
+            margin: RESONANCE_MARGIN,
+        };
+        (range, RESONANCE_HEADROOM)
+    };
+    let config = ResonanceConfig {
+        range,
+        // ARTime makes the probation period even.
+        probation: probation - probation % 2,
+        headroom,
+        ..ResonanceConfig::default()
     };
     aiops_models::resonance::score_series(values, config)
 }
