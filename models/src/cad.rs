@@ -77,7 +77,7 @@ impl ValueRange {
 }
 
 /// The lowest and highest of `values`.
-fn span(values: &[f64]) -> (f64, f64) {
+pub(crate) fn span(values: &[f64]) -> (f64, f64) {
     values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| {

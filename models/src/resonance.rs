@@ -29,7 +29,7 @@
 //! the probation period and, when a block leaves the range, widens it and rebuilds the
 //! network from the kept blocks, as [`crate::cad`] does, so a score depends only on the past.
 
-use crate::cad::ValueRange;
+use crate::cad::{span, ValueRange};
 use std::collections::VecDeque;
 
 /// The most block values kept for a rebuild on a wider range: with NAB's block lengths,
@@ -701,15 +701,6 @@ impl Resonance {
         self.core = Some(core);
         score
     }
-}
-
-/// The lowest and highest of `values`.
-fn span(values: &[f64]) -> (f64, f64) {
-    values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| {
-            (low.min(*v), high.max(*v))
-        })
 }
 
 /// Scores a whole series with a fresh detector (the offline form of [`Resonance::score`]).
