@@ -794,6 +794,23 @@ mod tests {
     }
 
     #[test]
+    fn a_flat_series_is_quiet_and_values_that_are_not_numbers_are_skipped() {
+        let expanding = ValueRange::Expanding {
+            warm_up: 600,
+            margin: 0.1,
+        };
+        let mut values = vec![5.0; 3000];
+        values[1000] = f64::NAN;
+        values[2000] = f64::INFINITY;
+        let scores = score_series(&values, config(expanding));
+        assert!(scores.iter().all(|s| *s == 0.0));
+        // A step after the flat warm-up leaves its (zero-width) range and is flagged.
+        values[2500..].iter_mut().for_each(|v| *v = 9.0);
+        let scores = score_series(&values, config(expanding));
+        assert!(scores[2500..2520].iter().any(|s| *s > 0.3), "step missed");
+    }
+
+    #[test]
     fn online_scores_use_only_the_past_and_a_widening_rebuilds_as_if_known() {
         let expanding = ValueRange::Expanding {
             warm_up: 600,
