@@ -8,7 +8,7 @@
 //! ARTime did on NAB (Mark Hampton, 2021, published standard score 74.9). The pipeline is
 //! ARTime's as published; the code is ours:
 //!
-//! - The series is reduced to blocks of `probation / (window · blocks_per_window)` points;
+//! - The series is reduced to blocks of `probation / (window · windows_per_probation)` points;
 //!   a block keeps its extreme when that lies 10 % off its mean (so spikes survive), else
 //!   its mean.
 //! - A block value is placed on the value range, quantised to `levels` steps, and pulled to
@@ -20,7 +20,7 @@
 //!   an anomaly, scored by how far its best match fell below the vigilance levels and by how
 //!   unlike the level of the current value was. Two vigilance levels adapt to the series:
 //!   the upper follows the mean match, the lower rises towards the recent worst match and
-//!   falls after repeated mismatches, never below the matches of past anomalies.
+//!   falls after repeated mismatches, then never below the mean match of past anomalies.
 //! - After a new cluster the detector stays quiet unless a later match is clearly worse,
 //!   until enough blocks have matched again, so one event reports once.
 //!
@@ -33,7 +33,7 @@ use crate::cad::{span, ValueRange};
 use std::collections::VecDeque;
 
 /// The most block values kept for a rebuild on a wider range: with NAB's block lengths,
-/// hundreds of thousands of points.
+/// over a hundred thousand points. Beyond it a rebuild learns from the oldest kept block on.
 pub const KEEP_LIMIT: usize = 20_000;
 
 /// Settings of a [`Resonance`] detector; the defaults are ARTime's.
