@@ -108,13 +108,9 @@ impl Blocks {
         if self.current.len() < self.length {
             return None;
         }
-        let points = std::mem::take(&mut self.current);
-        let mean = points.iter().sum::<f64>() / points.len() as f64;
-        let (low, high) = points
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-                (l.min(*v), h.max(*v))
-            });
+        let mean = self.current.iter().sum::<f64>() / self.current.len() as f64;
+        let (low, high) = span(&self.current);
+        self.current.clear();
         let average = (self.moving_average.unwrap_or(mean) + mean) / 2.0;
         self.moving_average = Some(average);
         let extreme = if (high - average).abs() < (low - average).abs() {
@@ -583,7 +579,7 @@ pub struct Resonance {
     blocks: Blocks,
     /// Block values not yet given to a network (before the range is known), or kept for a
     /// rebuild on a wider range (expanding range), oldest first.
-    kept: Vec<f64>,
+    kept: VecDeque<f64>,
     /// Points before the range is known.
     warm_up: Vec<f64>,
     range: Option<(f64, f64)>,
@@ -609,7 +605,7 @@ impl Resonance {
                 current: Vec::new(),
                 moving_average: None,
             },
-            kept: Vec::new(),
+            kept: VecDeque::new(),
             warm_up: Vec::new(),
             range,
             core: range.map(|(low, high)| Core::new(config, low, high)),
@@ -632,9 +628,9 @@ impl Resonance {
         let expanding = matches!(self.config.range, ValueRange::Expanding { .. });
         if expanding || self.range.is_none() {
             if self.kept.len() >= KEEP_LIMIT {
-                self.kept.remove(0);
+                self.kept.pop_front();
             }
-            self.kept.push(block.value);
+            self.kept.push_back(block.value);
         }
         let Some((low, high)) = self.range else {
             return 0.0;
@@ -694,7 +690,7 @@ impl Resonance {
         self.range = Some((low, high));
         let mut core = Core::new(self.config, low, high);
         let before = self.kept.len().saturating_sub(1);
-        for value in &self.kept[..before] {
+        for value in self.kept.iter().take(before) {
             core.push(*value);
         }
         let score = core.push(block.value);

@@ -5,9 +5,9 @@
 //! stores hold a row per minute while a service reports). The threshold comes from the errors
 //! the trained network makes when streamed over the training series ([`ThresholdRule`]: a
 //! tail fit or a contamination quantile), skipping each series' first [`WARM_UP_STEPS`] rows,
-//! whose forecasts come from little context; the scoring operator skips them the same way. Calibration and scoring
-//! both run the staggered state ([`StaggeredState`]) keyed by the rows' steps, so the
-//! threshold is set on errors made the way the job makes them.
+//! whose forecasts come from little context; the scoring operator skips them the same way.
+//! Calibration and scoring both run the staggered state ([`StaggeredState`]) keyed by the
+//! rows' steps, so the threshold is set on errors made the way the job makes them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

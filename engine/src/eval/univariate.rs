@@ -127,6 +127,20 @@ pub fn context(values: &[f64], probation: usize) -> Vec<f64> {
     aiops_models::context::score_series(values, config)
 }
 
+/// The value range of a grid detector on NAB: the file's minimum and maximum with
+/// `file_range` (NAB's look-ahead), else learned from the probation period and widened by
+/// `margin` when a value leaves it.
+fn value_range(values: &[f64], probation: usize, file_range: bool, margin: f64) -> ValueRange {
+    if file_range {
+        ValueRange::spanning(values)
+    } else {
+        ValueRange::Expanding {
+            warm_up: probation.max(10),
+            margin,
+        }
+    }
+}
+
 /// Headroom of the online CAD grid when a value leaves it, as a share of the range seen.
 /// Measured on NAB's standard profile: no headroom 63.6, a quarter 65.3, a half 65.0, the
 /// whole range 62.4. Less headroom relearns more often and splits the range finer.
@@ -139,16 +153,8 @@ pub const CAD_MARGIN: f64 = 0.25;
 /// every detector and CAD OSE's published score used (a look-ahead a running job cannot
 /// have).
 pub fn cad(values: &[f64], probation: usize, file_range: bool) -> Vec<f64> {
-    let range = if file_range {
-        ValueRange::spanning(values)
-    } else {
-        ValueRange::Expanding {
-            warm_up: probation.max(10),
-            margin: CAD_MARGIN,
-        }
-    };
     let config = CadConfig {
-        range,
+        range: value_range(values, probation, file_range, CAD_MARGIN),
         rest: probation / 5,
         ..CadConfig::default()
     };
@@ -172,20 +178,11 @@ pub const RESONANCE_MARGIN: f64 = 0.1;
 /// `file_range`, it spans the file's minimum and maximum, as ARTime's published score used
 /// (a look-ahead). The detector quiets itself after an alert; no onset hold on top.
 pub fn resonance(values: &[f64], probation: usize, file_range: bool) -> Vec<f64> {
-    let (range, headroom) = if file_range {
-        (ValueRange::spanning(values), 0.0)
-    } else {
-        let range = ValueRange::Expanding {
-            warm_up: probation.max(10),
-            margin: RESONANCE_MARGIN,
-        };
-        (range, RESONANCE_HEADROOM)
-    };
     let config = ResonanceConfig {
-        range,
+        range: value_range(values, probation, file_range, RESONANCE_MARGIN),
         // ARTime makes the probation period even.
         probation: probation - probation % 2,
-        headroom,
+        headroom: if file_range { 0.0 } else { RESONANCE_HEADROOM },
         ..ResonanceConfig::default()
     };
     aiops_models::resonance::score_series(values, config)
