@@ -176,7 +176,8 @@ fn cad_with_the_file_range_reproduces_cad_oses_published_scores() {
 /// Our adaptive-resonance detector, given the file's range as NAB's harness gives it, lands
 /// within half a point of ARTime's published scores (74.9, 65.1, 80.4): a third detector
 /// whose published figures our scorer and implementation reproduce. Online, with the range
-/// learned from the probation period, it keeps the 73.6 it measured when it landed (floor 73).
+/// learned from the probation period and new extremes flagged, it stays above the issue's
+/// aim of 75 (76.7 when the record rule landed).
 #[test]
 fn resonance_reproduces_artimes_published_scores_and_keeps_its_online_score() {
     use aiops_engine::eval::univariate;
@@ -201,7 +202,7 @@ fn resonance_reproduces_artimes_published_scores_and_keeps_its_online_score() {
     }
     let online = score_with(false);
     assert!(
-        online[0] > 73.0,
+        online[0] > 75.0,
         "online resonance NAB standard score {:.1}",
         online[0]
     );

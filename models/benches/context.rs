@@ -112,9 +112,10 @@ fn bench_resonance(c: &mut Criterion, values: &[f64]) {
     let online = ResonanceConfig {
         range: ValueRange::Expanding {
             warm_up: 750,
-            margin: 0.1,
+            margin: 0.2,
         },
-        headroom: 0.25,
+        headroom: 0.5,
+        record_margin: Some(0.03),
         ..given
     };
     group.bench_function("score_20000_rising_points_widening", |b| {

@@ -28,6 +28,9 @@
 //! published score used them); a job cannot know them. [`ValueRange::Expanding`] starts from
 //! the probation period and, when a block leaves the range, widens it and rebuilds the
 //! network from the kept blocks, as [`crate::cad`] does, so a score depends only on the past.
+//! A widened range holds the block that widened it, and the rebuilt network may take that
+//! block for ordinary; [`ResonanceConfig::record_margin`] adds the one rule that is not
+//! ARTime's: a block beyond every earlier point scores 1.
 
 use crate::cad::{span, ValueRange};
 use std::collections::VecDeque;
@@ -56,6 +59,10 @@ pub struct ResonanceConfig {
     /// A range learned from a warm-up is widened by this share of itself on each side, as
     /// if later, wider values were expected (the file range ARTime was given had them).
     pub headroom: f64,
+    /// When set, a block reaching beyond every point seen before it by more than this share
+    /// of their span scores 1 after the probation, whatever the network matched (see
+    /// [`Extremes`]). Not ARTime's: off by default.
+    pub record_margin: Option<f64>,
 }
 
 impl Default for ResonanceConfig {
@@ -69,6 +76,7 @@ impl Default for ResonanceConfig {
             snap: 0.075,
             initial_vigilance: 0.8,
             headroom: 0.0,
+            record_margin: None,
         }
     }
 }
@@ -124,6 +132,32 @@ impl Blocks {
             extreme
         };
         Some(Block { value, low, high })
+    }
+}
+
+/// The span of every point seen, to tell a new extreme.
+///
+/// Given the file's range, as on NAB, ARTime sees a value beyond anything before it as an
+/// unlike level, scored high. Online, the range grows to include that value and the network
+/// is rebuilt around it, so the same block can look ordinary. A new record is still the
+/// plainest evidence an operator has ("never this high before"): on NAB's corpus the blocks
+/// that widened the online range fell inside a labelled window 75 times out of 82.
+#[derive(Debug, Clone, Default)]
+struct Extremes {
+    span: Option<(f64, f64)>,
+}
+
+impl Extremes {
+    /// Whether `block` reaches beyond the points before it by more than `margin` times
+    /// their span; then takes its points in.
+    fn beyond(&mut self, block: Block, margin: f64) -> bool {
+        let Some((low, high)) = self.span else {
+            self.span = Some((block.low, block.high));
+            return false;
+        };
+        let pad = margin * (high - low);
+        self.span = Some((low.min(block.low), high.max(block.high)));
+        block.high > high + pad || block.low < low - pad
     }
 }
 
@@ -584,6 +618,9 @@ pub struct Resonance {
     warm_up: Vec<f64>,
     range: Option<(f64, f64)>,
     core: Option<Core>,
+    extremes: Extremes,
+    /// Finite points seen (to keep the probation quiet).
+    points: usize,
 }
 
 impl Resonance {
@@ -609,22 +646,43 @@ impl Resonance {
             warm_up: Vec::new(),
             range,
             core: range.map(|(low, high)| Core::new(config, low, high)),
+            extremes: Extremes::default(),
+            points: 0,
         }
     }
 
     /// The score of `value` in 0..1 given everything before it; nonzero only at the last
-    /// point of a block that starts a new cluster outside the quiet periods. Values that are
-    /// not finite score 0 and are skipped.
+    /// point of a block that starts a new cluster outside the quiet periods, or (with
+    /// [`ResonanceConfig::record_margin`]) of a block beyond every earlier point. Values that
+    /// are not finite score 0 and are skipped.
     pub fn score(&mut self, value: f64) -> f64 {
         if !value.is_finite() {
             return 0.0;
         }
+        self.points += 1;
         if self.range.is_none() {
             self.learn_range(value);
         }
         let Some(block) = self.blocks.push(value) else {
             return 0.0;
         };
+        let record = match self.config.record_margin {
+            Some(margin) => {
+                self.extremes.beyond(block, margin) && self.points > self.config.probation
+            }
+            None => false,
+        };
+        let score = self.score_block(block);
+        if record {
+            1.0
+        } else {
+            score
+        }
+    }
+
+    /// The network's score of a finished block, keeping it for a rebuild where the range
+    /// may still widen.
+    fn score_block(&mut self, block: Block) -> f64 {
         let expanding = matches!(self.config.range, ValueRange::Expanding { .. });
         if expanding || self.range.is_none() {
             if self.kept.len() >= KEEP_LIMIT {
@@ -804,6 +862,60 @@ mod tests {
         values[2500..].iter_mut().for_each(|v| *v = 9.0);
         let scores = score_series(&values, config(expanding));
         assert!(scores[2500..2520].iter().any(|s| *s > 0.3), "step missed");
+    }
+
+    #[test]
+    fn a_record_is_a_block_beyond_every_earlier_point_by_the_margin() {
+        let block = |low, high| Block {
+            value: high,
+            low,
+            high,
+        };
+        let mut extremes = Extremes::default();
+        assert!(!extremes.beyond(block(10.0, 20.0), 0.1), "first block");
+        // 10 above the span 10..20 needs more than 1 (a tenth of it) either side.
+        assert!(
+            !extremes.beyond(block(12.0, 21.0), 0.1),
+            "within the margin"
+        );
+        assert!(extremes.beyond(block(12.0, 22.5), 0.1), "above");
+        assert!(
+            !extremes.beyond(block(12.0, 22.5), 0.1),
+            "the same height again"
+        );
+        assert!(extremes.beyond(block(8.0, 12.0), 0.1), "below");
+    }
+
+    #[test]
+    fn a_new_extreme_scores_one_online_but_not_in_the_probation() {
+        let online = |record_margin| ResonanceConfig {
+            range: ValueRange::Expanding {
+                warm_up: 600,
+                margin: 0.1,
+            },
+            headroom: 0.5,
+            record_margin,
+            ..config(ValueRange::WarmUp(600))
+        };
+        // The cycle spans about 10..31; 34 is beyond it by a seventh of that, inside the
+        // headroom, so the network's range does not widen.
+        let mut values = cycle(4000);
+        values[300] = 34.0;
+        values[2500] = 34.0;
+        values[3000] = 36.0;
+        let plain = score_series(&values, online(None));
+        assert!(plain[2504] < 1.0, "the network alone: {}", plain[2504]);
+        let scores = score_series(&values, online(Some(0.03)));
+        assert!(scores[..600].iter().all(|s| *s == 0.0), "probation scores");
+        // 34 was seen in the probation: not a record at 2500; 36 is.
+        assert_eq!(scores[2504], plain[2504]);
+        assert_eq!(scores[3004], 1.0);
+        assert!(plain[3004] < 1.0, "the network alone: {}", plain[3004]);
+        for (i, (with, without)) in scores.iter().zip(&plain).enumerate() {
+            if i != 3004 {
+                assert_eq!(with, without, "at {i}");
+            }
+        }
     }
 
     #[test]
