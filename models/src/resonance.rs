@@ -60,8 +60,9 @@ pub struct ResonanceConfig {
     /// if later, wider values were expected (the file range ARTime was given had them).
     pub headroom: f64,
     /// When set, a block reaching beyond every point seen before it by more than this share
-    /// of their span scores 1 after the probation, whatever the network matched (see
-    /// [`Extremes`]). Not ARTime's: off by default.
+    /// of their span scores 1 after the probation, whatever the network matched: online, a
+    /// widened range holds the new extreme and the rebuilt network can take it for ordinary.
+    /// Not ARTime's: off by default.
     pub record_margin: Option<f64>,
 }
 
@@ -916,6 +917,15 @@ mod tests {
                 assert_eq!(with, without, "at {i}");
             }
         }
+        // No look-ahead: a later, higher record leaves earlier scores alone.
+        let mut later = values.clone();
+        later[3600] = 50.0;
+        let later = score_series(&later, online(Some(0.03)));
+        assert!(
+            later[..3600] == scores[..3600],
+            "a later value changed a score"
+        );
+        assert_eq!(later[3604], 1.0);
     }
 
     #[test]
