@@ -12,6 +12,7 @@ pub mod iforest;
 pub mod lstm;
 pub mod model_file;
 pub mod rca;
+pub mod record;
 pub mod resonance;
 pub mod scaler;
 pub mod seasonal;

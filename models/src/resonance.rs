@@ -33,6 +33,7 @@
 //! ARTime's: a block beyond every earlier point scores 1.
 
 use crate::cad::{span, ValueRange};
+use crate::record::Record;
 use std::collections::VecDeque;
 
 /// The most block values kept for a rebuild on a wider range: with NAB's block lengths,
@@ -61,8 +62,8 @@ pub struct ResonanceConfig {
     pub headroom: f64,
     /// When set, a block reaching beyond every point seen before it by more than this share
     /// of their span scores 1 after the probation, whatever the network matched: online, a
-    /// widened range holds the new extreme and the rebuilt network can take it for ordinary.
-    /// Not ARTime's: off by default.
+    /// widened range holds the new extreme and the rebuilt network can take it for ordinary
+    /// ([`crate::record`]). Not ARTime's: off by default.
     pub record_margin: Option<f64>,
 }
 
@@ -133,32 +134,6 @@ impl Blocks {
             extreme
         };
         Some(Block { value, low, high })
-    }
-}
-
-/// The span of every point seen, to tell a new extreme.
-///
-/// Given the file's range, as on NAB, ARTime sees a value beyond anything before it as an
-/// unlike level, scored high. Online, the range grows to include that value and the network
-/// is rebuilt around it, so the same block can look ordinary. A new record is still the
-/// plainest evidence an operator has ("never this high before"): on NAB's corpus the blocks
-/// that widened the online range fell inside a labelled window 75 times out of 82.
-#[derive(Debug, Clone, Default)]
-struct Extremes {
-    span: Option<(f64, f64)>,
-}
-
-impl Extremes {
-    /// Whether `block` reaches beyond the points before it by more than `margin` times
-    /// their span; then takes its points in.
-    fn beyond(&mut self, block: Block, margin: f64) -> bool {
-        let Some((low, high)) = self.span else {
-            self.span = Some((block.low, block.high));
-            return false;
-        };
-        let pad = margin * (high - low);
-        self.span = Some((low.min(block.low), high.max(block.high)));
-        block.high > high + pad || block.low < low - pad
     }
 }
 
@@ -619,7 +594,7 @@ pub struct Resonance {
     warm_up: Vec<f64>,
     range: Option<(f64, f64)>,
     core: Option<Core>,
-    extremes: Extremes,
+    record: Record,
     /// Finite points seen (to keep the probation quiet).
     points: usize,
 }
@@ -647,7 +622,7 @@ impl Resonance {
             warm_up: Vec::new(),
             range,
             core: range.map(|(low, high)| Core::new(config, low, high)),
-            extremes: Extremes::default(),
+            record: Record::default(),
             points: 0,
         }
     }
@@ -669,7 +644,8 @@ impl Resonance {
         };
         let record = match self.config.record_margin {
             Some(margin) => {
-                self.extremes.beyond(block, margin) && self.points > self.config.probation
+                self.record.beyond(block.low, block.high, margin)
+                    && self.points > self.config.probation
             }
             None => false,
         };
@@ -863,28 +839,6 @@ mod tests {
         values[2500..].iter_mut().for_each(|v| *v = 9.0);
         let scores = score_series(&values, config(expanding));
         assert!(scores[2500..2520].iter().any(|s| *s > 0.3), "step missed");
-    }
-
-    #[test]
-    fn a_record_is_a_block_beyond_every_earlier_point_by_the_margin() {
-        let block = |low, high| Block {
-            value: high,
-            low,
-            high,
-        };
-        let mut extremes = Extremes::default();
-        assert!(!extremes.beyond(block(10.0, 20.0), 0.1), "first block");
-        // 10 above the span 10..20 needs more than 1 (a tenth of it) either side.
-        assert!(
-            !extremes.beyond(block(12.0, 21.0), 0.1),
-            "within the margin"
-        );
-        assert!(extremes.beyond(block(12.0, 22.5), 0.1), "above");
-        assert!(
-            !extremes.beyond(block(12.0, 22.5), 0.1),
-            "the same height again"
-        );
-        assert!(extremes.beyond(block(8.0, 12.0), 0.1), "below");
     }
 
     #[test]

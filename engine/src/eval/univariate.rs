@@ -199,6 +199,13 @@ pub const RESONANCE_MARGIN: f64 = 0.2;
 /// middle is taken.
 pub const RESONANCE_RECORD_MARGIN: f64 = 0.03;
 
+/// New records ([`aiops_models::record`]): 1 at a point beyond every earlier point by
+/// [`RESONANCE_RECORD_MARGIN`] of their span, after the probation period. A baseline and the
+/// rule the online resonance row adds; it rests by itself (a record raises the bar).
+pub fn record(values: &[f64], probation: usize) -> Vec<f64> {
+    aiops_models::record::score_series(values, probation, RESONANCE_RECORD_MARGIN)
+}
+
 /// The adaptive-resonance detector ([`aiops_models::resonance`]) with ARTime's settings.
 /// Online, its range is the probation period's widened by [`RESONANCE_HEADROOM`], a block
 /// that leaves it widens it again and rebuilds the network from the past, and a block
