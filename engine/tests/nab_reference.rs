@@ -207,3 +207,21 @@ fn resonance_reproduces_artimes_published_scores_and_keeps_its_online_score() {
         online[0]
     );
 }
+
+/// A new record alone (a point beyond every earlier one by 3 % of their span) is a real
+/// detector on NAB: it stays above Random Cut Forest's published 51.7 (53.5 when it landed).
+#[test]
+fn a_new_record_alone_scores_above_random_cut_forest() {
+    use aiops_engine::eval::univariate;
+    let Some(root) = data_root() else {
+        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+        return;
+    };
+    let corpus = nab::load_corpus(&root).expect("corpus");
+    let scores: Vec<Vec<f64>> = corpus
+        .iter()
+        .map(|file| univariate::record(&file.values, file.probation()))
+        .collect();
+    let standard = corpus_scores(&corpus, &scores)[0];
+    assert!(standard > 51.7, "record NAB standard score {standard:.1}");
+}
