@@ -17,6 +17,9 @@
 #   AIOPS_TEST_KAFKA_BROKERS. Tests create topics of their own with `aiops topics`.
 # Python packages: scikit-learn (pinned) in a virtualenv under $HOME/.cache/aiops/venv, created
 # once, found through AIOPS_TEST_PYTHON: the IsolationForest is checked against it.
+# Public datasets: AIOPS_DATA_ROOT, else ../shared/data beside the project, else
+# /work/shared/data (where the development machines keep them); without them the NAB
+# reference tests check nothing, and this script warns.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -112,6 +115,24 @@ python_packages() {
   echo "scikit-learn $SKLEARN_VERSION in $venv"
 }
 
+# The public datasets (NAB, ASD, Nezha) are not in the repository: the NAB reference tests
+# read them from AIOPS_DATA_ROOT, else from ../shared/data beside the project. Say which, so a
+# run that skips them says so here rather than passing quietly.
+find_data() {
+  local candidate
+  for candidate in "${AIOPS_DATA_ROOT:-}" "$PWD/../shared/data" /work/shared/data; do
+    if [ -n "$candidate" ] && [ -f "$candidate/nab/labels/combined_windows.json" ]; then
+      AIOPS_DATA_ROOT=$(cd "$candidate" && pwd)
+      export AIOPS_DATA_ROOT
+      echo "public datasets in $AIOPS_DATA_ROOT: the NAB reference tests run"
+      return
+    fi
+  done
+  echo "WARNING: public datasets not found (set AIOPS_DATA_ROOT): the NAB reference tests check nothing" >&2
+}
+
+step "public datasets"
+find_data
 step "Python packages for the model checks"
 python_packages
 step "starting PostgreSQL"

@@ -18,6 +18,15 @@ fn data_root() -> Option<PathBuf> {
         .then(|| root.join("nab"))
 }
 
+/// The corpus, or `None` (saying so) when the data is not there.
+fn corpus() -> Option<Vec<nab::NabFile>> {
+    let Some(root) = data_root() else {
+        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+        return None;
+    };
+    Some(nab::load_corpus(&root).expect("corpus"))
+}
+
 fn reference_scores(root: &std::path::Path, name: &str) -> Vec<f64> {
     let (category, file) = name.split_once('/').expect("category/file");
     let path = root.join(format!(
@@ -40,11 +49,9 @@ fn reference_scores(root: &std::path::Path, name: &str) -> Vec<f64> {
 
 #[test]
 fn windowed_gaussian_reproduces_nabs_published_results() {
-    let Some(root) = data_root() else {
-        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+    let (Some(root), Some(corpus)) = (data_root(), corpus()) else {
         return;
     };
-    let corpus = nab::load_corpus(&root).expect("corpus");
     assert_eq!(corpus.len(), 58);
     let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
     let published = std::fs::read_to_string(
@@ -103,11 +110,9 @@ fn corpus_scores(corpus: &[nab::NabFile], scores: &[Vec<f64>]) -> Vec<f64> {
 #[test]
 fn online_context_detectors_keep_their_nab_scores() {
     use aiops_engine::eval::univariate;
-    let Some(root) = data_root() else {
-        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+    let Some(corpus) = corpus() else {
         return;
     };
-    let corpus = nab::load_corpus(&root).expect("corpus");
     let context: Vec<Vec<f64>> = corpus
         .iter()
         .map(|file| univariate::context(&file.values, file.probation()))
@@ -155,11 +160,9 @@ fn online_context_detectors_keep_their_nab_scores() {
 /// detector whose published figures come from a different algorithm than Windowed Gaussian's.
 #[test]
 fn cad_with_the_file_range_reproduces_cad_oses_published_scores() {
-    let Some(root) = data_root() else {
-        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+    let Some(corpus) = corpus() else {
         return;
     };
-    let corpus = nab::load_corpus(&root).expect("corpus");
     let cad: Vec<Vec<f64>> = corpus
         .iter()
         .map(|file| aiops_engine::eval::univariate::cad(&file.values, file.probation(), true))
@@ -181,11 +184,9 @@ fn cad_with_the_file_range_reproduces_cad_oses_published_scores() {
 #[test]
 fn resonance_reproduces_artimes_published_scores_and_keeps_its_online_score() {
     use aiops_engine::eval::univariate;
-    let Some(root) = data_root() else {
-        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+    let Some(corpus) = corpus() else {
         return;
     };
-    let corpus = nab::load_corpus(&root).expect("corpus");
     let score_with = |file_range: bool| {
         let scores: Vec<Vec<f64>> = corpus
             .iter()
@@ -213,11 +214,9 @@ fn resonance_reproduces_artimes_published_scores_and_keeps_its_online_score() {
 #[test]
 fn a_new_record_alone_scores_above_random_cut_forest() {
     use aiops_engine::eval::univariate;
-    let Some(root) = data_root() else {
-        eprintln!("NAB data not found (set AIOPS_DATA_ROOT): nothing checked");
+    let Some(corpus) = corpus() else {
         return;
     };
-    let corpus = nab::load_corpus(&root).expect("corpus");
     let scores: Vec<Vec<f64>> = corpus
         .iter()
         .map(|file| univariate::record(&file.values, file.probation()))
