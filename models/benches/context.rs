@@ -1,6 +1,7 @@
 //! The univariate evaluation detectors (run counts, the Contextual Anomaly Detector, seasonal
-//! residuals, adaptive resonance): the cost of scoring a long noisy series (NAB's longest files hold 22,000
-//! points; the context detectors' per-point cost grows with the runs or contexts seen).
+//! residuals, adaptive resonance): the cost of scoring a long noisy series (NAB's longest
+//! files hold 22,000 points; the context detectors' per-point cost grows with the runs or
+//! contexts seen).
 
 use aiops_models::cad::{self, CadConfig, ValueRange};
 use aiops_models::context::{score_series, ContextConfig, ContextDetector};
@@ -18,6 +19,15 @@ fn series(points: usize) -> Vec<f64> {
             let phase = (i % 288) as f64 / 288.0 * std::f64::consts::TAU;
             50.0 + 20.0 * phase.sin() + rng.random_range(-5.0..5.0)
         })
+        .collect()
+}
+
+/// `values` on a trend rising by 60 over the series, so an online range keeps widening.
+fn rising(values: &[f64]) -> Vec<f64> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| value + 60.0 * i as f64 / values.len() as f64)
         .collect()
 }
 
@@ -61,11 +71,7 @@ fn bench_cad(c: &mut Criterion, values: &[f64]) {
     });
     // Online: the grid starts from the first 750 points and a rising trend makes it widen
     // (each widening relearns the points seen so far).
-    let rising: Vec<f64> = values
-        .iter()
-        .enumerate()
-        .map(|(i, value)| value + 60.0 * i as f64 / values.len() as f64)
-        .collect();
+    let rising = rising(values);
     let widening = CadConfig {
         range: ValueRange::Expanding {
             warm_up: 750,
@@ -104,11 +110,7 @@ fn bench_resonance(c: &mut Criterion, values: &[f64]) {
     group.bench_function("score_20000_points", |b| {
         b.iter(|| resonance::score_series(values, given))
     });
-    let rising: Vec<f64> = values
-        .iter()
-        .enumerate()
-        .map(|(i, value)| value + 60.0 * i as f64 / values.len() as f64)
-        .collect();
+    let rising = rising(values);
     let online = ResonanceConfig {
         range: ValueRange::Expanding {
             warm_up: 750,

@@ -642,15 +642,13 @@ impl Resonance {
         let Some(block) = self.blocks.push(value) else {
             return 0.0;
         };
-        let record = match self.config.record_margin {
-            Some(margin) => {
-                self.record.beyond(block.low, block.high, margin)
-                    && self.points > self.config.probation
-            }
-            None => false,
-        };
+        // Every block goes into the record, probation included, so the span is the past's.
+        let beyond = self
+            .config
+            .record_margin
+            .is_some_and(|margin| self.record.beyond(block.low, block.high, margin));
         let score = self.score_block(block);
-        if record {
+        if beyond && self.points > self.config.probation {
             1.0
         } else {
             score
