@@ -11,6 +11,7 @@ pub mod drift;
 pub mod iforest;
 pub mod lstm;
 pub mod model_file;
+pub mod neighbours;
 pub mod rca;
 pub mod record;
 pub mod resonance;

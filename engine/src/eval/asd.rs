@@ -14,6 +14,7 @@ use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::TrainingInfo;
+use aiops_models::neighbours::{NeighbourConfig, Neighbours};
 use aiops_models::seasonal::{self, SeasonalConfig};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
@@ -346,6 +347,27 @@ fn context_scores(
     test.iter().map(|row| score_row(row)).collect()
 }
 
+/// Rows in a window of [`neighbours`]: (previous value, value), a metric's level and step.
+pub const NEIGHBOUR_WINDOW: usize = 2;
+
+/// The window-neighbour detector ([`aiops_models::neighbours`]) with its default settings:
+/// fitted on the training part, each test row's window of [`NEIGHBOUR_WINDOW`] rows per
+/// metric judged by its distance to the 5th nearest training window over that distance's
+/// 99th percentile in training, a row scoring the mean over its metrics. The threshold is the
+/// 99th percentile of the training rows' own scores (each row against the others: the 1 %
+/// contamination default of the forest), so no training data is held back.
+pub fn neighbours(machine: &Machine) -> Result<Scored> {
+    let model = Neighbours::<NEIGHBOUR_WINDOW>::fit(&machine.train, NeighbourConfig::default())
+        .map_err(|e| Error::Config(format!("{}: {e}", machine.name)))?;
+    let scores = model.score_series(&machine.train, &machine.test);
+    let flags = scores.iter().map(|s| model.is_anomalous(*s)).collect();
+    Ok(Scored {
+        scores,
+        flags,
+        alert: model.threshold(),
+    })
+}
+
 /// Rows per day on ASD (5-minute steps): the cycle the seasonal detector compares against.
 pub const ASD_DAY: usize = 288;
 
@@ -640,6 +662,27 @@ mod tests {
         assert!(quiet <= 4, "{quiet} of 400 normal rows flagged");
         let figures = figures(&scored, &machine.labels);
         assert_eq!(figures.adjusted.recall, 1.0);
+    }
+
+    #[test]
+    fn neighbours_flag_a_shift_of_all_metrics_and_not_the_usual_cycle() {
+        let machine = machine_with_a_shift();
+        let scored = neighbours(&machine).expect("fits");
+        assert!(
+            scored.flags[400..430].iter().all(|f| *f),
+            "every shifted row is flagged"
+        );
+        let quiet = scored.flags[..400].iter().filter(|f| **f).count();
+        assert!(quiet <= 8, "{quiet} of 400 normal rows flagged");
+        let shifted = scored.scores[400..430]
+            .iter()
+            .copied()
+            .fold(f64::MAX, f64::min);
+        let usual = scored.scores[..400].iter().copied().fold(0.0, f64::max);
+        assert!(
+            shifted > usual,
+            "every shifted row outscores every usual row"
+        );
     }
 
     /// Three metrics with a daily cycle (ASD's 288 rows a day) and one of noise, 6 days of

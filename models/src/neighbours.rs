@@ -1,0 +1,515 @@
+//! Window neighbours: have a metric's last few values, together, been seen in training?
+//!
+//! A server's metrics move in the ways they always move; an incident moves them in a way they
+//! never did: a level never held, or a step between levels that never happened. This detector
+//! keeps every training window of `W` consecutive values of each metric and asks how far the
+//! current window lies from its `k` nearest training windows. With `W = 2` a window is
+//! (previous value, value): its level and its step at once. The distance to the k-th nearest
+//! neighbour is the usual nonparametric measure of rarity: the larger, the emptier training
+//! left that neighbourhood.
+//!
+//! Each metric's distance is divided by the same distance's [`NeighbourConfig::reference_quantile`]
+//! among the training windows themselves (each against the others), so a metric that always
+//! wobbles is not louder than one that never moves. A row scores the mean over its metrics:
+//! incidents move many metrics at once, noise moves one.
+//!
+//! The model is fitted once and then only read: scoring learns nothing, so a long incident
+//! keeps scoring until the model is retrained. Its threshold is a contamination quantile of
+//! the training rows' own scores, each row judged by the others (leave one out), so no data
+//! has to be held back to calibrate it.
+//!
+//! The search is exact, on one k-d tree per metric (the `kiddo` crate's immutable tree).
+
+use std::num::NonZero;
+
+use kiddo::{ImmutableKdTree, SquaredEuclidean};
+
+/// Distinct windows, hashed by foldhash with a fixed seed (the keys are our own numbers).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Settings of a [`Neighbours`] model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeighbourConfig {
+    /// `k`: a window is judged by its distance to the k-th nearest training window.
+    pub neighbours: usize,
+    /// Quantile of the training windows' own (leave-one-out) distances that a metric's
+    /// distances are divided by.
+    pub reference_quantile: f64,
+    /// Added to each metric's reference distance, in the metric's unit: a metric constant in
+    /// training would otherwise divide by zero. 1e-3 suits values scaled to 0..1.
+    pub floor: f64,
+    /// Share of the training rows expected above the threshold.
+    pub contamination: f64,
+}
+
+impl Default for NeighbourConfig {
+    fn default() -> Self {
+        NeighbourConfig {
+            neighbours: 5,
+            reference_quantile: 0.99,
+            floor: 1e-3,
+            contamination: 0.01,
+        }
+    }
+}
+
+/// Why a [`Neighbours`] model could not be fitted.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum NeighbourError {
+    /// Settings out of their range.
+    #[error("window-neighbour detector: {0}")]
+    Config(String),
+    /// Not enough training rows for one window plus `k` neighbours.
+    #[error(
+        "window-neighbour detector: {rows} training rows, needs at least {needed} (a window of {window} and {neighbours} neighbours)"
+    )]
+    TooFewRows {
+        /// Rows given.
+        rows: usize,
+        /// Rows needed.
+        needed: usize,
+        /// The window's length in rows.
+        window: usize,
+        /// The neighbours each window is judged by.
+        neighbours: usize,
+    },
+    /// A training row's width differs from the first row's.
+    #[error(
+        "window-neighbour detector: training row {row} has {found} values, row 0 has {expected}"
+    )]
+    Ragged {
+        /// The row.
+        row: usize,
+        /// Its width.
+        found: usize,
+        /// The first row's width.
+        expected: usize,
+    },
+    /// A training value is NaN or infinite.
+    #[error("window-neighbour detector: training row {row}, metric {metric} is {value}, not a finite number")]
+    NotFinite {
+        /// The row.
+        row: usize,
+        /// The metric (column).
+        metric: usize,
+        /// The value.
+        value: f64,
+    },
+}
+
+/// One metric's distinct training windows, how often each occurred, and its reference
+/// distance. Distinct windows because metrics often sit on one value for days: thousands of
+/// equal windows would each be visited by every search that lands among them.
+struct MetricNeighbours<const W: usize> {
+    tree: ImmutableKdTree<f64, W>,
+    counts: Vec<usize>,
+    reference: f64,
+}
+
+impl<const W: usize> MetricNeighbours<W> {
+    fn new(windows: &[[f64; W]]) -> Self {
+        let mut index: HashMap<[u64; W], usize> = HashMap::default();
+        let mut distinct = Vec::new();
+        let mut counts = Vec::new();
+        for window in windows {
+            // + 0.0 makes -0.0 and 0.0 one key.
+            let key = window.map(|v| (v + 0.0).to_bits());
+            let slot = *index.entry(key).or_insert_with(|| {
+                distinct.push(*window);
+                counts.push(0);
+                counts.len() - 1
+            });
+            counts[slot] += 1;
+        }
+        MetricNeighbours {
+            tree: ImmutableKdTree::new_from_slice(&distinct),
+            counts,
+            reference: 0.0,
+        }
+    }
+
+    /// Distance from `window` to its `k`-th nearest training window, equal windows counted
+    /// as often as they occurred.
+    fn distance(&self, window: &[f64; W], k: usize) -> f64 {
+        let Some(wanted) = NonZero::new(k.min(self.counts.len())) else {
+            return 0.0;
+        };
+        let nearest = self.tree.nearest_n::<SquaredEuclidean>(window, wanted);
+        let mut seen = 0;
+        for neighbour in &nearest {
+            seen += self.counts[neighbour.item as usize];
+            if seen >= k {
+                return neighbour.distance.sqrt();
+            }
+        }
+        nearest.last().map_or(0.0, |n| n.distance.sqrt())
+    }
+}
+
+/// A fitted window-neighbour model over a fixed list of metrics; see the module docs.
+pub struct Neighbours<const W: usize> {
+    metrics: Vec<MetricNeighbours<W>>,
+    config: NeighbourConfig,
+    threshold: f64,
+}
+
+impl<const W: usize> std::fmt::Debug for Neighbours<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Neighbours")
+            .field("window", &W)
+            .field("metrics", &self.metrics.len())
+            .field("config", &self.config)
+            .field("threshold", &self.threshold)
+            .finish()
+    }
+}
+
+impl<const W: usize> Neighbours<W> {
+    /// Fits on `rows` (one value per metric each, in time order, all finite).
+    pub fn fit(rows: &[Vec<f64>], config: NeighbourConfig) -> Result<Self, NeighbourError> {
+        check_config(W, &config)?;
+        let width = check_rows(rows, W, config.neighbours)?;
+        let mut metrics = Vec::with_capacity(width);
+        let mut own = vec![0.0; rows.len() + 1 - W];
+        for metric in 0..width {
+            let windows = windows_of::<W>(rows, metric);
+            let mut index = MetricNeighbours::new(&windows);
+            // The nearest window to a training window is itself (or an equal one): k + 1.
+            let distances: Vec<f64> = windows
+                .iter()
+                .map(|w| index.distance(w, config.neighbours + 1))
+                .collect();
+            index.reference = quantile(&distances, config.reference_quantile) + config.floor;
+            own.iter_mut()
+                .zip(&distances)
+                .for_each(|(o, d)| *o += d / index.reference / width as f64);
+            metrics.push(index);
+        }
+        let threshold = quantile(&own, 1.0 - config.contamination);
+        Ok(Neighbours {
+            metrics,
+            config,
+            threshold,
+        })
+    }
+
+    /// Score above which a row is anomalous: the (1 − contamination) quantile of the
+    /// training rows' leave-one-out scores.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// Whether `score` is above the threshold. Strictly above: a model of metrics that never
+    /// moved in training has threshold 0, and a row that still has not moved is not news.
+    pub fn is_anomalous(&self, score: f64) -> bool {
+        score > self.threshold
+    }
+
+    /// Metrics the model was fitted on.
+    pub fn width(&self) -> usize {
+        self.metrics.len()
+    }
+
+    /// Per metric, the distance of the window of `rows` (the last `W` rows, oldest first)
+    /// over its reference; `None` where a value is missing or not finite, or `rows` is not
+    /// `W` long.
+    pub fn metric_scores(&self, rows: &[&[f64]]) -> Vec<Option<f64>> {
+        (0..self.metrics.len())
+            .map(|metric| {
+                let window = window_at::<W>(rows, metric)?;
+                let index = &self.metrics[metric];
+                Some(index.distance(&window, self.config.neighbours) / index.reference)
+            })
+            .collect()
+    }
+
+    /// The mean of [`Neighbours::metric_scores`] over the metrics that have one (0 if none).
+    pub fn score(&self, rows: &[&[f64]]) -> f64 {
+        let (sum, count) = self
+            .metric_scores(rows)
+            .into_iter()
+            .flatten()
+            .fold((0.0, 0usize), |(s, c), x| (s + x, c + 1));
+        if count == 0 {
+            0.0
+        } else {
+            sum / count as f64
+        }
+    }
+
+    /// Scores each of `rows`; the first windows reach back into `before` (rows that came just
+    /// before, e.g. the end of the training part). A row without `W − 1` predecessors scores 0.
+    pub fn score_series(&self, before: &[Vec<f64>], rows: &[Vec<f64>]) -> Vec<f64> {
+        let carried = before.len().min(W.saturating_sub(1));
+        let joined: Vec<&[f64]> = before[before.len() - carried..]
+            .iter()
+            .chain(rows)
+            .map(Vec::as_slice)
+            .collect();
+        (carried..joined.len())
+            .map(|end| match (end + 1).checked_sub(W) {
+                Some(start) => self.score(&joined[start..=end]),
+                None => 0.0,
+            })
+            .collect()
+    }
+}
+
+fn check_config(window: usize, config: &NeighbourConfig) -> Result<(), NeighbourError> {
+    let in_unit = |q: f64| q > 0.0 && q < 1.0;
+    let problem = if window == 0 {
+        Some("the window must hold at least one row".to_string())
+    } else if config.neighbours == 0 {
+        Some("neighbours must be at least 1".to_string())
+    } else if !in_unit(config.reference_quantile) || !in_unit(config.contamination) {
+        Some(format!(
+            "reference quantile {} and contamination {} must lie strictly between 0 and 1",
+            config.reference_quantile, config.contamination
+        ))
+    } else if !(config.floor.is_finite() && config.floor > 0.0) {
+        Some(format!("floor {} must be a positive number", config.floor))
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |p| Err(NeighbourError::Config(p)))
+}
+
+/// The rows' common width, if there are enough rows for a window and `neighbours` more, all
+/// of one width and finite.
+fn check_rows(
+    rows: &[Vec<f64>],
+    window: usize,
+    neighbours: usize,
+) -> Result<usize, NeighbourError> {
+    let needed = window + neighbours;
+    if rows.len() < needed {
+        return Err(NeighbourError::TooFewRows {
+            rows: rows.len(),
+            needed,
+            window,
+            neighbours,
+        });
+    }
+    let expected = rows[0].len();
+    for (row, values) in rows.iter().enumerate() {
+        if values.len() != expected {
+            return Err(NeighbourError::Ragged {
+                row,
+                found: values.len(),
+                expected,
+            });
+        }
+        if let Some((metric, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(NeighbourError::NotFinite {
+                row,
+                metric,
+                value: *value,
+            });
+        }
+    }
+    Ok(expected)
+}
+
+/// Every window of `W` consecutive values of `metric` in `rows`.
+fn windows_of<const W: usize>(rows: &[Vec<f64>], metric: usize) -> Vec<[f64; W]> {
+    rows.windows(W)
+        .map(|run| std::array::from_fn(|i| run[i][metric]))
+        .collect()
+}
+
+/// `metric`'s window in `rows`, if `rows` is `W` long and every value is there and finite.
+fn window_at<const W: usize>(rows: &[&[f64]], metric: usize) -> Option<[f64; W]> {
+    if rows.len() != W {
+        return None;
+    }
+    let mut window = [0.0; W];
+    for (slot, row) in window.iter_mut().zip(rows) {
+        *slot = *row.get(metric).filter(|v| v.is_finite())?;
+    }
+    Some(window)
+}
+
+/// The `q` quantile of `values` (nearest rank); 0 for none.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
+    let (_, value, _) = sorted.select_nth_unstable_by(rank, f64::total_cmp);
+    *value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// `metrics` noisy daily-like waves, `rows` long, seeded.
+    fn waves(rows: usize, metrics: usize, seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..rows)
+            .map(|t| {
+                (0..metrics)
+                    .map(|m| {
+                        let phase = t as f64 / 48.0 + m as f64;
+                        0.5 + 0.3 * phase.sin() + rng.random_range(-0.02..0.02)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn rows_of(rows: &[Vec<f64>]) -> Vec<&[f64]> {
+        rows.iter().map(Vec::as_slice).collect()
+    }
+
+    /// The k-th smallest distance from `query` to `points`, by brute force.
+    fn kth_distance(points: &[[f64; 2]], query: [f64; 2], k: usize) -> f64 {
+        let mut distances: Vec<f64> = points
+            .iter()
+            .map(|p| ((p[0] - query[0]).powi(2) + (p[1] - query[1]).powi(2)).sqrt())
+            .collect();
+        distances.sort_by(f64::total_cmp);
+        distances[k - 1]
+    }
+
+    proptest! {
+        #[test]
+        fn scores_are_the_exact_kth_distance_over_the_reference(
+            // Repeated values too: metrics that sit on a few levels are common, and a k-d
+            // tree must still split them.
+            values in prop::collection::vec(
+                prop_oneof![0.0f64..1.0, prop::sample::select(vec![0.0, 0.5, 1.0])],
+                20..300,
+            ),
+            query in (0.0f64..1.0, 0.0f64..1.0),
+        ) {
+            let rows: Vec<Vec<f64>> = values.iter().map(|v| vec![*v]).collect();
+            let config = NeighbourConfig { neighbours: 3, ..NeighbourConfig::default() };
+            let model = Neighbours::<2>::fit(&rows, config).unwrap();
+            let points: Vec<[f64; 2]> = values.windows(2).map(|w| [w[0], w[1]]).collect();
+            let own: Vec<f64> = points.iter().map(|p| kth_distance(&points, *p, 4)).collect();
+            let reference = quantile(&own, 0.99) + 1e-3;
+            let expected = kth_distance(&points, [query.0, query.1], 3) / reference;
+            let score = model.score(&[&[query.0], &[query.1]]);
+            prop_assert!((score - expected).abs() < 1e-9, "{score} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn a_step_never_seen_scores_above_the_threshold_and_ordinary_rows_below() {
+        let rows = waves(2_000, 4, 7);
+        let model = Neighbours::<2>::fit(&rows, NeighbourConfig::default()).unwrap();
+        let more = waves(2_100, 4, 8);
+        let ordinary = model.score_series(&rows, &more[2_000..]);
+        let above = ordinary.iter().filter(|s| model.is_anomalous(**s)).count();
+        assert!(
+            above <= 5,
+            "{above} of 100 ordinary rows above the threshold"
+        );
+        let mut jumped = more[2_000].clone();
+        jumped.iter_mut().for_each(|v| *v += 0.3);
+        let score = model.score(&[&more[1_999], &jumped]);
+        assert!(
+            score > 3.0 * model.threshold(),
+            "{score} vs {}",
+            model.threshold()
+        );
+    }
+
+    #[test]
+    fn many_metrics_moving_score_more_than_one() {
+        let rows = waves(1_000, 4, 1);
+        let model = Neighbours::<2>::fit(&rows, NeighbourConfig::default()).unwrap();
+        let before = rows[999].clone();
+        let mut one = before.clone();
+        one[0] += 0.3;
+        let all: Vec<f64> = before.iter().map(|v| v + 0.3).collect();
+        let one_score = model.score(&[&before, &one]);
+        let all_score = model.score(&[&before, &all]);
+        assert!(all_score > 2.0 * one_score, "{all_score} vs {one_score}");
+    }
+
+    #[test]
+    fn a_missing_value_leaves_its_metric_out_of_the_mean() {
+        let rows = waves(500, 2, 3);
+        let model = Neighbours::<2>::fit(&rows, NeighbourConfig::default()).unwrap();
+        let (last, now) = (&rows[498], &rows[499]);
+        let scores = model.metric_scores(&[last, now]);
+        let gap = [now[0], f64::NAN];
+        assert_eq!(model.metric_scores(&[last, &gap]), vec![scores[0], None]);
+        assert_eq!(model.score(&[last, &gap]), scores[0].unwrap());
+        assert_eq!(model.score(&[last, &[f64::NAN, f64::NAN]]), 0.0);
+        assert_eq!(
+            model.score(&[now]),
+            0.0,
+            "a window of the wrong length scores 0"
+        );
+    }
+
+    #[test]
+    fn series_windows_reach_back_into_the_rows_before() {
+        let rows = waves(300, 3, 5);
+        let model = Neighbours::<3>::fit(&rows[..200], NeighbourConfig::default()).unwrap();
+        let carried = model.score_series(&rows[..200], &rows[200..]);
+        let fresh = model.score_series(&[], &rows[200..]);
+        assert_eq!(carried.len(), 100);
+        assert_eq!(&fresh[..2], &[0.0, 0.0]);
+        assert_eq!(fresh[2..], carried[2..]);
+        let window = rows_of(&rows[198..201]);
+        assert_eq!(carried[0], model.score(&window));
+    }
+
+    #[test]
+    fn a_metric_constant_in_training_is_judged_against_the_floor() {
+        let rows = vec![vec![0.25]; 1_000];
+        let model = Neighbours::<2>::fit(&rows, NeighbourConfig::default()).unwrap();
+        assert_eq!(model.threshold(), 0.0);
+        assert!(!model.is_anomalous(model.score(&[&[0.25], &[0.25]])));
+        let moved = model.score(&[&[0.25], &[0.26]]);
+        assert!((moved - 0.01 / 1e-3).abs() < 1e-6, "{moved}");
+        assert!(model.is_anomalous(moved));
+    }
+
+    #[test]
+    fn bad_training_data_is_named() {
+        let config = NeighbourConfig::default();
+        assert_eq!(
+            Neighbours::<2>::fit(&waves(6, 2, 1), config).unwrap_err(),
+            NeighbourError::TooFewRows {
+                rows: 6,
+                needed: 7,
+                window: 2,
+                neighbours: 5
+            }
+        );
+        let mut rows = waves(20, 2, 1);
+        rows[9].pop();
+        assert_eq!(
+            Neighbours::<2>::fit(&rows, config).unwrap_err(),
+            NeighbourError::Ragged {
+                row: 9,
+                found: 1,
+                expected: 2
+            }
+        );
+        let mut rows = waves(20, 2, 1);
+        rows[4][1] = f64::INFINITY;
+        let error = Neighbours::<2>::fit(&rows, config).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "window-neighbour detector: training row 4, metric 1 is inf, not a finite number"
+        );
+        let broken = NeighbourConfig {
+            contamination: 0.0,
+            ..config
+        };
+        assert!(matches!(
+            Neighbours::<2>::fit(&waves(20, 2, 1), broken),
+            Err(NeighbourError::Config(_))
+        ));
+    }
+}
