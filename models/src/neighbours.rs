@@ -225,21 +225,13 @@ impl<const W: usize> Neighbours<W> {
 
     /// The mean of [`Neighbours::metric_scores`] over the metrics that have one (0 if none).
     pub fn score(&self, rows: &[&[f64]]) -> f64 {
-        let (sum, count) = self
-            .metric_scores(rows)
-            .into_iter()
-            .flatten()
-            .fold((0.0, 0usize), |(s, c), x| (s + x, c + 1));
-        if count == 0 {
-            0.0
-        } else {
-            sum / count as f64
-        }
+        mean_of(&self.metric_scores(rows))
     }
 
-    /// Scores each of `rows`; the first windows reach back into `before` (rows that came just
-    /// before, e.g. the end of the training part). A row without `W − 1` predecessors scores 0.
-    pub fn score_series(&self, before: &[Vec<f64>], rows: &[Vec<f64>]) -> Vec<f64> {
+    /// [`Neighbours::metric_scores`] of each of `rows`' windows; the first windows reach back
+    /// into `before` (rows that came just before, e.g. the end of the training part). A row
+    /// without `W − 1` predecessors has no scores.
+    pub fn metric_series(&self, before: &[Vec<f64>], rows: &[Vec<f64>]) -> Vec<Vec<Option<f64>>> {
         let carried = before.len().min(W.saturating_sub(1));
         let joined: Vec<&[f64]> = before[before.len() - carried..]
             .iter()
@@ -247,11 +239,33 @@ impl<const W: usize> Neighbours<W> {
             .map(Vec::as_slice)
             .collect();
         (carried..joined.len())
-            .map(|end| match (end + 1).checked_sub(W) {
-                Some(start) => self.score(&joined[start..=end]),
-                None => 0.0,
+            .map(|end| {
+                let start = (end + 1).saturating_sub(W);
+                self.metric_scores(&joined[start..=end])
             })
             .collect()
+    }
+
+    /// [`Neighbours::score`] of each of `rows`, as [`Neighbours::metric_series`] windows them
+    /// (a row without `W − 1` predecessors scores 0).
+    pub fn score_series(&self, before: &[Vec<f64>], rows: &[Vec<f64>]) -> Vec<f64> {
+        self.metric_series(before, rows)
+            .iter()
+            .map(|scores| mean_of(scores))
+            .collect()
+    }
+}
+
+/// The mean of the scores that are there (a row's score from its metrics'); 0 if none is.
+pub fn mean_of(scores: &[Option<f64>]) -> f64 {
+    let (sum, count) = scores
+        .iter()
+        .flatten()
+        .fold((0.0, 0usize), |(s, c), x| (s + x, c + 1));
+    if count == 0 {
+        0.0
+    } else {
+        sum / count as f64
     }
 }
 

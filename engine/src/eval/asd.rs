@@ -14,7 +14,7 @@ use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::TrainingInfo;
-use aiops_models::neighbours::{NeighbourConfig, Neighbours};
+use aiops_models::neighbours::{mean_of, NeighbourConfig, Neighbours};
 use aiops_models::seasonal::{self, SeasonalConfig};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
@@ -350,22 +350,65 @@ fn context_scores(
 /// Rows in a window of [`neighbours`]: (previous value, value), a metric's level and step.
 pub const NEIGHBOUR_WINDOW: usize = 2;
 
+/// [`neighbours`]' result: scores and flags, and what explains each row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighbourScored {
+    /// Row scores and flags.
+    pub scored: Scored,
+    /// Per test row, each metric's score (its window's distance over its reference).
+    pub metric_scores: Vec<Vec<Option<f64>>>,
+}
+
 /// The window-neighbour detector ([`aiops_models::neighbours`]) with its default settings:
 /// fitted on the training part, each test row's window of [`NEIGHBOUR_WINDOW`] rows per
 /// metric judged by its distance to the 5th nearest training window over that distance's
 /// 99th percentile in training, a row scoring the mean over its metrics. The threshold is the
 /// 99th percentile of the training rows' own scores (each row against the others: the 1 %
 /// contamination default of the forest), so no training data is held back.
-pub fn neighbours(machine: &Machine) -> Result<Scored> {
+pub fn neighbours(machine: &Machine) -> Result<NeighbourScored> {
     let model = Neighbours::<NEIGHBOUR_WINDOW>::fit(&machine.train, NeighbourConfig::default())
         .map_err(|e| Error::Config(format!("{}: {e}", machine.name)))?;
-    let scores = model.score_series(&machine.train, &machine.test);
+    let metric_scores = model.metric_series(&machine.train, &machine.test);
+    let scores: Vec<f64> = metric_scores.iter().map(|m| mean_of(m)).collect();
     let flags = scores.iter().map(|s| model.is_anomalous(*s)).collect();
-    Ok(Scored {
+    let scored = Scored {
         scores,
         flags,
         alert: model.threshold(),
+    };
+    Ok(NeighbourScored {
+        scored,
+        metric_scores,
     })
+}
+
+/// Per test row, each metric's |z| against its training mean and standard deviation (floored
+/// at 1e-3): the plain baseline for which metrics explain a row.
+pub fn deviations(machine: &Machine) -> Vec<Vec<Option<f64>>> {
+    let width = machine.train.first().map_or(0, Vec::len);
+    let n = machine.train.len().max(1) as f64;
+    let moments: Vec<(f64, f64)> = (0..width)
+        .map(|m| {
+            let mean = machine.train.iter().map(|r| r[m]).sum::<f64>() / n;
+            let variance = machine
+                .train
+                .iter()
+                .map(|r| (r[m] - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            (mean, variance.sqrt().max(1e-3))
+        })
+        .collect();
+    machine
+        .test
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(&moments)
+                .map(|(v, (mean, sd))| v.is_finite().then(|| ((v - mean) / sd).abs()))
+                .collect()
+        })
+        .collect()
 }
 
 /// Rows per day on ASD (5-minute steps): the cycle the seasonal detector compares against.
@@ -667,7 +710,7 @@ mod tests {
     #[test]
     fn neighbours_flag_a_shift_of_all_metrics_and_not_the_usual_cycle() {
         let machine = machine_with_a_shift();
-        let scored = neighbours(&machine).expect("fits");
+        let scored = neighbours(&machine).expect("fits").scored;
         assert!(
             scored.flags[400..430].iter().all(|f| *f),
             "every shifted row is flagged"

@@ -1,6 +1,6 @@
 //! Evaluation against labelled data: root-cause ranking ([`rca`]) and anomaly detection on
 //! the public benchmarks ([`nab`], [`asd`], with [`univariate`] adapting our detectors to
-//! single series).
+//! single series, and [`interpretation`] judging which metrics a detector blames).
 //!
 //! The job runs unchanged over a labelled input (the simulator, or a public dataset replayed
 //! by its source) and writes incidents; [`rca`] matches each labelled fault with the incident
@@ -10,6 +10,7 @@
 pub mod asd;
 pub mod cross_validation;
 pub mod detection;
+pub mod interpretation;
 pub mod nab;
 pub mod rca;
 pub mod univariate;

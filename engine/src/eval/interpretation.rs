@@ -1,0 +1,174 @@
+//! Which metrics explain an anomaly: ASD's interpretation labels and the hit rate of a
+//! detector's per-metric scores against them.
+//!
+//! An alert that says "this server is anomalous" leaves the operator to find out why; one
+//! that names the metrics that moved saves the first minutes of an incident. ASD labels, for
+//! every anomalous test segment, the metrics that explain it (4 to 16 of 19 on most). A
+//! detector that scores each metric is judged by HitRate@P% (as OmniAnomaly and InterFusion
+//! report it): at an anomalous row whose segment names `n` metrics, the share of those `n`
+//! among the detector's ⌊P% × n⌋ highest-scored metrics, averaged over the rows.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// One anomalous test segment: rows `first..=last` and the metrics (0-based) that explain it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    /// First test row.
+    pub first: usize,
+    /// Last test row (inclusive).
+    pub last: usize,
+    /// The metrics named, 0-based.
+    pub metrics: Vec<usize>,
+}
+
+/// Reads `<name>_interpretation.txt` from the `asd` folder: a line `first-last:m1,m2,...`
+/// per segment, metrics 1-based.
+pub fn load(root: &Path, name: &str) -> Result<Vec<Explained>> {
+    let path = root.join(format!("{name}_interpretation.txt"));
+    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let mut segments = Vec::new();
+    for (number, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(&path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let segment = parse(line.trim()).ok_or_else(|| {
+            Error::Config(format!(
+                "{}:{}: expected `first-last:m1,m2,...` (metrics from 1), found `{line}`",
+                path.display(),
+                number + 1
+            ))
+        })?;
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+fn parse(line: &str) -> Option<Explained> {
+    let (rows, metrics) = line.split_once(':')?;
+    let (first, last) = rows.split_once('-')?;
+    let metrics = metrics
+        .split(',')
+        .map(|m| m.trim().parse::<usize>().ok()?.checked_sub(1))
+        .collect::<Option<Vec<usize>>>()?;
+    let (first, last) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    (first <= last && !metrics.is_empty()).then_some(Explained {
+        first,
+        last,
+        metrics,
+    })
+}
+
+/// HitRate@`share` at one row: of the `truth` metrics, the share found among the ⌊share ×
+/// |truth|⌋ highest `scores` (metrics without a score rank last; ties go to the lower index).
+pub fn hit_rate(scores: &[Option<f64>], truth: &[usize], share: f64) -> f64 {
+    if truth.is_empty() {
+        return 0.0;
+    }
+    let mut ranked: Vec<usize> = (0..scores.len()).collect();
+    let key = |m: usize| scores[m].unwrap_or(f64::NEG_INFINITY);
+    ranked.sort_by(|a, b| key(*b).total_cmp(&key(*a)).then(a.cmp(b)));
+    let taken = (share * truth.len() as f64).floor() as usize;
+    let hits = ranked
+        .iter()
+        .take(taken)
+        .filter(|m| truth.contains(m))
+        .count();
+    hits as f64 / truth.len() as f64
+}
+
+/// Mean hit rates over a machine's explained rows.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct HitRates {
+    /// HitRate@100%.
+    pub at_100: f64,
+    /// HitRate@150%.
+    pub at_150: f64,
+    /// Rows averaged over.
+    pub rows: usize,
+}
+
+/// Mean HitRate@100% and @150% over the rows of `segments` that `counted` selects (e.g. every
+/// labelled row, or those the detector flagged), `metric_scores` holding each test row's
+/// per-metric scores.
+pub fn hit_rates(
+    metric_scores: &[Vec<Option<f64>>],
+    segments: &[Explained],
+    counted: impl Fn(usize) -> bool,
+) -> HitRates {
+    let mut total = HitRates::default();
+    for segment in segments {
+        let last = segment.last.min(metric_scores.len().saturating_sub(1));
+        for row in (segment.first..=last).filter(|r| counted(*r)) {
+            total.at_100 += hit_rate(&metric_scores[row], &segment.metrics, 1.0);
+            total.at_150 += hit_rate(&metric_scores[row], &segment.metrics, 1.5);
+            total.rows += 1;
+        }
+    }
+    if total.rows > 0 {
+        total.at_100 /= total.rows as f64;
+        total.at_150 /= total.rows as f64;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_parse_to_zero_based_metrics_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse("486-498:1,4,5"),
+            Some(Explained {
+                first: 486,
+                last: 498,
+                metrics: vec![0, 3, 4]
+            })
+        );
+        for bad in ["486-498", "498-486:1", "1-2:0", "1-2:x", "a-2:1", "1-2:"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_line_is_named_with_its_file_and_number() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("m_interpretation.txt"), "1-2:3\n\n5-6:x\n")
+            .expect("writes");
+        let error = load(dir.path(), "m").expect_err("refused").to_string();
+        assert!(error.contains("m_interpretation.txt:3"), "{error}");
+    }
+
+    #[test]
+    fn hit_rate_counts_the_truth_among_the_top_scored() {
+        let scores = [Some(0.9), Some(0.1), Some(0.8), None, Some(0.5)];
+        // Top 2 are metrics 0 and 2: one of the two named.
+        assert_eq!(hit_rate(&scores, &[0, 4], 1.0), 0.5);
+        // Top 3 (0, 2, 4) hold both.
+        assert_eq!(hit_rate(&scores, &[0, 4], 1.5), 1.0);
+        // A metric without a score ranks last.
+        assert_eq!(hit_rate(&scores, &[3], 1.5), 0.0);
+    }
+
+    #[test]
+    fn hit_rates_average_over_the_counted_rows_of_each_segment() {
+        let good = vec![Some(1.0), Some(0.0)];
+        let bad = vec![Some(0.0), Some(1.0)];
+        let scores = vec![bad.clone(), good.clone(), good, bad];
+        let segments = [Explained {
+            first: 1,
+            last: 3,
+            metrics: vec![0],
+        }];
+        let all = hit_rates(&scores, &segments, |_| true);
+        assert_eq!((all.rows, all.at_100), (3, 2.0 / 3.0));
+        let flagged = hit_rates(&scores, &segments, |row| row == 2);
+        assert_eq!((flagged.rows, flagged.at_100), (1, 1.0));
+    }
+}
