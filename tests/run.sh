@@ -115,7 +115,7 @@ python_packages() {
   echo "scikit-learn $SKLEARN_VERSION in $venv"
 }
 
-# The public datasets (NAB, ASD, Nezha) are not in the repository: the NAB reference tests
+# The public datasets (NAB, ASD, Nezha) are not in the repository: the NAB and ASD reference tests
 # read them from AIOPS_DATA_ROOT, else from ../shared/data beside the project. Say which, so a
 # run that skips them says so here rather than passing quietly.
 find_data() {
@@ -124,11 +124,11 @@ find_data() {
     if [ -n "$candidate" ] && [ -f "$candidate/nab/labels/combined_windows.json" ]; then
       AIOPS_DATA_ROOT=$(cd "$candidate" && pwd)
       export AIOPS_DATA_ROOT
-      echo "public datasets in $AIOPS_DATA_ROOT: the NAB reference tests run"
+      echo "public datasets in $AIOPS_DATA_ROOT: the NAB and ASD reference tests run"
       return
     fi
   done
-  echo "WARNING: public datasets not found (set AIOPS_DATA_ROOT): the NAB reference tests check nothing" >&2
+  echo "WARNING: public datasets not found (set AIOPS_DATA_ROOT): the NAB and ASD reference tests check nothing" >&2
 }
 
 step "public datasets"
