@@ -21,6 +21,7 @@ pub mod sequence_model;
 pub mod service_model;
 pub mod spot;
 pub mod threshold;
+pub mod window_model;
 
 /// Helpers shared by the unit tests of the detectors.
 #[cfg(test)]

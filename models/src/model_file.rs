@@ -29,6 +29,8 @@ pub enum ModelKind {
     Lstm,
     /// [`crate::rca::gnn::Gnn`].
     Gnn,
+    /// [`crate::window_model::WindowModel`].
+    Neighbours,
 }
 
 impl ModelKind {
@@ -38,6 +40,7 @@ impl ModelKind {
             ModelKind::IsolationForest => "isolation-forest",
             ModelKind::Lstm => "lstm",
             ModelKind::Gnn => "gnn",
+            ModelKind::Neighbours => "neighbours",
         }
     }
 }

@@ -20,9 +20,12 @@
 //!
 //! The search is exact, on one k-d tree per metric (the `kiddo` crate's immutable tree).
 
+use std::collections::BTreeMap;
 use std::num::NonZero;
 
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
+
+use crate::model_file::{ModelFileError, Tensor, Weights};
 
 /// Distinct windows, hashed by foldhash with a fixed seed (the keys are our own numbers).
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
@@ -85,23 +88,15 @@ pub enum NeighbourError {
         /// The first row's width.
         expected: usize,
     },
-    /// A training value is NaN or infinite.
-    #[error("window-neighbour detector: training row {row}, metric {metric} is {value}, not a finite number")]
-    NotFinite {
-        /// The row.
-        row: usize,
-        /// The metric (column).
-        metric: usize,
-        /// The value.
-        value: f64,
-    },
 }
 
 /// One metric's distinct training windows, how often each occurred, and its reference
 /// distance. Distinct windows because metrics often sit on one value for days: thousands of
 /// equal windows would each be visited by every search that lands among them.
 struct MetricNeighbours<const W: usize> {
-    tree: ImmutableKdTree<f64, W>,
+    /// `None` for a metric without a single complete training window.
+    tree: Option<ImmutableKdTree<f64, W>>,
+    distinct: Vec<[f64; W]>,
     counts: Vec<usize>,
     reference: f64,
 }
@@ -121,28 +116,33 @@ impl<const W: usize> MetricNeighbours<W> {
             });
             counts[slot] += 1;
         }
+        Self::from_parts(distinct, counts, 0.0)
+    }
+
+    fn from_parts(distinct: Vec<[f64; W]>, counts: Vec<usize>, reference: f64) -> Self {
+        let tree = (!distinct.is_empty()).then(|| ImmutableKdTree::new_from_slice(&distinct));
         MetricNeighbours {
-            tree: ImmutableKdTree::new_from_slice(&distinct),
+            tree,
+            distinct,
             counts,
-            reference: 0.0,
+            reference,
         }
     }
 
     /// Distance from `window` to its `k`-th nearest training window, equal windows counted
-    /// as often as they occurred.
-    fn distance(&self, window: &[f64; W], k: usize) -> f64 {
-        let Some(wanted) = NonZero::new(k.min(self.counts.len())) else {
-            return 0.0;
-        };
-        let nearest = self.tree.nearest_n::<SquaredEuclidean>(window, wanted);
+    /// as often as they occurred; `None` without training windows.
+    fn distance(&self, window: &[f64; W], k: usize) -> Option<f64> {
+        let tree = self.tree.as_ref()?;
+        let wanted = NonZero::new(k.min(self.counts.len()))?;
+        let nearest = tree.nearest_n::<SquaredEuclidean>(window, wanted);
         let mut seen = 0;
         for neighbour in &nearest {
             seen += self.counts[neighbour.item as usize];
             if seen >= k {
-                return neighbour.distance.sqrt();
+                return Some(neighbour.distance.sqrt());
             }
         }
-        nearest.last().map_or(0.0, |n| n.distance.sqrt())
+        nearest.last().map(|n| n.distance.sqrt())
     }
 }
 
@@ -165,29 +165,109 @@ impl<const W: usize> std::fmt::Debug for Neighbours<W> {
 }
 
 impl<const W: usize> Neighbours<W> {
-    /// Fits on `rows` (one value per metric each, in time order, all finite).
+    /// Fits on `rows` (one value per metric each, in time order); see [`Neighbours::fit_runs`].
     pub fn fit(rows: &[Vec<f64>], config: NeighbourConfig) -> Result<Self, NeighbourError> {
+        Self::fit_runs(&[rows], config)
+    }
+
+    /// Fits on `runs`: each a series of consecutive rows (one value per metric each, in time
+    /// order), so no window spans two runs (two services, or a gap in one). A value that is
+    /// not finite is missing: windows holding one are left out of their metric.
+    pub fn fit_runs(runs: &[&[Vec<f64>]], config: NeighbourConfig) -> Result<Self, NeighbourError> {
         check_config(W, &config)?;
-        let width = check_rows(rows, W, config.neighbours)?;
+        let width = check_rows(runs, W, config.neighbours)?;
+        let rows: usize = runs.iter().map(|r| r.len()).sum();
+        // Per row that ends a window: the sum and count of its metrics' own scores.
+        let mut own = vec![(0.0, 0usize); rows];
         let mut metrics = Vec::with_capacity(width);
-        let mut own = vec![0.0; rows.len() + 1 - W];
         for metric in 0..width {
-            let windows = windows_of::<W>(rows, metric);
+            let (ends, windows) = windows_of::<W>(runs, metric);
             let mut index = MetricNeighbours::new(&windows);
             // The nearest window to a training window is itself (or an equal one): k + 1.
             let distances: Vec<f64> = windows
                 .iter()
-                .map(|w| index.distance(w, config.neighbours + 1))
+                .map(|w| index.distance(w, config.neighbours + 1).unwrap_or(0.0))
                 .collect();
             index.reference = quantile(&distances, config.reference_quantile) + config.floor;
-            own.iter_mut()
-                .zip(&distances)
-                .for_each(|(o, d)| *o += d / index.reference / width as f64);
+            for (end, distance) in ends.iter().zip(&distances) {
+                own[*end].0 += distance / index.reference;
+                own[*end].1 += 1;
+            }
             metrics.push(index);
         }
+        let own: Vec<f64> = own
+            .iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(sum, count)| sum / *count as f64)
+            .collect();
         let threshold = quantile(&own, 1.0 - config.contamination);
         Ok(Neighbours {
             metrics,
+            config,
+            threshold,
+        })
+    }
+
+    /// The weights to save: per metric its distinct windows (`windows.<m>`, one row of `W`
+    /// values each) and their counts (`counts.<m>`), and every metric's reference distance
+    /// (`references`). The settings and threshold go into the model's metadata.
+    pub fn to_tensors(&self) -> BTreeMap<String, Tensor> {
+        let mut tensors = BTreeMap::new();
+        let references: Vec<f64> = self.metrics.iter().map(|m| m.reference).collect();
+        tensors.insert(
+            "references".to_string(),
+            Tensor::f64(vec![references.len()], &references),
+        );
+        for (metric, index) in self.metrics.iter().enumerate() {
+            let flat: Vec<f64> = index.distinct.iter().flatten().copied().collect();
+            let counts: Vec<i64> = index.counts.iter().map(|c| *c as i64).collect();
+            let shape = vec![index.distinct.len(), W];
+            tensors.insert(format!("windows.{metric}"), Tensor::f64(shape, &flat));
+            tensors.insert(
+                format!("counts.{metric}"),
+                Tensor::i64(vec![counts.len()], &counts),
+            );
+        }
+        tensors
+    }
+
+    /// The model [`Neighbours::to_tensors`] saved, for `metrics` metrics, with the settings and
+    /// threshold from its metadata; shapes that do not fit are named.
+    pub fn from_weights(
+        weights: &Weights,
+        metrics: usize,
+        config: NeighbourConfig,
+        threshold: f64,
+    ) -> Result<Self, ModelFileError> {
+        let bad = |message: String| ModelFileError::mismatch(weights.path(), message);
+        check_config(W, &config).map_err(|e| bad(e.to_string()))?;
+        let (_, references) = weights.f64("references")?;
+        if references.len() != metrics {
+            return Err(bad(format!(
+                "{} reference distances for {metrics} metrics",
+                references.len()
+            )));
+        }
+        let mut indexes = Vec::with_capacity(metrics);
+        for (metric, reference) in references.iter().enumerate() {
+            let (shape, flat) = weights.f64(&format!("windows.{metric}"))?;
+            let (_, counts) = weights.i64(&format!("counts.{metric}"))?;
+            let rows = flat.len() / W;
+            if shape != [rows, W] || counts.len() != rows || counts.iter().any(|c| *c < 1) {
+                return Err(bad(format!(
+                    "metric {metric}: windows of shape {shape:?} and {} counts do not fit windows of {W}",
+                    counts.len()
+                )));
+            }
+            let distinct = flat
+                .chunks_exact(W)
+                .map(|c| std::array::from_fn(|i| c[i]))
+                .collect();
+            let counts = counts.iter().map(|c| *c as usize).collect();
+            indexes.push(MetricNeighbours::from_parts(distinct, counts, *reference));
+        }
+        Ok(Neighbours {
+            metrics: indexes,
             config,
             threshold,
         })
@@ -218,7 +298,7 @@ impl<const W: usize> Neighbours<W> {
             .map(|metric| {
                 let window = window_at::<W>(rows, metric)?;
                 let index = &self.metrics[metric];
-                Some(index.distance(&window, self.config.neighbours) / index.reference)
+                Some(index.distance(&window, self.config.neighbours)? / index.reference)
             })
             .collect()
     }
@@ -288,24 +368,27 @@ fn check_config(window: usize, config: &NeighbourConfig) -> Result<(), Neighbour
     problem.map_or(Ok(()), |p| Err(NeighbourError::Config(p)))
 }
 
-/// The rows' common width, if there are enough rows for a window and `neighbours` more, all
-/// of one width and finite.
+/// The rows' common width, if the runs hold enough windows for `neighbours` more.
 fn check_rows(
-    rows: &[Vec<f64>],
+    runs: &[&[Vec<f64>]],
     window: usize,
     neighbours: usize,
 ) -> Result<usize, NeighbourError> {
-    let needed = window + neighbours;
-    if rows.len() < needed {
+    let windows: usize = runs
+        .iter()
+        .map(|r| (r.len() + 1).saturating_sub(window))
+        .sum();
+    if windows <= neighbours {
+        let rows = runs.iter().map(|r| r.len()).sum();
         return Err(NeighbourError::TooFewRows {
-            rows: rows.len(),
-            needed,
+            rows,
+            needed: window + neighbours,
             window,
             neighbours,
         });
     }
-    let expected = rows[0].len();
-    for (row, values) in rows.iter().enumerate() {
+    let expected = runs.iter().find_map(|r| r.first()).map_or(0, Vec::len);
+    for (row, values) in runs.iter().flat_map(|r| r.iter()).enumerate() {
         if values.len() != expected {
             return Err(NeighbourError::Ragged {
                 row,
@@ -313,22 +396,26 @@ fn check_rows(
                 expected,
             });
         }
-        if let Some((metric, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(NeighbourError::NotFinite {
-                row,
-                metric,
-                value: *value,
-            });
-        }
     }
     Ok(expected)
 }
 
-/// Every window of `W` consecutive values of `metric` in `rows`.
-fn windows_of<const W: usize>(rows: &[Vec<f64>], metric: usize) -> Vec<[f64; W]> {
-    rows.windows(W)
-        .map(|run| std::array::from_fn(|i| run[i][metric]))
-        .collect()
+/// Every window of `W` consecutive finite values of `metric` within each run, with the
+/// index (over all runs' rows) of the row that ends it.
+fn windows_of<const W: usize>(runs: &[&[Vec<f64>]], metric: usize) -> (Vec<usize>, Vec<[f64; W]>) {
+    let (mut ends, mut windows) = (Vec::new(), Vec::new());
+    let mut offset = 0;
+    for run in runs {
+        for (start, rows) in run.windows(W).enumerate() {
+            let window: [f64; W] = std::array::from_fn(|i| rows[i][metric]);
+            if window.iter().all(|v| v.is_finite()) {
+                ends.push(offset + start + W - 1);
+                windows.push(window);
+            }
+        }
+        offset += run.len();
+    }
+    (ends, windows)
 }
 
 /// `metric`'s window in `rows`, if `rows` is `W` long and every value is there and finite.
@@ -489,6 +576,70 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_training_value_leaves_out_only_its_metrics_windows() {
+        let rows = waves(300, 2, 4);
+        let mut gappy = rows.clone();
+        gappy[100][1] = f64::NAN;
+        let whole = Neighbours::<2>::fit(&rows, NeighbourConfig::default()).unwrap();
+        let model = Neighbours::<2>::fit(&gappy, NeighbourConfig::default()).unwrap();
+        let window = rows_of(&rows[200..202]);
+        assert_eq!(
+            model.metric_scores(&window)[0],
+            whole.metric_scores(&window)[0]
+        );
+        let all_missing: Vec<Vec<f64>> = rows.iter().map(|r| vec![r[0], f64::NAN]).collect();
+        let model = Neighbours::<2>::fit(&all_missing, NeighbourConfig::default()).unwrap();
+        assert_eq!(model.metric_scores(&window)[1], None);
+    }
+
+    #[test]
+    fn windows_never_span_two_runs() {
+        // Two runs that sit at 0 and at 1: the step from 0 to 1 is between them, never in one.
+        // Joined, that step is a training window, its own nearest neighbour (k = 1).
+        let low = vec![vec![0.0]; 50];
+        let high = vec![vec![1.0]; 50];
+        let config = NeighbourConfig {
+            neighbours: 1,
+            ..NeighbourConfig::default()
+        };
+        let runs = Neighbours::<2>::fit_runs(&[&low, &high], config).unwrap();
+        let joined: Vec<Vec<f64>> = low.iter().chain(&high).cloned().collect();
+        let one = Neighbours::<2>::fit(&joined, config).unwrap();
+        let step = [&[0.0][..], &[1.0][..]];
+        assert_eq!(one.score(&step), 0.0);
+        assert!(runs.score(&step) > 100.0);
+        assert!(runs.is_anomalous(runs.score(&step)));
+    }
+
+    #[test]
+    fn a_saved_model_scores_as_the_fitted_one_and_bad_shapes_are_named() {
+        let rows = waves(400, 3, 6);
+        let config = NeighbourConfig::default();
+        let model = Neighbours::<2>::fit(&rows, config).unwrap();
+        let path = std::path::Path::new("neighbours.safetensors");
+        let bytes = crate::model_file::safetensors_bytes(&model.to_tensors()).unwrap();
+        let weights = Weights::parse(path, &bytes).unwrap();
+        let loaded = Neighbours::<2>::from_weights(&weights, 3, config, model.threshold()).unwrap();
+        let more = waves(450, 3, 9);
+        assert_eq!(
+            loaded.score_series(&rows, &more[400..]),
+            model.score_series(&rows, &more[400..])
+        );
+        let wrong = Neighbours::<3>::from_weights(&weights, 3, config, 0.1).unwrap_err();
+        assert!(
+            wrong.to_string().contains("do not fit windows of 3"),
+            "{wrong}"
+        );
+        let fewer = Neighbours::<2>::from_weights(&weights, 2, config, 0.1).unwrap_err();
+        assert!(
+            fewer
+                .to_string()
+                .contains("3 reference distances for 2 metrics"),
+            "{fewer}"
+        );
+    }
+
+    #[test]
     fn bad_training_data_is_named() {
         let config = NeighbourConfig::default();
         assert_eq!(
@@ -509,13 +660,6 @@ mod tests {
                 found: 1,
                 expected: 2
             }
-        );
-        let mut rows = waves(20, 2, 1);
-        rows[4][1] = f64::INFINITY;
-        let error = Neighbours::<2>::fit(&rows, config).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "window-neighbour detector: training row 4, metric 1 is inf, not a finite number"
         );
         let broken = NeighbourConfig {
             contamination: 0.0,

@@ -153,6 +153,54 @@ fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it()
     assert!(!models.join("isolation-forest-v3.json").exists());
 }
 
+/// The window-neighbour model trains like the others, the same file from the same rows (it
+/// has no randomness), and scores a service's rows in the job from its second minute on: the
+/// first has no predecessor to make a window with.
+#[test]
+fn a_window_neighbour_model_trains_reproducibly_and_scores_in_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train").display().to_string();
+    simulate(&data, "40m", "6", &["--seed", "4"]);
+    let models = dir.path().join("models");
+    let neighbours = ["--model", "neighbours"];
+    let summary = train(&data, &models, &neighbours);
+    assert!(summary.contains("trained neighbours v1"), "{summary}");
+    assert!(summary.contains("(99th percentile)"), "{summary}");
+    train(&data, &models, &neighbours);
+    let read = |version: u64| -> serde_json::Value {
+        let path = models.join(format!("neighbours-v{version}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (first, second) = (read(1), read(2));
+    for field in ["threshold", "weights_xxh3", "scalers"] {
+        assert_eq!(first[field], second[field], "{field} differs between fits");
+    }
+    assert_eq!(first["params"]["window"], 2.0);
+    assert_eq!(first["evaluation"]["services"], 6.0);
+
+    let scored = dir.path().join("scored").display().to_string();
+    let models_arg = models.display().to_string();
+    let summary = simulate(
+        &scored,
+        "20m",
+        "6",
+        &["--seed", "4", "--models", &models_arg],
+    );
+    assert!(
+        summary.contains("models              neighbours v2"),
+        "{summary}"
+    );
+    let rows = read_rows(Path::new(&scored));
+    let early = |minute: &str| {
+        rows.iter()
+            .filter(|r| r["time"].as_str().starts_with(minute))
+            .filter(|r| !r["anomaly_score"].is_empty())
+            .count()
+    };
+    assert_eq!(early("2026-01-05T09:00"), 0, "a first minute has no window");
+    assert_eq!(early("2026-01-05T09:01"), 6);
+}
+
 #[test]
 fn a_newer_model_is_picked_up_while_running_and_a_corrupt_one_is_skipped() {
     let dir = tempfile::tempdir().unwrap();

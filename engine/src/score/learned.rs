@@ -17,6 +17,7 @@ use aiops_models::lstm::StaggeredState;
 use aiops_models::model_file::{ModelKind, ModelMetadata};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ModelScore, ServiceModel};
+use aiops_models::window_model::WindowModel;
 
 use super::detect::{input_reader, model_inputs};
 use super::model_watch::ModelWatch;
@@ -27,12 +28,18 @@ use crate::stats::Stats;
 use crate::time::{minute_of_us, MINUTE_US};
 
 /// The model kinds the job scores rows with, in the order they are consulted.
-pub const KINDS: [ModelKind; 2] = [ModelKind::IsolationForest, ModelKind::Lstm];
+pub const KINDS: [ModelKind; 3] = [
+    ModelKind::IsolationForest,
+    ModelKind::Lstm,
+    ModelKind::Neighbours,
+];
 
-/// A model of either kind; the LSTM carries each service's stream state.
+/// A model of any of the [`KINDS`]. The LSTM carries each service's stream state, the
+/// window-neighbour model each service's last scaled row and its minute.
 enum Model {
     Forest(ServiceModel),
     Lstm(SequenceModel, HashMap<String, StaggeredState>),
+    Neighbours(WindowModel, HashMap<String, (i64, Vec<f64>)>),
 }
 
 // The LSTM's scoring state reaches back one row less than its reset period. A restarted job
@@ -49,6 +56,9 @@ impl Model {
             ModelKind::Lstm => {
                 SequenceModel::load(path, &inputs).map(|m| Model::Lstm(m, HashMap::new()))
             }
+            ModelKind::Neighbours => {
+                WindowModel::load(path, &inputs).map(|m| Model::Neighbours(m, HashMap::new()))
+            }
             // The GNN ranks root causes; the incident tracker loads it, not the detector.
             ModelKind::Gnn => return Err("a gnn model does not score rows".into()),
         }
@@ -59,6 +69,7 @@ impl Model {
         match self {
             Model::Forest(model) => model.metadata(),
             Model::Lstm(model, _) => model.metadata(),
+            Model::Neighbours(model, _) => model.metadata(),
         }
     }
 
@@ -78,6 +89,14 @@ impl Model {
                 }
                 let state = states.get_mut(service)?;
                 model.score(state, service, minute, values, scaled)
+            }
+            Model::Neighbours(model, last_rows) => {
+                model.scale(service, values, scaled)?;
+                // A row is judged with the row of the minute before; after a gap it only
+                // becomes the next row's predecessor.
+                let previous = last_rows.insert(service.to_string(), (minute, scaled.clone()));
+                let (previous_minute, previous) = previous?;
+                (previous_minute == minute - 1).then(|| model.score(&previous, scaled))
             }
         }
     }

@@ -25,7 +25,7 @@ pub enum AnomalyDataset {
 /// Options of `aiops eval anomaly`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Detectors, all online (the score at t uses data up to t only) except the (file range) rows:\n  robust            the job's median/MAD detector (NAB: level and step of the series)\n  isolation-forest  the job's IsolationForest (NAB: refitted on the last probation-length points,\n                    over value, step and distance from the last 12 points; ASD: trained on the\n                    training part with per-machine standard scaling)\n  forest + SPOT     (ASD) the forest with a SPOT extreme-value threshold (risk 1e-2) calibrated on the\n                    training scores and updated online, instead of the 1 % contamination quantile\n  lstm              the job's LSTM forecaster (2 x 64, windows of 60; ASD: trained on the training part,\n                    scored by forecast error, threshold the training errors' 99th percentile;\n                    simulator: as `aiops train` makes it, the tail-fit threshold for one false alarm an hour)\n  ensemble          the mean of the two normalised scores (the job's models.combine = \"mean\")\n  ensemble (all)    (ASD) the mean of robust, forest and LSTM\n  context           contextual novelty: values on a 4-cell grid fixed from the warm-up (NAB: the\n                    probation period; ASD: the training part), runs of up to 3 cells counted; a\n                    point scores how unexpected and how new its run is, then rests (NAB: a fifth of\n                    the probation period; ASD: 30 rows) after a score of 0.75. ASD: per metric, the\n                    row's score is its most novel metric\n  lstm + context    (ASD) either flags; scores divided by each detector's alert level\n  cad               (NAB) the Contextual Anomaly Detector's algorithm (CAD OSE, 69.9 published) with its\n                    settings: contexts of facts and active contexts on an 8-cell grid, rest a fifth of\n                    the probation period after 0.75; the grid starts from the probation period, and a\n                    value outside it widens it to the range seen plus a quarter, relearning the past\n  cad (file range)  (NAB) the same with the grid across the file's minimum and maximum, which NAB's\n                    harness gives every detector and CAD OSE's published score used: a look-ahead\n  context + cad     (NAB) the larger of the context and cad scores: either flags\n  context + cad + seasonal (NAB) also the seasonal residual (value against the median of its slot in the\n                    last 2 weeks or 3 days, robust z over the last 1,000 residuals) on series whose cycle\n                    explains at least 0.7 of the probation period's variance, kept at its onsets\n  record            (NAB) a value beyond every earlier value by 3 % of their span (a new high or low)\n  resonance         (NAB) adaptive resonance, ARTime's algorithm (74.9 published) with its settings: blocks\n                    of probation/104 points (spikes kept), 80 levels, shapes of 8 blocks and their Haar\n                    coefficients clustered by dual-vigilance fuzzy ART; a block that starts a new cluster\n                    is an anomaly. The range is the probation period's plus a half on each side, and a\n                    block outside it widens it by a fifth more, rebuilding the network from the past;\n                    a block beyond every earlier point by 3 % of their span is an anomaly (not ARTime's)\n  resonance (file range) (NAB) ARTime's algorithm alone with the file's minimum and maximum, as its\n                    published score used: a look-ahead\n  context multi-scale (ASD) the context detector on grids of 4, 8 and 16 cells, a row scoring its most\n                    novel metric plus the mean novelty of all metrics, averaged over the grids;\n                    online threshold: SPOT (risk 1e-2) calibrated on the scores of the last 40 %\n                    of the training part by detectors warmed up on the first 60 %\n  seasonal          (ASD) per metric whose daily cycle (288 rows) explains at least 0.7 of its training\n                    variance, the value against its slot on the last 2 days (robust z of the residual);\n                    a row scores its largest z; SPOT (risk 1e-2) calibrated on the training part\n  multi-scale + seasonal (ASD) either flags; scores divided by each detector's calibrated alert level\n  neighbours        (ASD) per metric, the window (previous value, value) against every training window:\n                    its distance to the 5th nearest over that distance's 99th percentile among the\n                    training windows; a row scores the mean over its metrics. Threshold: the 99th\n                    percentile of the training rows' own scores, each row against the others\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores; the context detector's rest does this\nitself). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
+    after_help = "Detectors, all online (the score at t uses data up to t only) except the (file range) rows:\n  robust            the job's median/MAD detector (NAB: level and step of the series)\n  isolation-forest  the job's IsolationForest (NAB: refitted on the last probation-length points,\n                    over value, step and distance from the last 12 points; ASD: trained on the\n                    training part with per-machine standard scaling)\n  forest + SPOT     (ASD) the forest with a SPOT extreme-value threshold (risk 1e-2) calibrated on the\n                    training scores and updated online, instead of the 1 % contamination quantile\n  lstm              the job's LSTM forecaster (2 x 64, windows of 60; ASD: trained on the training part,\n                    scored by forecast error, threshold the training errors' 99th percentile;\n                    simulator: as `aiops train` makes it, the tail-fit threshold for one false alarm an hour)\n  ensemble          the mean of the two normalised scores (the job's models.combine = \"mean\")\n  ensemble (all)    (ASD) the mean of robust, forest and LSTM\n  context           contextual novelty: values on a 4-cell grid fixed from the warm-up (NAB: the\n                    probation period; ASD: the training part), runs of up to 3 cells counted; a\n                    point scores how unexpected and how new its run is, then rests (NAB: a fifth of\n                    the probation period; ASD: 30 rows) after a score of 0.75. ASD: per metric, the\n                    row's score is its most novel metric\n  lstm + context    (ASD) either flags; scores divided by each detector's alert level\n  cad               (NAB) the Contextual Anomaly Detector's algorithm (CAD OSE, 69.9 published) with its\n                    settings: contexts of facts and active contexts on an 8-cell grid, rest a fifth of\n                    the probation period after 0.75; the grid starts from the probation period, and a\n                    value outside it widens it to the range seen plus a quarter, relearning the past\n  cad (file range)  (NAB) the same with the grid across the file's minimum and maximum, which NAB's\n                    harness gives every detector and CAD OSE's published score used: a look-ahead\n  context + cad     (NAB) the larger of the context and cad scores: either flags\n  context + cad + seasonal (NAB) also the seasonal residual (value against the median of its slot in the\n                    last 2 weeks or 3 days, robust z over the last 1,000 residuals) on series whose cycle\n                    explains at least 0.7 of the probation period's variance, kept at its onsets\n  record            (NAB) a value beyond every earlier value by 3 % of their span (a new high or low)\n  resonance         (NAB) adaptive resonance, ARTime's algorithm (74.9 published) with its settings: blocks\n                    of probation/104 points (spikes kept), 80 levels, shapes of 8 blocks and their Haar\n                    coefficients clustered by dual-vigilance fuzzy ART; a block that starts a new cluster\n                    is an anomaly. The range is the probation period's plus a half on each side, and a\n                    block outside it widens it by a fifth more, rebuilding the network from the past;\n                    a block beyond every earlier point by 3 % of their span is an anomaly (not ARTime's)\n  resonance (file range) (NAB) ARTime's algorithm alone with the file's minimum and maximum, as its\n                    published score used: a look-ahead\n  context multi-scale (ASD) the context detector on grids of 4, 8 and 16 cells, a row scoring its most\n                    novel metric plus the mean novelty of all metrics, averaged over the grids;\n                    online threshold: SPOT (risk 1e-2) calibrated on the scores of the last 40 %\n                    of the training part by detectors warmed up on the first 60 %\n  seasonal          (ASD) per metric whose daily cycle (288 rows) explains at least 0.7 of its training\n                    variance, the value against its slot on the last 2 days (robust z of the residual);\n                    a row scores its largest z; SPOT (risk 1e-2) calibrated on the training part\n  multi-scale + seasonal (ASD) either flags; scores divided by each detector's calibrated alert level\n  neighbours        per metric, the window (previous value, value) against every training window: its\n                    distance to the 5th nearest over that distance's 99th percentile among the training\n                    windows; a row scores the mean over its metrics. Threshold: the 99th percentile of\n                    the training rows' own scores, each row against the others. ASD: per machine;\n                    simulator: the job's model (`aiops train --model neighbours`), per-service scaling\n\nNAB: each detector is scored at the single threshold that maximises its corpus total, per profile, as\nNAB's optimiser does for the published detectors; reports of one event are kept at its onset (a score\ncounts only where it exceeds the previous 500 points' scores; the context detector's rest does this\nitself). ASD: F1 at the threshold chosen on\ntraining data (online), best F1 over thresholds (needs the test labels; what papers report), and\naverage precision."
 )]
 pub struct AnomalyArgs {
     /// The dataset.
@@ -384,22 +384,25 @@ enum Models {
     Forest,
     Lstm,
     Both,
+    Neighbours,
 }
 
 /// The detector settings compared on the simulator: (name, models, combination).
-const SIM_DETECTORS: [(&str, Models, Combine); 5] = [
+const SIM_DETECTORS: [(&str, Models, Combine); 6] = [
     ("robust", Models::None, Combine::Mean),
     ("isolation-forest", Models::Forest, Combine::Model),
     ("lstm", Models::Lstm, Combine::Model),
     ("ensemble (robust+forest)", Models::Forest, Combine::Mean),
     ("ensemble (all, mean)", Models::Both, Combine::Mean),
+    ("neighbours", Models::Neighbours, Combine::Model),
 ];
 
 /// Minutes at the start of an evaluated run that are not judged: the robust detector's
 /// warm-up (detection.min_history_minutes).
 const WARM_UP_MINUTES: i64 = 10;
 
-/// Trains the job's IsolationForest and LSTM (into `forest`, `lstm` and both into `both`) on
+/// Trains the job's IsolationForest and LSTM (into `forest`, `lstm` and both into `both`), and
+/// the window-neighbour model (into `neighbours`), on
 /// fault-free history: the same hours one week earlier
 /// (same weekday and time of day, so the same point of the daily and weekly traffic cycle).
 fn train_history(
@@ -448,6 +451,13 @@ fn train_history(
         seed: args.seed,
         ..Default::default()
     };
+    let mut neighbours = aiops_models::window_model::WindowModel::train(
+        inputs.clone(),
+        &floors,
+        &stored.rows,
+        aiops_models::neighbours::NeighbourConfig::default(),
+        training.clone(),
+    )?;
     let mut lstm = aiops_models::sequence_model::SequenceModel::train(
         inputs,
         &floors,
@@ -466,6 +476,7 @@ fn train_history(
     forest.save(dirs.both.path(), stamp())?;
     lstm.save(dirs.lstm.path(), stamp())?;
     lstm.save(dirs.both.path(), stamp())?;
+    neighbours.save(dirs.neighbours.path(), stamp())?;
     Ok(())
 }
 
@@ -474,6 +485,7 @@ struct TrainedDirs {
     forest: tempfile::TempDir,
     lstm: tempfile::TempDir,
     both: tempfile::TempDir,
+    neighbours: tempfile::TempDir,
 }
 
 impl TrainedDirs {
@@ -482,6 +494,7 @@ impl TrainedDirs {
             forest: tempfile::tempdir()?,
             lstm: tempfile::tempdir()?,
             both: tempfile::tempdir()?,
+            neighbours: tempfile::tempdir()?,
         })
     }
 
@@ -491,6 +504,7 @@ impl TrainedDirs {
             Models::Forest => Some(self.forest.path()),
             Models::Lstm => Some(self.lstm.path()),
             Models::Both => Some(self.both.path()),
+            Models::Neighbours => Some(self.neighbours.path()),
         }
     }
 }

@@ -9,9 +9,11 @@ use aiops_engine::train::{is_database_url, load_rows};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
+use aiops_models::neighbours::NeighbourConfig;
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{service_count, ServiceModel, TrainingRow};
 use aiops_models::threshold::{alarms_per_hour, ThresholdRule, DEFAULT_ALARMS_PER_HOUR};
+use aiops_models::window_model::WindowModel;
 use anyhow::{bail, Context};
 use clap::Args;
 
@@ -28,8 +30,11 @@ Train on a range without incidents when you can. The forest's threshold is the (
 quantile of its training scores. The LSTM's is set for --alarms-per-hour false alarms an hour on \
 the training range's fleet (default 1): the forecast error a normal row exceeds with probability \
 alarms / (60 x services), from a tail (SPOT) fit of its training errors. A quantile of a few \
-thousand rows cannot see that far, and 1 % of every service's rows is many alerts an hour.\n\n\
+thousand rows cannot see that far, and 1 % of every service's rows is many alerts an hour. The \
+window-neighbour model's is the (1 - contamination) quantile of its training rows' own scores, \
+each row judged against the others.\n\n\
 Examples:\n  aiops train --from data --out models\n  \
+aiops train --model neighbours --from data --out models\n  \
 aiops train --from postgres://u@db/aiops --range 2026-01-05T00:00:00Z..2026-01-12T00:00:00Z --out models\n  \
 aiops train --from postgres://u@db/aiops --range ... --out models --if-drifted   (retrain only if input PSI > 0.2)"
 )]
@@ -111,6 +116,10 @@ enum ModelArg {
     IsolationForest,
     /// LSTM forecaster of each service's next minute, scored by its forecast error.
     Lstm,
+    /// Window neighbours: each service's (previous minute, minute) per input against every
+    /// such pair in training (5th-nearest distance over its 99th percentile in training, mean
+    /// over inputs; threshold from --contamination). No randomness: --seed is not used.
+    Neighbours,
     /// Graph network ranking root causes, trained on labelled incidents: data directories
     /// (--from, comma-separated) of runs with rca.record_inputs = true and a ground_truth.csv,
     /// and/or --simulate N.
@@ -176,6 +185,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ModelArg::Lstm => ModelKind::Lstm,
         ModelArg::Gnn => return super::train_gnn::run(&args.gnn()),
         ModelArg::IsolationForest => ModelKind::IsolationForest,
+        ModelArg::Neighbours => ModelKind::Neighbours,
     };
     let started = Instant::now();
     let (from, to) = parse_range(&args.range)?;
@@ -206,6 +216,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let (metadata, path) = match kind {
         ModelKind::Lstm => train_lstm(&args, inputs, &floors, &rows, training)?,
+        ModelKind::Neighbours => train_neighbours(&args, inputs, &floors, &rows, training)?,
         _ => train_forest(&args, inputs, &floors, &rows, training)?,
     };
     summary(&metadata, &path, started);
@@ -230,6 +241,27 @@ fn train_forest(
         ServiceModel::train(inputs, floors, rows, &config, training, |_| growing.inc(1))
             .with_context(|| format!("training on {} rows", rows.len()))?;
     growing.finish_and_clear();
+    let path = model
+        .save(&args.out, chrono::Utc::now().to_rfc3339())
+        .context("writing the model")?;
+    Ok((model.metadata().clone(), path))
+}
+
+fn train_neighbours(
+    args: &TrainArgs,
+    inputs: Vec<String>,
+    floors: &[f64],
+    rows: &[TrainingRow],
+    training: TrainingInfo,
+) -> anyhow::Result<(ModelMetadata, PathBuf)> {
+    let config = NeighbourConfig {
+        contamination: args.contamination,
+        ..NeighbourConfig::default()
+    };
+    let fitting = bar(args.quiet, 1, "indexing windows");
+    let mut model = WindowModel::train(inputs, floors, rows, config, training)
+        .with_context(|| format!("training on {} rows", rows.len()))?;
+    fitting.finish_and_clear();
     let path = model
         .save(&args.out, chrono::Utc::now().to_rfc3339())
         .context("writing the model")?;
@@ -308,6 +340,7 @@ fn drifted(
 ) -> anyhow::Result<bool> {
     let kind = match args.model {
         ModelArg::Lstm => ModelKind::Lstm,
+        ModelArg::Neighbours => ModelKind::Neighbours,
         _ => ModelKind::IsolationForest,
     };
     let newest = match model_file::versions(&args.out, kind) {
@@ -322,6 +355,10 @@ fn drifted(
     let drift = match kind {
         ModelKind::Lstm => aiops_models::service_model::drift_of(
             SequenceModel::load(&path, &names)?.metadata(),
+            rows,
+        ),
+        ModelKind::Neighbours => aiops_models::service_model::drift_of(
+            WindowModel::load(&path, &names)?.metadata(),
             rows,
         ),
         _ => ServiceModel::load(&path, &names)?.drift(rows),
