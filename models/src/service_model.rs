@@ -132,6 +132,20 @@ pub(crate) fn scale_rows(
     (scalers, scaled)
 }
 
+/// Scales `values` by `service`'s scaler in `metadata` into `out`; `None` for a service
+/// without one.
+pub(crate) fn scale_for(
+    metadata: &ModelMetadata,
+    service: &str,
+    values: &[f64],
+    out: &mut Vec<f64>,
+) -> Option<()> {
+    let scaler = metadata.scalers.get(service)?;
+    out.resize(values.len(), 0.0);
+    scaler.transform_into(values, out);
+    Some(())
+}
+
 /// The drift reference of each feature from the scaled training matrix (row-major).
 pub(crate) fn reference_histograms(features: &[String], scaled: &[f64]) -> Vec<Histogram> {
     let columns = features.len().max(1);
@@ -256,10 +270,7 @@ impl ServiceModel {
     /// Scales `values` (in feature order) into `scratch`; `None` for a service the model has
     /// no scaler for.
     pub fn scale(&self, service: &str, values: &[f64], scratch: &mut Vec<f64>) -> Option<()> {
-        let scaler = self.metadata.scalers.get(service)?;
-        scratch.resize(values.len(), 0.0);
-        scaler.transform_into(values, scratch);
-        Some(())
+        scale_for(&self.metadata, service, values, scratch)
     }
 
     /// Judges one row of `service`; `None` for a service the model has no scaler for.

@@ -16,7 +16,7 @@ use crate::iforest::FitError;
 use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, TrainingInfo};
 use crate::neighbours::{NeighbourConfig, Neighbours};
 use crate::service_model::{
-    data_hash, quantile, reference_histograms, scale_rows, ModelScore, TrainingRow,
+    data_hash, quantile, reference_histograms, scale_for, scale_rows, ModelScore, TrainingRow,
 };
 
 /// Rows in a window: the previous minute and this one.
@@ -170,10 +170,7 @@ impl WindowModel {
     /// Scales `values` (in feature order) into `out`; `None` for a service the model has no
     /// scaler for.
     pub fn scale(&self, service: &str, values: &[f64], out: &mut Vec<f64>) -> Option<()> {
-        let scaler = self.metadata.scalers.get(service)?;
-        out.resize(values.len(), 0.0);
-        scaler.transform_into(values, out);
-        Some(())
+        scale_for(&self.metadata, service, values, out)
     }
 
     /// Judges a row of a service from its scaled `previous` row and its own scaled row (both
@@ -201,8 +198,8 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// Two services at very different scales, steady with noise; `gap` leaves out steps
-    /// 200..210 of the first.
+    /// Two services at very different scales, steady with noise; the fast one misses steps
+    /// 200..210, so its rows make two runs.
     fn rows(seed: u64) -> Vec<TrainingRow> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         (0..400)
