@@ -303,7 +303,8 @@ fn kill_at_random_points(
 }
 
 /// The LSTM's per-service state is not stored: a restarted job rebuilds it from the replayed
-/// hour (its state restarts every 48 minutes at most). This checks that the job's path does
+/// hour (its state restarts every 48 minutes at most). The same holds for the window-neighbour
+/// model's state, one previous row per service, which scores beside it here. This checks that the job's path does
 /// so: rows replayed before the resume point reach the model in order and at their minutes,
 /// and the scores, so the whole table, come out as if the job had never stopped. This small,
 /// briefly trained network forgets within the hour anyway (the test also passes with a state
@@ -320,6 +321,19 @@ fn an_lstm_scored_job_killed_and_restarted_gives_the_same_table() {
         "--window", "48", "--hidden", "16", "--seed", "5", "-q",
     ];
     assert!(run_ok(&lstm).contains("trained lstm v1"));
+    // The window-neighbour model beside it: its state, each service's previous row, must
+    // come back the same way.
+    let neighbours = [
+        "train",
+        "--model",
+        "neighbours",
+        "--from",
+        &training,
+        "--out",
+        &models,
+        "-q",
+    ];
+    assert!(run_ok(&neighbours).contains("trained neighbours v1"));
     let (config, _) = kafka_config(dir.path(), "lstm_kill", 2);
     produce(&config, "120m", "4");
     let data = dir.path().join("data").display().to_string();
@@ -332,7 +346,7 @@ fn an_lstm_scored_job_killed_and_restarted_gives_the_same_table() {
     let reference = migrated_database("kafka_lstm_ref");
     let started = Instant::now();
     let summary = run_to_end(&with_models(&reference));
-    assert!(summary.contains("lstm v1"), "{summary}");
+    assert!(summary.contains("lstm v1, neighbours v1"), "{summary}");
     let uninterrupted = started.elapsed();
     let url = migrated_database("kafka_lstm_kill");
     let kills = kill_at_random_points(&with_models(&url), uninterrupted, 3, 11);
