@@ -94,9 +94,14 @@ impl Model {
                 model.scale(service, values, scaled)?;
                 // A row is judged with the row of the minute before; after a gap it only
                 // becomes the next row's predecessor.
-                let previous = last_rows.insert(service.to_string(), (minute, scaled.clone()));
-                let (previous_minute, previous) = previous?;
-                (previous_minute == minute - 1).then(|| model.score(&previous, scaled))
+                let Some((last_minute, last)) = last_rows.get_mut(service) else {
+                    last_rows.insert(service.to_string(), (minute, scaled.clone()));
+                    return None;
+                };
+                let score = (*last_minute == minute - 1).then(|| model.score(last, scaled));
+                *last_minute = minute;
+                last.clone_from(scaled);
+                score
             }
         }
     }
