@@ -174,6 +174,16 @@ impl<const W: usize> Neighbours<W> {
     /// order), so no window spans two runs (two services, or a gap in one). A value that is
     /// not finite is missing: windows holding one are left out of their metric.
     pub fn fit_runs(runs: &[&[Vec<f64>]], config: NeighbourConfig) -> Result<Self, NeighbourError> {
+        Self::fit_scored(runs, config).map(|(model, _)| model)
+    }
+
+    /// [`Neighbours::fit_runs`], also returning the training rows' own scores (each row's
+    /// windows against the other windows), ascending: what a threshold rule other than the
+    /// contamination quantile chooses from (see [`Neighbours::with_threshold`]).
+    pub fn fit_scored(
+        runs: &[&[Vec<f64>]],
+        config: NeighbourConfig,
+    ) -> Result<(Self, Vec<f64>), NeighbourError> {
         check_config(W, &config)?;
         let width = check_rows(runs, W, config.neighbours)?;
         let rows: usize = runs.iter().map(|r| r.len()).sum();
@@ -195,17 +205,25 @@ impl<const W: usize> Neighbours<W> {
             }
             metrics.push(index);
         }
-        let own: Vec<f64> = own
+        let mut own: Vec<f64> = own
             .iter()
             .filter(|(_, count)| *count > 0)
             .map(|(sum, count)| sum / *count as f64)
             .collect();
+        own.sort_by(f64::total_cmp);
         let threshold = quantile(&own, 1.0 - config.contamination);
-        Ok(Neighbours {
+        let model = Neighbours {
             metrics,
             config,
             threshold,
-        })
+        };
+        Ok((model, own))
+    }
+
+    /// The model with another threshold (e.g. one chosen from [`Neighbours::fit_scored`]'s
+    /// scores for a false-alarm budget).
+    pub fn with_threshold(self, threshold: f64) -> Self {
+        Neighbours { threshold, ..self }
     }
 
     /// The weights to save: per metric its distinct windows (`windows.<m>`, one row of `W`

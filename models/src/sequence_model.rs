@@ -79,7 +79,7 @@ fn streamed_errors(
 }
 
 /// The rule's settings as model-file parameters (`risk` is absent for a contamination rule).
-fn rule_params(rule: ThresholdRule) -> Vec<(String, f64)> {
+pub(crate) fn rule_params(rule: ThresholdRule) -> Vec<(String, f64)> {
     match rule {
         ThresholdRule::Contamination(share) => vec![("contamination".into(), share)],
         ThresholdRule::Tail { risk, fallback } => {

@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 use crate::iforest::FitError;
 use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, TrainingInfo};
 use crate::neighbours::{NeighbourConfig, Neighbours};
+use crate::sequence_model::rule_params;
 use crate::service_model::{
     data_hash, quantile, reference_histograms, scale_for, scale_rows, ModelScore, TrainingRow,
 };
+use crate::threshold::ThresholdRule;
 
 /// Rows in a window: the previous minute and this one.
 pub const WINDOW: usize = 2;
@@ -58,6 +60,14 @@ fn runs_by_service(
     runs
 }
 
+/// The share of training rows `rule` flags when it falls back to a quantile.
+fn rule_share(rule: ThresholdRule) -> f64 {
+    match rule {
+        ThresholdRule::Contamination(share) => share,
+        ThresholdRule::Tail { fallback, .. } => fallback,
+    }
+}
+
 /// Maps a raw score (0 and up) to 0..1 with `threshold` at 0.5, keeping order.
 fn normalize(raw: f64, threshold: f64) -> f64 {
     let raw = raw.max(0.0);
@@ -68,13 +78,17 @@ impl WindowModel {
     /// Trains on `rows` (any order; each service's rows are ordered by step). `floors[i]` is
     /// feature `i`'s smallest spread in its unit (see [`crate::scaler::StandardScaler::fit`]).
     /// `training.rows` and `training.data_hash` are filled in here.
+    /// The threshold is `rule`'s choice among the training rows' own scores (each against the
+    /// others); `config.contamination` is replaced by the rule's share.
     pub fn train(
         features: Vec<String>,
         floors: &[f64],
         rows: &[TrainingRow],
         config: NeighbourConfig,
+        rule: ThresholdRule,
         mut training: TrainingInfo,
     ) -> Result<Self, FitError> {
+        rule.validate().map_err(FitError::Config)?;
         if let Some(row) = rows.iter().find(|r| r.values.len() != features.len()) {
             return Err(FitError::Config(format!(
                 "a row of {} has {} values for {} features",
@@ -86,32 +100,39 @@ impl WindowModel {
         let (scalers, scaled) = scale_rows(rows, floors);
         let runs = runs_by_service(rows, &scalers);
         let borrowed: Vec<&[Vec<f64>]> = runs.iter().map(Vec::as_slice).collect();
-        let neighbours = Neighbours::<WINDOW>::fit_runs(&borrowed, config)
+        let config = NeighbourConfig {
+            contamination: rule_share(rule),
+            ..config
+        };
+        let (neighbours, own) = Neighbours::<WINDOW>::fit_scored(&borrowed, config)
             .map_err(|e| FitError::Config(e.to_string()))?;
-        let mut own: Vec<f64> = runs
-            .iter()
-            .flat_map(|run| {
-                neighbours
-                    .score_series(&[], run)
-                    .into_iter()
-                    .skip(WINDOW - 1)
-            })
-            .collect();
-        own.sort_by(f64::total_cmp);
+        let chosen = rule.choose(&own);
+        let neighbours = neighbours.with_threshold(chosen.threshold);
+        let flagged = own.iter().filter(|s| neighbours.is_anomalous(**s)).count();
         training.rows = own.len();
         training.data_hash = data_hash(rows);
         let metadata = ModelMetadata {
             threshold: neighbours.threshold(),
-            params: BTreeMap::from([
-                ("window".into(), WINDOW as f64),
-                ("neighbours".into(), config.neighbours as f64),
-                ("reference_quantile".into(), config.reference_quantile),
-                ("floor".into(), config.floor),
-                ("contamination".into(), config.contamination),
-            ]),
+            params: rule_params(rule)
+                .into_iter()
+                .chain([
+                    ("window".into(), WINDOW as f64),
+                    ("neighbours".into(), config.neighbours as f64),
+                    ("reference_quantile".into(), config.reference_quantile),
+                    ("floor".into(), config.floor),
+                ])
+                .collect(),
             evaluation: BTreeMap::from([
                 ("services".into(), scalers.len() as f64),
                 ("runs".into(), runs.len() as f64),
+                (
+                    "threshold_from_tail".into(),
+                    f64::from(u8::from(chosen.from_tail)),
+                ),
+                (
+                    "training_flagged_share".into(),
+                    flagged as f64 / own.len().max(1) as f64,
+                ),
                 ("training_score_p50".into(), quantile(&own, 0.5)),
                 ("training_score_p99".into(), quantile(&own, 0.99)),
             ]),
@@ -233,14 +254,9 @@ mod tests {
 
     fn train() -> WindowModel {
         let features = vec!["latency".to_string(), "errors".to_string()];
-        WindowModel::train(
-            features,
-            &[0.01, 0.01],
-            &rows(1),
-            NeighbourConfig::default(),
-            info(),
-        )
-        .expect("trains")
+        let rule = ThresholdRule::Contamination(0.01);
+        let config = NeighbourConfig::default();
+        WindowModel::train(features, &[0.01, 0.01], &rows(1), config, rule, info()).expect("trains")
     }
 
     fn judge(model: &WindowModel, service: &str, previous: &[f64], now: &[f64]) -> ModelScore {
@@ -286,6 +302,21 @@ mod tests {
         }
         let error = WindowModel::load(&path, &["latency"]).expect_err("unknown feature");
         assert!(error.to_string().contains("errors"), "{error}");
+    }
+
+    #[test]
+    fn an_alarm_budget_sets_the_threshold_by_a_tail_fit_beyond_the_quantile() {
+        let features = vec!["latency".to_string(), "errors".to_string()];
+        let config = NeighbourConfig::default();
+        // One alarm an hour over 2 services: a risk of 1/120 per row.
+        let rule = ThresholdRule::for_alarm_budget(1.0, 2, 0.01);
+        let model = WindowModel::train(features, &[0.01, 0.01], &rows(1), config, rule, info())
+            .expect("trains");
+        let metadata = model.metadata();
+        assert_eq!(metadata.evaluation["threshold_from_tail"], 1.0);
+        assert!((metadata.params["risk"] - 1.0 / 120.0).abs() < 1e-12);
+        let share = metadata.evaluation["training_flagged_share"];
+        assert!(share > 0.0 && share < 0.02, "{share}");
     }
 
     #[test]

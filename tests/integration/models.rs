@@ -165,7 +165,11 @@ fn a_window_neighbour_model_trains_reproducibly_and_scores_in_the_job() {
     let neighbours = ["--model", "neighbours"];
     let summary = train(&data, &models, &neighbours);
     assert!(summary.contains("trained neighbours v1"), "{summary}");
-    assert!(summary.contains("(99th percentile)"), "{summary}");
+    // 40 minutes of 6 services are too few rows for a tail fit at one false alarm an hour.
+    assert!(
+        summary.contains("(99th percentile: too few distinct"),
+        "{summary}"
+    );
     train(&data, &models, &neighbours);
     let read = |version: u64| -> serde_json::Value {
         let path = models.join(format!("neighbours-v{version}.json"));

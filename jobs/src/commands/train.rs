@@ -31,8 +31,8 @@ quantile of its training scores. The LSTM's is set for --alarms-per-hour false a
 the training range's fleet (default 1): the forecast error a normal row exceeds with probability \
 alarms / (60 x services), from a tail (SPOT) fit of its training errors. A quantile of a few \
 thousand rows cannot see that far, and 1 % of every service's rows is many alerts an hour. The \
-window-neighbour model's is the (1 - contamination) quantile of its training rows' own scores, \
-each row judged against the others.\n\n\
+window-neighbour model's is set the same way from its training rows' own scores, each row judged \
+against the others.\n\n\
 Examples:\n  aiops train --from data --out models\n  \
 aiops train --model neighbours --from data --out models\n  \
 aiops train --from postgres://u@db/aiops --range 2026-01-05T00:00:00Z..2026-01-12T00:00:00Z --out models\n  \
@@ -60,14 +60,15 @@ pub struct TrainArgs {
     /// Expected share of anomalous rows in the training range (sets the threshold).
     #[arg(long, default_value_t = 0.01)]
     contamination: f64,
-    /// LSTM: false alarms an hour the threshold allows on a healthy fleet of the training
+    /// LSTM and neighbours: false alarms an hour the threshold allows on a healthy fleet of the training
     /// range's services. The risk per row is this over 60 × services, and the threshold the
     /// forecast error a normal row exceeds with that probability, from a generalized Pareto
     /// fit of the training errors above their 98th percentile (with too few distinct errors
     /// there, the --contamination quantile).
     #[arg(long, value_name = "ALARMS", default_value_t = DEFAULT_ALARMS_PER_HOUR)]
     alarms_per_hour: f64,
-    /// LSTM: the risk per row itself, instead of --alarms-per-hour; 0 uses --contamination.
+    /// LSTM and neighbours: the risk per row itself, instead of --alarms-per-hour; 0 uses
+    /// --contamination.
     #[arg(long, conflicts_with = "alarms_per_hour")]
     risk: Option<f64>,
     /// Seed of every random choice.
@@ -118,7 +119,8 @@ enum ModelArg {
     Lstm,
     /// Window neighbours: each service's (previous minute, minute) per input against every
     /// such pair in training (5th-nearest distance over its 99th percentile in training, mean
-    /// over inputs; threshold from --contamination). No randomness: --seed is not used.
+    /// over inputs; threshold for --alarms-per-hour, like the LSTM's). No randomness: --seed
+    /// is not used.
     Neighbours,
     /// Graph network ranking root causes, trained on labelled incidents: data directories
     /// (--from, comma-separated) of runs with rca.record_inputs = true and a ground_truth.csv,
@@ -254,13 +256,17 @@ fn train_neighbours(
     rows: &[TrainingRow],
     training: TrainingInfo,
 ) -> anyhow::Result<(ModelMetadata, PathBuf)> {
-    let config = NeighbourConfig {
-        contamination: args.contamination,
-        ..NeighbourConfig::default()
-    };
+    let rule = threshold_rule(args, rows)?;
     let fitting = bar(args.quiet, 1, "indexing windows");
-    let mut model = WindowModel::train(inputs, floors, rows, config, training)
-        .with_context(|| format!("training on {} rows", rows.len()))?;
+    let mut model = WindowModel::train(
+        inputs,
+        floors,
+        rows,
+        NeighbourConfig::default(),
+        rule,
+        training,
+    )
+    .with_context(|| format!("training on {} rows", rows.len()))?;
     fitting.finish_and_clear();
     let path = model
         .save(&args.out, chrono::Utc::now().to_rfc3339())
@@ -290,7 +296,7 @@ fn train_lstm(
         floors,
         rows,
         &config,
-        lstm_threshold(args, rows)?,
+        threshold_rule(args, rows)?,
         training,
         |_, loss| {
             epochs.set_message(format!("loss {loss:.4}"));
@@ -305,9 +311,10 @@ fn train_lstm(
     Ok((model.metadata().clone(), path))
 }
 
-/// The LSTM's threshold rule from --alarms-per-hour or --risk, and --contamination, for the
-/// services of the training `rows`; a budget the tail fit cannot serve is named.
-fn lstm_threshold(args: &TrainArgs, rows: &[TrainingRow]) -> anyhow::Result<ThresholdRule> {
+/// The LSTM's and the window-neighbour model's threshold rule from --alarms-per-hour or
+/// --risk, and --contamination, for the services of the training `rows`; a budget the tail
+/// fit cannot serve is named.
+fn threshold_rule(args: &TrainArgs, rows: &[TrainingRow]) -> anyhow::Result<ThresholdRule> {
     let rule = match args.risk {
         Some(0.0) => ThresholdRule::Contamination(args.contamination),
         Some(risk) => ThresholdRule::Tail {
