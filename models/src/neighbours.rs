@@ -26,6 +26,7 @@ use std::num::NonZero;
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 
 use crate::model_file::{ModelFileError, Tensor, Weights};
+use crate::service_model::quantile;
 
 /// Distinct windows, hashed by foldhash with a fixed seed (the keys are our own numbers).
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
@@ -173,15 +174,18 @@ impl<const W: usize> Neighbours<W> {
     /// Fits on `runs`: each a series of consecutive rows (one value per metric each, in time
     /// order), so no window spans two runs (two services, or a gap in one). A value that is
     /// not finite is missing: windows holding one are left out of their metric.
-    pub fn fit_runs(runs: &[&[Vec<f64>]], config: NeighbourConfig) -> Result<Self, NeighbourError> {
+    pub fn fit_runs<R: AsRef<[f64]>>(
+        runs: &[&[R]],
+        config: NeighbourConfig,
+    ) -> Result<Self, NeighbourError> {
         Self::fit_scored(runs, config).map(|(model, _)| model)
     }
 
     /// [`Neighbours::fit_runs`], also returning the training rows' own scores (each row's
     /// windows against the other windows), ascending: what a threshold rule other than the
     /// contamination quantile chooses from (see [`Neighbours::with_threshold`]).
-    pub fn fit_scored(
-        runs: &[&[Vec<f64>]],
+    pub fn fit_scored<R: AsRef<[f64]>>(
+        runs: &[&[R]],
         config: NeighbourConfig,
     ) -> Result<(Self, Vec<f64>), NeighbourError> {
         check_config(W, &config)?;
@@ -191,14 +195,16 @@ impl<const W: usize> Neighbours<W> {
         let mut own = vec![(0.0, 0usize); rows];
         let mut metrics = Vec::with_capacity(width);
         for metric in 0..width {
-            let (ends, windows) = windows_of::<W>(runs, metric);
+            let (ends, windows) = windows_of::<W, R>(runs, metric);
             let mut index = MetricNeighbours::new(&windows);
             // The nearest window to a training window is itself (or an equal one): k + 1.
             let distances: Vec<f64> = windows
                 .iter()
                 .map(|w| index.distance(w, config.neighbours + 1).unwrap_or(0.0))
                 .collect();
-            index.reference = quantile(&distances, config.reference_quantile) + config.floor;
+            let mut sorted = distances.clone();
+            sorted.sort_by(f64::total_cmp);
+            index.reference = quantile(&sorted, config.reference_quantile) + config.floor;
             for (end, distance) in ends.iter().zip(&distances) {
                 own[*end].0 += distance / index.reference;
                 own[*end].1 += 1;
@@ -292,7 +298,7 @@ impl<const W: usize> Neighbours<W> {
     }
 
     /// Score above which a row is anomalous: the (1 − contamination) quantile of the
-    /// training rows' leave-one-out scores.
+    /// training rows' leave-one-out scores, unless [`Neighbours::with_threshold`] set another.
     pub fn threshold(&self) -> f64 {
         self.threshold
     }
@@ -301,11 +307,6 @@ impl<const W: usize> Neighbours<W> {
     /// moved in training has threshold 0, and a row that still has not moved is not news.
     pub fn is_anomalous(&self, score: f64) -> bool {
         score > self.threshold
-    }
-
-    /// Metrics the model was fitted on.
-    pub fn width(&self) -> usize {
-        self.metrics.len()
     }
 
     /// Per metric, the distance of the window of `rows` (the last `W` rows, oldest first)
@@ -387,8 +388,8 @@ fn check_config(window: usize, config: &NeighbourConfig) -> Result<(), Neighbour
 }
 
 /// The rows' common width, if the runs hold enough windows for `neighbours` more.
-fn check_rows(
-    runs: &[&[Vec<f64>]],
+fn check_rows<R: AsRef<[f64]>>(
+    runs: &[&[R]],
     window: usize,
     neighbours: usize,
 ) -> Result<usize, NeighbourError> {
@@ -405,8 +406,12 @@ fn check_rows(
             neighbours,
         });
     }
-    let expected = runs.iter().find_map(|r| r.first()).map_or(0, Vec::len);
+    let expected = runs
+        .iter()
+        .find_map(|r| r.first())
+        .map_or(0, |row| row.as_ref().len());
     for (row, values) in runs.iter().flat_map(|r| r.iter()).enumerate() {
+        let values = values.as_ref();
         if values.len() != expected {
             return Err(NeighbourError::Ragged {
                 row,
@@ -420,12 +425,15 @@ fn check_rows(
 
 /// Every window of `W` consecutive finite values of `metric` within each run, with the
 /// index (over all runs' rows) of the row that ends it.
-fn windows_of<const W: usize>(runs: &[&[Vec<f64>]], metric: usize) -> (Vec<usize>, Vec<[f64; W]>) {
+fn windows_of<const W: usize, R: AsRef<[f64]>>(
+    runs: &[&[R]],
+    metric: usize,
+) -> (Vec<usize>, Vec<[f64; W]>) {
     let (mut ends, mut windows) = (Vec::new(), Vec::new());
     let mut offset = 0;
     for run in runs {
         for (start, rows) in run.windows(W).enumerate() {
-            let window: [f64; W] = std::array::from_fn(|i| rows[i][metric]);
+            let window: [f64; W] = std::array::from_fn(|i| rows[i].as_ref()[metric]);
             if window.iter().all(|v| v.is_finite()) {
                 ends.push(offset + start + W - 1);
                 windows.push(window);
@@ -446,17 +454,6 @@ fn window_at<const W: usize>(rows: &[&[f64]], metric: usize) -> Option<[f64; W]>
         *slot = *row.get(metric).filter(|v| v.is_finite())?;
     }
     Some(window)
-}
-
-/// The `q` quantile of `values` (nearest rank); 0 for none.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
-    let (_, value, _) = sorted.select_nth_unstable_by(rank, f64::total_cmp);
-    *value
 }
 
 #[cfg(test)]
@@ -510,7 +507,8 @@ mod tests {
             let config = NeighbourConfig { neighbours: 3, ..NeighbourConfig::default() };
             let model = Neighbours::<2>::fit(&rows, config).unwrap();
             let points: Vec<[f64; 2]> = values.windows(2).map(|w| [w[0], w[1]]).collect();
-            let own: Vec<f64> = points.iter().map(|p| kth_distance(&points, *p, 4)).collect();
+            let mut own: Vec<f64> = points.iter().map(|p| kth_distance(&points, *p, 4)).collect();
+            own.sort_by(f64::total_cmp);
             let reference = quantile(&own, 0.99) + 1e-3;
             let expected = kth_distance(&points, [query.0, query.1], 3) / reference;
             let score = model.score(&[&[query.0], &[query.1]]);

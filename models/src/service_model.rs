@@ -170,8 +170,12 @@ pub(crate) fn data_hash(rows: &[TrainingRow]) -> String {
     format!("{:016x}", hasher.digest())
 }
 
+/// The `q` quantile of `sorted` (ascending; nearest rank); 0 for none.
 pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    match sorted.len() {
+        0 => 0.0,
+        n => sorted[((n - 1) as f64 * q).round() as usize],
+    }
 }
 
 impl ServiceModel {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::iforest::FitError;
 use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, TrainingInfo};
-use crate::neighbours::{NeighbourConfig, Neighbours};
+use crate::neighbours::{mean_of, NeighbourConfig, Neighbours};
 use crate::sequence_model::rule_params;
 use crate::service_model::{
     data_hash, quantile, reference_histograms, scale_for, scale_rows, ModelScore, TrainingRow,
@@ -31,41 +31,38 @@ pub struct WindowModel {
     neighbours: Neighbours<WINDOW>,
 }
 
-/// Each service's scaled rows split into runs of consecutive steps, services in name order.
-fn runs_by_service(
+/// Each service's scaled rows (`scaled`: [`scale_rows`]' matrix, one row per row of a service
+/// with a scaler, in `rows`' order) split into runs of consecutive steps, services in name
+/// order.
+fn runs_by_service<'a>(
     rows: &[TrainingRow],
     scalers: &BTreeMap<String, crate::scaler::StandardScaler>,
-) -> Vec<Vec<Vec<f64>>> {
-    let mut series: BTreeMap<&str, Vec<&TrainingRow>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| scalers.contains_key(&r.service)) {
-        series.entry(row.service.as_str()).or_default().push(row);
+    scaled: &'a [f64],
+) -> Vec<Vec<&'a [f64]>> {
+    let width = rows.first().map_or(0, |r| r.values.len()).max(1);
+    let mut series: BTreeMap<&str, Vec<(i64, &[f64])>> = BTreeMap::new();
+    let kept = rows.iter().filter(|r| scalers.contains_key(&r.service));
+    for (row, values) in kept.zip(scaled.chunks_exact(width)) {
+        series
+            .entry(row.service.as_str())
+            .or_default()
+            .push((row.step, values));
     }
     let mut runs = Vec::new();
-    for (service, mut rows) in series {
-        rows.sort_by_key(|r| r.step);
-        let scaler = &scalers[service];
-        let mut run: Vec<Vec<f64>> = Vec::new();
+    for mut steps in series.into_values() {
+        steps.sort_by_key(|(step, _)| *step);
+        let mut run = Vec::new();
         let mut last_step = None;
-        for row in rows {
-            if last_step.is_some_and(|step: i64| row.step != step + 1) {
+        for (step, values) in steps {
+            if last_step.is_some_and(|last: i64| step != last + 1) {
                 runs.push(std::mem::take(&mut run));
             }
-            let mut scaled = vec![0.0; row.values.len()];
-            scaler.transform_into(&row.values, &mut scaled);
-            run.push(scaled);
-            last_step = Some(row.step);
+            run.push(values);
+            last_step = Some(step);
         }
         runs.push(run);
     }
     runs
-}
-
-/// The share of training rows `rule` flags when it falls back to a quantile.
-fn rule_share(rule: ThresholdRule) -> f64 {
-    match rule {
-        ThresholdRule::Contamination(share) => share,
-        ThresholdRule::Tail { fallback, .. } => fallback,
-    }
 }
 
 /// Maps a raw score (0 and up) to 0..1 with `threshold` at 0.5, keeping order.
@@ -79,7 +76,7 @@ impl WindowModel {
     /// feature `i`'s smallest spread in its unit (see [`crate::scaler::StandardScaler::fit`]).
     /// `training.rows` and `training.data_hash` are filled in here.
     /// The threshold is `rule`'s choice among the training rows' own scores (each against the
-    /// others); `config.contamination` is replaced by the rule's share.
+    /// others), not `config.contamination`'s quantile.
     pub fn train(
         features: Vec<String>,
         floors: &[f64],
@@ -98,12 +95,8 @@ impl WindowModel {
             )));
         }
         let (scalers, scaled) = scale_rows(rows, floors);
-        let runs = runs_by_service(rows, &scalers);
-        let borrowed: Vec<&[Vec<f64>]> = runs.iter().map(Vec::as_slice).collect();
-        let config = NeighbourConfig {
-            contamination: rule_share(rule),
-            ..config
-        };
+        let runs = runs_by_service(rows, &scalers, &scaled);
+        let borrowed: Vec<&[&[f64]]> = runs.iter().map(Vec::as_slice).collect();
         let (neighbours, own) = Neighbours::<WINDOW>::fit_scored(&borrowed, config)
             .map_err(|e| FitError::Config(e.to_string()))?;
         let chosen = rule.choose(&own);
@@ -198,7 +191,7 @@ impl WindowModel {
     /// from [`WindowModel::scale`]).
     pub fn score(&self, previous: &[f64], scaled: &[f64]) -> ModelScore {
         let per_metric = self.neighbours.metric_scores(&[previous, scaled]);
-        let raw = self.neighbours.score(&[previous, scaled]);
+        let raw = mean_of(&per_metric);
         let top_feature = per_metric
             .iter()
             .enumerate()
