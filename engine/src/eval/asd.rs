@@ -15,6 +15,7 @@ use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::TrainingInfo;
 use aiops_models::neighbours::{mean_of, NeighbourConfig, Neighbours};
+use aiops_models::scaler::StandardScaler;
 use aiops_models::seasonal::{self, SeasonalConfig};
 use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ServiceModel, TrainingRow};
@@ -386,26 +387,17 @@ pub fn neighbours(machine: &Machine) -> Result<NeighbourScored> {
 /// at 1e-3): the plain baseline for which metrics explain a row.
 pub fn deviations(machine: &Machine) -> Vec<Vec<Option<f64>>> {
     let width = machine.train.first().map_or(0, Vec::len);
-    let n = machine.train.len().max(1) as f64;
-    let moments: Vec<(f64, f64)> = (0..width)
-        .map(|m| {
-            let mean = machine.train.iter().map(|r| r[m]).sum::<f64>() / n;
-            let variance = machine
-                .train
-                .iter()
-                .map(|r| (r[m] - mean).powi(2))
-                .sum::<f64>()
-                / n;
-            (mean, variance.sqrt().max(1e-3))
-        })
-        .collect();
+    let scaler = StandardScaler::fit(machine.train.iter().map(Vec::as_slice), &vec![1e-3; width]);
+    let mut z = vec![0.0; width];
     machine
         .test
         .iter()
         .map(|row| {
+            scaler.transform_into(row, &mut z);
+            // The scaler maps a missing value to 0; here it has no |z| at all.
             row.iter()
-                .zip(&moments)
-                .map(|(v, (mean, sd))| v.is_finite().then(|| ((v - mean) / sd).abs()))
+                .zip(&z)
+                .map(|(value, z)| value.is_finite().then(|| z.abs()))
                 .collect()
         })
         .collect()

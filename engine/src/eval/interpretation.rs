@@ -103,10 +103,16 @@ pub fn hit_rates(
 ) -> HitRates {
     let mut total = HitRates::default();
     for segment in segments {
-        let last = segment.last.min(metric_scores.len().saturating_sub(1));
-        for row in (segment.first..=last).filter(|r| counted(*r)) {
-            total.at_100 += hit_rate(&metric_scores[row], &segment.metrics, 1.0);
-            total.at_150 += hit_rate(&metric_scores[row], &segment.metrics, 1.5);
+        // Rows past the end of the scores (labels longer than the test part) are skipped.
+        for row in segment.first..=segment.last {
+            let Some(scores) = metric_scores.get(row) else {
+                break;
+            };
+            if !counted(row) {
+                continue;
+            }
+            total.at_100 += hit_rate(scores, &segment.metrics, 1.0);
+            total.at_150 += hit_rate(scores, &segment.metrics, 1.5);
             total.rows += 1;
         }
     }

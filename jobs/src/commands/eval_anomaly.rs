@@ -204,7 +204,7 @@ fn asd_eval(args: &AnomalyArgs) -> anyhow::Result<serde_json::Value> {
         let multiscale_seasonal = multiscale.either(&seasonal);
         let neighbours = asd::neighbours(&machine)?;
         let explained = interpretation::load(&root, name)?;
-        explanations.push(Explanation::of(name, &machine, &neighbours, &explained));
+        explanations.push(Explanation::of(&machine, &neighbours, &explained));
         let neighbours = neighbours.scored;
         let lstm_context = lstm.either(&context);
         let all = asd::Scored::at_threshold(
@@ -315,7 +315,6 @@ struct Explanation {
 
 impl Explanation {
     fn of(
-        name: &str,
         machine: &asd::Machine,
         neighbours: &asd::NeighbourScored,
         explained: &[interpretation::Explained],
@@ -325,7 +324,7 @@ impl Explanation {
             interpretation::hit_rates(scores, explained, counted)
         };
         Explanation {
-            machine: name.to_string(),
+            machine: machine.name.clone(),
             neighbours_all: hits(&neighbours.metric_scores, &|_| true),
             neighbours_flagged: hits(&neighbours.metric_scores, &|row| flags[row]),
             deviation_all: hits(&asd::deviations(machine), &|_| true),
@@ -451,16 +450,18 @@ fn train_history(
         seed: args.seed,
         ..Default::default()
     };
+    // One false alarm an hour on this fleet, for the LSTM and the window-neighbour model.
+    let budget = ThresholdRule::for_alarm_budget(
+        DEFAULT_ALARMS_PER_HOUR,
+        aiops_models::service_model::service_count(&stored.rows),
+        0.01,
+    );
     let mut neighbours = aiops_models::window_model::WindowModel::train(
         inputs.clone(),
         &floors,
         &stored.rows,
         aiops_models::neighbours::NeighbourConfig::default(),
-        ThresholdRule::for_alarm_budget(
-            DEFAULT_ALARMS_PER_HOUR,
-            aiops_models::service_model::service_count(&stored.rows),
-            0.01,
-        ),
+        budget,
         training.clone(),
     )?;
     let mut lstm = aiops_models::sequence_model::SequenceModel::train(
@@ -468,11 +469,7 @@ fn train_history(
         &floors,
         &stored.rows,
         &config,
-        ThresholdRule::for_alarm_budget(
-            DEFAULT_ALARMS_PER_HOUR,
-            aiops_models::service_model::service_count(&stored.rows),
-            0.01,
-        ),
+        budget,
         training,
         |_, _| {},
     )?;

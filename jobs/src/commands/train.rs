@@ -60,11 +60,11 @@ pub struct TrainArgs {
     /// Expected share of anomalous rows in the training range (sets the threshold).
     #[arg(long, default_value_t = 0.01)]
     contamination: f64,
-    /// LSTM and neighbours: false alarms an hour the threshold allows on a healthy fleet of the training
-    /// range's services. The risk per row is this over 60 × services, and the threshold the
-    /// forecast error a normal row exceeds with that probability, from a generalized Pareto
-    /// fit of the training errors above their 98th percentile (with too few distinct errors
-    /// there, the --contamination quantile).
+    /// LSTM and neighbours: false alarms an hour the threshold allows on a healthy fleet of
+    /// the training range's services. The risk per row is this over 60 × services, and the
+    /// threshold the score (LSTM: forecast error) a normal row exceeds with that probability,
+    /// from a generalized Pareto fit of the training scores above their 98th percentile (with
+    /// too few distinct scores there, the --contamination quantile).
     #[arg(long, value_name = "ALARMS", default_value_t = DEFAULT_ALARMS_PER_HOUR)]
     alarms_per_hour: f64,
     /// LSTM and neighbours: the risk per row itself, instead of --alarms-per-hour; 0 uses
@@ -205,7 +205,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (first, last) = stored.span.unwrap_or((from, to));
     let (from, to) = (from.max(first), to.min(last + 60_000_000));
     if let Some(threshold) = args.if_drifted {
-        if !drifted(&args, &inputs, &rows, threshold)? {
+        if !drifted(&args, kind, &inputs, &rows, threshold)? {
             return Ok(());
         }
     }
@@ -341,15 +341,11 @@ fn threshold_rule(args: &TrainArgs, rows: &[TrainingRow]) -> anyhow::Result<Thre
 /// Whether the newest model in `--out` sees drift above `threshold` on `rows` (prints why).
 fn drifted(
     args: &TrainArgs,
+    kind: ModelKind,
     inputs: &[String],
     rows: &[TrainingRow],
     threshold: f64,
 ) -> anyhow::Result<bool> {
-    let kind = match args.model {
-        ModelArg::Lstm => ModelKind::Lstm,
-        ModelArg::Neighbours => ModelKind::Neighbours,
-        _ => ModelKind::IsolationForest,
-    };
     let newest = match model_file::versions(&args.out, kind) {
         Ok(versions) => versions.into_iter().last(),
         Err(_) => None,
