@@ -94,6 +94,14 @@ fn windowed_gaussian_reproduces_nabs_published_results() {
     assert!((normalized - 39.6).abs() < 0.05, "{normalized}");
 }
 
+/// `detector`'s score series of every file.
+fn per_file(
+    corpus: &[nab::NabFile],
+    detector: impl Fn(&nab::NabFile) -> Vec<f64>,
+) -> Vec<Vec<f64>> {
+    corpus.iter().map(detector).collect()
+}
+
 /// Normalised scores per profile (standard, low FP, low FN) of per-file score series at
 /// their best threshold, as the eval command reports them.
 fn corpus_scores(corpus: &[nab::NabFile], scores: &[Vec<f64>]) -> Vec<f64> {
@@ -113,10 +121,9 @@ fn online_context_detectors_keep_their_nab_scores() {
     let Some(corpus) = corpus() else {
         return;
     };
-    let context: Vec<Vec<f64>> = corpus
-        .iter()
-        .map(|file| univariate::context(&file.values, file.probation()))
-        .collect();
+    let context = per_file(&corpus, |file| {
+        univariate::context(&file.values, file.probation())
+    });
     let alone = corpus_scores(&corpus, &context);
     assert!(
         alone[0] > 63.0,
@@ -163,10 +170,9 @@ fn cad_with_the_file_range_reproduces_cad_oses_published_scores() {
     let Some(corpus) = corpus() else {
         return;
     };
-    let cad: Vec<Vec<f64>> = corpus
-        .iter()
-        .map(|file| aiops_engine::eval::univariate::cad(&file.values, file.probation(), true))
-        .collect();
+    let cad = per_file(&corpus, |file| {
+        aiops_engine::eval::univariate::cad(&file.values, file.probation(), true)
+    });
     let scores = corpus_scores(&corpus, &cad);
     for (score, published) in scores.iter().zip([69.9, 67.0, 73.2]) {
         assert!(
@@ -188,10 +194,9 @@ fn resonance_reproduces_artimes_published_scores_and_keeps_its_online_score() {
         return;
     };
     let score_with = |file_range: bool| {
-        let scores: Vec<Vec<f64>> = corpus
-            .iter()
-            .map(|file| univariate::resonance(&file.values, file.probation(), file_range))
-            .collect();
+        let scores = per_file(&corpus, |file| {
+            univariate::resonance(&file.values, file.probation(), file_range)
+        });
         corpus_scores(&corpus, &scores)
     };
     let given = score_with(true);
@@ -217,10 +222,9 @@ fn a_new_record_alone_scores_above_random_cut_forest() {
     let Some(corpus) = corpus() else {
         return;
     };
-    let scores: Vec<Vec<f64>> = corpus
-        .iter()
-        .map(|file| univariate::record(&file.values, file.probation()))
-        .collect();
+    let scores = per_file(&corpus, |file| {
+        univariate::record(&file.values, file.probation())
+    });
     let standard = corpus_scores(&corpus, &scores)[0];
     assert!(standard > 51.7, "record NAB standard score {standard:.1}");
 }
