@@ -17,7 +17,8 @@ use std::sync::Arc;
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
 use aiops_engine::graph::{CallPairs, EdgeWindows, SplitLinks, WithNeighbours};
-use aiops_engine::otlp::{decode_spans, encode_traces, Encoding};
+use aiops_engine::otlp::decode_spans;
+use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, Span};
 use aiops_engine::stats::Stats;
 use aiops_engine::time::{pane_of, Pane};
@@ -35,13 +36,13 @@ fn requests() -> (Vec<Vec<u8>>, u64) {
     config.simulator.services = 30;
     config.simulator.traces_per_second = 12.0;
     config.simulator.start = "2026-01-05T14:00:00Z".into();
-    config.simulator.duration = "20m".into();
+    config.simulator.duration = Some("20m".into());
     let sim = Arc::new(aiops_engine::job::simulator(&config, 0).expect("simulator"));
     let mut shard = sim.shard(0, 1);
     let (mut requests, mut spans) = (Vec::new(), 0u64);
     while let Some(second) = shard.next_second() {
         if let Some(traces) = second.traces {
-            let bytes = encode_traces(&traces, Encoding::OtlpProto);
+            let bytes = Encoding::OtlpProto.encode(&traces);
             let mut decoded = Vec::new();
             let _ = decode_spans(&bytes, Encoding::OtlpProto, &mut decoded);
             spans += decoded.len() as u64;

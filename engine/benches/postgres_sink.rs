@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let mut config = JobConfig::load(None, Vec::new()).unwrap().postgres;
-    config.url = url.clone();
+    config.url = Some(url.clone());
     migrate(&mut connect(&url).unwrap(), &config, &server_of(&url)).unwrap();
     let mut sink = PostgresSink::connect(&config).unwrap();
     let rows = rows();

@@ -1,7 +1,7 @@
 //! Scoring one feature row with every detector the job runs: the robust median/MAD detector
 //! over 11 features with 30 minutes of history; plus the IsolationForest (100 trees) behind
-//! per-service scaling; plus the LSTM forecaster (2 × 64, one streaming step per row); combined. The bar is a p99 well under
-//! 50 ms per row, aiming below 1 ms on one core.
+//! per-service scaling; plus the LSTM forecaster (2 × 64, one streaming step per row);
+//! combined. The bar is a p99 well under 50 ms per row, aiming below 1 ms on one core.
 //!
 //! Run: `cargo bench -p aiops-engine --bench score_row`. Besides criterion's mean, it prints
 //! the p50 / p99 / max of 100 000 single-row timings.
@@ -13,13 +13,13 @@ use std::time::Instant;
 
 use aiops_engine::config::{Combine, JobConfig};
 use aiops_engine::features::FeatureRow;
-use aiops_engine::score::detect::{input_floors, model_inputs};
+use aiops_engine::score::inputs::{input_floors, model_inputs};
 use aiops_engine::score::{Detector, ModelSlot};
 use aiops_engine::stats::Stats;
+use aiops_models::fit::{fit, ModelSpec, TrainingSet};
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::TrainingInfo;
-use aiops_models::sequence_model::SequenceModel;
-use aiops_models::service_model::{ServiceModel, TrainingRow};
+use aiops_models::service_model::TrainingRow;
 use aiops_models::threshold::ThresholdRule;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
@@ -51,7 +51,7 @@ fn trained_models(forest_dir: &std::path::Path, all_dir: &std::path::Path) {
     let inputs: Vec<String> = model_inputs().into_iter().map(String::from).collect();
     let readers: Vec<_> = inputs
         .iter()
-        .map(|n| aiops_engine::score::detect::input_reader(n).unwrap())
+        .map(|n| aiops_engine::score::inputs::input_reader(n).unwrap())
         .collect();
     let rows: Vec<TrainingRow> = (0..120)
         .flat_map(|minute| (0..SERVICES).map(move |s| (minute, s)))
@@ -72,34 +72,25 @@ fn trained_models(forest_dir: &std::path::Path, all_dir: &std::path::Path) {
         rows: 0,
         data_hash: String::new(),
     };
-    let mut forest = ServiceModel::train(
-        inputs.clone(),
-        &floors,
-        &rows,
-        &Default::default(),
-        info.clone(),
-        |_| {},
-    )
-    .unwrap();
-    forest
-        .save(forest_dir, "2026-01-01T00:00:00Z".into())
-        .unwrap();
-    forest.save(all_dir, "2026-01-01T00:00:00Z".into()).unwrap();
+    let set = TrainingSet {
+        inputs: &inputs,
+        floors: &floors,
+        rows: &rows,
+    };
+    let stamp = || "2026-01-01T00:00:00Z".to_string();
+    let forest = ModelSpec::IsolationForest(Default::default());
+    let mut forest = fit(&forest, set, info.clone(), |_| {}).unwrap();
+    forest.save(forest_dir, stamp()).unwrap();
+    forest.save(all_dir, stamp()).unwrap();
     let config = LstmConfig {
         epochs: 2,
         ..Default::default()
     };
-    let mut lstm = SequenceModel::train(
-        inputs,
-        &floors,
-        &rows,
-        &config,
-        ThresholdRule::Contamination(0.01),
-        info,
-        |_, _| {},
-    )
-    .unwrap();
-    lstm.save(all_dir, "2026-01-01T00:00:00Z".into()).unwrap();
+    let lstm = ModelSpec::Lstm(config, ThresholdRule::Contamination(0.01));
+    fit(&lstm, set, info, |_| {})
+        .unwrap()
+        .save(all_dir, stamp())
+        .unwrap();
 }
 
 fn detector(models: Option<&std::path::Path>) -> Detector {

@@ -1,28 +1,48 @@
-//! `aiops-engine`: the streaming half of the AIOps engine.
+//! `aiops-engine`: the streaming job of the AIOps engine, from OpenTelemetry records to
+//! feature rows, a service graph and incidents.
 //!
-//! OpenTelemetry spans and metrics come in from a [`source`] (the built-in [`sim`]ulator or
-//! OTLP file replay), are decoded by [`otlp`], stamped with event time and watermarks by
-//! [`time`], cut into one-minute panes and sliding windows by [`features`], and the resulting
-//! per-(service, minute) feature rows leave through a [`sink`]. [`job`] wires these into a
-//! timely-dataflow computation on any number of workers and processes.
+//! The stages, in the order data flows through them (a module imports only from the stages
+//! before it and from the leaves; `tests/run.sh` checks that):
+//!
+//! 1. [`source`]: where still-encoded OTLP records come from (the built-in simulator, OTLP
+//!    files, Kafka, or a source another crate plugs in).
+//! 2. [`otlp`]: decoding them into compact records.
+//! 3. [`time`]: event time — panes, watermarks, joins of pane streams.
+//! 4. [`features`]: per-(service, minute) panes, sliding windows and the feature row.
+//! 5. [`graph`]: call edges from trace pairs, the live dependency graph.
+//! 6. [`score`]: anomaly detection (robust and learned) and incidents with ranked root causes.
+//! 7. [`sink`]: Parquet, PostgreSQL/TimescaleDB, Kafka, JSON lines, the metrics endpoint, and
+//!    reading stored outputs back for training.
+//! 8. [`job`]: the stages wired into a timely dataflow on any number of workers and processes,
+//!    with effectively-once Kafka offsets.
+//!
+//! The leaves every stage may use: [`error`], [`config`], [`record`], [`stats`], [`retry`].
+//! The numeric models themselves (forest, LSTM, GNN, ranking algorithms) are the
+//! `aiops-models` crate; evaluation on public datasets is the `aiops-bench` crate, which
+//! nothing here depends on.
 
+// Leaves.
 pub mod config;
 pub mod error;
-pub mod eval;
-pub mod features;
-pub mod graph;
-pub mod job;
-pub mod metrics;
-pub mod otlp;
 pub mod record;
 pub mod retry;
-pub mod schema;
-pub mod score;
-pub mod sim;
-pub mod sink;
-pub mod source;
 pub mod stats;
+
+// Stages, in flow order (one per group, so rustfmt keeps the order).
+pub mod source;
+// 2.
+pub mod otlp;
+// 3.
 pub mod time;
-pub mod train;
+// 4.
+pub mod features;
+// 5.
+pub mod graph;
+// 6.
+pub mod score;
+// 7.
+pub mod sink;
+// 8.
+pub mod job;
 
 pub use error::{Error, Result};

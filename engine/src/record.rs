@@ -1,11 +1,15 @@
 //! Compact internal records: what the dataflow carries after OTLP decode.
 //!
+//! Raw records are tagged with their [`Signal`] and wire [`Encoding`] by the sources, before
+//! any decoding: both are defined here so sources and the decoder share them.
+//!
 //! OTLP messages are deep trees of strings and attribute lists; the features need a few
 //! fields of each span and metric point. Decode flattens each span / point into one of these
 //! records, sharing the per-resource strings behind an `Arc` so a batch of 500 spans from one
 //! service does not copy its resource attributes 500 times.
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -234,5 +238,69 @@ impl fmt::Display for Location {
                 write!(f, "simulator shard {shard} request {sequence}")
             }
         }
+    }
+}
+
+/// Wire encoding of an OTLP record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Protobuf binary (`otlp_proto`, the Collector's default).
+    OtlpProto,
+    /// OTLP/JSON (`otlp_json`): hex ids, camelCase fields, 64-bit integers as strings.
+    OtlpJson,
+}
+
+impl FromStr for Encoding {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "otlp_proto" => Ok(Encoding::OtlpProto),
+            "otlp_json" => Ok(Encoding::OtlpJson),
+            other => Err(format!(
+                "unknown encoding {other:?}: expected otlp_proto or otlp_json"
+            )),
+        }
+    }
+}
+
+impl Encoding {
+    /// Serializes an OTLP export request (or any generated OTLP message) in this encoding.
+    pub fn encode<M: prost::Message + Serialize>(self, message: &M) -> Vec<u8> {
+        match self {
+            Encoding::OtlpProto => message.encode_to_vec(),
+            // Serializing generated message types to a Vec cannot fail: no maps with
+            // non-string keys.
+            Encoding::OtlpJson => serde_json::to_vec(message).unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Encoding::OtlpProto => "otlp_proto",
+            Encoding::OtlpJson => "otlp_json",
+        })
+    }
+}
+
+/// Which OTLP signal a record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// `ExportTraceServiceRequest`.
+    Traces,
+    /// `ExportMetricsServiceRequest`.
+    Metrics,
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+        })
     }
 }

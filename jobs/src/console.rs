@@ -1,5 +1,5 @@
-//! The live console of `aiops run`: a one-line status refreshed a few times a second, and
-//! the summary printed at the end.
+//! What a person sees while the engine works: the live status line of `aiops run` and its
+//! summary at the end, and the progress bars of offline work (training, evaluations).
 
 use std::ops::Range;
 use std::path::Path;
@@ -29,6 +29,49 @@ pub fn counted_bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar 
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// The progress of an evaluation as a bar on stderr (hidden with `--quiet`): a new bar per
+/// stage the evaluation starts.
+pub struct Bar {
+    quiet: bool,
+    bar: std::cell::RefCell<ProgressBar>,
+}
+
+impl Bar {
+    /// A bar that shows nothing until the evaluation starts a stage.
+    pub fn new(quiet: bool) -> Self {
+        Bar {
+            quiet,
+            bar: std::cell::RefCell::new(ProgressBar::hidden()),
+        }
+    }
+}
+
+impl aiops_bench::progress::Progress for Bar {
+    fn start(&self, total: u64, what: &str) {
+        let bar = match self.quiet {
+            true => ProgressBar::hidden(),
+            false => ProgressBar::new(total).with_message(what.to_string()),
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{msg:32} [{bar:30}] {pos}/{len}, {elapsed} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.bar.replace(bar);
+    }
+
+    fn message(&self, text: String) {
+        self.bar.borrow().set_message(text);
+    }
+
+    fn step(&self) {
+        self.bar.borrow().inc(1);
+    }
+
+    fn finish(&self) {
+        self.bar.borrow().finish_and_clear();
+    }
 }
 
 fn format_time_ns(ns: u64) -> String {

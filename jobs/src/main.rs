@@ -1,7 +1,10 @@
 //! `aiops`: the command line of the streaming AIOps engine.
 //!
 //! Thin by design: it parses arguments, layers them over the configuration, and calls the
-//! engine. Every subcommand's `--help` explains its options.
+//! engine (`aiops-engine`), the models (`aiops-models`) or the evaluations (`aiops-bench`).
+//! Every subcommand's `--help` explains its options. Modules: `commands` (one per subcommand,
+//! their long help texts in `commands/help/`) and `console` (the live status line, the summary
+//! and progress bars).
 
 mod commands;
 mod console;

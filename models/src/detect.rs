@@ -80,9 +80,9 @@ impl RobustSeries {
     }
 }
 
-/// The median of `values` and their MAD scaled to a standard deviation ([`MAD_TO_SIGMA`]);
+/// The median of `values` and their MAD scaled to a standard deviation (times 1.4826);
 /// `values` is overwritten (NaN for an empty slice).
-pub(crate) fn median_and_sigma(values: &mut [f64]) -> (f64, f64) {
+pub fn median_and_sigma(values: &mut [f64]) -> (f64, f64) {
     let median = median_in_place(values);
     for v in values.iter_mut() {
         *v = (*v - median).abs();
@@ -91,7 +91,7 @@ pub(crate) fn median_and_sigma(values: &mut [f64]) -> (f64, f64) {
 }
 
 /// The median of `values` (reordered); NaN for an empty slice.
-pub(crate) fn median_in_place(values: &mut [f64]) -> f64 {
+pub fn median_in_place(values: &mut [f64]) -> f64 {
     let n = values.len();
     if n == 0 {
         return f64::NAN;

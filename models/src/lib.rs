@@ -1,47 +1,38 @@
 //! `aiops-models`: the numeric half of the AIOps engine.
 //!
-//! Plain data in, scores out: robust per-series detection ([`detect`]), IsolationForest
-//! ([`iforest`]) and root-cause ranking over a call graph ([`rca`]). Nothing here knows about timely, Kafka or databases, so the
-//! same code serves the streaming job, offline evaluation and benchmarks.
+//! Plain data in, scores out. Nothing here knows about timely, Kafka or databases, so the
+//! same code serves the streaming job, offline training and the benchmark crate's
+//! evaluations.
+//!
+//! Modules, from the building blocks to what uses them:
+//!
+//! - [`error`]: the crate's errors.
+//! - [`detect`]: robust per-series scoring (median/MAD), the job's always-on detector.
+//! - [`scaler`]: per-service standard scaling, the input of every learned detector.
+//! - [`iforest`], [`lstm`], [`neighbours`]: the IsolationForest, the LSTM forecaster and the
+//!   window-neighbour detector themselves.
+//! - [`spot`], [`threshold`]: extreme-value tails and the rules that set a model's threshold.
+//! - [`drift`]: input drift (PSI) against the training data.
+//! - [`model_file`]: models on disk (safetensors weights, JSON metadata).
+//! - [`service_model`], [`sequence_model`], [`window_model`]: each detector over per-service
+//!   feature rows, as a model file.
+//! - [`fit`]: fitting any of them on training rows, written once.
+//! - [`rca`]: root-cause ranking over a call graph (rules and the GNN).
 
-pub mod cad;
-pub mod context;
 pub mod detect;
 pub mod drift;
+pub mod error;
+pub mod fit;
 pub mod iforest;
 pub mod lstm;
 pub mod model_file;
 pub mod neighbours;
 pub mod rca;
-pub mod record;
-pub mod resonance;
 pub mod scaler;
-pub mod seasonal;
 pub mod sequence_model;
 pub mod service_model;
 pub mod spot;
 pub mod threshold;
 pub mod window_model;
 
-/// Helpers shared by the unit tests of the detectors.
-#[cfg(test)]
-mod test_support {
-    /// The index of the highest score (the first of equals).
-    pub fn top(scores: &[f64]) -> usize {
-        scores
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-            .map_or(0, |(i, _)| i)
-    }
-
-    /// `shape` repeated `times` times.
-    pub fn repeated(shape: &[f64], times: usize) -> Vec<f64> {
-        shape
-            .iter()
-            .copied()
-            .cycle()
-            .take(shape.len() * times)
-            .collect()
-    }
-}
+pub use error::{Error, Result};

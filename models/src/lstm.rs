@@ -20,6 +20,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::error::NetworkError;
+
 /// Settings of the forecaster and its training.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LstmConfig {
@@ -174,10 +176,6 @@ impl StaggeredState {
     }
 }
 
-fn candle_error(e: candle_core::Error) -> String {
-    e.to_string()
-}
-
 /// Names and shapes of every weight, in PyTorch's layout.
 fn parameter_shapes(features: usize, hidden: usize, layers: usize) -> Vec<(String, Vec<usize>)> {
     let mut shapes = Vec::new();
@@ -202,7 +200,12 @@ fn parameter_shapes(features: usize, hidden: usize, layers: usize) -> Vec<(Strin
 
 impl Forecaster {
     /// A new network with seeded weights.
-    pub fn new(features: usize, hidden: usize, layers: usize, seed: u64) -> Result<Self, String> {
+    pub fn new(
+        features: usize,
+        hidden: usize,
+        layers: usize,
+        seed: u64,
+    ) -> Result<Self, NetworkError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let bound = 1.0 / (hidden as f32).sqrt();
         let tensors = parameter_shapes(features, hidden, layers)
@@ -214,8 +217,7 @@ impl Forecaster {
                     .collect();
                 Tensor::from_vec(values, shape, &Device::Cpu).map(|t| (name, t))
             })
-            .collect::<Result<HashMap<_, _>, _>>()
-            .map_err(candle_error)?;
+            .collect::<Result<HashMap<_, _>, _>>()?;
         Self::from_tensors(tensors, features, hidden, layers)
     }
 
@@ -225,25 +227,26 @@ impl Forecaster {
         features: usize,
         hidden: usize,
         layers: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NetworkError> {
         let variables = VarMap::new();
         {
-            let mut data = variables.data().lock().map_err(|e| e.to_string())?;
+            let mut data = variables
+                .data()
+                .lock()
+                .map_err(|_| NetworkError::Poisoned)?;
             for (name, shape) in parameter_shapes(features, hidden, layers) {
                 let tensor = tensors
                     .get(&name)
-                    .ok_or_else(|| format!("no weight `{name}`"))?;
+                    .ok_or_else(|| NetworkError::MissingWeight(name.clone()))?;
                 if tensor.dims() != shape.as_slice() {
-                    return Err(format!(
-                        "weight `{name}` has shape {:?}, expected {shape:?}",
-                        tensor.dims()
-                    ));
+                    return Err(NetworkError::Shape {
+                        name,
+                        found: tensor.dims().to_vec(),
+                        expected: shape,
+                    });
                 }
-                let tensor = tensor.to_dtype(DType::F32).map_err(candle_error)?;
-                data.insert(
-                    name,
-                    candle_core::Var::from_tensor(&tensor).map_err(candle_error)?,
-                );
+                let tensor = tensor.to_dtype(DType::F32)?;
+                data.insert(name, candle_core::Var::from_tensor(&tensor)?);
             }
         }
         let builder = VarBuilder::from_varmap(&variables, DType::F32, &Device::Cpu);
@@ -256,9 +259,8 @@ impl Forecaster {
                 };
                 candle_nn::rnn::lstm(input, hidden, config, builder.pp(format!("lstm{layer}")))
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(candle_error)?;
-        let head = candle_nn::linear(hidden, features, builder.pp("head")).map_err(candle_error)?;
+            .collect::<Result<Vec<_>, _>>()?;
+        let head = candle_nn::linear(hidden, features, builder.pp("head"))?;
         let mut forecaster = Forecaster {
             layers,
             head,
@@ -276,13 +278,13 @@ impl Forecaster {
     }
 
     /// Copies the current weights into the plain inference copy.
-    fn refresh_plain(&mut self) -> Result<(), String> {
+    fn refresh_plain(&mut self) -> Result<(), NetworkError> {
         let tensors = self.tensors()?;
         let get = |name: String| {
             tensors
                 .get(&name)
                 .cloned()
-                .ok_or_else(|| format!("no weight `{name}`"))
+                .ok_or(NetworkError::MissingWeight(name))
         };
         let mut layers = Vec::with_capacity(self.layers.len());
         for layer in 0..self.layers.len() {
@@ -309,15 +311,19 @@ impl Forecaster {
     }
 
     /// The weights by name (f32), for saving.
-    pub fn tensors(&self) -> Result<BTreeMap<String, Vec<f32>>, String> {
-        let data = self.variables.data().lock().map_err(|e| e.to_string())?;
+    pub fn tensors(&self) -> Result<BTreeMap<String, Vec<f32>>, NetworkError> {
+        let data = self
+            .variables
+            .data()
+            .lock()
+            .map_err(|_| NetworkError::Poisoned)?;
         data.iter()
             .map(|(name, var)| {
                 let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
                 Ok((name.clone(), values))
             })
             .collect::<Result<_, candle_core::Error>>()
-            .map_err(candle_error)
+            .map_err(NetworkError::from)
     }
 
     /// The weights' names and shapes.
@@ -337,7 +343,7 @@ impl Forecaster {
     }
 
     /// A fresh streaming state.
-    pub fn start(&self) -> Result<StreamState, String> {
+    pub fn start(&self) -> Result<StreamState, NetworkError> {
         let zeros = vec![0.0f32; self.hidden];
         let states = vec![(zeros.clone(), zeros); self.layers.len()];
         Ok(StreamState {
@@ -349,7 +355,7 @@ impl Forecaster {
 
     /// Feeds one row: returns the squared error of the forecast made for it (None for a
     /// series' first row), then steps the state and forecasts the next row.
-    pub fn step(&self, state: &mut StreamState, row: &[f32]) -> Result<Option<f64>, String> {
+    pub fn step(&self, state: &mut StreamState, row: &[f32]) -> Result<Option<f64>, NetworkError> {
         Ok(self.step_with_top(state, row)?.map(|(error, _)| error))
     }
 
@@ -358,7 +364,7 @@ impl Forecaster {
         &self,
         state: &mut StreamState,
         row: &[f32],
-    ) -> Result<Option<(f64, usize)>, String> {
+    ) -> Result<Option<(f64, usize)>, NetworkError> {
         let error = state.forecast.as_ref().map(|forecast| {
             let misses = forecast
                 .iter()
@@ -372,11 +378,10 @@ impl Forecaster {
             (misses.sum::<f64>() / row.len() as f64, top)
         });
         if row.len() != self.features || state.states.len() != self.plain.layers.len() {
-            return Err(format!(
-                "a row of {} values for {} features",
-                row.len(),
-                self.features
-            ));
+            return Err(NetworkError::RowWidth {
+                found: row.len(),
+                expected: self.features,
+            });
         }
         let hidden = self.hidden;
         let mut input = row.to_vec();
@@ -417,7 +422,7 @@ impl Forecaster {
         state: &mut StaggeredState,
         step: i64,
         row: &[f32],
-    ) -> Result<(Option<(f64, usize)>, usize), String> {
+    ) -> Result<(Option<(f64, usize)>, usize), NetworkError> {
         let mut judged = (None, 0);
         let mut oldest = i64::MAX;
         for half in 0..2 {
@@ -445,21 +450,20 @@ impl Forecaster {
         series: &[Vec<Vec<f32>>],
         config: &LstmConfig,
         mut epoch_done: impl FnMut(usize, f64),
-    ) -> Result<f64, String> {
+    ) -> Result<f64, NetworkError> {
         let windows = windows(series, config.window);
         if windows.is_empty() {
-            return Err(format!(
+            return Err(NetworkError::Settings(format!(
                 "no series has {} consecutive rows (the training window plus one)",
                 config.window + 1
-            ));
+            )));
         }
         let params = candle_nn::ParamsAdamW {
             lr: config.learning_rate,
             weight_decay: 0.0,
             ..Default::default()
         };
-        let mut optimizer =
-            candle_nn::AdamW::new(self.variables.all_vars(), params).map_err(candle_error)?;
+        let mut optimizer = candle_nn::AdamW::new(self.variables.all_vars(), params)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
         let mut order: Vec<usize> = (0..windows.len()).collect();
         let mut last = f64::NAN;
@@ -467,11 +471,9 @@ impl Forecaster {
             order.shuffle(&mut rng);
             let (mut total, mut batches) = (0.0, 0);
             for chunk in order.chunks(config.batch.max(1)) {
-                let loss = self
-                    .batch_loss(&windows, chunk, config.window)
-                    .map_err(candle_error)?;
-                optimizer.backward_step(&loss).map_err(candle_error)?;
-                total += f64::from(loss.to_scalar::<f32>().map_err(candle_error)?);
+                let loss = self.batch_loss(&windows, chunk, config.window)?;
+                optimizer.backward_step(&loss)?;
+                total += f64::from(loss.to_scalar::<f32>()?);
                 batches += 1;
             }
             last = total / batches as f64;

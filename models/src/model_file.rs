@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ModelFileError;
 use crate::scaler::StandardScaler;
 
 /// The metadata layout this build reads and writes. Bumped when a field changes meaning.
@@ -118,51 +119,6 @@ impl ModelMetadata {
             weights_file: String::new(),
             weights_xxh3: String::new(),
             created_at: String::new(),
-        }
-    }
-}
-
-/// Why a model file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelFileError {
-    /// Reading or writing failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The file is not what it should be (bad JSON, bad safetensors, wrong checksum).
-    #[error("{path}: {message}")]
-    Corrupt {
-        /// File.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// The file is well formed but does not fit this build or this use.
-    #[error("{path}: {message}")]
-    Mismatch {
-        /// File.
-        path: PathBuf,
-        /// What does not match, with both sides.
-        message: String,
-    },
-}
-
-impl ModelFileError {
-    pub(crate) fn corrupt(path: &Path, message: impl std::fmt::Display) -> Self {
-        ModelFileError::Corrupt {
-            path: path.to_path_buf(),
-            message: message.to_string(),
-        }
-    }
-
-    pub(crate) fn mismatch(path: &Path, message: impl Into<String>) -> Self {
-        ModelFileError::Mismatch {
-            path: path.to_path_buf(),
-            message: message.into(),
         }
     }
 }
@@ -299,16 +255,17 @@ fn hex_xxh3(bytes: &[u8]) -> String {
 }
 
 /// The safetensors encoding of `tensors`.
-pub fn safetensors_bytes(tensors: &BTreeMap<String, Tensor>) -> Result<Vec<u8>, String> {
+pub fn safetensors_bytes(
+    tensors: &BTreeMap<String, Tensor>,
+) -> Result<Vec<u8>, safetensors::SafeTensorError> {
     let views = tensors
         .iter()
         .map(|(name, t)| {
             safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), &t.data)
                 .map(|view| (name.clone(), view))
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    safetensors::serialize(views, None).map_err(|e| e.to_string())
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, None)
 }
 
 /// The versions of `kind` in `dir` that have a metadata file, ascending.

@@ -25,7 +25,8 @@ use std::num::NonZero;
 
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 
-use crate::model_file::{ModelFileError, Tensor, Weights};
+use crate::error::{ModelFileError, NeighbourError};
+use crate::model_file::{Tensor, Weights};
 use crate::service_model::quantile;
 
 /// Distinct windows, hashed by foldhash with a fixed seed (the keys are our own numbers).
@@ -55,40 +56,6 @@ impl Default for NeighbourConfig {
             contamination: 0.01,
         }
     }
-}
-
-/// Why a [`Neighbours`] model could not be fitted.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum NeighbourError {
-    /// Settings out of their range.
-    #[error("window-neighbour detector: {0}")]
-    Config(String),
-    /// Not enough training rows for one window plus `k` neighbours.
-    #[error(
-        "window-neighbour detector: {rows} training rows, needs at least {needed} (a window of {window} and {neighbours} neighbours)"
-    )]
-    TooFewRows {
-        /// Rows given.
-        rows: usize,
-        /// Rows needed.
-        needed: usize,
-        /// The window's length in rows.
-        window: usize,
-        /// The neighbours each window is judged by.
-        neighbours: usize,
-    },
-    /// A training row's width differs from the first row's.
-    #[error(
-        "window-neighbour detector: training row {row} has {found} values, row 0 has {expected}"
-    )]
-    Ragged {
-        /// The row.
-        row: usize,
-        /// Its width.
-        found: usize,
-        /// The first row's width.
-        expected: usize,
-    },
 }
 
 /// One metric's distinct training windows, how often each occurred, and its reference

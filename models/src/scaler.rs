@@ -5,6 +5,7 @@
 //! mean and spread from the training rows; the model sees how far a row is from its own
 //! service's normal. Missing values (a service without metrics) become the mean, i.e. 0.
 
+use crate::error::FitError;
 use serde::{Deserialize, Serialize};
 
 /// Per-column mean and spread; `transform` gives (x − mean) / spread.
@@ -77,18 +78,20 @@ impl StandardScaler {
     }
 
     /// Checks that the scaler is usable: equal lengths, finite means, positive spreads.
-    pub fn validate(&self, columns: usize) -> Result<(), String> {
+    pub fn validate(&self, columns: usize) -> Result<(), FitError> {
         if self.mean.len() != columns || self.scale.len() != columns {
-            return Err(format!(
+            return Err(FitError::Config(format!(
                 "scaler has {} means and {} spreads, the model {columns} features",
                 self.mean.len(),
                 self.scale.len()
-            ));
+            )));
         }
         if self.mean.iter().any(|m| !m.is_finite())
             || self.scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
         {
-            return Err("scaler has a non-finite mean or a non-positive spread".into());
+            return Err(FitError::Config(
+                "scaler has a non-finite mean or a non-positive spread".into(),
+            ));
         }
         Ok(())
     }
@@ -108,6 +111,10 @@ mod tests {
         scaler.transform_into(&[4.0, 1.0, f64::NAN], &mut out);
         assert_eq!(out, [2.0, 2.0, 0.0]);
         assert!(scaler.validate(3).is_ok());
-        assert!(scaler.validate(2).unwrap_err().contains("3 means"));
+        assert!(scaler
+            .validate(2)
+            .unwrap_err()
+            .to_string()
+            .contains("3 means"));
     }
 }

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor as CandleTensor};
 
-use crate::iforest::FitError;
+use crate::error::FitError;
+use crate::error::ModelFileError;
 use crate::lstm::{Forecaster, LstmConfig, StaggeredState, MAX_RESET_PERIOD, MIN_RESET_PERIOD};
-use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, Tensor, TrainingInfo};
+use crate::model_file::{self, ModelKind, ModelMetadata, Tensor, TrainingInfo};
 use crate::service_model::{
     data_hash, quantile, reference_histograms, scale_rows, ModelScore, TrainingRow,
 };
@@ -29,10 +30,6 @@ pub const WARM_UP_STEPS: usize = 5;
 pub struct SequenceModel {
     metadata: ModelMetadata,
     forecaster: Forecaster,
-}
-
-fn config_error(message: String) -> FitError {
-    FitError::Config(message)
 }
 
 /// Each service's steps and scaled rows, in the order given; services in name order.
@@ -67,9 +64,7 @@ fn streamed_errors(
     for (steps, rows) in steps.iter().zip(rows) {
         let mut state = StaggeredState::new(period);
         for (step, row) in steps.iter().zip(rows) {
-            let (error, seen) = forecaster
-                .step_staggered(&mut state, *step, row)
-                .map_err(config_error)?;
+            let (error, seen) = forecaster.step_staggered(&mut state, *step, row)?;
             if seen > WARM_UP_STEPS {
                 errors.extend(error.map(|(error, _)| error));
             }
@@ -100,20 +95,17 @@ impl SequenceModel {
         mut training: TrainingInfo,
         epoch_done: impl FnMut(usize, f64),
     ) -> Result<Self, FitError> {
-        rule.validate().map_err(config_error)?;
+        rule.validate()?;
         let (scalers, scaled) = scale_rows(rows, floors);
         let (steps, all) = series_by_service(rows, &scalers);
         let mut forecaster =
-            Forecaster::new(features.len(), config.hidden, config.layers, config.seed)
-                .map_err(config_error)?;
-        let loss = forecaster
-            .train(&all, config, epoch_done)
-            .map_err(config_error)?;
+            Forecaster::new(features.len(), config.hidden, config.layers, config.seed)?;
+        let loss = forecaster.train(&all, config, epoch_done)?;
         let period = config.reset_period();
         let mut errors = streamed_errors(&forecaster, &steps, &all, period)?;
         errors.sort_by(f64::total_cmp);
         if errors.is_empty() {
-            return Err(config_error(
+            return Err(FitError::Config(
                 "no forecast errors to set a threshold from".into(),
             ));
         }
@@ -211,7 +203,7 @@ impl SequenceModel {
             tensors.insert(name.to_string(), tensor);
         }
         let forecaster = Forecaster::from_tensors(tensors, metadata.features.len(), hidden, layers)
-            .map_err(|e| ModelFileError::mismatch(weights.path(), e))?;
+            .map_err(|e| ModelFileError::mismatch(weights.path(), e.to_string()))?;
         Ok(SequenceModel {
             metadata,
             forecaster,

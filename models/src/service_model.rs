@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 
 use crate::drift::Histogram;
-use crate::iforest::{FitError, IsolationForest, IsolationForestConfig};
-use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, TrainingInfo};
+use crate::error::{FitError, ModelFileError};
+use crate::iforest::{IsolationForest, IsolationForestConfig};
+use crate::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
 use crate::scaler::StandardScaler;
 
 /// Rows a service needs in training before the model learns its normal.

@@ -7,6 +7,7 @@
 //! error a normal row exceeds with a small probability, which a quantile of a few thousand
 //! training rows cannot estimate, and extrapolates it from the training tail.
 
+use crate::error::FitError;
 use crate::service_model::quantile;
 
 /// Peaks are the training scores above this quantile (SPOT's usual initial level).
@@ -66,20 +67,21 @@ impl ThresholdRule {
     }
 
     /// Checks the rule's numbers; the message names the bad one.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FitError> {
         let share_ok = |share: f64| (0.0..0.5).contains(&share);
-        match *self {
+        let message = match *self {
             ThresholdRule::Contamination(share) if !share_ok(share) => {
-                Err(format!("contamination {share} is not in [0, 0.5)"))
+                format!("contamination {share} is not in [0, 0.5)")
             }
-            ThresholdRule::Tail { risk, .. } if !(risk > 0.0 && risk < 1.0 - TAIL_LEVEL) => Err(
-                format!("risk {risk} is not in (0, {:.2})", 1.0 - TAIL_LEVEL),
-            ),
+            ThresholdRule::Tail { risk, .. } if !(risk > 0.0 && risk < 1.0 - TAIL_LEVEL) => {
+                format!("risk {risk} is not in (0, {:.2})", 1.0 - TAIL_LEVEL)
+            }
             ThresholdRule::Tail { fallback, .. } if !share_ok(fallback) => {
-                Err(format!("contamination {fallback} is not in [0, 0.5)"))
+                format!("contamination {fallback} is not in [0, 0.5)")
             }
-            _ => Ok(()),
-        }
+            _ => return Ok(()),
+        };
+        Err(FitError::Config(message))
     }
 
     /// The threshold for training scores `sorted` (ascending, finite, not empty).
@@ -155,10 +157,10 @@ mod tests {
             fallback: 0.01
         }
         .validate()
-        .is_err_and(|e| e.contains("risk 0.5")));
+        .is_err_and(|e| e.to_string().contains("risk 0.5")));
         assert!(ThresholdRule::Contamination(0.7)
             .validate()
-            .is_err_and(|e| e.contains("contamination 0.7")));
+            .is_err_and(|e| e.to_string().contains("contamination 0.7")));
         assert!(rule.validate().is_ok());
     }
 
@@ -180,6 +182,6 @@ mod tests {
         // Two alarms an hour from one service asks for more than the tail fit can estimate.
         assert!(ThresholdRule::for_alarm_budget(2.0, 1, 0.01)
             .validate()
-            .is_err_and(|e| e.contains("risk 0.033")));
+            .is_err_and(|e| e.to_string().contains("risk 0.033")));
     }
 }

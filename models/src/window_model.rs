@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::iforest::FitError;
-use crate::model_file::{self, ModelFileError, ModelKind, ModelMetadata, TrainingInfo};
+use crate::error::{FitError, ModelFileError};
+use crate::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
 use crate::neighbours::{mean_of, NeighbourConfig, Neighbours};
 use crate::sequence_model::rule_params;
 use crate::service_model::{
@@ -85,7 +85,7 @@ impl WindowModel {
         rule: ThresholdRule,
         mut training: TrainingInfo,
     ) -> Result<Self, FitError> {
-        rule.validate().map_err(FitError::Config)?;
+        rule.validate()?;
         if let Some(row) = rows.iter().find(|r| r.values.len() != features.len()) {
             return Err(FitError::Config(format!(
                 "a row of {} has {} values for {} features",

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aiops_engine::config::JobConfig;
-use aiops_engine::otlp::{decode_metrics, decode_spans, encode_metrics, encode_traces, Encoding};
+use aiops_engine::otlp::{decode_metrics, decode_spans};
+use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, MetricValue, Span};
 
 use crate::common::{number, read_rows, run_ok, summary_value, Row, START};
@@ -20,19 +21,19 @@ fn simulated_records() -> (Vec<Span>, Vec<MetricPoint>) {
     config.simulator.seed = SEED.parse().unwrap();
     config.simulator.services = SERVICES.parse().unwrap();
     config.simulator.start = START.into();
-    config.simulator.duration = DURATION.into();
+    config.simulator.duration = Some(DURATION.into());
     let sim = Arc::new(aiops_engine::job::simulator(&config, 0).expect("simulator"));
     let mut shard = sim.shard(0, 1);
     let (mut spans, mut points) = (Vec::new(), Vec::new());
     while let Some(second) = shard.next_second() {
         if let Some(traces) = second.traces {
-            let bytes = encode_traces(&traces, Encoding::OtlpProto);
+            let bytes = Encoding::OtlpProto.encode(&traces);
             assert!(decode_spans(&bytes, Encoding::OtlpProto, &mut spans)
                 .unwrap()
                 .is_empty());
         }
         if let Some(metrics) = second.metrics {
-            let bytes = encode_metrics(&metrics, Encoding::OtlpProto);
+            let bytes = Encoding::OtlpProto.encode(&metrics);
             assert!(decode_metrics(&bytes, Encoding::OtlpProto, &mut points)
                 .unwrap()
                 .is_empty());

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aiops_engine::config::JobConfig;
-use aiops_engine::schema::feature_columns;
+use aiops_engine::features::row::COLUMNS;
 use aiops_engine::source::KafkaWriter;
 use postgres::Client;
 use rand::{Rng, SeedableRng};
@@ -124,11 +124,10 @@ fn run_to_end(args: &[String]) -> String {
 
 /// The whole feature table as text, `created_at` (wall-clock time) left out, in key order.
 pub fn table(url: &str) -> Vec<String> {
-    let columns: Vec<String> = feature_columns()
-        .unwrap()
+    let columns: Vec<&str> = COLUMNS
         .iter()
         .filter(|c| c.name != "created_at")
-        .map(|c| c.name.clone())
+        .map(|c| c.name)
         .collect();
     let mut client = Client::connect(url, postgres::NoTls).unwrap();
     client
@@ -530,7 +529,7 @@ fn with_duplicates(topic: &str, every: usize) -> (String, usize) {
     config.brokers = brokers();
     config.topics.truncate(1);
     config.topics[0].name.clone_from(&target);
-    config.dead_letter_topic.clear();
+    config.dead_letter_topic = None;
     aiops_engine::source::kafka::create_topics(&config, 1, 1).unwrap();
     let mut writer = KafkaWriter::new(&config).unwrap();
     let (mut read, mut copies) = (0i64, 0);

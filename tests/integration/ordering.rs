@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use aiops_engine::otlp::{decode_spans, Encoding};
+use aiops_engine::otlp::decode_spans;
+use aiops_engine::record::Encoding;
 
 use crate::common::{generate, read_rows, run_ok, summary_value};
 

@@ -3,9 +3,9 @@
 //! resume offsets, the rollup, retention, and clear errors.
 
 use aiops_engine::config::JobConfig;
+use aiops_engine::features::row::{ColumnKind, COLUMNS};
 use aiops_engine::features::FeatureRow;
 use aiops_engine::features::SpanPane;
-use aiops_engine::schema::feature_columns;
 use aiops_engine::sink::postgres::{OffsetStore, PaneStore, PostgresSink, ResumeOffset, Storage};
 use aiops_engine::time::pane_of;
 use postgres::Client;
@@ -14,15 +14,20 @@ use crate::common::{
     aiops, fresh_database, fresh_database_on, number, read_rows, run_ok, simulate,
 };
 
-fn pg_type(kind: &str) -> &'static str {
+/// The single integer `sql` returns.
+fn count(client: &mut Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).unwrap().get(0)
+}
+
+/// The type name information_schema reports.
+fn pg_type(kind: ColumnKind) -> &'static str {
     match kind {
-        "timestamp" => "timestamp with time zone",
-        "string" => "text",
-        "float64" => "double precision",
-        "int32" => "integer",
-        "bool" => "boolean",
-        "list<string>" => "ARRAY",
-        other => panic!("{other}"),
+        ColumnKind::Timestamp => "timestamp with time zone",
+        ColumnKind::Text => "text",
+        ColumnKind::Float64 => "double precision",
+        ColumnKind::Int32 => "integer",
+        ColumnKind::Bool => "boolean",
+        ColumnKind::TextList => "ARRAY",
     }
 }
 
@@ -40,21 +45,26 @@ fn migrate_is_idempotent_and_creates_the_native_fallback() {
 
     let mut client = Client::connect(&url, postgres::NoTls).unwrap();
     let columns: Vec<(String, String, bool)> = client
-        .query("SELECT column_name::text, data_type::text, is_nullable = 'YES' FROM information_schema.columns WHERE table_name = 'otlp_ai_features' ORDER BY ordinal_position", &[])
+        .query(
+            "SELECT column_name::text, data_type::text, is_nullable = 'YES' \
+             FROM information_schema.columns WHERE table_name = 'otlp_ai_features' \
+             ORDER BY ordinal_position",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    let expected: Vec<(String, String, bool)> = feature_columns()
-        .unwrap()
+    let expected: Vec<(String, String, bool)> = COLUMNS
         .iter()
-        .map(|c| (c.name.clone(), pg_type(&c.kind).to_string(), c.nullable))
+        .map(|c| (c.name.to_string(), pg_type(c.kind).to_string(), c.nullable))
         .collect();
-    assert_eq!(
-        columns, expected,
-        "the table follows schemas/feature_row.json"
+    assert_eq!(columns, expected, "the table follows FeatureRow's columns");
+    let partitioned = count(
+        &mut client,
+        "SELECT count(*) FROM pg_partitioned_table \
+         WHERE partrelid = 'otlp_ai_features'::regclass",
     );
-    let partitioned: i64 = client.query_one("SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'otlp_ai_features'::regclass", &[]).unwrap().get(0);
     assert_eq!(partitioned, 1);
     let rollup: i64 = client
         .query_one(
@@ -78,12 +88,24 @@ fn timescaledb_path_when_a_server_is_given() {
     let output = run_ok(&["migrate", "--database-url", &url]);
     assert!(output.contains("storage: timescaledb"), "{output}");
     let mut client = Client::connect(&url, postgres::NoTls).unwrap();
-    let hypertables: i64 = client.query_one("SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'otlp_ai_features'", &[]).unwrap().get(0);
+    let hypertables = count(
+        &mut client,
+        "SELECT count(*) FROM timescaledb_information.hypertables \
+         WHERE hypertable_name = 'otlp_ai_features'",
+    );
     assert_eq!(hypertables, 1);
-    let aggregates: i64 = client.query_one("SELECT count(*) FROM timescaledb_information.continuous_aggregates WHERE view_name = 'otlp_features_1h'", &[]).unwrap().get(0);
+    let aggregates = count(
+        &mut client,
+        "SELECT count(*) FROM timescaledb_information.continuous_aggregates \
+         WHERE view_name = 'otlp_features_1h'",
+    );
     assert_eq!(aggregates, 1);
     let policies: Vec<String> = client
-        .query("SELECT proc_name::text FROM timescaledb_information.jobs WHERE hypertable_name IN ('otlp_ai_features', 'otlp_features_1h') ORDER BY 1", &[])
+        .query(
+            "SELECT proc_name::text FROM timescaledb_information.jobs \
+             WHERE hypertable_name IN ('otlp_ai_features', 'otlp_features_1h') ORDER BY 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -153,7 +175,10 @@ fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
     );
 
     let mut client = Client::connect(&url, postgres::NoTls).unwrap();
-    let columns = "service_name, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), request_rate_1m, request_rate_1h, error_rate_5m, p99_latency_5m, cpu_usage, network_out, operation, is_peak_hour";
+    let columns = "service_name, \
+        to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), request_rate_1m, \
+        request_rate_1h, error_rate_5m, p99_latency_5m, cpu_usage, network_out, operation, \
+        is_peak_hour";
     let read = |client: &mut Client| -> Vec<StoredRow> {
         client
             .query(
@@ -217,9 +242,11 @@ fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
 fn rollup_mismatches(client: &mut Client) -> (i64, i64) {
     let mismatches: i64 = client
         .query_one(
-            "SELECT count(*) FROM otlp_features_1h r JOIN (SELECT date_trunc('hour', time) AS bucket, service_name, avg(request_rate_1m) AS rate, avg(cpu_usage) AS cpu \
+            "SELECT count(*) FROM otlp_features_1h r JOIN (SELECT date_trunc('hour', time) AS bucket, \
+               service_name, avg(request_rate_1m) AS rate, avg(cpu_usage) AS cpu \
              FROM otlp_ai_features GROUP BY 1, 2) b USING (bucket, service_name) \
-             WHERE abs(r.avg_request_rate - b.rate) > 1e-9 * b.rate OR abs(r.avg_cpu_usage - b.cpu) > 1e-9 * b.cpu \
+             WHERE abs(r.avg_request_rate - b.rate) > 1e-9 * b.rate \
+                OR abs(r.avg_cpu_usage - b.cpu) > 1e-9 * b.cpu \
                 OR (r.avg_request_rate IS NULL) <> (b.rate IS NULL)",
             &[],
         )
@@ -234,7 +261,7 @@ fn rollup_mismatches(client: &mut Client) -> (i64, i64) {
 
 fn sink(url: &str) -> PostgresSink {
     let mut config = JobConfig::load(None, Vec::new()).unwrap().postgres;
-    config.url = url.to_string();
+    config.url = Some(url.to_string());
     PostgresSink::connect(&config).unwrap()
 }
 
@@ -275,7 +302,7 @@ fn a_failing_window_writes_nothing_and_offsets_round_trip() {
     assert_eq!(rows, 1);
 
     let mut config = JobConfig::load(None, Vec::new()).unwrap().postgres;
-    config.url = url.clone();
+    config.url = Some(url.clone());
     let mut store = OffsetStore::connect(&config).unwrap();
     assert_eq!(store.load().unwrap(), Default::default());
     let offset = |partition, offset| ResumeOffset {

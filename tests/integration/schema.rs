@@ -1,21 +1,10 @@
-//! The schema lives once, in schemas/feature_row.json: the SQL migration and the Parquet
-//! files agree with it.
+//! The feature row is defined once, in engine/src/features/row.rs: the SQL migration and the
+//! Parquet files agree with it (schemas/feature_row.json is checked by a unit test there).
 
-use aiops_engine::schema::{feature_columns, feature_schema};
+use aiops_engine::features::row::COLUMNS;
+use aiops_engine::sink::feature_schema;
 
 use crate::common::{read_batches, simulate};
-
-fn sql_type(kind: &str) -> &'static str {
-    match kind {
-        "timestamp" => "TIMESTAMPTZ",
-        "string" => "TEXT",
-        "float64" => "DOUBLE PRECISION",
-        "int32" => "INTEGER",
-        "bool" => "BOOLEAN",
-        "list<string>" => "TEXT[]",
-        other => panic!("unmapped type {other}"),
-    }
-}
 
 #[test]
 fn sql_migration_declares_the_schema_columns() {
@@ -46,10 +35,15 @@ fn sql_migration_declares_the_schema_columns() {
             (name.to_string(), kind, !not_null)
         })
         .collect();
-    let expected: Vec<(String, String, bool)> = feature_columns()
-        .unwrap()
+    let expected: Vec<(String, String, bool)> = COLUMNS
         .iter()
-        .map(|c| (c.name.clone(), sql_type(&c.kind).to_string(), c.nullable))
+        .map(|c| {
+            (
+                c.name.to_string(),
+                c.kind.sql_type().to_string(),
+                c.nullable,
+            )
+        })
         .collect();
     assert_eq!(declared, expected);
 }
@@ -61,7 +55,7 @@ fn parquet_files_carry_the_schema() {
     simulate(&data, "2m", "3", &[]);
     let batches = read_batches(dir.path());
     assert!(!batches.is_empty());
-    let expected = feature_schema().unwrap();
+    let expected = feature_schema();
     for batch in batches {
         assert_eq!(batch.schema().fields(), expected.fields());
     }

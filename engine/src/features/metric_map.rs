@@ -1,11 +1,16 @@
 //! The one place that maps OpenTelemetry metric names to the resource features.
 //!
-//! | feature | metrics (semantic-convention names) | points used | unit in the row |
-//! |---|---|---|---|
-//! | `cpu_usage` | `system.cpu.utilization`, `process.cpu.utilization`, `container.cpu.utilization`, `k8s.pod.cpu.utilization` | gauge ratio 0..1; with a `cpu.mode`/`state` attribute only non-idle modes, summed per instance and timestamp | percent |
-//! | `memory_usage` | `system.memory.utilization`, `process.memory.utilization`, `container.memory.utilization`, `k8s.pod.memory.utilization` | gauge ratio 0..1; with a `system.memory.state`/`state` attribute only `used` | percent |
-//! | `disk_io_read` / `disk_io_write` | `system.disk.io`, `process.disk.io`, `container.disk.io` | byte sums, `disk.io.direction` (or `direction`) `read` / `write` | MB/s (10^6 bytes) |
-//! | `network_in` / `network_out` | `system.network.io`, `process.network.io`, `container.network.io`, `k8s.pod.network.io` | byte sums, `network.io.direction` (or `direction`) `receive` / `transmit` | MB/s (10^6 bytes) |
+//! - `cpu_usage`, percent: `system.cpu.utilization`, `process.cpu.utilization`,
+//!   `container.cpu.utilization`, `k8s.pod.cpu.utilization`; gauge ratios 0..1; with a
+//!   `cpu.mode`/`state` attribute only non-idle modes, summed per instance and timestamp.
+//! - `memory_usage`, percent: `system.memory.utilization`, `process.memory.utilization`,
+//!   `container.memory.utilization`, `k8s.pod.memory.utilization`; gauge ratios 0..1; with a
+//!   `system.memory.state`/`state` attribute only `used`.
+//! - `disk_io_read` / `disk_io_write`, MB/s (10^6 bytes): `system.disk.io`, `process.disk.io`,
+//!   `container.disk.io`; byte sums, `disk.io.direction` (or `direction`) `read` / `write`.
+//! - `network_in` / `network_out`, MB/s (10^6 bytes): `system.network.io`,
+//!   `process.network.io`, `container.network.io`, `k8s.pod.network.io`; byte sums,
+//!   `network.io.direction` (or `direction`) `receive` / `transmit`.
 //!
 //! Aggregation over a pane: utilization is averaged over the timestamps of each instance
 //! (pod, `service.instance.id` or host), then over the service's instances. Byte sums become

@@ -1,9 +1,12 @@
-//! Per-(service, minute) features: panes, sliding windows, the span/metric join.
+//! Per-(service, minute) features, the fourth stage: panes, sliding windows, the span/metric
+//! join, and the feature row they produce.
 //!
 //! Spans and metric points are keyed by service and cut into one-minute panes
-//! ([`span_pane`], [`metric_pane`]); [`windows`] joins the two pane streams by (service, pane)
-//! as an outer join and derives the 5m/15m/1h windows, which slide by one minute, by merging
-//! the last panes. [`row::FeatureRow`] is the result, one per (service, minute).
+//! ([`span_pane`], with its latency [`sketch`]; [`metric_pane`], whose metric names are mapped
+//! in [`metric_map`]); [`windows`] joins the two pane streams by (service, pane) as an outer
+//! join and derives the 5m/15m/1h windows, which slide by one minute, by merging the last
+//! panes, with the [`calendar`] features of the minute. [`row::FeatureRow`] is the result, one
+//! per (service, minute), and [`row`] is also the one definition of its columns.
 
 pub mod calendar;
 pub mod metric_map;

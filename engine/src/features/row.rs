@@ -1,90 +1,390 @@
-//! The feature row: one per (service, minute), the unit every sink writes.
+//! The feature row: one per (service, minute), the unit every sink writes — and the one
+//! definition of its columns.
 //!
-//! Field order and meaning follow `schemas/feature_row.json`; a test checks the two agree.
+//! `feature_row!` below declares each column once: its field, its Rust type (which fixes
+//! its logical type and nullability, see [`Cell`]) and its description. From that list come
+//! the [`FeatureRow`] struct, [`COLUMNS`] (names, types, nullability, descriptions), and
+//! [`FeatureRow::cells`]; the Arrow schema and batches, the PostgreSQL COPY column list and
+//! types, and `schemas/feature_row.json` are all derived from them, and a test fails when the
+//! SQL migrations or the JSON file disagree. Adding a column is one line here (plus computing
+//! it in [`super::windows`]) and a migration.
 
-/// One row of the feature table `otlp_ai_features`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FeatureRow {
-    /// Window start (the minute), microseconds since the Unix epoch, UTC.
-    pub time_us: i64,
-    /// Service name.
-    pub service_name: String,
-    /// Most frequent request operation of the minute.
-    pub operation: Option<String>,
-    /// Most frequent HTTP status of the minute's requests.
-    pub http_status_code: Option<i32>,
-    /// Requests per second over 1, 5, 15 and 60 minutes ending with this one.
-    pub request_rate_1m: Option<f64>,
-    /// See `request_rate_1m`.
-    pub request_rate_5m: Option<f64>,
-    /// See `request_rate_1m`.
-    pub request_rate_15m: Option<f64>,
-    /// See `request_rate_1m`.
-    pub request_rate_1h: Option<f64>,
-    /// Failed / all requests over 1 minute.
-    pub error_rate_1m: Option<f64>,
-    /// Failed / all requests over 5 minutes.
-    pub error_rate_5m: Option<f64>,
-    /// Request latency quantiles over 1 minute, ms.
-    pub p50_latency_1m: Option<f64>,
-    /// See `p50_latency_1m`.
-    pub p95_latency_1m: Option<f64>,
-    /// See `p50_latency_1m`.
-    pub p99_latency_1m: Option<f64>,
-    /// Request latency quantiles over 5 minutes, ms.
-    pub p50_latency_5m: Option<f64>,
-    /// See `p50_latency_5m`.
-    pub p95_latency_5m: Option<f64>,
-    /// See `p50_latency_5m`.
-    pub p99_latency_5m: Option<f64>,
-    /// Local hour 0..=23.
-    pub hour_of_day: i32,
-    /// 1..=7, Monday = 1.
-    pub day_of_week: i32,
-    /// 1..=31.
-    pub day_of_month: i32,
-    /// Saturday or Sunday.
-    pub is_weekend: bool,
-    /// 09:00..18:00 local.
-    pub is_business_hour: bool,
-    /// 10:00..12:00 or 14:00..16:00 local.
-    pub is_peak_hour: bool,
-    /// Services that called this one in the minute (dependency graph), sorted.
-    pub upstream_services: Option<Vec<String>>,
-    /// Services and virtual nodes this one called in the minute, sorted.
-    pub downstream_services: Option<Vec<String>>,
-    /// Number of distinct callers and callees in the minute.
-    pub dependency_count: Option<i32>,
-    /// CPU utilization, percent.
-    pub cpu_usage: Option<f64>,
-    /// Memory utilization, percent.
-    pub memory_usage: Option<f64>,
-    /// Disk reads, MB/s.
-    pub disk_io_read: Option<f64>,
-    /// Disk writes, MB/s.
-    pub disk_io_write: Option<f64>,
-    /// Network received, MB/s.
-    pub network_in: Option<f64>,
-    /// Network transmitted, MB/s.
-    pub network_out: Option<f64>,
-    /// End-user id, where a single user dominates (not derived yet).
-    pub user_id: Option<String>,
-    /// Tenant id (not derived yet).
-    pub tenant_id: Option<String>,
-    /// `cloud.region`.
-    pub region: Option<String>,
-    /// `service.version`.
-    pub deployment_version: Option<String>,
-    /// Whether the detector flags the row (null while its features lack history).
-    pub is_anomaly: Option<bool>,
-    /// The feature that moved most, when anomalous.
-    pub anomaly_type: Option<String>,
-    /// Anomaly score 0..1, 0.5 at the detection threshold.
-    pub anomaly_score: Option<f64>,
-    /// Root cause of the incident naming this service in this minute.
-    pub root_cause: Option<String>,
-    /// The incident naming this service in this minute.
-    pub incident_id: Option<String>,
-    /// When the row was produced, microseconds since the epoch.
-    pub created_at_us: i64,
+use serde::ser::SerializeMap;
+use serde::Serialize;
+
+/// Logical type of a column, with its Arrow and PostgreSQL counterparts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Arrow `Timestamp(µs, UTC)` / `TIMESTAMPTZ`; µs since the Unix epoch in the struct.
+    Timestamp,
+    /// Arrow `Utf8` / `TEXT`.
+    Text,
+    /// Arrow `Int32` / `INTEGER`.
+    Int32,
+    /// Arrow `Float64` / `DOUBLE PRECISION`.
+    Float64,
+    /// Arrow `Boolean` / `BOOLEAN`.
+    Bool,
+    /// Arrow `List(Utf8)` / `TEXT[]`.
+    TextList,
+}
+
+impl ColumnKind {
+    /// Every kind, in the order the schema file lists them.
+    pub const ALL: [ColumnKind; 6] = [
+        ColumnKind::Timestamp,
+        ColumnKind::Text,
+        ColumnKind::Float64,
+        ColumnKind::Int32,
+        ColumnKind::Bool,
+        ColumnKind::TextList,
+    ];
+
+    /// The name in `schemas/feature_row.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnKind::Timestamp => "timestamp",
+            ColumnKind::Text => "string",
+            ColumnKind::Int32 => "int32",
+            ColumnKind::Float64 => "float64",
+            ColumnKind::Bool => "bool",
+            ColumnKind::TextList => "list<string>",
+        }
+    }
+
+    /// The PostgreSQL type the migrations declare.
+    pub fn sql_type(self) -> &'static str {
+        match self {
+            ColumnKind::Timestamp => "TIMESTAMPTZ",
+            ColumnKind::Text => "TEXT",
+            ColumnKind::Int32 => "INTEGER",
+            ColumnKind::Float64 => "DOUBLE PRECISION",
+            ColumnKind::Bool => "BOOLEAN",
+            ColumnKind::TextList => "TEXT[]",
+        }
+    }
+
+    fn arrow_name(self) -> &'static str {
+        match self {
+            ColumnKind::Timestamp => "Timestamp(us, UTC)",
+            ColumnKind::Text => "Utf8",
+            ColumnKind::Int32 => "Int32",
+            ColumnKind::Float64 => "Float64",
+            ColumnKind::Bool => "Boolean",
+            ColumnKind::TextList => "List(Utf8)",
+        }
+    }
+}
+
+/// One column of the feature row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Column name in Parquet and PostgreSQL.
+    pub name: &'static str,
+    /// Logical type.
+    pub kind: ColumnKind,
+    /// Whether nulls are allowed.
+    pub nullable: bool,
+    /// What the column means.
+    pub description: &'static str,
+}
+
+/// One value of a row, borrowed, tagged with its column's kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CellRef<'a> {
+    /// µs since the Unix epoch.
+    Timestamp(i64),
+    /// A string.
+    Text(Option<&'a str>),
+    /// A 32-bit integer.
+    Int32(Option<i32>),
+    /// A float.
+    Float64(Option<f64>),
+    /// A boolean.
+    Bool(Option<bool>),
+    /// A list of strings.
+    TextList(Option<&'a [String]>),
+}
+
+/// A Rust type a column may have: its kind, its nullability, and its value as a [`CellRef`].
+/// Only `i64` is a timestamp (µs), so the field's type alone fixes the column's type.
+pub trait Cell {
+    /// The column's logical type.
+    const KIND: ColumnKind;
+    /// Whether the column allows nulls (`Option` fields).
+    const NULLABLE: bool;
+    /// The value, borrowed.
+    fn cell(&self) -> CellRef<'_>;
+}
+
+macro_rules! cells {
+    ($($ty:ty => $kind:ident, $nullable:literal, |$v:ident| $value:expr;)*) => {$(
+        impl Cell for $ty {
+            const KIND: ColumnKind = ColumnKind::$kind;
+            const NULLABLE: bool = $nullable;
+            fn cell(&self) -> CellRef<'_> {
+                let $v = self;
+                CellRef::$kind($value)
+            }
+        }
+    )*};
+}
+
+cells! {
+    i64 => Timestamp, false, |v| *v;
+    String => Text, false, |v| Some(v.as_str());
+    Option<String> => Text, true, |v| v.as_deref();
+    i32 => Int32, false, |v| Some(*v);
+    Option<i32> => Int32, true, |v| *v;
+    Option<f64> => Float64, true, |v| *v;
+    bool => Bool, false, |v| Some(*v);
+    Option<bool> => Bool, true, |v| *v;
+    Option<Vec<String>> => TextList, true, |v| v.as_deref();
+}
+
+/// The column name of a field: the field's own name unless the declaration gives another.
+macro_rules! column_name {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident $column:literal) => {
+        $column
+    };
+}
+
+/// Declares [`FeatureRow`], [`COLUMNS`] and [`FeatureRow::cells`] from one list of
+/// `/// description` + `field: Type [=> "column name"]`.
+macro_rules! feature_row {
+    ($(#[doc = $doc:literal] $field:ident: $ty:ty $(=> $column:literal)?,)*) => {
+        /// One row of the feature table `otlp_ai_features`. Timestamps are µs since the Unix
+        /// epoch, UTC.
+        #[derive(Debug, Clone, PartialEq, Default)]
+        pub struct FeatureRow {
+            $(#[doc = $doc] pub $field: $ty,)*
+        }
+
+        /// The columns of the feature row, in order.
+        pub const COLUMNS: [Column; [$(stringify!($field)),*].len()] = [$(Column {
+            name: column_name!($field $($column)?),
+            kind: <$ty as Cell>::KIND,
+            nullable: <$ty as Cell>::NULLABLE,
+            description: $doc.trim_ascii_start(),
+        }),*];
+
+        impl FeatureRow {
+            /// The row's values, in the order of [`COLUMNS`].
+            pub fn cells(&self) -> [CellRef<'_>; COLUMNS.len()] {
+                [$(Cell::cell(&self.$field)),*]
+            }
+        }
+    };
+}
+
+feature_row! {
+    /// Window start (the minute), UTC
+    time_us: i64 => "time",
+    /// service.name of the emitting resource
+    service_name: String,
+    /// Most frequent request operation (span name) of the minute
+    operation: Option<String>,
+    /// Most frequent HTTP status of the minute's requests
+    http_status_code: Option<i32>,
+    /// Requests per second over the minute (SERVER/CONSUMER and root spans)
+    request_rate_1m: Option<f64>,
+    /// Requests per second over the 5 minutes ending with this one
+    request_rate_5m: Option<f64>,
+    /// Requests per second over the 15 minutes ending with this one
+    request_rate_15m: Option<f64>,
+    /// Requests per second over the hour ending with this minute
+    request_rate_1h: Option<f64>,
+    /// Failed / all requests over the minute (status ERROR or HTTP >= 500)
+    error_rate_1m: Option<f64>,
+    /// Failed / all requests over 5 minutes
+    error_rate_5m: Option<f64>,
+    /// Median request latency over the minute, ms (relative error <= 1%)
+    p50_latency_1m: Option<f64>,
+    /// 95th percentile request latency over the minute, ms
+    p95_latency_1m: Option<f64>,
+    /// 99th percentile request latency over the minute, ms
+    p99_latency_1m: Option<f64>,
+    /// Median request latency over 5 minutes, ms
+    p50_latency_5m: Option<f64>,
+    /// 95th percentile request latency over 5 minutes, ms
+    p95_latency_5m: Option<f64>,
+    /// 99th percentile request latency over 5 minutes, ms
+    p99_latency_5m: Option<f64>,
+    /// Local hour of the window start, 0-23
+    hour_of_day: i32,
+    /// Local day of week, 1-7, Monday = 1
+    day_of_week: i32,
+    /// Local day of month, 1-31
+    day_of_month: i32,
+    /// Saturday or Sunday, local
+    is_weekend: bool,
+    /// 09:00 <= local time < 18:00
+    is_business_hour: bool,
+    /// 10:00-12:00 or 14:00-16:00 local
+    is_peak_hour: bool,
+    /// Services with at least one call to this one in the minute (from traces), sorted
+    upstream_services: Option<Vec<String>>,
+    /// Services and virtual nodes (databases, queues) this one called in the minute, sorted
+    downstream_services: Option<Vec<String>>,
+    /// Distinct callers and callees in the minute
+    dependency_count: Option<i32>,
+    /// CPU utilization, percent (see engine/src/features/metric_map.rs)
+    cpu_usage: Option<f64>,
+    /// Memory utilization, percent
+    memory_usage: Option<f64>,
+    /// Disk read rate, MB/s (10^6 bytes)
+    disk_io_read: Option<f64>,
+    /// Disk write rate, MB/s
+    disk_io_write: Option<f64>,
+    /// Network receive rate, MB/s
+    network_in: Option<f64>,
+    /// Network transmit rate, MB/s
+    network_out: Option<f64>,
+    /// End-user id (not derived yet)
+    user_id: Option<String>,
+    /// Tenant id (not derived yet)
+    tenant_id: Option<String>,
+    /// cloud.region
+    region: Option<String>,
+    /// service.version
+    deployment_version: Option<String>,
+    /// Whether the detector flags the row (null while its features lack history)
+    is_anomaly: Option<bool>,
+    /// The feature that moved most, when anomalous (e.g. p95_latency_1m)
+    anomaly_type: Option<String>,
+    /// 0..1, 0.5 at the detection threshold (null while its features lack history)
+    anomaly_score: Option<f64>,
+    /// The root cause of the incident that names this service in this minute
+    root_cause: Option<String>,
+    /// The incident that names this service in this minute (`INC-<opening minute>`)
+    incident_id: Option<String>,
+    /// When the row was produced, UTC
+    created_at_us: i64 => "created_at",
+}
+
+/// The table the rows are stored in.
+pub const TABLE: &str = "otlp_ai_features";
+/// The table's key: a re-written window upserts instead of duplicating.
+pub const KEY: [&str; 2] = ["service_name", "time"];
+
+/// The text of `schemas/feature_row.json`, as derived from [`COLUMNS`]: keys in a fixed order,
+/// so the file reads top to bottom as a reference.
+pub fn json_schema() -> String {
+    /// The logical types and what they are in Arrow and PostgreSQL, in [`ColumnKind::ALL`]'s
+    /// order.
+    struct Types;
+
+    impl Serialize for Types {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(ColumnKind::ALL.len()))?;
+            for kind in ColumnKind::ALL {
+                let both = format!(
+                    "Arrow {} / PostgreSQL {}",
+                    kind.arrow_name(),
+                    kind.sql_type()
+                );
+                map.serialize_entry(kind.name(), &both)?;
+            }
+            map.end()
+        }
+    }
+
+    #[derive(Serialize)]
+    struct ColumnEntry {
+        name: &'static str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        nullable: bool,
+        description: &'static str,
+    }
+
+    #[derive(Serialize)]
+    struct SchemaFile {
+        #[serde(rename = "$comment")]
+        comment: &'static str,
+        table: &'static str,
+        key: [&'static str; 2],
+        types: Types,
+        columns: Vec<ColumnEntry>,
+    }
+
+    let columns = COLUMNS
+        .iter()
+        .map(|c| ColumnEntry {
+            name: c.name,
+            kind: c.kind.name(),
+            nullable: c.nullable,
+            description: c.description,
+        })
+        .collect();
+    let file = SchemaFile {
+        comment: SCHEMA_COMMENT,
+        table: TABLE,
+        key: KEY,
+        types: Types,
+        columns,
+    };
+    // Plain strings, numbers and sequences: serializing them cannot fail.
+    serde_json::to_string_pretty(&file).unwrap_or_default() + "\n"
+}
+
+const SCHEMA_COMMENT: &str = "Generated from engine/src/features/row.rs, the one definition of \
+the feature row; a test fails when this file differs (AIOPS_BLESS=1 cargo test -p aiops-engine \
+schema_file rewrites it). The Arrow schema, the COPY statement and this file are derived from \
+that definition; tests check the SQL migrations against it.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/feature_row.json");
+
+    #[test]
+    fn schema_file_is_derived_from_the_row() {
+        let derived = json_schema();
+        if std::env::var_os("AIOPS_BLESS").is_some() {
+            std::fs::write(SCHEMA_FILE, &derived).unwrap();
+        }
+        let file = std::fs::read_to_string(SCHEMA_FILE).unwrap();
+        assert!(
+            file == derived,
+            "schemas/feature_row.json differs from FeatureRow; rewrite it with \
+             AIOPS_BLESS=1 cargo test -p aiops-engine schema_file"
+        );
+    }
+
+    #[test]
+    fn cells_follow_the_columns() {
+        let row = FeatureRow {
+            time_us: 60_000_000,
+            service_name: "cart".into(),
+            request_rate_1m: Some(2.5),
+            upstream_services: Some(vec!["frontend".into()]),
+            ..Default::default()
+        };
+        let cells = row.cells();
+        assert_eq!(cells.len(), COLUMNS.len());
+        assert_eq!(
+            (COLUMNS[0].name, cells[0]),
+            ("time", CellRef::Timestamp(60_000_000))
+        );
+        assert!(!COLUMNS[1].nullable);
+        let rate = COLUMNS
+            .iter()
+            .position(|c| c.name == "request_rate_1m")
+            .unwrap();
+        assert_eq!(cells[rate], CellRef::Float64(Some(2.5)));
+        let callers = COLUMNS
+            .iter()
+            .position(|c| c.name == "upstream_services")
+            .unwrap();
+        assert_eq!(
+            cells[callers],
+            CellRef::TextList(Some(&["frontend".to_string()][..]))
+        );
+        assert_eq!(COLUMNS.last().unwrap().name, "created_at");
+    }
 }

@@ -116,7 +116,10 @@ pub trait SpanPanes<'scope> {
     /// use timely::dataflow::operators::{Capture, ToStream};
     /// use timely::dataflow::operators::capture::Extract;
     /// use timely::dataflow::operators::vec::Map;
-    /// # let span = aiops_engine::record::Span { resource: std::sync::Arc::new(aiops_engine::record::ResourceInfo { service: "unknown_service".into(), ..Default::default() }), trace_id: [1; 16],
+    /// # use aiops_engine::record::ResourceInfo;
+    /// # let resource = ResourceInfo { service: "unknown_service".into(), ..Default::default() };
+    /// # let span = aiops_engine::record::Span { resource: std::sync::Arc::new(resource),
+    /// #   trace_id: [1; 16],
     /// #   span_id: [1; 8], parent_span_id: None, name: "GET /".into(),
     /// #   kind: aiops_engine::record::SpanKind::Server, start_ns: 60_000_000_000 * 7,
     /// #   end_ns: 60_000_000_000 * 7 + 2_000_000, status_error: false, http_status: Some(200),

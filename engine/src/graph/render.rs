@@ -113,8 +113,11 @@ pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
     let width = 40 + columns.len() * COLUMN;
     let height = 80 + columns.values().map(Vec::len).max().unwrap_or(0) * ROW;
     let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\"/></marker></defs>\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"11\">\n\
+         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
+         markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 \
+         z\"/></marker></defs>\n\
          <text x=\"20\" y=\"24\" font-size=\"14\">{}</text>\n",
         escape(title)
     );
@@ -128,8 +131,14 @@ pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
         };
         let _ = writeln!(
             out,
-            "<line x1=\"{}\" y1=\"{}\" x2=\"{x2}\" y2=\"{}\" stroke=\"{color}\" marker-end=\"url(#arrow)\"><title>{} → {}: {}</title></line>",
-            x1 + 160, y1 + 15, y2 + 15, escape(&edge.caller), escape(&edge.callee), escape(&label(edge))
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{x2}\" y2=\"{}\" stroke=\"{color}\" \
+             marker-end=\"url(#arrow)\"><title>{} → {}: {}</title></line>",
+            x1 + 160,
+            y1 + 15,
+            y2 + 15,
+            escape(&edge.caller),
+            escape(&edge.callee),
+            escape(&label(edge))
         );
         let _ = writeln!(
             out,
@@ -142,8 +151,11 @@ pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
     for (node, (x, y)) in &position {
         let _ = writeln!(
             out,
-            "<rect x=\"{x}\" y=\"{y}\" width=\"160\" height=\"30\" rx=\"6\" fill=\"#eef3fb\" stroke=\"#345\"/><text x=\"{}\" y=\"{}\">{}</text>",
-            x + 8, y + 19, escape(node)
+            "<rect x=\"{x}\" y=\"{y}\" width=\"160\" height=\"30\" rx=\"6\" fill=\"#eef3fb\" \
+             stroke=\"#345\"/><text x=\"{}\" y=\"{}\">{}</text>",
+            x + 8,
+            y + 19,
+            escape(node)
         );
     }
     out + "</svg>\n"

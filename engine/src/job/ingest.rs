@@ -15,8 +15,8 @@ use timely::dataflow::InputHandleVec;
 
 use super::dedup::DuplicateFilter;
 use super::resume::ResumeTracker;
-use crate::otlp::{decode_metrics, decode_spans, Signal};
-use crate::record::{Location, MetricPoint, Span};
+use crate::otlp::{decode_metrics, decode_spans};
+use crate::record::{Location, MetricPoint, Signal, Span};
 use crate::sink::{DeadLetters, SideOutput};
 use crate::source::{Batch, RawMessage, SourceFault};
 use crate::stats::Stats;
@@ -129,7 +129,13 @@ impl Ingest {
 
     fn late(&mut self, location: &Location, event_ns: u64, open: Pane, record: serde_json::Value) {
         Stats::add(&self.stats.late_records, 1);
-        let line = json!({"location": location.to_string(), "event_time_ns": event_ns, "pane": pane_of(event_ns), "open_pane": open, "record": record});
+        let line = json!({
+            "location": location.to_string(),
+            "event_time_ns": event_ns,
+            "pane": pane_of(event_ns),
+            "open_pane": open,
+            "record": record,
+        });
         if let Err(error) = self.late.write(&line) {
             tracing::error!(%error, "cannot write late record");
         }

@@ -15,8 +15,7 @@ use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span as OtlpSpan
 use prost::Message;
 
 use super::attributes::{resource_info, value_int, value_text, KEPT_POINT_ATTRIBUTES};
-use super::Encoding;
-use crate::record::{MetricPoint, MetricValue, ResourceInfo, Span, SpanKind};
+use crate::record::{Encoding, MetricPoint, MetricValue, ResourceInfo, Span, SpanKind};
 
 /// Earliest timestamp accepted: 2000-01-01T00:00:00Z. Earlier ones are clock bugs or zeros.
 pub const MIN_TIMESTAMP_NS: u64 = 946_684_800 * 1_000_000_000;
@@ -87,23 +86,6 @@ fn parse<M: Message + Default + serde::de::DeserializeOwned>(
             encoding,
             detail: e.to_string(),
         }),
-    }
-}
-
-/// Serializes a trace request in the given encoding.
-pub fn encode_traces(request: &ExportTraceServiceRequest, encoding: Encoding) -> Vec<u8> {
-    match encoding {
-        Encoding::OtlpProto => request.encode_to_vec(),
-        // Serializing generated message types to a Vec cannot fail: no maps with non-string keys.
-        Encoding::OtlpJson => serde_json::to_vec(request).unwrap_or_default(),
-    }
-}
-
-/// Serializes a metrics request in the given encoding.
-pub fn encode_metrics(request: &ExportMetricsServiceRequest, encoding: Encoding) -> Vec<u8> {
-    match encoding {
-        Encoding::OtlpProto => request.encode_to_vec(),
-        Encoding::OtlpJson => serde_json::to_vec(request).unwrap_or_default(),
     }
 }
 
@@ -442,13 +424,13 @@ mod tests {
         let mut from_proto = Vec::new();
         let mut from_json = Vec::new();
         assert!(decode_spans(
-            &encode_traces(&message, Encoding::OtlpProto),
+            &Encoding::OtlpProto.encode(&message),
             Encoding::OtlpProto,
             &mut from_proto
         )
         .unwrap()
         .is_empty());
-        let json = encode_traces(&message, Encoding::OtlpJson);
+        let json = Encoding::OtlpJson.encode(&message);
         assert!(
             String::from_utf8_lossy(&json).contains("\"traceId\":\"07070707"),
             "OTLP/JSON uses hex ids"
@@ -507,7 +489,7 @@ mod tests {
             short_span_id,
             otlp_span(T0, T0 + 2 * MAX_DURATION_NS, vec![]),
         ];
-        let bytes = encode_traces(&request(vec![], spans), Encoding::OtlpProto);
+        let bytes = Encoding::OtlpProto.encode(&request(vec![], spans));
         let mut out = Vec::new();
         let rejected = decode_spans(&bytes, Encoding::OtlpProto, &mut out).unwrap();
         assert_eq!(out.len(), 1);
@@ -589,7 +571,7 @@ mod tests {
         for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
             let mut points = Vec::new();
             assert!(
-                decode_metrics(&encode_metrics(&request, encoding), encoding, &mut points)
+                decode_metrics(&encoding.encode(&request), encoding, &mut points)
                     .unwrap()
                     .is_empty()
             );
@@ -624,11 +606,13 @@ mod tests {
             name in "[a-zA-Z /{}]{1,20}",
             service in "[a-z-]{1,12}",
         ) {
-            let mut span = otlp_span(start, start + duration, vec![kv("http.response.status_code", Value::IntValue(status))]);
+            let code = kv("http.response.status_code", Value::IntValue(status));
+            let mut span = otlp_span(start, start + duration, vec![code]);
             span.name = name.clone();
             let message = request(vec![kv("service.name", Value::StringValue(service.clone()))], vec![span]);
             let mut out = Vec::new();
-            prop_assert!(decode_spans(&encode_traces(&message, Encoding::OtlpProto), Encoding::OtlpProto, &mut out).unwrap().is_empty());
+            let bytes = Encoding::OtlpProto.encode(&message);
+            prop_assert!(decode_spans(&bytes, Encoding::OtlpProto, &mut out).unwrap().is_empty());
             prop_assert_eq!(out[0].service(), service.as_str());
             prop_assert_eq!(&out[0].name, &name);
             prop_assert_eq!((out[0].start_ns, out[0].end_ns), (start, start + duration));

@@ -7,117 +7,16 @@
 
 use std::collections::HashMap;
 
-use aiops_models::detect::{Direction, RobustSeries, SeriesSpec};
+use aiops_models::detect::RobustSeries;
 use aiops_models::rca::{Deviation, ServiceEvidence};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
+use super::inputs::{SCORED, WORKLOAD};
 use super::learned::ModelSlot;
 use crate::config::{Combine, DetectionConfig};
 use crate::features::FeatureRow;
 use crate::time::Pane;
-
-/// A scored feature: its name, how to read it from a row, and how it is judged. The spreads
-/// are floors in the feature's unit, chosen from what an operator would call noise (1 ms of
-/// latency, 2 points of error rate or CPU), not fitted to any dataset.
-struct Scored {
-    name: &'static str,
-    value: fn(&FeatureRow) -> Option<f64>,
-    spec: SeriesSpec,
-}
-
-const fn spec(direction: Direction, min_spread: f64, relative_spread: f64) -> SeriesSpec {
-    SeriesSpec {
-        direction,
-        min_spread,
-        relative_spread,
-    }
-}
-
-const SCORED: [Scored; 11] = [
-    Scored {
-        name: "request_rate_1m",
-        value: |r| r.request_rate_1m,
-        spec: spec(Direction::Both, 0.05, 0.1),
-    },
-    Scored {
-        name: "error_rate_1m",
-        value: |r| r.error_rate_1m,
-        spec: spec(Direction::Up, 0.02, 0.0),
-    },
-    Scored {
-        name: "p50_latency_1m",
-        value: |r| r.p50_latency_1m,
-        spec: spec(Direction::Up, 1.0, 0.1),
-    },
-    Scored {
-        name: "p95_latency_1m",
-        value: |r| r.p95_latency_1m,
-        spec: spec(Direction::Up, 1.0, 0.1),
-    },
-    Scored {
-        name: "p99_latency_1m",
-        value: |r| r.p99_latency_1m,
-        spec: spec(Direction::Up, 1.0, 0.1),
-    },
-    Scored {
-        name: "cpu_usage",
-        value: |r| r.cpu_usage,
-        spec: spec(Direction::Up, 2.0, 0.05),
-    },
-    Scored {
-        name: "memory_usage",
-        value: |r| r.memory_usage,
-        spec: spec(Direction::Up, 2.0, 0.02),
-    },
-    Scored {
-        name: "disk_io_read",
-        value: |r| r.disk_io_read,
-        spec: spec(Direction::Both, 0.1, 0.1),
-    },
-    Scored {
-        name: "disk_io_write",
-        value: |r| r.disk_io_write,
-        spec: spec(Direction::Both, 0.1, 0.1),
-    },
-    Scored {
-        name: "network_in",
-        value: |r| r.network_in,
-        spec: spec(Direction::Both, 0.05, 0.1),
-    },
-    Scored {
-        name: "network_out",
-        value: |r| r.network_out,
-        spec: spec(Direction::Both, 0.05, 0.1),
-    },
-];
-
-/// The inputs a learned model may use: the scored features' names, in a fixed order.
-pub fn model_inputs() -> Vec<&'static str> {
-    SCORED.iter().map(|s| s.name).collect()
-}
-
-/// The spread floor of each named input, in its unit (the robust detector's, so both
-/// detectors call the same movement noise); `None` for a name that is not an input.
-pub fn input_floors(names: &[String]) -> Option<Vec<f64>> {
-    names
-        .iter()
-        .map(|name| {
-            SCORED
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.spec.min_spread)
-        })
-        .collect()
-}
-
-/// How to read the named input from a row; `None` for a name that is not an input.
-pub fn input_reader(name: &str) -> Option<fn(&FeatureRow) -> Option<f64>> {
-    SCORED.iter().find(|s| s.name == name).map(|s| s.value)
-}
-
-/// Scored features that measure the load offered to a service rather than its behaviour.
-const WORKLOAD: [&str; 1] = ["request_rate_1m"];
 
 /// Per-service detector state.
 pub struct Detector {

@@ -17,11 +17,10 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::StreamVec;
 
 use super::edge_evidence::EdgeBaselines;
-use crate::config::{DetectionConfig, RcaConfig};
+use crate::config::{DetectionConfig, RcaConfig, RcaMethod};
 use crate::error::{Error, Result};
 use crate::graph::snapshot::live_at;
 use crate::graph::EdgeWindow;
-use crate::sink::SideOutput;
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, PaneJoin};
 
@@ -76,10 +75,13 @@ impl RankingInput {
     }
 }
 
+/// Where recorded ranking inputs go: the job passes a JSON-lines side output of its sinks.
+pub type Recorder = Box<dyn FnMut(&RankingInput) -> Result<()>>;
+
 /// Worker 0's incident state and rankers.
 pub struct IncidentTracker {
     /// Where ranking inputs are recorded, if they are.
-    recorder: Option<SideOutput>,
+    recorder: Option<Recorder>,
     primary: Box<dyn RootCauseRanker>,
     others: Vec<Box<dyn RootCauseRanker>>,
     top_k: usize,
@@ -94,18 +96,16 @@ pub struct IncidentTracker {
 }
 
 impl IncidentTracker {
-    /// A tracker ranking with `config.method`, judging edges as `detection` judges features;
-    /// an unknown method is a configuration error.
+    /// A tracker ranking with `config.method`, judging edges as `detection` judges features.
     pub fn new(config: &RcaConfig, detection: &DetectionConfig) -> Result<Self> {
         // A learned primary ("gnn") arrives with `with_ranker`; until then "combined" stands in.
-        let wanted = match config.method.as_str() {
-            "gnn" => "combined",
-            name => name,
+        let wanted = match config.method {
+            RcaMethod::Gnn => RcaMethod::Combined.name(),
+            other => other.name(),
         };
         let primary = method(wanted).ok_or_else(|| {
             Error::Config(format!(
-                "rca.method {:?} is not one of {}, gnn",
-                config.method,
+                "rca.method {wanted:?} has no ranker here; the rankers are {}",
                 METHODS.join(", ")
             ))
         })?;
@@ -148,7 +148,7 @@ impl IncidentTracker {
     /// Adds a learned ranker (the GNN); it becomes the primary method when `rca.method`
     /// names it.
     pub fn with_ranker(mut self, ranker: Box<dyn RootCauseRanker>, config: &RcaConfig) -> Self {
-        if ranker.name() == config.method {
+        if ranker.name() == config.method.name() {
             let previous = std::mem::replace(&mut self.primary, ranker);
             self.others.insert(0, previous);
         } else {
@@ -157,9 +157,9 @@ impl IncidentTracker {
         self
     }
 
-    /// Records every ranking's inputs as JSON lines under `dir` (see [`RankingInput`]).
-    pub fn recording_to(mut self, dir: &std::path::Path, stem: &str) -> Self {
-        self.recorder = Some(SideOutput::new(dir, stem, 0));
+    /// Hands every ranking's inputs to `recorder` (see [`RankingInput`]).
+    pub fn recording_with(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
@@ -270,7 +270,7 @@ impl IncidentTracker {
             edges,
             evidence: evidence.to_vec(),
         };
-        if let Err(error) = recorder.write(&input).and_then(|()| recorder.flush()) {
+        if let Err(error) = recorder(&input) {
             tracing::error!(%error, "cannot record the ranking input");
         }
     }
@@ -373,7 +373,7 @@ mod tests {
     fn tracker() -> IncidentTracker {
         IncidentTracker::new(
             &RcaConfig {
-                method: "combined".into(),
+                method: RcaMethod::Combined,
                 top_k: 3,
                 record_inputs: false,
             },
@@ -475,20 +475,5 @@ mod tests {
             candidate.keys().collect::<BTreeSet<_>>(),
             declared_candidate.keys().collect::<BTreeSet<_>>()
         );
-    }
-
-    #[test]
-    fn an_unknown_method_is_a_clear_error() {
-        let error = IncidentTracker::new(
-            &RcaConfig {
-                method: "magic".into(),
-                top_k: 3,
-                record_inputs: false,
-            },
-            &detection(),
-        )
-        .err()
-        .expect("rejected");
-        assert!(error.to_string().contains("magic"), "{error}");
     }
 }

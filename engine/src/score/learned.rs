@@ -19,7 +19,7 @@ use aiops_models::sequence_model::SequenceModel;
 use aiops_models::service_model::{ModelScore, ServiceModel};
 use aiops_models::window_model::WindowModel;
 
-use super::detect::{input_reader, model_inputs};
+use super::inputs::{input_reader, model_inputs};
 use super::model_watch::ModelWatch;
 use crate::config::ModelsConfig;
 use crate::features::FeatureRow;
@@ -168,7 +168,8 @@ impl ModelSlot {
             };
             match load(*kind, &path) {
                 Ok(loaded) => {
-                    tracing::info!(worker = self.worker, path = %path.display(), "scoring with {} v{version}", kind.name());
+                    let (worker, path) = (self.worker, path.display());
+                    tracing::info!(worker, %path, "scoring with {} v{version}", kind.name());
                     watch.loaded(version, &self.stats);
                     self.loaded.insert(*kind, loaded);
                     self.drift = self.loaded.values().next().map(|first| {

@@ -1,7 +1,8 @@
 //! Scoring: flag anomalous services per minute, rank root causes, raise incidents.
 //!
 //! [`detect`] scores every feature row against the service's own recent history (and, with
-//! [`learned`], a trained model) and passes on the evidence; [`incidents`] gathers one minute's evidence and call edges, asks a
+//! [`learned`], a trained model) and passes on the evidence; [`incidents`] gathers one
+//! minute's evidence and call edges, asks a
 //! [`RootCauseRanker`](aiops_models::rca::RootCauseRanker) for candidates when something is
 //! anomalous, and emits an [`Incident`]; [`annotate`] writes the verdict back into the rows.
 
@@ -9,6 +10,7 @@ pub mod annotate;
 pub mod detect;
 pub mod edge_evidence;
 pub mod incidents;
+pub mod inputs;
 pub mod learned;
 pub mod learned_ranker;
 pub mod model_watch;

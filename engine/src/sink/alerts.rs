@@ -25,11 +25,11 @@ pub struct KafkaAlerts {
 }
 
 impl KafkaAlerts {
-    /// A producer for `config.alerts_topic`.
-    pub fn new(config: &KafkaConfig, keep: Range<i64>) -> Result<Self> {
+    /// A producer for `topic` (`kafka.alerts_topic`) on the cluster of `config`.
+    pub fn new(config: &KafkaConfig, topic: &str, keep: Range<i64>) -> Result<Self> {
         Ok(KafkaAlerts {
             writer: KafkaWriter::new(config)?,
-            topic: config.alerts_topic.clone(),
+            topic: topic.to_string(),
             keep,
         })
     }

@@ -12,8 +12,7 @@ use serde_json::json;
 use super::SideOutput;
 use crate::config::KafkaConfig;
 use crate::error::Result;
-use crate::otlp::Signal;
-use crate::record::Location;
+use crate::record::{Location, Signal};
 use crate::source::KafkaWriter;
 
 /// Where dead letters go.
@@ -58,11 +57,11 @@ pub struct KafkaDeadLetters {
 }
 
 impl KafkaDeadLetters {
-    /// A producer for `config.dead_letter_topic`.
-    pub fn new(config: &KafkaConfig) -> Result<Self> {
+    /// A producer for `topic` (`kafka.dead_letter_topic`) on the cluster of `config`.
+    pub fn new(config: &KafkaConfig, topic: &str) -> Result<Self> {
         Ok(KafkaDeadLetters {
             writer: KafkaWriter::new(config)?,
-            topic: config.dead_letter_topic.clone(),
+            topic: topic.to_string(),
         })
     }
 }

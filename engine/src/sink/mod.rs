@@ -1,8 +1,13 @@
-//! Sinks: where feature rows and side outputs go.
+//! Sinks, the seventh stage: where feature rows, edges, incidents and side outputs go, and
+//! where stored outputs are read back.
 //!
 //! [`RowSink`] is the seam: the dataflow's [`WriteRows`] operator hands closed rows to any
-//! implementation. This crate ships the embedded default, [`parquet::ParquetSink`]; the
-//! PostgreSQL sink plugs in the same way.
+//! implementation: the embedded default, [`parquet::ParquetSink`] (rows to Arrow batches in
+//! `batch`), or [`postgres::PostgresSink`]. Beside them: [`PersistClosed`] (closed panes and
+//! graph records to a store), JSON lines and side outputs (edges, incidents, late records,
+//! dead letters), Kafka [`alerts`] and [`dead_letter`]s, the job's own metrics in
+//! [`prometheus`] format, and [`stored`] and [`parquet_read`], which read stored rows and
+//! recorded rankings back for training.
 
 pub mod alerts;
 mod batch;
@@ -14,9 +19,11 @@ pub mod parquet;
 pub mod parquet_read;
 mod persist;
 pub mod postgres;
+pub mod prometheus;
 mod side;
+pub mod stored;
 
-pub use batch::rows_to_batch;
+pub use batch::{arrow_type, feature_schema, rows_to_batch};
 pub use buffer::RowBuffer;
 pub use dead_letter::{DeadLetters, KafkaDeadLetters};
 pub use json_lines::{read_json_lines, JsonLines};

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Batch, Poll, RawMessage, Source, SourceFault};
 use crate::error::{Error, Result};
-use crate::otlp::{Encoding, Signal};
-use crate::record::Location;
+use crate::record::{Encoding, Location, Signal};
 
 /// Largest record accepted from a `.binpb` file; a larger length prefix means corruption.
 const MAX_RECORD_BYTES: u32 = 64 << 20;
@@ -36,7 +35,12 @@ pub fn classify(path: &Path) -> std::result::Result<(Signal, Encoding), String> 
     let encoding = match path.extension().and_then(|e| e.to_str()) {
         Some("binpb") | Some("pb") => Encoding::OtlpProto,
         Some("jsonl") | Some("json") => Encoding::OtlpJson,
-        other => return Err(format!("unknown encoding for extension {other:?}: expected .binpb (otlp_proto) or .jsonl (otlp_json)")),
+        other => {
+            return Err(format!(
+                "unknown encoding for extension {other:?}: expected .binpb (otlp_proto) or \
+                 .jsonl (otlp_json)"
+            ))
+        }
     };
     Ok((signal, encoding))
 }
@@ -128,7 +132,11 @@ impl OpenFile {
         }
         let length = u32::from_be_bytes(prefix);
         if length > MAX_RECORD_BYTES {
-            return self.fault(start, format!("record length {length} exceeds {MAX_RECORD_BYTES} bytes: not a length-prefixed OTLP file, or corrupt"), prefix.to_vec());
+            let reason = format!(
+                "record length {length} exceeds {MAX_RECORD_BYTES} bytes: not a length-prefixed \
+                 OTLP file, or corrupt"
+            );
+            return self.fault(start, reason, prefix.to_vec());
         }
         let mut bytes = vec![0u8; length as usize];
         if let Err(e) = self.reader.read_exact(&mut bytes) {

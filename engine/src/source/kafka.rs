@@ -157,11 +157,8 @@ pub fn create_topics(
         .create()
         .map_err(|e| kafka_error(config, "creating an admin client", e))?;
     let mut names: Vec<&str> = config.topics.iter().map(|t| t.name.as_str()).collect();
-    for extra in [&config.dead_letter_topic, &config.alerts_topic] {
-        if !extra.is_empty() {
-            names.push(extra);
-        }
-    }
+    let extras = [&config.dead_letter_topic, &config.alerts_topic];
+    names.extend(extras.into_iter().flatten().map(String::as_str));
     let topics: Vec<NewTopic<'_>> = names
         .iter()
         .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication)))

@@ -1,13 +1,21 @@
-//! Sources: where raw OTLP records come from, behind one small trait.
+//! Sources, the first stage: where raw OTLP records come from, behind one small trait.
 //!
 //! A source hands the worker loop batches of still-encoded records with their locations,
 //! plus event-time progress of its partitions. Decoding, watermarks and lateness are the
 //! loop's business, so every source gets them the same way.
+//!
+//! Modules: [`sim`] (the built-in simulator) and [`otlp_build`] (constructors of the OTLP it
+//! emits), then one module per source: [`simulator`](SimulatorSource), [`files`](FileSource)
+//! and [`kafka`], with the [`KafkaWriter`] the Kafka sinks and `aiops generate` produce with.
+//! Sources of other crates (the benchmark crate's dataset replays) implement [`Source`] and
+//! reach the job through its source factory.
+
+pub mod otlp_build;
+pub mod sim;
 
 mod files;
 pub mod kafka;
 mod kafka_writer;
-pub mod nezha;
 mod simulator;
 
 use std::time::Duration;
@@ -15,11 +23,9 @@ use std::time::Duration;
 pub use files::{FileSource, OtlpFileWriter};
 pub use kafka::KafkaSource;
 pub use kafka_writer::KafkaWriter;
-pub use nezha::NezhaSource;
 pub use simulator::SimulatorSource;
 
-use crate::otlp::{Encoding, Signal};
-use crate::record::Location;
+use crate::record::{Encoding, Location, Signal};
 
 /// One still-encoded OTLP record.
 #[derive(Debug, Clone)]

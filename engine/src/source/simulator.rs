@@ -4,9 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Batch, Poll, RawMessage, Source};
-use crate::otlp::{encode_metrics, encode_traces, Encoding, Signal};
-use crate::record::Location;
-use crate::sim::{SimShard, Simulator};
+use crate::record::{Encoding, Location, Signal};
+use crate::source::sim::{SimShard, Simulator};
 
 /// Simulated seconds produced per poll when running as fast as possible.
 const SECONDS_PER_POLL: usize = 5;
@@ -81,11 +80,11 @@ impl Source for SimulatorSource {
                 break;
             };
             if let Some(traces) = second.traces {
-                let bytes = encode_traces(&traces, self.encoding);
+                let bytes = self.encoding.encode(&traces);
                 batch.messages.push(self.message(Signal::Traces, bytes));
             }
             if let Some(metrics) = second.metrics {
-                let bytes = encode_metrics(&metrics, self.encoding);
+                let bytes = self.encoding.encode(&metrics);
                 batch.messages.push(self.message(Signal::Metrics, bytes));
             }
             if self.speed > 0.0 {

@@ -9,7 +9,7 @@ mod pane_join;
 mod watermark;
 
 pub use pane_join::PaneJoin;
-pub use watermark::{WatermarkConfig, Watermarks};
+pub use watermark::Watermarks;
 
 /// A one-minute pane: minutes since the Unix epoch. It is also the dataflow timestamp type.
 pub type Pane = u64;

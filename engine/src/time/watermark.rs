@@ -9,31 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::{pane_of, Pane};
-
-/// Watermark settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatermarkConfig {
-    /// How far behind the newest event a record may arrive and still be on time (ms).
-    pub max_out_of_orderness_ms: u64,
-    /// How long a window stays open after the watermark passes its end (ms).
-    pub allowed_lateness_ms: u64,
-    /// Wall-clock time without records after which a partition stops holding the watermark (ms).
-    pub idle_timeout_ms: u64,
-}
-
-impl Default for WatermarkConfig {
-    fn default() -> Self {
-        WatermarkConfig {
-            max_out_of_orderness_ms: 5_000,
-            allowed_lateness_ms: 0,
-            idle_timeout_ms: 30_000,
-        }
-    }
-}
+use crate::config::WatermarkConfig;
 
 #[derive(Debug)]
 struct Partition {

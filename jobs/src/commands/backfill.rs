@@ -11,16 +11,7 @@ use super::settings::{micros, SimArgs};
 
 /// Options of `aiops backfill`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Runs the same dataflow as `aiops run` over a bounded input and writes only the rows of \
-minutes in [--from, --to). Rows are upserted by (service_name, time), so re-running a backfill changes \
-nothing. The input must also hold the hour before --from: the 1-hour windows of the first rows need it.\n\n\
-Next to a running job: a backfill stores no Kafka offsets and never moves the job's resume point; both \
-upsert the same natural keys with values computed from the same records, so backfill ranges the job has \
-already passed (older than its watermark) and let the two run side by side.\n\n\
-Examples:\n  aiops backfill --input archive/ --from 2026-01-05T00:00:00Z --to 2026-01-06T00:00:00Z \\\n      --database-url postgres://u@db/aiops\n  \
-aiops backfill --kafka-brokers kafka:9092 --from ... --to ... --database-url ...   (topics read from the earliest offset to their end at start)"
-)]
+#[command(after_help = include_str!("help/backfill.txt"))]
 pub struct BackfillArgs {
     #[command(flatten)]
     sim: SimArgs,
@@ -61,7 +52,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
     match (&args.input, &args.kafka_brokers) {
         (Some(dir), _) => {
             config.source.kind = SourceKind::Files;
-            config.source.path.clone_from(dir);
+            config.source.path = Some(dir.clone());
         }
         (None, Some(brokers)) => {
             config.source.kind = SourceKind::Kafka;
@@ -72,13 +63,13 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
         (None, None) => bail!("a backfill needs --input DIR or --kafka-brokers"),
     }
     if let Some(url) = args.database_url {
-        config.postgres.url = url;
+        config.postgres.url = Some(url);
     }
     if let Some(dir) = args.data_dir {
         config.sink.data_dir = dir;
     }
     // A backfill serves no metrics: it may run next to the live job on the same host.
-    config.metrics.addr.clear();
+    config.metrics.addr = None;
     let cluster = ClusterOptions {
         workers: args.workers,
         ..ClusterOptions::default()

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use aiops_engine::config::{JobConfig, KafkaTopic};
 use aiops_engine::job;
-use aiops_engine::otlp::{encode_metrics, encode_traces, Encoding, Signal};
-use aiops_engine::sim::Simulator;
+use aiops_engine::record::{Encoding, Signal};
+use aiops_engine::source::sim::Simulator;
 use aiops_engine::source::{KafkaWriter, OtlpFileWriter};
 use anyhow::Context;
 use clap::Args;
@@ -16,14 +16,7 @@ use super::settings::{EncodingArg, SimArgs};
 
 /// Options of `aiops generate`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Writes <out>/traces-NNNN.<ext>, <out>/metrics-NNNN.<ext> (.binpb: 4-byte big-endian length + protobuf \
-ExportTraceServiceRequest/ExportMetricsServiceRequest per record; .jsonl: one OTLP/JSON request per line) and \
-<out>/ground_truth.csv (fault,service,start,end). Replay with `aiops run --input <out>`.\n\n\
-With --to kafka: shard N's requests go to partition N (mod the partition count) of the first traces and the \
-first metrics topic under [kafka] in the config (otlp_spans, otlp_metrics by default), which must exist; \
---shards defaults to the partition count. Consume with `aiops run --kafka-brokers ...`."
-)]
+#[command(after_help = include_str!("help/generate.txt"))]
 pub struct GenerateArgs {
     #[command(flatten)]
     sim: SimArgs,
@@ -81,8 +74,8 @@ fn topic_for(config: &JobConfig, signal: Signal) -> anyhow::Result<&KafkaTopic> 
 /// Generates the configured simulation into files or Kafka topics.
 pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let mut config = args.sim.load()?;
-    if config.simulator.duration.is_empty() {
-        config.simulator.duration = "1h".to_string();
+    if config.simulator.duration.is_none() {
+        config.simulator.duration = Some("1h".to_string());
     }
     if let Some(brokers) = &args.brokers {
         config.kafka.brokers.clone_from(brokers);
@@ -162,8 +155,12 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let seconds = (sim.end_ns() - sim.start_ns()) / 1_000_000_000;
     println!(
-        "wrote {traces} trace and {metrics} metric records ({encoding}) covering {seconds} simulated seconds, {} faults, to {destination}",
-        sim.faults.iter().filter(|f| f.start_ns < sim.end_ns()).count(),
+        "wrote {traces} trace and {metrics} metric records ({encoding}) covering {seconds} \
+         simulated seconds, {} faults, to {destination}",
+        sim.faults
+            .iter()
+            .filter(|f| f.start_ns < sim.end_ns())
+            .count(),
     );
     Ok(())
 }
@@ -186,19 +183,11 @@ fn write_shards(
         let mut shard = sim.shard(index, shards);
         while let Some(second) = shard.next_second() {
             if let Some(request) = second.traces {
-                write(
-                    &mut traces,
-                    &mut producer,
-                    &encode_traces(&request, encoding),
-                )?;
+                write(&mut traces, &mut producer, &encoding.encode(&request))?;
                 counts.0 += 1;
             }
             if let Some(request) = second.metrics {
-                write(
-                    &mut metrics,
-                    &mut producer,
-                    &encode_metrics(&request, encoding),
-                )?;
+                write(&mut metrics, &mut producer, &encoding.encode(&request))?;
                 counts.1 += 1;
             }
             bar.inc(1);

@@ -8,13 +8,10 @@ use super::settings::SimArgs;
 
 /// Options of `aiops migrate`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Applies the numbered migrations of sql/migrations/ that the database lacks (idempotent). \
-On the first run it chooses the storage path: TimescaleDB (hypertable, continuous aggregate otlp_features_1h, \
-compression, retention) when the extension can be created, otherwise native daily partitions and a rollup table."
-)]
+#[command(after_help = include_str!("help/migrate.txt"))]
 pub struct MigrateArgs {
-    /// PostgreSQL URL, e.g. postgres://user:password@localhost:5432/aiops (or `url` in `[postgres]`, or AIOPS_POSTGRES__URL).
+    /// PostgreSQL URL, e.g. postgres://user:password@localhost:5432/aiops (or `url` in
+    /// `[postgres]`, or AIOPS_POSTGRES__URL).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
     /// Configuration file (for the intervals of its `[postgres]` section).
@@ -30,13 +27,13 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
     };
     let mut config = settings.load()?.postgres;
     if let Some(url) = args.database_url {
-        config.url = url;
+        config.url = Some(url);
     }
-    if config.url.is_empty() {
+    let Some(url) = config.url.as_deref() else {
         bail!("no database: pass --database-url or set [postgres] url / AIOPS_POSTGRES__URL");
-    }
-    let server = server_of(&config.url);
-    let mut client = connect(&config.url)?;
+    };
+    let server = server_of(url);
+    let mut client = connect(url)?;
     let report = migrate(&mut client, &config, &server).context("migrating")?;
     println!("storage: {} ({})", report.storage.name(), report.reason);
     if report.applied.is_empty() {

@@ -2,7 +2,6 @@
 
 pub mod backfill;
 pub mod eval;
-pub mod eval_anomaly;
 pub mod generate;
 pub mod graph;
 pub mod migrate;

@@ -9,9 +9,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 /// Options of `aiops query`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "The table `features` holds every row under <data-dir>/features/ (columns: schemas/feature_row.json).\n\nExample:\n  aiops query \"SELECT service_name, time, p99_latency_1m FROM features WHERE service_name = 'cart' ORDER BY time DESC LIMIT 10\""
-)]
+#[command(after_help = include_str!("help/query.txt"))]
 pub struct QueryArgs {
     /// The SQL statement.
     sql: String,

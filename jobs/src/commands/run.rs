@@ -18,9 +18,7 @@ use crate::console::{print_summary, Console, Outputs};
 
 /// Options of `aiops run`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Examples:\n  aiops run                               simulator at 60x real time until Ctrl-C\n  aiops run --duration 2h --speed 0       two simulated hours, as fast as possible\n  aiops run --input otlp/ -w 2            replay files written by `aiops generate`\n  aiops run --kafka-brokers 127.0.0.1:9092 --database-url postgres://u@db/aiops\n                                          the production job: OTLP topics in, PostgreSQL out,\n                                          resumes from the offsets stored with the rows\n\nOutput: <data-dir>/features/*.parquet (query with `aiops query`), <data-dir>/ground_truth.csv,\nlate records in <data-dir>/late/, undecodable input in <data-dir>/dead_letter/."
-)]
+#[command(after_help = include_str!("help/run.txt"))]
 pub struct RunArgs {
     #[command(flatten)]
     sim: SimArgs,
@@ -116,7 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut config = args.sim.load()?;
     if let Some(input) = &args.input {
         config.source.kind = SourceKind::Files;
-        config.source.path.clone_from(input);
+        config.source.path = Some(input.clone());
     }
     if let Some(brokers) = &args.kafka_brokers {
         config.source.kind = SourceKind::Kafka;
@@ -129,16 +127,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         config.kafka.start = start.into();
     }
     if let Some(addr) = &args.metrics_addr {
-        config.metrics.addr.clone_from(addr);
+        config.metrics.addr = (!addr.is_empty()).then(|| addr.clone());
     }
     if let Some(dir) = &args.data_dir {
         config.sink.data_dir.clone_from(dir);
     }
     if let Some(url) = &args.database_url {
-        config.postgres.url.clone_from(url);
+        config.postgres.url = Some(url.clone());
     }
     if let Some(dir) = &args.models {
-        config.models.dir = dir.display().to_string();
+        config.models.dir = Some(dir.clone());
     }
     if let Some(speed) = args.speed {
         config.simulator.speed = speed;
@@ -189,37 +187,37 @@ pub fn execute(
     let stats = Arc::new(Stats::default());
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(Arc::clone(&stop))?;
-    serve_metrics(&config.metrics.addr, &stats);
+    if let Some(addr) = &config.metrics.addr {
+        serve_metrics(addr, &stats);
+    }
     let minutes = backfill.as_ref().map(|range| {
         let pane = |us: i64| (us.max(0) as u64) / 60_000_000;
         pane(range.start)..pane(range.end)
     });
-    let options = JobOptions {
-        rca_triggers: Default::default(),
-        config,
-        run_id: format!(
-            "run-{}-p{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%S"),
-            cluster.process
-        ),
-        cluster,
-        backfill,
-    };
-    let dead_letters = match &options.config.source.kind {
-        SourceKind::Kafka if !options.config.kafka.dead_letter_topic.is_empty() => {
-            format!("Kafka topic {}", options.config.kafka.dead_letter_topic)
-        }
+    let run_id = format!(
+        "run-{}-p{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        cluster.process
+    );
+    let options = JobOptions::new(config, run_id)
+        .on(cluster)
+        .backfill(backfill);
+    let dead_letters = match (
+        &options.config.source.kind,
+        &options.config.kafka.dead_letter_topic,
+    ) {
+        (SourceKind::Kafka, Some(topic)) => format!("Kafka topic {topic}"),
         _ => data_dir.join("dead_letter").display().to_string(),
     };
     let started = Instant::now();
     let console = Console::start(Arc::clone(&stats), quiet, minutes);
     let result = job::run(options, Arc::clone(&stats), stop);
     console.finish();
-    let destination = match config_url.is_empty() {
-        true => data_dir.join("features").display().to_string(),
-        false => format!(
+    let destination = match config_url {
+        None => data_dir.join("features").display().to_string(),
+        Some(url) => format!(
             "otlp_ai_features on {}",
-            aiops_engine::sink::postgres::server_of(&config_url)
+            aiops_engine::sink::postgres::server_of(&url)
         ),
     };
     let outputs = Outputs {
@@ -234,10 +232,7 @@ pub fn execute(
 
 /// Starts the metrics endpoint; a taken address only costs the endpoint, not the job.
 fn serve_metrics(addr: &str, stats: &Arc<Stats>) {
-    if addr.is_empty() {
-        return;
-    }
-    match aiops_engine::metrics::serve(addr, Arc::clone(stats)) {
+    match aiops_engine::sink::prometheus::serve(addr, Arc::clone(stats)) {
         Ok(bound) => tracing::info!("metrics at http://{bound}/metrics"),
         Err(error) => tracing::warn!(%error, "running without the metrics endpoint"),
     }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use aiops_engine::config::JobConfig;
-use aiops_engine::otlp::Encoding;
-use aiops_engine::sim::topology::Shape;
+use aiops_engine::config::Shape;
+use aiops_engine::record::Encoding;
 use anyhow::Context;
 use clap::Args;
 
@@ -90,7 +90,7 @@ impl SimArgs {
             sim.start.clone_from(start);
         }
         if let Some(duration) = &self.duration {
-            sim.duration.clone_from(duration);
+            sim.duration = Some(duration.clone());
         }
         if let Some(every) = self.fault_every {
             sim.fault_every_minutes = every;

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::console::counted_bar as bar;
-use aiops_engine::score::detect::{input_floors, model_inputs};
-use aiops_engine::train::{is_database_url, load_rows};
+use aiops_engine::score::inputs::{input_floors, model_inputs};
+use aiops_engine::sink::stored::{is_database_url, load_rows};
+use aiops_models::fit::{fit, ModelSpec, Progress, TrainingSet};
 use aiops_models::iforest::IsolationForestConfig;
 use aiops_models::lstm::LstmConfig;
 use aiops_models::model_file::{self, ModelKind, ModelMetadata, TrainingInfo};
@@ -21,23 +22,7 @@ use super::settings::micros;
 
 /// Options of `aiops train`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Reads the feature rows of --range from a data directory (Parquet, as `aiops run` writes it) \
-or a PostgreSQL database, fits the model and writes <out>/<model>-v<N>.safetensors and .json \
-(feature list, per-service scalers, threshold, training range, data hash, seed, figures). A job \
-started with `aiops run --models <out>` picks up the new version within models.reload_seconds.\n\n\
-Train on a range without incidents when you can. The forest's threshold is the (1 - contamination) \
-quantile of its training scores. The LSTM's is set for --alarms-per-hour false alarms an hour on \
-the training range's fleet (default 1): the forecast error a normal row exceeds with probability \
-alarms / (60 x services), from a tail (SPOT) fit of its training errors. A quantile of a few \
-thousand rows cannot see that far, and 1 % of every service's rows is many alerts an hour. The \
-window-neighbour model's is set the same way from its training rows' own scores, each row judged \
-against the others.\n\n\
-Examples:\n  aiops train --from data --out models\n  \
-aiops train --model neighbours --from data --out models\n  \
-aiops train --from postgres://u@db/aiops --range 2026-01-05T00:00:00Z..2026-01-12T00:00:00Z --out models\n  \
-aiops train --from postgres://u@db/aiops --range ... --out models --if-drifted   (retrain only if input PSI > 0.2)"
-)]
+#[command(after_help = include_str!("help/train.txt"))]
 pub struct TrainArgs {
     /// The model to fit.
     #[arg(long, value_enum, default_value = "isolation-forest")]
@@ -216,99 +201,57 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         rows: 0,
         data_hash: String::new(),
     };
-    let (metadata, path) = match kind {
-        ModelKind::Lstm => train_lstm(&args, inputs, &floors, &rows, training)?,
-        ModelKind::Neighbours => train_neighbours(&args, inputs, &floors, &rows, training)?,
-        _ => train_forest(&args, inputs, &floors, &rows, training)?,
+    let spec = spec(&args, kind, &rows)?;
+    let set = TrainingSet {
+        inputs: &inputs,
+        floors: &floors,
+        rows: &rows,
     };
-    summary(&metadata, &path, started);
+    let progress = match spec {
+        ModelSpec::IsolationForest(config) => bar(args.quiet, config.trees as u64, "growing trees"),
+        ModelSpec::Lstm(config, _) => bar(args.quiet, config.epochs as u64, "epochs"),
+        ModelSpec::Neighbours(..) => bar(args.quiet, 1, "indexing windows"),
+    };
+    let mut model = fit(&spec, set, training, |step| {
+        if let Progress::Epoch(loss) = step {
+            progress.set_message(format!("loss {loss:.4}"));
+        }
+        progress.inc(1);
+    })
+    .with_context(|| format!("training on {} rows", rows.len()))?;
+    progress.finish_and_clear();
+    let path = model
+        .save(&args.out, chrono::Utc::now().to_rfc3339())
+        .context("writing the model")?;
+    summary(model.metadata(), &path, started);
     Ok(())
 }
 
-fn train_forest(
-    args: &TrainArgs,
-    inputs: Vec<String>,
-    floors: &[f64],
-    rows: &[TrainingRow],
-    training: TrainingInfo,
-) -> anyhow::Result<(ModelMetadata, PathBuf)> {
-    let config = IsolationForestConfig {
-        trees: args.trees,
-        subsample: args.subsample,
-        contamination: args.contamination,
-        seed: args.seed,
-    };
-    let growing = bar(args.quiet, args.trees as u64, "growing trees");
-    let mut model =
-        ServiceModel::train(inputs, floors, rows, &config, training, |_| growing.inc(1))
-            .with_context(|| format!("training on {} rows", rows.len()))?;
-    growing.finish_and_clear();
-    let path = model
-        .save(&args.out, chrono::Utc::now().to_rfc3339())
-        .context("writing the model")?;
-    Ok((model.metadata().clone(), path))
-}
-
-fn train_neighbours(
-    args: &TrainArgs,
-    inputs: Vec<String>,
-    floors: &[f64],
-    rows: &[TrainingRow],
-    training: TrainingInfo,
-) -> anyhow::Result<(ModelMetadata, PathBuf)> {
-    let rule = threshold_rule(args, rows)?;
-    let fitting = bar(args.quiet, 1, "indexing windows");
-    let mut model = WindowModel::train(
-        inputs,
-        floors,
-        rows,
-        NeighbourConfig::default(),
-        rule,
-        training,
-    )
-    .with_context(|| format!("training on {} rows", rows.len()))?;
-    fitting.finish_and_clear();
-    let path = model
-        .save(&args.out, chrono::Utc::now().to_rfc3339())
-        .context("writing the model")?;
-    Ok((model.metadata().clone(), path))
-}
-
-fn train_lstm(
-    args: &TrainArgs,
-    inputs: Vec<String>,
-    floors: &[f64],
-    rows: &[TrainingRow],
-    training: TrainingInfo,
-) -> anyhow::Result<(ModelMetadata, PathBuf)> {
-    let config = LstmConfig {
-        hidden: args.hidden,
-        layers: args.layers,
-        window: args.window,
-        epochs: args.epochs,
-        learning_rate: args.learning_rate,
-        seed: args.seed,
-        ..Default::default()
-    };
-    let epochs = bar(args.quiet, args.epochs as u64, "epochs");
-    let mut model = SequenceModel::train(
-        inputs,
-        floors,
-        rows,
-        &config,
-        threshold_rule(args, rows)?,
-        training,
-        |_, loss| {
-            epochs.set_message(format!("loss {loss:.4}"));
-            epochs.inc(1);
-        },
-    )
-    .with_context(|| format!("training on {} rows", rows.len()))?;
-    epochs.finish_and_clear();
-    let path = model
-        .save(&args.out, chrono::Utc::now().to_rfc3339())
-        .context("writing the model")?;
-    Ok((model.metadata().clone(), path))
+/// What `--model` and its options ask to fit.
+fn spec(args: &TrainArgs, kind: ModelKind, rows: &[TrainingRow]) -> anyhow::Result<ModelSpec> {
+    Ok(match kind {
+        ModelKind::Lstm => ModelSpec::Lstm(
+            LstmConfig {
+                hidden: args.hidden,
+                layers: args.layers,
+                window: args.window,
+                epochs: args.epochs,
+                learning_rate: args.learning_rate,
+                seed: args.seed,
+                ..Default::default()
+            },
+            threshold_rule(args, rows)?,
+        ),
+        ModelKind::Neighbours => {
+            ModelSpec::Neighbours(NeighbourConfig::default(), threshold_rule(args, rows)?)
+        }
+        _ => ModelSpec::IsolationForest(IsolationForestConfig {
+            trees: args.trees,
+            subsample: args.subsample,
+            contamination: args.contamination,
+            seed: args.seed,
+        }),
+    })
 }
 
 /// The LSTM's and the window-neighbour model's threshold rule from --alarms-per-hour or

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aiops_engine::sim::topology::Shape;
-use aiops_engine::train::labelled_incidents;
+use aiops_engine::job::offline::{gnn_training_runs, simulated_incidents};
+use aiops_engine::sink::stored::labelled_incidents;
 use aiops_models::model_file::TrainingInfo;
 use aiops_models::rca::gnn::{Gnn, GnnConfig, LabelledIncident};
 use aiops_models::rca::{CallGraph, RootCauseRanker};
@@ -62,14 +62,12 @@ pub fn run(args: &GnnArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..Default::default()
     };
-    let gnn = Gnn::new(config.hidden, config.layers, config.seed).map_err(anyhow::Error::msg)?;
+    let gnn = Gnn::new(config.hidden, config.layers, config.seed)?;
     let bar = crate::console::counted_bar(args.quiet, config.epochs as u64, "epochs");
-    let used = gnn
-        .train(&incidents, &config, |_, loss| {
-            bar.set_message(format!("loss {loss:.4}"));
-            bar.inc(1);
-        })
-        .map_err(anyhow::Error::msg)?;
+    let used = gnn.train(&incidents, &config, |_, loss| {
+        bar.set_message(format!("loss {loss:.4}"));
+        bar.inc(1);
+    })?;
     bar.finish_and_clear();
     let accuracy = training_accuracy(&gnn, &incidents);
     let training = TrainingInfo {
@@ -118,31 +116,14 @@ fn training_accuracy(gnn: &Gnn, incidents: &[LabelledIncident]) -> f64 {
 
 /// Runs the simulator over both topologies and `seeds` seeds (`hours` each) with rankings
 /// recorded, and labels each fault's first ranking with its service.
-pub(super) fn simulated(
-    seeds: u64,
-    hours: u64,
-    quiet: bool,
-) -> anyhow::Result<Vec<LabelledIncident>> {
-    let runs: Vec<(Shape, u64)> = [Shape::Shop, Shape::Trainticket]
-        .into_iter()
-        .flat_map(|shape| (1..=seeds).map(move |seed| (shape, seed)))
-        .collect();
-    let bar = super::eval::progress(runs.len() as u64, quiet);
+fn simulated(seeds: u64, hours: u64, quiet: bool) -> anyhow::Result<Vec<LabelledIncident>> {
+    let runs = gnn_training_runs(seeds);
+    let bar = crate::console::counted_bar(quiet, runs.len() as u64, "simulating");
     let mut incidents = Vec::new();
-    for (shape, seed) in runs {
-        bar.set_message(format!("simulating {shape:?} seed {seed}"));
-        // Seeds far from the evaluation's (1..=4), so `aiops eval rca --dataset simulator`
-        // judges the model on fleets it was not trained on.
-        let mut config =
-            super::eval::sim_config(shape, 1000 + seed, 16, "2026-01-05T08:00:00Z", hours)?;
-        config.rca.record_inputs = true;
+    for run in runs {
+        bar.set_message(format!("simulating {:?} seed {}", run.0, run.1));
         let dir = tempfile::tempdir()?;
-        std::fs::write(
-            dir.path().join("ground_truth.csv"),
-            aiops_engine::job::simulator(&config, 0)?.ground_truth_csv(),
-        )?;
-        super::eval::run_job(&mut config, Default::default(), dir.path())?;
-        incidents.extend(labelled_incidents(dir.path())?);
+        incidents.extend(simulated_incidents(run, hours, dir.path())?);
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -32,9 +32,8 @@ use super::walk::{node_anomaly, relative};
 use super::{
     finish, CallEdge, CallGraph, Candidate, PersonalizedPageRank, RootCauseRanker, ServiceEvidence,
 };
-use crate::model_file::{
-    self, ModelFileError, ModelKind, ModelMetadata, Tensor as Tensor32, TrainingInfo,
-};
+use crate::error::{ModelFileError, NetworkError};
+use crate::model_file::{self, ModelKind, ModelMetadata, Tensor as Tensor32, TrainingInfo};
 
 /// Evidence features a node's input holds, in order.
 pub const NODE_FEATURES: [&str; 13] = [
@@ -216,9 +215,11 @@ pub struct Gnn {
 
 impl Gnn {
     /// A network with seeded weights.
-    pub fn new(hidden: usize, layers: usize, seed: u64) -> Result<Self, String> {
+    pub fn new(hidden: usize, layers: usize, seed: u64) -> Result<Self, NetworkError> {
         if layers == 0 || hidden == 0 {
-            return Err("layers and hidden must be positive".into());
+            return Err(NetworkError::Settings(
+                "layers and hidden must be positive".into(),
+            ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let weights = parameter_shapes(hidden, layers)
@@ -239,8 +240,7 @@ impl Gnn {
                 let var = Var::from_vec(values, shape, &Device::Cpu)?;
                 Ok((name, var))
             })
-            .collect::<candle_core::Result<_>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<candle_core::Result<_>>()?;
         Ok(Gnn {
             weights,
             layers,
@@ -253,19 +253,20 @@ impl Gnn {
         tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
         hidden: usize,
         layers: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NetworkError> {
         let mut weights = BTreeMap::new();
         for (name, shape) in parameter_shapes(hidden, layers) {
             let (found, values) = tensors
                 .get(&name)
-                .ok_or_else(|| format!("no weight `{name}`"))?;
+                .ok_or_else(|| NetworkError::MissingWeight(name.clone()))?;
             if *found != shape {
-                return Err(format!(
-                    "weight `{name}` has shape {found:?}, expected {shape:?}"
-                ));
+                return Err(NetworkError::Shape {
+                    name,
+                    found: found.clone(),
+                    expected: shape,
+                });
             }
-            let var =
-                Var::from_vec(values.clone(), shape, &Device::Cpu).map_err(|e| e.to_string())?;
+            let var = Var::from_vec(values.clone(), shape, &Device::Cpu)?;
             weights.insert(name, var);
         }
         Ok(Gnn {
@@ -276,7 +277,7 @@ impl Gnn {
     }
 
     /// The weights by name: shape and values.
-    pub fn tensors(&self) -> Result<NamedWeights, String> {
+    pub fn tensors(&self) -> Result<NamedWeights, NetworkError> {
         self.weights
             .iter()
             .map(|(name, var)| {
@@ -284,7 +285,7 @@ impl Gnn {
                 Ok((name.clone(), (var.dims().to_vec(), values)))
             })
             .collect::<candle_core::Result<_>>()
-            .map_err(|e| e.to_string())
+            .map_err(NetworkError::from)
     }
 
     /// Units per hidden layer and layers.
@@ -329,12 +330,11 @@ impl Gnn {
         &self,
         graph: &CallGraph,
         evidence: &[ServiceEvidence],
-    ) -> Result<Vec<(String, f64)>, String> {
-        let tensors = graph_tensors(graph, evidence).map_err(|e| e.to_string())?;
+    ) -> Result<Vec<(String, f64)>, NetworkError> {
+        let tensors = graph_tensors(graph, evidence)?;
         let probabilities = self
             .logits(&tensors)
-            .and_then(|l| candle_nn::ops::softmax(&l, D::Minus1)?.to_vec1::<f32>())
-            .map_err(|e| e.to_string())?;
+            .and_then(|l| candle_nn::ops::softmax(&l, D::Minus1)?.to_vec1::<f32>())?;
         Ok(tensors
             .services
             .into_iter()
@@ -349,7 +349,7 @@ impl Gnn {
         incidents: &[LabelledIncident],
         config: &GnnConfig,
         mut epoch_done: impl FnMut(usize, f64),
-    ) -> Result<usize, String> {
+    ) -> Result<usize, NetworkError> {
         let examples: Vec<(GraphTensors, u32)> = incidents
             .iter()
             .filter_map(|incident| {
@@ -360,7 +360,9 @@ impl Gnn {
             })
             .collect();
         if examples.is_empty() {
-            return Err("no incident whose cause is a node of its graph".into());
+            return Err(NetworkError::Settings(
+                "no incident whose cause is a node of its graph".into(),
+            ));
         }
         let params = candle_nn::ParamsAdamW {
             lr: config.learning_rate,
@@ -368,19 +370,16 @@ impl Gnn {
             ..Default::default()
         };
         let variables: Vec<Var> = self.weights.values().cloned().collect();
-        let mut optimizer = candle_nn::AdamW::new(variables, params).map_err(|e| e.to_string())?;
+        let mut optimizer = candle_nn::AdamW::new(variables, params)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6e6e);
         let mut order: Vec<usize> = (0..examples.len()).collect();
         for epoch in 0..config.epochs {
             order.shuffle(&mut rng);
             let mut total = 0.0;
             for chunk in order.chunks(config.batch.max(1)) {
-                let loss = self
-                    .batch_loss(&examples, chunk)
-                    .map_err(|e| e.to_string())?;
-                optimizer.backward_step(&loss).map_err(|e| e.to_string())?;
-                total += f64::from(loss.to_scalar::<f32>().map_err(|e| e.to_string())?)
-                    * chunk.len() as f64;
+                let loss = self.batch_loss(&examples, chunk)?;
+                optimizer.backward_step(&loss)?;
+                total += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
             }
             epoch_done(epoch, total / examples.len() as f64);
         }
@@ -459,7 +458,7 @@ impl Gnn {
             tensors.insert(name.to_string(), weights.f32(name)?);
         }
         Gnn::from_tensors(tensors, param("hidden"), param("layers"))
-            .map_err(|e| ModelFileError::mismatch(weights.path(), e))
+            .map_err(|e| ModelFileError::mismatch(weights.path(), e.to_string()))
     }
 
     /// The newest `gnn` model in `dir`, if there is one.

@@ -5,7 +5,6 @@
 //! the evaluation and later learned methods (the GNN) are interchangeable. The inputs are
 //! plain data: the engine builds them from its windows, the evaluation from datasets.
 
-mod accuracy;
 mod baro;
 mod combined;
 pub mod gnn;
@@ -14,7 +13,6 @@ mod walk;
 
 use serde::{Deserialize, Serialize};
 
-pub use accuracy::{Accuracy, AccuracyRow, AccuracyTable};
 pub use baro::Baro;
 pub use combined::Combined;
 pub use graph::{CallEdge, CallGraph};

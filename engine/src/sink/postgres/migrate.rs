@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn placeholders_are_filled_per_path() {
         let config = PostgresConfig {
-            url: String::new(),
+            url: None,
             chunk_interval: "2 hours".into(),
             compress_after: "3 days".into(),
             retention_days: 30,

@@ -78,12 +78,17 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects, retrying for the configured patience (see [`connect_patiently`]).
+    /// Connects to `postgres.url`, retrying for the configured patience (see
+    /// [`connect_patiently`]).
     pub fn open(config: &PostgresConfig) -> Result<Self> {
+        let url = config
+            .url
+            .as_deref()
+            .ok_or_else(|| Error::Config("postgres.url is not set".into()))?;
         Ok(Connection {
-            client: connect_patiently(&config.url, config.connect_patience())?,
-            url: config.url.clone(),
-            server: server_of(&config.url),
+            client: connect_patiently(url, config.connect_patience())?,
+            url: url.to_string(),
+            server: server_of(url),
         })
     }
 
@@ -129,7 +134,7 @@ impl PostgresSink {
             connection,
             storage,
             config: config.clone(),
-            statements: copy::UpsertStatements::new()?,
+            statements: copy::UpsertStatements::new(),
             partitions: BTreeSet::new(),
             retention_due: None,
         })

@@ -100,9 +100,11 @@ impl OffsetStore {
         for offset in offsets {
             transaction
                 .execute(
-                    "INSERT INTO aiops_kafka_offsets (consumer, topic, kafka_partition, resume_offset, windows_complete_before) \
+                    "INSERT INTO aiops_kafka_offsets (consumer, topic, kafka_partition, resume_offset, \
+                       windows_complete_before) \
                      VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (consumer, topic, kafka_partition) DO UPDATE SET resume_offset = EXCLUDED.resume_offset, \
+                     ON CONFLICT (consumer, topic, kafka_partition) DO UPDATE SET \
+                     resume_offset = EXCLUDED.resume_offset, \
                      windows_complete_before = EXCLUDED.windows_complete_before, updated_at = now()",
                     &[&self.consumer, &offset.topic, &offset.partition, &offset.offset, &before],
                 )

@@ -79,7 +79,8 @@ impl PaneStore {
             .connection
             .client()?
             .query(
-                "SELECT state FROM aiops_span_panes WHERE consumer = $1 AND pane >= $2 AND pane < $3 ORDER BY pane, service_name",
+                "SELECT state FROM aiops_span_panes WHERE consumer = $1 AND pane >= $2 AND pane < $3 \
+                 ORDER BY pane, service_name",
                 &[&self.consumer, &to_i64(from), &to_i64(to)],
             )
             .map_err(|e| db_error(format!("reading span panes on {server}"), &e))?;

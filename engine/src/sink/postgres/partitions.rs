@@ -63,7 +63,11 @@ pub fn drop_older_than(
 ) -> Result<Vec<String>> {
     let cutoff_day = (now_us - i64::from(retention_days) * DAY_US).div_euclid(DAY_US);
     let rows = client
-        .query("SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'otlp_ai_features'::regclass ORDER BY 1", &[])
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'otlp_ai_features'::regclass ORDER BY 1",
+            &[],
+        )
         .map_err(|e| db_error(format!("listing partitions on {server}"), &e))?;
     let mut dropped = Vec::new();
     for row in rows {

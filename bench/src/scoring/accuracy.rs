@@ -1,0 +1,314 @@
+//! Ranking quality as the RCA literature reports it: AC@k, the fraction of cases whose true
+//! root cause is among the top k, and Avg@5, the mean of AC@1..AC@5; and which incident
+//! update judges each labelled fault.
+
+use std::collections::BTreeMap;
+
+use aiops_engine::score::Incident;
+use serde::Serialize;
+
+use crate::datasets::{Case, Published, MINUTE_US};
+
+/// Accumulates AC@1..AC@5 over cases.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Accuracy {
+    /// Cases seen.
+    pub cases: usize,
+    /// Cases whose cause was at rank 1..=5 (index 0 is rank 1); a cause at rank 2 counts for
+    /// AC@2..AC@5.
+    hits_at: [usize; 5],
+}
+
+impl Accuracy {
+    /// Adds a case whose true cause is at `rank` (1-based), or was not ranked (`None`).
+    pub fn add(&mut self, rank: Option<usize>) {
+        self.cases += 1;
+        if let Some(rank) = rank.filter(|r| (1..=5).contains(r)) {
+            for hits in &mut self.hits_at[rank - 1..] {
+                *hits += 1;
+            }
+        }
+    }
+
+    /// AC@k in percent (k in 1..=5); 0 without cases.
+    pub fn at(&self, k: usize) -> f64 {
+        if self.cases == 0 || !(1..=5).contains(&k) {
+            return 0.0;
+        }
+        100.0 * self.hits_at[k - 1] as f64 / self.cases as f64
+    }
+
+    /// Avg@5 in percent.
+    pub fn avg5(&self) -> f64 {
+        (1..=5).map(|k| self.at(k)).sum::<f64>() / 5.0
+    }
+}
+
+/// One row of an evaluation table: a method and its accuracy, or a published figure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccuracyRow {
+    /// Method name.
+    pub method: String,
+    /// Where the figures come from: `ours` or a citation.
+    pub source: String,
+    /// Cases.
+    pub cases: Option<usize>,
+    /// AC@1, AC@3, AC@5 and Avg@5 in percent (Avg@5 unknown for some published rows).
+    pub ac1: f64,
+    /// AC@3.
+    pub ac3: f64,
+    /// AC@5.
+    pub ac5: f64,
+    /// Avg@5.
+    pub avg5: Option<f64>,
+}
+
+/// An evaluation table for one dataset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AccuracyTable {
+    /// Dataset (and subset) name.
+    pub dataset: String,
+    /// Rows, ours first.
+    pub rows: Vec<AccuracyRow>,
+}
+
+impl AccuracyTable {
+    /// Adds our method's measured accuracy.
+    pub fn measured(&mut self, method: &str, accuracy: &Accuracy) {
+        self.rows.push(AccuracyRow {
+            method: method.to_string(),
+            source: "ours".into(),
+            cases: Some(accuracy.cases),
+            ac1: accuracy.at(1),
+            ac3: accuracy.at(3),
+            ac5: accuracy.at(5),
+            avg5: Some(accuracy.avg5()),
+        });
+    }
+
+    /// Adds a published figure.
+    pub fn published(&mut self, method: &str, source: &str, [ac1, ac3, ac5]: [f64; 3]) {
+        self.rows.push(AccuracyRow {
+            method: method.to_string(),
+            source: source.to_string(),
+            cases: None,
+            ac1,
+            ac3,
+            ac5,
+            avg5: None,
+        });
+    }
+
+    /// The table as aligned text.
+    pub fn render(&self) -> String {
+        let mut text = format!(
+            "{}\n{:<28} {:<12} {:>5} {:>6} {:>6} {:>6} {:>6}\n",
+            self.dataset, "method", "source", "cases", "AC@1", "AC@3", "AC@5", "Avg@5"
+        );
+        for row in &self.rows {
+            let cases = row.cases.map_or("-".into(), |c| c.to_string());
+            let avg5 = row.avg5.map_or("-".into(), |a| format!("{a:.1}"));
+            text += &format!(
+                "{:<28} {:<12} {:>5} {:>6.1} {:>6.1} {:>6.1} {:>6}\n",
+                row.method, row.source, cases, row.ac1, row.ac3, row.ac5, avg5
+            );
+        }
+        text
+    }
+}
+
+/// Which incident update a case is judged by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pick {
+    /// The first update within this many minutes from the fault's minute (the live setting:
+    /// the ranking the operator saw first). No update: the case counts as a miss.
+    FirstWithin(i64),
+    /// The update of the fault's minute plus this many minutes (the published setting: RCA is
+    /// triggered at a known time).
+    At(i64),
+}
+
+/// One case's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// The case.
+    pub case: Case,
+    /// Minutes from the fault's minute to the incident update used, if one was found.
+    pub delay_minutes: Option<i64>,
+    /// 1-based rank of the true service per method (absent: not in the top k or no incident).
+    pub ranks: BTreeMap<String, Option<usize>>,
+}
+
+/// Judges every case by the incident update `pick` selects.
+pub fn judge(cases: &[Case], incidents: &[Incident], methods: &[&str], pick: Pick) -> Vec<Outcome> {
+    let mut by_time: Vec<&Incident> = incidents.iter().collect();
+    by_time.sort_by_key(|i| i.time_us);
+    cases
+        .iter()
+        .map(|case| {
+            let minute = case.start_minute_us();
+            let chosen = match pick {
+                Pick::FirstWithin(minutes) => by_time
+                    .iter()
+                    .find(|i| i.time_us >= minute && i.time_us < minute + minutes * MINUTE_US),
+                Pick::At(offset) => by_time
+                    .iter()
+                    .find(|i| i.time_us == minute + offset * MINUTE_US),
+            };
+            let ranks = methods
+                .iter()
+                .map(|method| {
+                    let rank = chosen
+                        .and_then(|i| i.rankings.get(*method))
+                        .and_then(|ranking| {
+                            ranking
+                                .iter()
+                                .position(|s| *s == case.service)
+                                .map(|p| p + 1)
+                        });
+                    (method.to_string(), rank)
+                })
+                .collect();
+            Outcome {
+                case: case.clone(),
+                delay_minutes: chosen.map(|i| (i.time_us - minute) / MINUTE_US),
+                ranks,
+            }
+        })
+        .collect()
+}
+
+/// Accuracy per method over `outcomes`.
+pub fn accuracy(outcomes: &[&Outcome], method: &str) -> Accuracy {
+    let mut accuracy = Accuracy::default();
+    for outcome in outcomes {
+        accuracy.add(outcome.ranks.get(method).copied().flatten());
+    }
+    accuracy
+}
+
+/// Tables for all cases and per fault type: our methods, then `published` rows.
+pub fn tables(
+    dataset: &str,
+    outcomes: &[Outcome],
+    methods: &[&str],
+    published: &[Published],
+) -> Vec<AccuracyTable> {
+    let mut groups: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
+    for outcome in outcomes {
+        groups
+            .entry(format!("{dataset} / {}", outcome.case.fault))
+            .or_default()
+            .push(outcome);
+    }
+    let all: Vec<&Outcome> = outcomes.iter().collect();
+    let mut tables = vec![table(
+        &format!("{dataset} / all faults"),
+        &all,
+        methods,
+        published,
+    )];
+    tables.extend(
+        groups
+            .iter()
+            .map(|(name, group)| table(name, group, methods, &[])),
+    );
+    tables
+}
+
+fn table(
+    name: &str,
+    outcomes: &[&Outcome],
+    methods: &[&str],
+    published: &[Published],
+) -> AccuracyTable {
+    let mut table = AccuracyTable {
+        dataset: format!("{name} ({} cases)", outcomes.len()),
+        rows: Vec::new(),
+    };
+    for method in methods {
+        table.measured(method, &accuracy(outcomes, method));
+    }
+    for (method, source, figures) in published {
+        table.published(method, source, *figures);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ac_at_k_counts_a_hit_for_every_k_at_or_beyond_its_rank() {
+        let mut accuracy = Accuracy::default();
+        for rank in [Some(1), Some(2), Some(4), None] {
+            accuracy.add(rank);
+        }
+        assert_eq!(accuracy.at(1), 25.0);
+        assert_eq!(accuracy.at(2), 50.0);
+        assert_eq!(accuracy.at(3), 50.0);
+        assert_eq!(accuracy.at(4), 75.0);
+        assert_eq!(accuracy.at(5), 75.0);
+        assert_eq!(accuracy.avg5(), 55.0);
+    }
+
+    #[test]
+    fn a_table_renders_ours_and_published_rows() {
+        let mut accuracy = Accuracy::default();
+        accuracy.add(Some(1));
+        let mut table = AccuracyTable {
+            dataset: "demo".into(),
+            rows: Vec::new(),
+        };
+        table.measured("combined", &accuracy);
+        table.published("MicroRCA", "paper", [20.0, 31.1, 44.4]);
+        let text = table.render();
+        assert!(text.contains("combined"), "{text}");
+        assert!(text.contains("100.0"), "{text}");
+        assert!(text.contains("44.4"), "{text}");
+    }
+
+    fn incident(minute: i64, ranking: &[&str]) -> Incident {
+        Incident {
+            incident_id: "INC".into(),
+            time_us: minute * MINUTE_US,
+            opened_us: minute * MINUTE_US,
+            anomalous_services: Vec::new(),
+            method: "baro".into(),
+            root_cause: ranking.first().map(|s| s.to_string()),
+            candidates: Vec::new(),
+            rankings: BTreeMap::from([(
+                "baro".to_string(),
+                ranking.iter().map(|s| s.to_string()).collect(),
+            )]),
+            edges: 0,
+        }
+    }
+
+    fn case(minute: i64, service: &str) -> Case {
+        Case {
+            service: service.into(),
+            fault: "latency".into(),
+            start_us: minute * MINUTE_US + 4_000_000,
+        }
+    }
+
+    #[test]
+    fn the_first_update_in_the_window_or_the_fixed_minute_is_judged() {
+        let incidents = [
+            incident(9, &["x"]),
+            incident(11, &["b", "a"]),
+            incident(12, &["a"]),
+        ];
+        let cases = [case(10, "a"), case(20, "a")];
+        let first = judge(&cases, &incidents, &["baro"], Pick::FirstWithin(5));
+        assert_eq!(first[0].ranks["baro"], Some(2));
+        assert_eq!(first[0].delay_minutes, Some(1));
+        assert_eq!(first[1].ranks["baro"], None, "no incident: a miss");
+        let fixed = judge(&cases, &incidents, &["baro"], Pick::At(2));
+        assert_eq!(fixed[0].ranks["baro"], Some(1));
+        let acc = accuracy(&first.iter().collect::<Vec<_>>(), "baro");
+        assert_eq!((acc.at(1), acc.at(2)), (0.0, 50.0));
+    }
+}

@@ -1,0 +1,103 @@
+//! `[source]`, `[kafka]` and `[watermark]`: where records come from and how late they may be.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::values::empty_as_none;
+use crate::record::{Encoding, Signal};
+
+/// Which source the job reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The built-in simulator.
+    Simulator,
+    /// Replay of OTLP files.
+    Files,
+    /// Kafka topics written by the OpenTelemetry Collector's kafka exporter.
+    Kafka,
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Which source.
+    pub kind: SourceKind,
+    /// Directory of OTLP files, for `files`.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub path: Option<PathBuf>,
+    /// Whether spans are used; `false` runs metrics-only (spans are decoded and dropped).
+    pub traces: bool,
+}
+
+/// One Kafka topic the job consumes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTopic {
+    /// Topic name.
+    pub name: String,
+    /// What its records carry.
+    pub signal: Signal,
+    /// How they are encoded.
+    pub encoding: Encoding,
+}
+
+/// Where a partition starts when no resume offset is stored for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOffset {
+    /// The oldest retained record.
+    Earliest,
+    /// Only records produced after the job starts.
+    Latest,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list (librdkafka's `bootstrap.servers`).
+    pub brokers: String,
+    /// The topics to consume.
+    pub topics: Vec<KafkaTopic>,
+    /// Undecodable records are produced here with headers naming the error; `None` (`""` in
+    /// a file): not at all.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub dead_letter_topic: Option<String>,
+    /// Incident updates are produced here as JSON; `None` (`""` in a file): not at all.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub alerts_topic: Option<String>,
+    /// Start of partitions without a stored resume offset.
+    pub start: StartOffset,
+    /// Stop once every partition reaches the end offset it had when the job started (a bounded
+    /// replay, as for a backfill or a test), instead of running until Ctrl-C.
+    pub stop_at_end: bool,
+    /// Extra librdkafka properties passed through verbatim (TLS, SASL, timeouts), e.g.
+    /// `"security.protocol" = "sasl_ssl"`.
+    pub client: BTreeMap<String, String>,
+}
+
+/// `[watermark]`: event-time progress of the sources.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatermarkConfig {
+    /// How far behind the newest event a record may arrive and still be on time (ms).
+    pub max_out_of_orderness_ms: u64,
+    /// How long a window stays open after the watermark passes its end (ms).
+    pub allowed_lateness_ms: u64,
+    /// Wall-clock time without records after which a partition stops holding the watermark (ms).
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for WatermarkConfig {
+    fn default() -> Self {
+        WatermarkConfig {
+            max_out_of_orderness_ms: 5_000,
+            allowed_lateness_ms: 0,
+            idle_timeout_ms: 30_000,
+        }
+    }
+}

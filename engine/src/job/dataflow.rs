@@ -1,0 +1,180 @@
+//! The worker's dataflow, wired stage by stage: spans and metric points into panes, panes into
+//! windows and feature rows, spans into call edges, rows scored, incidents raised, and every
+//! output attached. Nothing here touches IO itself: the sinks and stores it is given do.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use timely::dataflow::operators::vec::{Filter, Map};
+use timely::dataflow::operators::{Concat, Exchange, Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+use timely::worker::Worker;
+
+use super::ingest::{MetricInput, SpanInput};
+use crate::config::GraphConfig;
+use crate::features::{service_hash, FeatureWindows, MetricPanes, SpanPane, SpanPanes};
+use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, SplitLinks, WithNeighbours};
+use crate::score::RaiseIncidents;
+use crate::score::{AnnotateRows, DetectAnomalies, Detector, Incident, IncidentTracker};
+use crate::sink::alerts::KafkaAlerts;
+use crate::sink::postgres::{GraphRecord, GraphStore, PaneStore};
+use crate::sink::{JsonLines, PersistClosed, RowSink, WriteRows};
+use crate::stats::Stats;
+use crate::time::Pane;
+
+/// What the stages compute with: their settings and their state.
+pub(super) struct Stages {
+    /// `[graph]`: how spans pair into calls.
+    pub graph: GraphConfig,
+    /// The calendar features' time zone.
+    pub zone: Tz,
+    /// Spans before this pane are already counted in restored panes (replayed only as
+    /// context for trace assembly).
+    pub span_floor: Pane,
+    /// Scores each row.
+    pub detector: Detector,
+    /// Raises incidents (worker 0's state).
+    pub tracker: IncidentTracker,
+    /// Counters.
+    pub stats: Arc<Stats>,
+}
+
+/// Where the dataflow's results go.
+pub(super) struct Outputs {
+    /// Feature rows.
+    pub rows: Box<dyn RowSink>,
+    /// Rows, edges and incidents of these times (µs) are written; others only rebuild state.
+    pub keep: Range<i64>,
+    /// Longest time rows wait before they are written.
+    pub flush_interval: Duration,
+    /// Closed span panes, for a resumable job.
+    pub panes: Option<PaneStore>,
+    /// Edges and incidents in PostgreSQL.
+    pub graph: Option<GraphStore>,
+    /// Incident updates to Kafka.
+    pub alerts: Option<KafkaAlerts>,
+    /// Edges as JSON lines.
+    pub edge_lines: JsonLines<EdgeWindow>,
+    /// Incidents as JSON lines.
+    pub incident_lines: JsonLines<Incident>,
+}
+
+/// The dataflow's inputs, and the probes the drive loop watches.
+pub(super) struct Handles {
+    /// Decoded spans.
+    pub spans: SpanInput,
+    /// Decoded metric points.
+    pub metrics: MetricInput,
+    /// Rows are scored up to here: bounds the panes in flight.
+    pub scored: ProbeHandle<Pane>,
+    /// Everything before here is durable in every sink: bounds what a restart replays.
+    pub durable: ProbeHandle<Pane>,
+}
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Logs an incident update (those of replayed minutes before `from_us` quietly).
+fn announce(incident: &Incident, from_us: i64) {
+    if incident.time_us < from_us {
+        return;
+    }
+    let time = chrono::DateTime::from_timestamp_micros(incident.time_us).unwrap_or_default();
+    tracing::warn!(
+        incident = %incident.incident_id,
+        minute = %time.format("%Y-%m-%d %H:%M"),
+        root_cause = incident.root_cause.as_deref().unwrap_or("-"),
+        anomalous = %incident.anomalous_services.join(","),
+        "incident"
+    );
+}
+
+/// Sends restored panes into the dataflow at their own minutes, oldest first.
+fn inject(mut panes: Vec<SpanPane>, input: &mut InputHandleVec<Pane, SpanPane>) {
+    panes.sort_by_key(|pane| pane.pane);
+    for pane in panes {
+        if pane.pane > *input.time() {
+            input.advance_to(pane.pane);
+        }
+        input.send(pane);
+    }
+}
+
+/// Builds the worker's dataflow, sends it the span panes `restored` from PostgreSQL at a
+/// restart, and returns its inputs and probes.
+pub(super) fn build(
+    worker: &mut Worker,
+    stages: Stages,
+    outputs: Outputs,
+    restored: Vec<SpanPane>,
+) -> Handles {
+    let (mut spans_in, mut metrics_in) = (SpanInput::new(), MetricInput::new());
+    let mut restored_in: InputHandleVec<Pane, SpanPane> = InputHandleVec::new();
+    let (probe, durable) = (ProbeHandle::new(), ProbeHandle::new());
+    let (graph, stats) = (&stages.graph, &stages.stats);
+    worker.dataflow::<Pane, _, _>(|scope| {
+        let (spans, links) = spans_in.to_stream(scope).split_links(stages.span_floor);
+        let span_panes = spans.span_panes();
+        if let Some(store) = outputs.panes {
+            span_panes
+                .clone()
+                .persist_closed(store)
+                .probe_with(&durable);
+        }
+        let (wait, max_edges) = (graph.pairing_wait_minutes, graph.max_edges_per_minute);
+        let edges = links
+            .call_pairs(wait, max_edges, Arc::clone(stats))
+            .edge_windows();
+        let restored_panes = restored_in
+            .to_stream(scope)
+            .exchange(|pane: &SpanPane| service_hash(&pane.service));
+        let metric_panes = metrics_in.to_stream(scope).metric_panes();
+        let scored = span_panes
+            .concat(restored_panes)
+            .feature_windows(metric_panes, stages.zone, now_us)
+            .with_neighbours(edges.clone())
+            .detect_anomalies(stages.detector);
+        let (announce_from, mut incident_lines) = (outputs.keep.start, outputs.incident_lines);
+        let mut incidents = scored
+            .clone()
+            .map(|(_, evidence)| evidence)
+            .raise_incidents(edges.clone(), stages.tracker, Arc::clone(stats))
+            .inspect(move |incident| announce(incident, announce_from))
+            .inspect_core(move |event| incident_lines.observe(event));
+        if let Some(mut alerts) = outputs.alerts {
+            incidents = incidents.inspect_core(move |event| alerts.observe(event));
+        }
+        let mut edge_lines = outputs.edge_lines;
+        let edges = edges.inspect_core(move |event| edge_lines.observe(event));
+        if let Some(store) = outputs.graph {
+            let kept = outputs.keep.clone();
+            edges
+                .map(GraphRecord::Edge)
+                .concat(incidents.clone().map(GraphRecord::Incident))
+                .filter(move |record| kept.contains(&record.time_us()))
+                .persist_closed(store)
+                .probe_with(&durable);
+        }
+        scored
+            .map(|(row, _)| row)
+            .annotate_rows(incidents)
+            .probe_with(&probe)
+            .write_rows(
+                outputs.rows,
+                outputs.flush_interval,
+                outputs.keep,
+                Arc::clone(stats),
+            )
+            .probe_with(&durable);
+    });
+    inject(restored, &mut restored_in);
+    Handles {
+        spans: spans_in,
+        metrics: metrics_in,
+        scored: probe,
+        durable,
+    }
+}

@@ -1,0 +1,147 @@
+//! Each worker's outputs: the row sink (Parquet or PostgreSQL), dead letters, the JSON-lines
+//! side outputs of edges and incidents, the alerts topic, and the stores a resumable job keeps
+//! its graph and closed panes in, with what those stores give back at a restart.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::resume::needed_from;
+use super::Shared;
+use crate::error::Result;
+use crate::features::SpanPane;
+use crate::graph::EdgeWindow;
+use crate::record::Signal;
+use crate::score::Incident;
+use crate::sink::alerts::KafkaAlerts;
+use crate::sink::parquet::ParquetSink;
+use crate::sink::postgres::{load_edges, GraphStore, PaneStore, PostgresSink, StoredProgress};
+use crate::sink::{DeadLetters, JsonLines, KafkaDeadLetters, RowSink, SideOutput};
+use crate::time::{pane_start_ns, Pane};
+
+/// Feature rows: to PostgreSQL when `postgres.url` is set (worker 0 also applies native
+/// retention), else to Parquet files under `<data_dir>/features/`.
+pub(super) fn row_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>> {
+    let config = &shared.config;
+    if config.postgres.url.is_none() {
+        let dir = config.sink.data_dir.join("features");
+        let prefix = format!("{}-w{index:03}", shared.run_id);
+        let sink = ParquetSink::create(&dir, prefix, config.sink.max_rows_per_file)?;
+        return Ok(Box::new(sink.with_stats(Arc::clone(&shared.stats))));
+    }
+    let mut sink = PostgresSink::connect(&config.postgres)?;
+    if index == 0 {
+        sink = sink.applying_retention()?;
+    }
+    Ok(Box::new(sink))
+}
+
+/// Undecodable records: to `kafka.dead_letter_topic` for a Kafka job that names one, else
+/// to `<data_dir>/dead_letter/`.
+pub(super) fn dead_letters(shared: &Shared, index: usize) -> Result<Box<dyn DeadLetters>> {
+    let kafka = &shared.config.kafka;
+    if let (true, Some(topic)) = (shared.input.is_kafka(), &kafka.dead_letter_topic) {
+        return Ok(Box::new(KafkaDeadLetters::new(kafka, topic)?));
+    }
+    let dir = shared.config.sink.data_dir.join("dead_letter");
+    Ok(Box::new(SideOutput::new(&dir, "dead", index)))
+}
+
+/// Records of closed minutes before the window is open: `<data_dir>/late/`.
+pub(super) fn late_records(shared: &Shared, index: usize) -> SideOutput {
+    SideOutput::new(&shared.config.sink.data_dir.join("late"), "late", index)
+}
+
+/// The call edges of each minute, as JSON lines under `<data_dir>/edges/`.
+pub(super) fn edge_lines(shared: &Shared, index: usize, keep: Range<i64>) -> JsonLines<EdgeWindow> {
+    let dir = shared.config.sink.data_dir.join("edges");
+    let stem = format!("edges-{}", shared.run_id);
+    JsonLines::new(&dir, &stem, index, keep, |edge: &EdgeWindow| {
+        (pane_start_ns(edge.pane) / 1_000) as i64
+    })
+}
+
+/// Incident updates, as JSON lines under `<data_dir>/incidents/`.
+pub(super) fn incident_lines(
+    shared: &Shared,
+    index: usize,
+    keep: Range<i64>,
+) -> JsonLines<Incident> {
+    let dir = shared.config.sink.data_dir.join("incidents");
+    let stem = format!("incidents-{}", shared.run_id);
+    JsonLines::new(&dir, &stem, index, keep, |incident: &Incident| {
+        incident.time_us
+    })
+}
+
+/// Incident updates to `kafka.alerts_topic`, from worker 0 of a Kafka job that names one.
+pub(super) fn alerts(
+    shared: &Shared,
+    index: usize,
+    keep: Range<i64>,
+) -> Result<Option<KafkaAlerts>> {
+    let kafka = &shared.config.kafka;
+    match (shared.input.is_kafka(), &kafka.alerts_topic, index) {
+        (true, Some(topic), 0) => Ok(Some(KafkaAlerts::new(kafka, topic, keep)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Edges and incidents to PostgreSQL, when rows go there.
+pub(super) fn graph_store(shared: &Shared) -> Result<Option<GraphStore>> {
+    let config = &shared.config;
+    if config.postgres.url.is_none() {
+        return Ok(None);
+    }
+    let expiry = config.graph.edge_expiry_minutes;
+    Ok(Some(GraphStore::connect(&config.postgres, expiry)?))
+}
+
+/// The topics whose closed panes a resumable job persists: the span topics.
+pub(super) fn persisted_topics(shared: &Shared) -> Vec<String> {
+    if !shared.resumable() {
+        return Vec::new();
+    }
+    let topics = shared.config.kafka.topics.iter();
+    topics
+        .filter(|t| t.signal == Signal::Traces)
+        .map(|t| t.name.clone())
+        .collect()
+}
+
+/// For a resumable job: the store closed span panes go to, and the panes of the hour before
+/// the first minute not yet durable, which replace replaying that hour of spans.
+pub(super) fn restore_span_panes(
+    shared: &Shared,
+    stored: &StoredProgress,
+) -> Result<(Option<PaneStore>, Vec<SpanPane>)> {
+    if !shared.resumable() {
+        return Ok((None, Vec::new()));
+    }
+    let mut store = PaneStore::connect(&shared.config.postgres)?;
+    let restored = match stored.durable_before {
+        Some(pane) => store.load(needed_from(pane), pane)?,
+        None => Vec::new(),
+    };
+    Ok((Some(store), restored))
+}
+
+/// For worker 0 of a resumed job with PostgreSQL: the stored edges of the detection history
+/// before the first minute not yet durable, so edge baselines survive a restart.
+pub(super) fn edge_history(
+    shared: &Shared,
+    stored: &StoredProgress,
+    index: usize,
+) -> Result<Vec<EdgeWindow>> {
+    let config = &shared.config;
+    let (Some(durable_before), true, 0, Some(url)) = (
+        stored.durable_before,
+        shared.resumable(),
+        index,
+        &config.postgres.url,
+    ) else {
+        return Ok(Vec::new());
+    };
+    let history = config.detection.history_minutes as Pane;
+    let first = durable_before.saturating_sub(history);
+    load_edges(url, first, durable_before.saturating_sub(1))
+}

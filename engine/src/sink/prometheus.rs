@@ -1,0 +1,308 @@
+//! The job's own metrics in the Prometheus text format, served over plain HTTP.
+//!
+//! Everything exported is already counted in [`Stats`] for the console and the summary; this
+//! module only renders it, so there is one set of counters, not two. The format is small and
+//! stable (text exposition 0.0.4), so it is written here directly rather than through a
+//! second metrics registry. The server answers every request with the current metrics,
+//! one connection at a time, on a thread of its own: scrapes are rare and tiny.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::stats::{Stats, LATENCY_BUCKETS};
+use crate::time::pane_start_ns;
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{name}{labels} {value}");
+}
+
+fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn counters(out: &mut String, stats: &Stats) {
+    let totals = stats.snapshot();
+    let written = stats
+        .rows_written
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let retries = stats
+        .sink_retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let dead = stats
+        .dead_letters
+        .load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, value) in [
+        (
+            "aiops_records_read_total",
+            "OTLP records (export requests) read from all sources.",
+            totals.messages,
+        ),
+        (
+            "aiops_spans_total",
+            "Spans decoded and accepted.",
+            totals.spans,
+        ),
+        (
+            "aiops_metric_points_total",
+            "Metric points decoded and accepted.",
+            totals.metric_points,
+        ),
+        (
+            "aiops_decode_errors_total",
+            "Records that could not be framed or decoded.",
+            totals.bad_messages,
+        ),
+        (
+            "aiops_rejected_records_total",
+            "Spans or points rejected inside readable records.",
+            totals.bad_records,
+        ),
+        (
+            "aiops_late_records_total",
+            "Spans or points that arrived after their window closed.",
+            totals.late_records,
+        ),
+        (
+            "aiops_dead_letters_total",
+            "Records written to the dead letters.",
+            dead,
+        ),
+        (
+            "aiops_rows_emitted_total",
+            "Feature rows of closed windows handed to the sink.",
+            totals.rows,
+        ),
+        (
+            "aiops_rows_written_total",
+            "Feature rows the sink made durable.",
+            written,
+        ),
+        (
+            "aiops_sink_retries_total",
+            "Sink writes that failed and were retried.",
+            retries,
+        ),
+        (
+            "aiops_unpaired_spans_total",
+            "Spans whose parent never arrived within the pairing wait.",
+            load(&stats.unpaired_spans),
+        ),
+        (
+            "aiops_overflow_calls_total",
+            "Calls counted on the overflow node because a minute hit the edge cap.",
+            load(&stats.overflow_calls),
+        ),
+        (
+            "aiops_incident_updates_total",
+            "Incident updates raised (one per anomalous minute of an incident).",
+            load(&stats.incidents),
+        ),
+    ] {
+        family(out, name, "counter", help);
+        sample(out, name, "", value);
+    }
+    family(
+        out,
+        "aiops_sink_up",
+        "gauge",
+        "0 while sink writes are failing and being retried.",
+    );
+    sample(
+        out,
+        "aiops_sink_up",
+        "",
+        u8::from(stats.sink_outage().is_none()),
+    );
+}
+
+fn partitions(out: &mut String, stats: &Stats) {
+    let Ok(all) = stats.partitions.lock().map(|p| p.clone()) else {
+        return;
+    };
+    if all.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "aiops_kafka_records_total",
+        "counter",
+        "Records consumed per Kafka partition.",
+    );
+    for ((topic, partition), counters) in &all {
+        let labels = format!("{{topic=\"{topic}\",partition=\"{partition}\"}}");
+        sample(out, "aiops_kafka_records_total", &labels, counters.records);
+    }
+    family(
+        out,
+        "aiops_kafka_consumer_lag",
+        "gauge",
+        "Records between the partition's end and the job's position.",
+    );
+    for ((topic, partition), counters) in &all {
+        let labels = format!("{{topic=\"{topic}\",partition=\"{partition}\"}}");
+        sample(out, "aiops_kafka_consumer_lag", &labels, counters.lag);
+    }
+}
+
+fn watermark(out: &mut String, stats: &Stats, now_ns: u64) {
+    let open = stats.snapshot().closed_before_pane;
+    if open == 0 {
+        return;
+    }
+    let delay = now_ns.saturating_sub(pane_start_ns(open)) as f64 / 1e9;
+    family(
+        out,
+        "aiops_watermark_delay_seconds",
+        "gauge",
+        "Wall-clock time minus the start of the oldest open window.",
+    );
+    sample(out, "aiops_watermark_delay_seconds", "", delay);
+}
+
+fn latency(out: &mut String, stats: &Stats) {
+    let name = "aiops_window_commit_latency_seconds";
+    family(
+        out,
+        name,
+        "histogram",
+        "Time from a window closing to its rows being durable.",
+    );
+    let (cumulative, count, sum) = stats.commit_latency.read();
+    for (bound, value) in LATENCY_BUCKETS.iter().zip(&cumulative) {
+        sample(
+            out,
+            &format!("{name}_bucket"),
+            &format!("{{le=\"{bound}\"}}"),
+            value,
+        );
+    }
+    sample(out, &format!("{name}_bucket"), "{le=\"+Inf\"}", count);
+    sample(out, &format!("{name}_sum"), "", sum);
+    sample(out, &format!("{name}_count"), "", count);
+}
+
+/// The metrics as Prometheus text, with `now_ns` as the wall-clock time.
+pub fn render(stats: &Stats, now_ns: u64) -> String {
+    let mut out = String::new();
+    counters(&mut out, stats);
+    partitions(&mut out, stats);
+    watermark(&mut out, stats, now_ns);
+    latency(&mut out, stats);
+    models(&mut out, stats);
+    out
+}
+
+fn models(out: &mut String, stats: &Stats) {
+    family(
+        out,
+        "aiops_model_version",
+        "gauge",
+        "Version of each learned model scoring rows.",
+    );
+    for (kind, version) in stats.model_versions() {
+        sample(
+            out,
+            "aiops_model_version",
+            &format!("{{model=\"{kind}\"}}"),
+            version,
+        );
+    }
+    family(
+        out,
+        "aiops_model_load_errors_total",
+        "counter",
+        "Model versions that failed to load; the job kept its previous model.",
+    );
+    sample(
+        out,
+        "aiops_model_load_errors_total",
+        "",
+        load(&stats.model_load_errors),
+    );
+    family(
+        out,
+        "aiops_model_input_psi",
+        "gauge",
+        "Population stability index of each model input over the drift window against the \
+         training data (above 0.2: retrain).",
+    );
+    let drift = stats.drift.lock().unwrap_or_else(|e| e.into_inner());
+    for ((worker, input), psi) in drift.iter() {
+        let labels = format!("{{worker=\"{worker}\",input=\"{input}\"}}");
+        sample(out, "aiops_model_input_psi", &labels, psi);
+    }
+}
+
+fn answer(mut stream: TcpStream, stats: &Stats) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut request = [0u8; 1024];
+    let _ = stream.read(&mut request)?;
+    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+    let body = render(stats, now_ns);
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Serves the metrics at `addr` (any path) on a background thread; returns the bound address
+/// (useful with port 0).
+pub fn serve(addr: &str, stats: Arc<Stats>) -> Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| Error::Config(format!("metrics address {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("metrics address {addr}: {e}")))?;
+    std::thread::Builder::new()
+        .name("aiops-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if let Err(error) = answer(stream, &stats) {
+                    tracing::debug!(%error, "metrics request");
+                }
+            }
+        })
+        .map_err(|e| Error::Config(format!("metrics thread: {e}")))?;
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_partitions_and_a_cumulative_histogram() {
+        let stats = Stats::default();
+        Stats::add(&stats.late_records, 3);
+        Stats::add(&stats.unpaired_spans, 7);
+        stats.partition("otlp_spans", 1, 10, Some(4));
+        stats.partition("otlp_spans", 1, 5, None);
+        stats.commit_latency.observe(Duration::from_millis(30));
+        stats.commit_latency.observe(Duration::from_millis(700));
+        Stats::raise(&stats.closed_before_pane, 100);
+        let text = render(&stats, pane_start_ns(100) + 90_000_000_000);
+        assert!(text.contains("aiops_late_records_total 3\n"), "{text}");
+        assert!(text.contains("aiops_unpaired_spans_total 7\n"), "{text}");
+        assert!(
+            text.contains("aiops_kafka_records_total{topic=\"otlp_spans\",partition=\"1\"} 15\n")
+        );
+        assert!(text.contains("aiops_kafka_consumer_lag{topic=\"otlp_spans\",partition=\"1\"} 4\n"));
+        assert!(text.contains("aiops_watermark_delay_seconds 90\n"));
+        assert!(text.contains("aiops_window_commit_latency_seconds_bucket{le=\"0.025\"} 0\n"));
+        assert!(text.contains("aiops_window_commit_latency_seconds_bucket{le=\"0.05\"} 1\n"));
+        assert!(text.contains("aiops_window_commit_latency_seconds_bucket{le=\"1\"} 2\n"));
+        assert!(text.contains("aiops_window_commit_latency_seconds_count 2\n"));
+        assert_eq!(stats.commit_latency.quantile_bound(0.5), Some(0.05));
+        assert_eq!(stats.commit_latency.quantile_bound(0.99), Some(1.0));
+    }
+}
