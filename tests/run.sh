@@ -3,10 +3,12 @@
 #
 #   bash tests/run.sh
 #
-# It runs: rustfmt and clippy (-D warnings), rustdoc (-D warnings), the dependency-direction
-# check, and `cargo test --workspace` (unit, property, doc and integration tests) in the dev
-# profile. The cargo target directory lives outside the clone ($HOME/.cache/aiops/target, or
-# $CARGO_TARGET_DIR) so reruns are incremental; a cold build takes several minutes.
+# It runs: rustfmt and clippy (-D warnings), the structure checks (crate dependencies from
+# cargo metadata, stages in flow order without circles, no source line over 120 characters),
+# rustdoc (-D warnings), and `cargo test --workspace` (unit, property, doc and integration
+# tests) in the dev profile. The cargo target directory lives outside the clone
+# ($HOME/.cache/aiops/target, or $CARGO_TARGET_DIR) so reruns are incremental; a cold build
+# takes several minutes.
 #
 # Services, each on a free loopback port in a temporary directory, stopped and removed on exit:
 # - a private PostgreSQL 15 server (Debian's postgresql package, installed if missing), found
@@ -146,13 +148,23 @@ cargo fmt --all -- --check
 step "clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "dependency direction: engine below the CLI, database code only in sinks"
-if cargo tree -p aiops-engine --edges normal --prefix none --locked | grep -qE '^(datafusion|clap|aiops) '; then
-  echo "aiops-engine depends on datafusion, clap or the aiops binary: only the binary may" >&2
-  exit 1
-fi
+step "structure: crate dependencies, stages in flow order, no circles, line length"
+# jobs -> bench -> engine -> models, from cargo metadata; nothing in the product depends on
+# the benchmark crate or the binary.
+python3 tests/check_dependencies.py
+# Inside a crate, a module imports only from stages before it and from the leaves.
+python3 tests/check_layers.py
 if grep -rlE '^use (postgres|tokio_postgres)' engine/src | grep -v '^engine/src/sink/'; then
   echo "the files above use the PostgreSQL client outside engine/src/sink/" >&2
+  exit 1
+fi
+# Long help texts live in text files (include_str!); source lines stay readable.
+long_lines=$(find engine models jobs bench tests sql .ci Cargo.toml -type f \
+  \( -name '*.rs' -o -name '*.toml' -o -name '*.sql' -o -name '*.sh' -o -name '*.py' \) \
+  -exec awk 'length($0) > 120 { print FILENAME ":" FNR ": " length($0) " characters" }' {} +)
+if [ -n "$long_lines" ]; then
+  echo "$long_lines" >&2
+  echo "source lines over 120 characters (move long texts into files)" >&2
   exit 1
 fi
 
