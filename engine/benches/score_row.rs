@@ -65,13 +65,7 @@ fn trained_models(forest_dir: &std::path::Path, all_dir: &std::path::Path) {
         })
         .collect();
     let floors = input_floors(&inputs).unwrap();
-    let info = TrainingInfo {
-        source: "bench".into(),
-        from: String::new(),
-        to: String::new(),
-        rows: 0,
-        data_hash: String::new(),
-    };
+    let info = TrainingInfo::new("bench", "", "");
     let set = TrainingSet {
         inputs: &inputs,
         floors: &floors,

@@ -61,6 +61,19 @@ pub struct TrainingInfo {
     pub data_hash: String,
 }
 
+impl TrainingInfo {
+    /// Rows from `source` over `from..to`; training fills in `rows` and `data_hash`.
+    pub fn new(source: impl Into<String>, from: impl Into<String>, to: impl Into<String>) -> Self {
+        TrainingInfo {
+            source: source.into(),
+            from: from.into(),
+            to: to.into(),
+            rows: 0,
+            data_hash: String::new(),
+        }
+    }
+}
+
 /// Everything about a model except its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetadata {

@@ -361,13 +361,7 @@ mod tests {
     }
 
     fn info() -> TrainingInfo {
-        TrainingInfo {
-            source: "test".into(),
-            from: String::new(),
-            to: String::new(),
-            rows: 0,
-            data_hash: String::new(),
-        }
+        TrainingInfo::new("test", "", "")
     }
 
     #[test]

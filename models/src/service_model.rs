@@ -336,13 +336,7 @@ mod tests {
     }
 
     fn info() -> TrainingInfo {
-        TrainingInfo {
-            source: "test".into(),
-            from: "2026-01-01T00:00:00Z".into(),
-            to: "2026-01-02T00:00:00Z".into(),
-            rows: 0,
-            data_hash: String::new(),
-        }
+        TrainingInfo::new("test", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
     }
 
     fn train() -> ServiceModel {

@@ -236,13 +236,7 @@ mod tests {
     }
 
     fn info() -> TrainingInfo {
-        TrainingInfo {
-            source: "test".into(),
-            from: "a".into(),
-            to: "b".into(),
-            rows: 0,
-            data_hash: String::new(),
-        }
+        TrainingInfo::new("test", "a", "b")
     }
 
     fn train() -> WindowModel {

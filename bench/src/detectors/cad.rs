@@ -30,8 +30,6 @@
 
 use std::collections::VecDeque;
 
-use super::Streaming;
-
 /// Maps keyed by facts and numbers, hashed by foldhash with a fixed seed: the memory is
 /// looked up several times per fact per step, and SipHash was a tenth of the cost. Nothing
 /// iterates these maps, so the seed cannot change a result.
@@ -580,12 +578,6 @@ fn facts_of(value: f64, low: f64, width: f64, bits: u32) -> Vec<u64> {
         facts.push(NEGATIVE_FACT);
     }
     facts
-}
-
-impl Streaming for Cad {
-    fn score(&mut self, value: f64) -> f64 {
-        Cad::score(self, value)
-    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,6 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::Streaming;
-
 /// Settings of a [`ContextDetector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ContextConfig {
@@ -219,12 +217,6 @@ fn run_key<'a>(symbols: impl Iterator<Item = &'a i64>, next: Option<i64>) -> u64
         length += 1;
     }
     hash ^ length.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-impl Streaming for ContextDetector {
-    fn score(&mut self, value: f64) -> f64 {
-        ContextDetector::score(self, value)
-    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,24 @@ pub trait Streaming {
     fn score(&mut self, value: f64) -> f64;
 }
 
+/// Each of these detectors' own `score` is its [`Streaming::score`].
+macro_rules! streaming {
+    ($($detector:ty),*) => {$(
+        impl Streaming for $detector {
+            fn score(&mut self, value: f64) -> f64 {
+                <$detector>::score(self, value)
+            }
+        }
+    )*};
+}
+
+streaming!(
+    cad::Cad,
+    context::ContextDetector,
+    resonance::Resonance,
+    seasonal::Seasonal
+);
+
 /// Scores a whole series with a fresh `detector`: the offline form of [`Streaming::score`].
 pub fn score_series(mut detector: impl Streaming, values: &[f64]) -> Vec<f64> {
     values.iter().map(|value| detector.score(*value)).collect()

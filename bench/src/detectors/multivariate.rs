@@ -179,13 +179,7 @@ fn training_set(machine: &Machine) -> (Vec<String>, Vec<TrainingRow>, Vec<f64>, 
         })
         .collect();
     let floors = vec![0.01; features.len()];
-    let info = TrainingInfo {
-        source: machine.name.clone(),
-        from: "train".into(),
-        to: "train".into(),
-        rows: 0,
-        data_hash: String::new(),
-    };
+    let info = TrainingInfo::new(machine.name.clone(), "train", "train");
     (features, rows, floors, info)
 }
 

@@ -36,8 +36,6 @@ use super::cad::{span, ValueRange};
 use super::record::Record;
 use std::collections::VecDeque;
 
-use super::Streaming;
-
 /// The most block values kept for a rebuild on a wider range: with NAB's block lengths,
 /// over a hundred thousand points. Beyond it a rebuild learns from the oldest kept block on.
 pub const KEEP_LIMIT: usize = 20_000;
@@ -731,12 +729,6 @@ impl Resonance {
         let score = core.push(block.value);
         self.core = Some(core);
         score
-    }
-}
-
-impl Streaming for Resonance {
-    fn score(&mut self, value: f64) -> f64 {
-        Resonance::score(self, value)
     }
 }
 

@@ -14,8 +14,6 @@ use std::collections::VecDeque;
 
 use aiops_models::detect::{median_and_sigma, median_in_place as median};
 
-use super::Streaming;
-
 /// Settings of a [`Seasonal`] detector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeasonalConfig {
@@ -167,12 +165,6 @@ pub fn strength(values: &[f64], period: usize, seasons: usize) -> f64 {
         return 0.0;
     }
     1.0 - variance(&residuals) / total
-}
-
-impl Streaming for Seasonal {
-    fn score(&mut self, value: f64) -> f64 {
-        Seasonal::score(self, value)
-    }
 }
 
 #[cfg(test)]

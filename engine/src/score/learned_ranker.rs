@@ -127,13 +127,7 @@ mod tests {
             cause: "stock".into(),
         };
         gnn.train(&[labelled], &config, |_, _| {}).expect("trains");
-        let info = TrainingInfo {
-            source: "test".into(),
-            from: String::new(),
-            to: String::new(),
-            rows: 0,
-            data_hash: String::new(),
-        };
+        let info = TrainingInfo::new("test", "", "");
         gnn.save(dir, &config, info, BTreeMap::new(), "now".into())
             .expect("saves");
         gnn

@@ -194,13 +194,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let training = TrainingInfo {
-        source: redact(&args.from),
-        from: rfc3339(from),
-        to: rfc3339(to),
-        rows: 0,
-        data_hash: String::new(),
-    };
+    let training = TrainingInfo::new(redact(&args.from), rfc3339(from), rfc3339(to));
     let spec = spec(&args, kind, &rows)?;
     let set = TrainingSet {
         inputs: &inputs,

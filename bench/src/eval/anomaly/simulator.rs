@@ -73,13 +73,11 @@ fn train_history(
         .ok_or_else(|| Error::Config("a model input has no spread floor".into()))?;
     let from = dir.display().to_string();
     let stored = load_rows(&from, i64::MIN..i64::MAX, &inputs, &mut |_, _| {})?;
-    let training = TrainingInfo {
-        source: format!("simulator {shape:?} seed {seed}, fault-free"),
-        from: HISTORY_START.into(),
-        to: format!("2025-12-29T{:02}:00:00Z", 8 + options.hours),
-        rows: 0,
-        data_hash: String::new(),
-    };
+    let training = TrainingInfo::new(
+        format!("simulator {shape:?} seed {seed}, fault-free"),
+        HISTORY_START,
+        format!("2025-12-29T{:02}:00:00Z", 8 + options.hours),
+    );
     let set = TrainingSet {
         inputs: &inputs,
         floors: &floors,
