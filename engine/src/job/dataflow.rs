@@ -83,7 +83,9 @@ fn announce(incident: &Incident, from_us: i64) {
         return;
     }
     let time = chrono::DateTime::from_timestamp_micros(incident.time_us).unwrap_or_default();
+    // The job's incident lines kept their log target when the job was split into modules.
     tracing::warn!(
+        target: "aiops_engine::job",
         incident = %incident.incident_id,
         minute = %time.format("%Y-%m-%d %H:%M"),
         root_cause = incident.root_cause.as_deref().unwrap_or("-"),
