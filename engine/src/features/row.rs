@@ -106,6 +106,59 @@ pub enum CellRef<'a> {
     TextList(Option<&'a [String]>),
 }
 
+/// Typed views of a cell: the value when the cell is of that kind, `None` otherwise (and for
+/// a null). A columnar writer knows each column's kind, so `None` for another kind never
+/// happens there; a non-nullable column would reject it.
+impl<'a> CellRef<'a> {
+    /// A timestamp's µs.
+    pub fn timestamp(self) -> Option<i64> {
+        match self {
+            CellRef::Timestamp(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A string.
+    pub fn text(self) -> Option<&'a str> {
+        match self {
+            CellRef::Text(v) => v,
+            _ => None,
+        }
+    }
+
+    /// A 32-bit integer.
+    pub fn int32(self) -> Option<i32> {
+        match self {
+            CellRef::Int32(v) => v,
+            _ => None,
+        }
+    }
+
+    /// A float.
+    pub fn float64(self) -> Option<f64> {
+        match self {
+            CellRef::Float64(v) => v,
+            _ => None,
+        }
+    }
+
+    /// A boolean.
+    pub fn bool(self) -> Option<bool> {
+        match self {
+            CellRef::Bool(v) => v,
+            _ => None,
+        }
+    }
+
+    /// A list of strings.
+    pub fn text_list(self) -> Option<&'a [String]> {
+        match self {
+            CellRef::TextList(v) => v,
+            _ => None,
+        }
+    }
+}
+
 /// A Rust type a column may have: its kind, its nullability, and its value as a [`CellRef`].
 /// Only `i64` is a timestamp (µs), so the field's type alone fixes the column's type.
 pub trait Cell {
@@ -115,6 +168,12 @@ pub trait Cell {
     const NULLABLE: bool;
     /// The value, borrowed.
     fn cell(&self) -> CellRef<'_>;
+}
+
+/// Receives the columns of many rows, one at a time (see [`FeatureRow::visit_columns`]).
+pub trait ColumnVisitor {
+    /// One column: `get` reads its field from a row; `T` fixes its kind.
+    fn column<T: Cell>(&mut self, rows: &[FeatureRow], get: impl Fn(&FeatureRow) -> &T);
 }
 
 macro_rules! cells {
@@ -175,6 +234,13 @@ macro_rules! feature_row {
             /// The row's values, in the order of [`COLUMNS`].
             pub fn cells(&self) -> [CellRef<'_>; COLUMNS.len()] {
                 [$(Cell::cell(&self.$field)),*]
+            }
+
+            /// Hands `visitor` every column of `rows` in the order of [`COLUMNS`], one column
+            /// at a time with its field's own type, so a columnar writer runs one
+            /// monomorphised loop per column instead of a type dispatch per cell.
+            pub fn visit_columns(rows: &[FeatureRow], visitor: &mut impl ColumnVisitor) {
+                $(visitor.column(rows, |row| &row.$field);)*
             }
         }
     };
@@ -341,6 +407,45 @@ mod tests {
     use super::*;
 
     const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/feature_row.json");
+
+    /// Records what a columnar writer would see: each column's kind and its cells, printed.
+    struct Seen(Vec<(ColumnKind, Vec<String>)>);
+
+    impl ColumnVisitor for Seen {
+        fn column<T: Cell>(&mut self, rows: &[FeatureRow], get: impl Fn(&FeatureRow) -> &T) {
+            let cells = rows.iter().map(|row| format!("{:?}", get(row).cell()));
+            self.0.push((T::KIND, cells.collect()));
+        }
+    }
+
+    #[test]
+    fn columns_are_visited_in_order_with_the_cells_of_each_row() {
+        let first = FeatureRow {
+            time_us: 7,
+            service_name: "cart".into(),
+            p99_latency_1m: Some(80.0),
+            upstream_services: Some(vec!["web".into()]),
+            ..Default::default()
+        };
+        let second = FeatureRow {
+            service_name: "web".into(),
+            is_anomaly: Some(true),
+            ..Default::default()
+        };
+        let mut seen = Seen(Vec::new());
+        FeatureRow::visit_columns(&[first.clone(), second.clone()], &mut seen);
+        let kinds: Vec<ColumnKind> = seen.0.iter().map(|(kind, _)| *kind).collect();
+        assert_eq!(kinds, COLUMNS.map(|c| c.kind).to_vec());
+        for (index, (_, cells)) in seen.0.iter().enumerate() {
+            let by_row = [first.cells()[index], second.cells()[index]].map(|c| format!("{c:?}"));
+            assert_eq!(cells, &by_row.to_vec(), "column {}", COLUMNS[index].name);
+        }
+        let p99 = COLUMNS
+            .iter()
+            .position(|c| c.name == "p99_latency_1m")
+            .unwrap();
+        assert_eq!(seen.0[p99].1, ["Float64(Some(80.0))", "Float64(None)"]);
+    }
 
     #[test]
     fn schema_file_is_derived_from_the_row() {

@@ -4,14 +4,14 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanArray, Float64Array, Int32Array, ListArray, ListBuilder, StringArray,
+    StringBuilder, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
-use crate::features::row::{CellRef, ColumnKind, COLUMNS};
+use crate::features::row::{Cell, CellRef, ColumnKind, ColumnVisitor, COLUMNS};
 use crate::features::FeatureRow;
 
 /// The Arrow type of a column kind.
@@ -38,85 +38,59 @@ pub fn feature_schema() -> SchemaRef {
     Arc::clone(SCHEMA.get_or_init(fields))
 }
 
-/// One column being built.
-enum Builder {
-    Timestamp(TimestampMicrosecondBuilder),
-    Text(StringBuilder),
-    Int32(Int32Builder),
-    Float64(Float64Builder),
-    Bool(BooleanBuilder),
-    TextList(ListBuilder<StringBuilder>),
+/// Collects the Arrow arrays of a batch, one column per call.
+struct ArrowColumns(Vec<ArrayRef>);
+
+impl ColumnVisitor for ArrowColumns {
+    fn column<T: Cell>(&mut self, rows: &[FeatureRow], get: impl Fn(&FeatureRow) -> &T) {
+        let cells = rows.iter().map(|row| get(row).cell());
+        let array: ArrayRef = match T::KIND {
+            ColumnKind::Timestamp => {
+                let values = cells
+                    .map(CellRef::timestamp)
+                    .collect::<TimestampMicrosecondArray>();
+                Arc::new(values.with_timezone("UTC"))
+            }
+            ColumnKind::Text => Arc::new(cells.map(CellRef::text).collect::<StringArray>()),
+            ColumnKind::Int32 => Arc::new(cells.map(CellRef::int32).collect::<Int32Array>()),
+            ColumnKind::Float64 => Arc::new(cells.map(CellRef::float64).collect::<Float64Array>()),
+            ColumnKind::Bool => Arc::new(cells.map(CellRef::bool).collect::<BooleanArray>()),
+            ColumnKind::TextList => Arc::new(text_lists(cells.map(CellRef::text_list))),
+        };
+        self.0.push(array);
+    }
 }
 
-impl Builder {
-    fn new(kind: ColumnKind, rows: usize) -> Self {
-        match kind {
-            ColumnKind::Timestamp => Builder::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
-            ),
-            ColumnKind::Text => Builder::Text(StringBuilder::with_capacity(rows, rows * 16)),
-            ColumnKind::Int32 => Builder::Int32(Int32Builder::with_capacity(rows)),
-            ColumnKind::Float64 => Builder::Float64(Float64Builder::with_capacity(rows)),
-            ColumnKind::Bool => Builder::Bool(BooleanBuilder::with_capacity(rows)),
-            ColumnKind::TextList => Builder::TextList(ListBuilder::new(StringBuilder::new())),
-        }
-    }
-
-    /// Appends one cell; a cell of another kind than the column's is a bug of ours.
-    fn append(&mut self, cell: CellRef<'_>) -> Result<()> {
-        match (self, cell) {
-            (Builder::Timestamp(b), CellRef::Timestamp(v)) => b.append_value(v),
-            (Builder::Text(b), CellRef::Text(v)) => b.append_option(v),
-            (Builder::Int32(b), CellRef::Int32(v)) => b.append_option(v),
-            (Builder::Float64(b), CellRef::Float64(v)) => b.append_option(v),
-            (Builder::Bool(b), CellRef::Bool(v)) => b.append_option(v),
-            (Builder::TextList(b), CellRef::TextList(v)) => match v {
-                Some(values) => {
-                    values.iter().for_each(|v| b.values().append_value(v));
-                    b.append(true);
-                }
-                None => b.append(false),
-            },
-            (_, cell) => {
-                return Err(Error::Schema(format!(
-                    "a {cell:?} cell in a column of another kind"
-                )))
+fn text_lists<'a>(lists: impl Iterator<Item = Option<&'a [String]>>) -> ListArray {
+    let mut builder = ListBuilder::new(StringBuilder::new());
+    for list in lists {
+        match list {
+            Some(values) => {
+                values.iter().for_each(|v| builder.values().append_value(v));
+                builder.append(true);
             }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> ArrayRef {
-        match self {
-            Builder::Timestamp(mut b) => Arc::new(b.finish()),
-            Builder::Text(mut b) => Arc::new(b.finish()),
-            Builder::Int32(mut b) => Arc::new(b.finish()),
-            Builder::Float64(mut b) => Arc::new(b.finish()),
-            Builder::Bool(mut b) => Arc::new(b.finish()),
-            Builder::TextList(mut b) => Arc::new(b.finish()),
+            None => builder.append(false),
         }
     }
+    builder.finish()
 }
 
 /// Builds one record batch from rows, in the column order of [`COLUMNS`].
+///
+/// Column at a time: each column is one typed loop over the rows (see
+/// [`FeatureRow::visit_columns`]), which is what keeps this at the cost of hand-written
+/// per-column code. A cell that does not fit its column comes out null, and `try_new` then
+/// rejects it in a non-nullable column.
 pub fn rows_to_batch(rows: &[FeatureRow]) -> Result<RecordBatch> {
-    let mut builders: Vec<Builder> = COLUMNS
-        .iter()
-        .map(|c| Builder::new(c.kind, rows.len()))
-        .collect();
-    for row in rows {
-        for (builder, cell) in builders.iter_mut().zip(row.cells()) {
-            builder.append(cell)?;
-        }
-    }
-    let columns = builders.into_iter().map(Builder::finish).collect();
-    RecordBatch::try_new(feature_schema(), columns)
+    let mut columns = ArrowColumns(Vec::with_capacity(COLUMNS.len()));
+    FeatureRow::visit_columns(rows, &mut columns);
+    RecordBatch::try_new(feature_schema(), columns.0)
         .map_err(|e| Error::Schema(format!("feature rows do not match their schema: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{Array, Float64Array, ListArray};
+    use arrow::array::Array;
 
     use super::*;
 
