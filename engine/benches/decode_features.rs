@@ -17,7 +17,7 @@ use std::sync::Arc;
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
 use aiops_engine::graph::{CallPairs, EdgeWindows, SplitLinks, WithNeighbours};
-use aiops_engine::otlp::decode_spans;
+use aiops_engine::otlp::{decode_spans, ServiceNaming};
 use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, Span};
 use aiops_engine::stats::Stats;
@@ -40,11 +40,12 @@ fn requests() -> (Vec<Vec<u8>>, u64) {
     let sim = Arc::new(aiops_engine::job::simulator(&config, 0).expect("simulator"));
     let mut shard = sim.shard(0, 1);
     let (mut requests, mut spans) = (Vec::new(), 0u64);
+    let naming = ServiceNaming::default();
     while let Some(second) = shard.next_second() {
         if let Some(traces) = second.traces {
             let bytes = Encoding::OtlpProto.encode(&traces);
             let mut decoded = Vec::new();
-            let _ = decode_spans(&bytes, Encoding::OtlpProto, &mut decoded);
+            let _ = decode_spans(&bytes, Encoding::OtlpProto, &naming, &mut decoded);
             spans += decoded.len() as u64;
             requests.push(bytes);
         }
@@ -81,8 +82,9 @@ fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
             }
         });
         let mut buffer = Vec::new();
+        let naming = ServiceNaming::default();
         for bytes in requests.iter() {
-            let _ = decode_spans(bytes, Encoding::OtlpProto, &mut buffer);
+            let _ = decode_spans(bytes, Encoding::OtlpProto, &naming, &mut buffer);
             let mut newest = 0;
             for span in buffer.drain(..) {
                 newest = newest.max(span.start_ns);
@@ -117,9 +119,10 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("decode", |b| {
         let mut buffer = Vec::new();
+        let naming = ServiceNaming::default();
         b.iter(|| {
             for bytes in requests.iter() {
-                let _ = decode_spans(bytes, Encoding::OtlpProto, &mut buffer);
+                let _ = decode_spans(bytes, Encoding::OtlpProto, &naming, &mut buffer);
                 buffer.clear();
             }
         })

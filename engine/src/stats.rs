@@ -86,6 +86,8 @@ pub struct Stats {
     pub incidents: AtomicU64,
     /// Metric points decoded and accepted.
     pub metric_points: AtomicU64,
+    /// Decoded metric points of metrics no feature reads (see `features::metric_map`).
+    pub unmapped_points: AtomicU64,
     /// Whole records that could not be framed or decoded.
     pub bad_messages: AtomicU64,
     /// Individual spans or points rejected inside otherwise readable records.
@@ -133,6 +135,8 @@ pub struct Snapshot {
     pub spans: u64,
     /// See [`Stats::metric_points`].
     pub metric_points: u64,
+    /// See [`Stats::unmapped_points`].
+    pub unmapped_points: u64,
     /// See [`Stats::bad_messages`].
     pub bad_messages: u64,
     /// See [`Stats::bad_records`].
@@ -235,6 +239,7 @@ impl Stats {
             messages: get(&self.messages),
             spans: get(&self.spans),
             metric_points: get(&self.metric_points),
+            unmapped_points: get(&self.unmapped_points),
             bad_messages: get(&self.bad_messages),
             bad_records: get(&self.bad_records),
             late_records: get(&self.late_records),

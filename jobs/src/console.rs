@@ -189,6 +189,10 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
     println!("  records read        {:>12}", totals.messages);
     println!("  spans               {:>12}", totals.spans);
     println!("  metric points       {:>12}", totals.metric_points);
+    if totals.unmapped_points > 0 {
+        let unmapped = totals.unmapped_points;
+        println!("  unmapped points     {unmapped:>12}  (of metrics no feature reads)");
+    }
     let files = match totals.files {
         0 => String::new(),
         n => format!(" ({n} Parquet files)"),

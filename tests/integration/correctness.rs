@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aiops_engine::config::JobConfig;
-use aiops_engine::otlp::{decode_metrics, decode_spans};
+use aiops_engine::otlp::{decode_metrics, decode_spans, ServiceNaming};
 use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, MetricValue, Span};
 
@@ -28,15 +28,25 @@ fn simulated_records() -> (Vec<Span>, Vec<MetricPoint>) {
     while let Some(second) = shard.next_second() {
         if let Some(traces) = second.traces {
             let bytes = Encoding::OtlpProto.encode(&traces);
-            assert!(decode_spans(&bytes, Encoding::OtlpProto, &mut spans)
-                .unwrap()
-                .is_empty());
+            assert!(decode_spans(
+                &bytes,
+                Encoding::OtlpProto,
+                &ServiceNaming::default(),
+                &mut spans
+            )
+            .unwrap()
+            .is_empty());
         }
         if let Some(metrics) = second.metrics {
             let bytes = Encoding::OtlpProto.encode(&metrics);
-            assert!(decode_metrics(&bytes, Encoding::OtlpProto, &mut points)
-                .unwrap()
-                .is_empty());
+            assert!(decode_metrics(
+                &bytes,
+                Encoding::OtlpProto,
+                &ServiceNaming::default(),
+                &mut points
+            )
+            .unwrap()
+            .is_empty());
         }
     }
     (spans, points)

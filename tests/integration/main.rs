@@ -16,4 +16,5 @@ mod ordering;
 mod outages;
 mod postgres_sink;
 mod schema;
+mod semconv;
 mod workers;

@@ -1,4 +1,5 @@
-//! `[source]`, `[kafka]` and `[watermark]`: where records come from and how late they may be.
+//! `[source]`, `[identity]`, `[kafka]` and `[watermark]`: where records come from, which
+//! service they belong to, and how late they may be.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::values::empty_as_none;
+use crate::error::{Error, Result};
 use crate::record::{Encoding, Signal};
 
 /// Which source the job reads.
@@ -31,6 +33,35 @@ pub struct SourceConfig {
     pub path: Option<PathBuf>,
     /// Whether spans are used; `false` runs metrics-only (spans are decoded and dropped).
     pub traces: bool,
+}
+
+/// `[identity]`: how a record's resource names its service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// For resources without `service.name` and without a Kubernetes workload name: a regular
+    /// expression over `k8s.pod.name` whose first capture group is the service. `None`: the
+    /// built-in rule (strip a Deployment's ReplicaSet hash and pod suffix, a StatefulSet's
+    /// ordinal, a DaemonSet's or Job's suffix).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub pod_name_pattern: Option<String>,
+}
+
+impl IdentityConfig {
+    /// The compiled pod-name pattern, if one is set; a bad one is an error naming the key.
+    pub fn pod_pattern(&self) -> Result<Option<regex::Regex>> {
+        let Some(pattern) = &self.pod_name_pattern else {
+            return Ok(None);
+        };
+        let bad = |reason: String| {
+            Error::Config(format!("identity.pod_name_pattern {pattern:?}: {reason}"))
+        };
+        let regex = regex::Regex::new(pattern).map_err(|e| bad(e.to_string()))?;
+        if regex.captures_len() < 2 {
+            return Err(bad("it needs a capture group for the service".into()));
+        }
+        Ok(Some(regex))
+    }
 }
 
 /// One Kafka topic the job consumes.

@@ -25,7 +25,9 @@ use serde::Deserialize;
 pub use analysis::{
     Combine, DetectionConfig, FeatureConfig, GraphConfig, ModelsConfig, RcaConfig, RcaMethod,
 };
-pub use input::{KafkaConfig, KafkaTopic, SourceConfig, SourceKind, StartOffset, WatermarkConfig};
+pub use input::{
+    IdentityConfig, KafkaConfig, KafkaTopic, SourceConfig, SourceKind, StartOffset, WatermarkConfig,
+};
 pub use output::{MetricsConfig, PostgresConfig, SinkConfig};
 pub use simulator::{FaultKind, FaultSpec, Shape, SimConfig};
 
@@ -40,6 +42,8 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 pub struct JobConfig {
     /// `[source]`.
     pub source: SourceConfig,
+    /// `[identity]`.
+    pub identity: IdentityConfig,
     /// `[simulator]`.
     pub simulator: SimConfig,
     /// `[kafka]`.
@@ -121,6 +125,7 @@ impl JobConfig {
             Error::Config(format!("{key}: {}", e.into_inner()))
         })?;
         config.features.zone()?;
+        config.identity.pod_pattern()?;
         Ok(config)
     }
 }
@@ -192,6 +197,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("detection.threshold"), "{error}");
+    }
+
+    #[test]
+    fn a_pod_name_pattern_must_compile_and_capture_the_service() {
+        let env = |value: &str| vec![("AIOPS_IDENTITY__POD_NAME_PATTERN".into(), value.into())];
+        let defaults = JobConfig::load(None, Vec::new()).unwrap();
+        assert!(defaults.identity.pod_pattern().unwrap().is_none());
+        let set = JobConfig::load(None, env("^prod-(.+)$")).unwrap();
+        assert!(set.identity.pod_pattern().unwrap().is_some());
+        for (bad, reason) in [("^(cart", "unclosed group"), ("^cart-.+$", "capture group")] {
+            let error = JobConfig::load(None, env(bad)).unwrap_err().to_string();
+            assert!(error.contains("identity.pod_name_pattern"), "{error}");
+            assert!(error.contains(reason), "{reason} missing from: {error}");
+        }
     }
 
     #[test]

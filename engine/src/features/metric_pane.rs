@@ -1,9 +1,11 @@
 //! The `metric_panes` operator: metric points to per-(service, minute) resource features.
 //!
-//! How each OpenTelemetry metric feeds a feature is documented once, in
-//! [`super::metric_map`]. Byte counters become rates, which needs each series' previous
-//! point: that per-series state lives here, bounded by the number of live series and pruned
-//! after an hour without points.
+//! Which OpenTelemetry metric feeds which feature, with what unit conversion, is decided once,
+//! in [`super::metric_map`]; this operator does the arithmetic. Levels (gauges) are read per
+//! instance and timestamp, then averaged over the pane. Counters become rates, which needs each
+//! series' previous point: cumulative series are differenced (a decrease or a new start time is
+//! a reset), delta series divided by their interval. That per-series state lives here, bounded
+//! by the number of live series and pruned after an hour without points.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,7 +14,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
-use super::metric_map::{resource_feature, ResourceFeature};
+use super::metric_map::{mapping, Mapping, Measure, ResourceFeature, Share};
 use super::service_hash;
 use crate::record::{MetricPoint, MetricValue};
 use crate::time::{pane_of, Pane};
@@ -142,31 +144,134 @@ fn series_ref(point: &MetricPoint) -> (&str, &str, &str, &[(String, String)]) {
     )
 }
 
+/// Points in series order and each series in time order, as [`service_pane`] expects them.
+fn sort_by_series(points: &mut [MetricPoint]) {
+    points.sort_by(|a, b| {
+        series_ref(a)
+            .cmp(&series_ref(b))
+            .then(a.time_ns.cmp(&b.time_ns))
+    });
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
     (count > 0).then(|| sum / count as f64)
 }
 
-/// Utilization of one feature: mean over instances of the mean over their timestamps.
-fn utilization(points: &[&MetricPoint]) -> Option<f64> {
-    let mut per_time: BTreeMap<(&str, u64), f64> = BTreeMap::new();
-    for point in points {
-        if let MetricValue::Gauge(value) | MetricValue::Sum { value, .. } = point.value {
-            *per_time
-                .entry((point.resource.instance_key(), point.time_ns))
-                .or_default() += value;
+/// The plain value of a gauge or sum point; histograms feed no resource feature.
+fn number(point: &MetricPoint) -> Option<f64> {
+    match point.value {
+        MetricValue::Gauge(value) | MetricValue::Sum { value, .. } => Some(value),
+        MetricValue::Histogram { .. } => None,
+    }
+}
+
+/// The readings of one instance at one timestamp, or the rates of one instance's series.
+#[derive(Default)]
+struct Parts<'a> {
+    total: f64,
+    cpus: Vec<&'a str>,
+    used: f64,
+    unused: f64,
+    capacity: f64,
+    shared: bool,
+}
+
+impl<'a> Parts<'a> {
+    fn add(&mut self, measure: Measure, value: f64, cpu: Option<&'a str>) {
+        match measure {
+            Measure::Level(scale) | Measure::Rate(scale) => self.total += value * scale,
+            Measure::LevelShare(share) | Measure::RateShare(share) => {
+                self.shared = true;
+                match share {
+                    Share::Used => self.used += value,
+                    Share::Unused => self.unused += value,
+                    Share::Capacity => self.capacity += value,
+                }
+            }
+        }
+        if let Some(cpu) = cpu.filter(|cpu| !self.cpus.contains(cpu)) {
+            self.cpus.push(cpu);
+        }
+    }
+
+    /// The feature value: a share in percent, or the total over the logical CPUs named.
+    fn value(&self) -> Option<f64> {
+        if !self.shared {
+            return Some(self.total / self.cpus.len().max(1) as f64);
+        }
+        let whole = if self.capacity > 0.0 {
+            self.capacity
+        } else {
+            self.used + self.unused
+        };
+        (whole > 0.0).then(|| self.used / whole * 100.0)
+    }
+}
+
+fn logical_cpu(point: &MetricPoint) -> Option<&str> {
+    point
+        .attribute("cpu")
+        .or_else(|| point.attribute("cpu.logical_number"))
+}
+
+/// Levels: per instance, the mean over its timestamps of what each timestamp's points say.
+fn levels<'a>(points: &[(Mapping, &'a MetricPoint)]) -> Vec<f64> {
+    let mut moments: BTreeMap<(&str, u64), Parts<'a>> = BTreeMap::new();
+    for (mapping, point) in points {
+        if let Some(value) = number(point) {
+            let key = (point.resource.instance_key(), point.time_ns);
+            let parts = moments.entry(key).or_default();
+            parts.add(mapping.measure, value, logical_cpu(point));
         }
     }
     let mut per_instance: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for ((instance, _), value) in per_time {
-        per_instance.entry(instance).or_default().push(value);
+    for ((instance, _), parts) in &moments {
+        if let Some(value) = parts.value() {
+            per_instance.entry(instance).or_default().push(value);
+        }
     }
-    mean(
-        per_instance
-            .values()
-            .filter_map(|values| mean(values.iter().copied())),
-    )
-    .map(|v| v * 100.0)
+    let means = per_instance.values().map(|v| mean(v.iter().copied()));
+    means.flatten().collect()
+}
+
+/// Rates: per instance, what the per-second increases of its series over the pane say.
+fn rates(points: &[(Mapping, &MetricPoint)], pane: Pane, state: &mut RateState) -> Vec<f64> {
+    let mut per_instance: BTreeMap<&str, Parts<'_>> = BTreeMap::new();
+    for series in points.chunk_by(|(_, a), (_, b)| series_ref(a) == series_ref(b)) {
+        let (mapping, first) = series[0];
+        let series_points: Vec<&MetricPoint> = series.iter().map(|(_, p)| *p).collect();
+        let (increase, seconds) = state.covered(&series_key(first), &series_points, pane);
+        if seconds > 0.0 {
+            let parts = per_instance
+                .entry(first.resource.instance_key())
+                .or_default();
+            parts.add(mapping.measure, increase / seconds, None);
+        }
+    }
+    per_instance.values().filter_map(Parts::value).collect()
+}
+
+/// One feature of a service from the points of its best-ranked source: utilizations are
+/// averaged over the service's instances, byte rates added.
+fn feature_value(
+    feature: ResourceFeature,
+    mut points: Vec<(Mapping, &MetricPoint)>,
+    pane: Pane,
+    state: &mut RateState,
+) -> Option<f64> {
+    let best = points.iter().map(|(m, _)| m.rank).min()?;
+    points.retain(|(m, _)| m.rank == best);
+    let per_instance = if points[0].0.measure.is_rate() {
+        rates(&points, pane, state)
+    } else {
+        levels(&points)
+    };
+    if feature.is_utilization() {
+        mean(per_instance.into_iter())
+    } else {
+        (!per_instance.is_empty()).then(|| per_instance.iter().sum())
+    }
 }
 
 fn service_pane(
@@ -180,7 +285,7 @@ fn service_pane(
         pane,
         ..Default::default()
     };
-    let mut by_feature: BTreeMap<ResourceFeature, Vec<&MetricPoint>> = BTreeMap::new();
+    let mut by_feature: BTreeMap<ResourceFeature, Vec<(Mapping, &MetricPoint)>> = BTreeMap::new();
     for point in points {
         if result.version < point.resource.service_version {
             result.version.clone_from(&point.resource.service_version);
@@ -188,24 +293,15 @@ fn service_pane(
         if result.region < point.resource.region {
             result.region.clone_from(&point.resource.region);
         }
-        if let Some(feature) = resource_feature(point) {
-            by_feature.entry(feature).or_default().push(point);
+        if let Some(mapping) = mapping(point) {
+            by_feature
+                .entry(mapping.feature)
+                .or_default()
+                .push((mapping, point));
         }
     }
     for (feature, points) in by_feature {
-        let value = if feature.is_utilization() {
-            utilization(&points)
-        } else {
-            let mut total: Option<f64> = None;
-            for series in points.chunk_by(|a, b| series_ref(a) == series_ref(b)) {
-                let (bytes, seconds) = rates.covered(&series_key(series[0]), series, pane);
-                if seconds > 0.0 {
-                    *total.get_or_insert(0.0) += bytes / seconds / 1e6;
-                }
-            }
-            total
-        };
-        *result.slot(feature) = value;
+        *result.slot(feature) = feature_value(feature, points, pane, rates);
     }
     result
 }
@@ -252,11 +348,7 @@ impl<'scope> MetricPanes<'scope> for StreamVec<'scope, Pane, MetricPoint> {
                             break;
                         }
                         let (pane, (capability, mut points)) = entry.remove_entry();
-                        points.sort_by(|a, b| {
-                            series_ref(a)
-                                .cmp(&series_ref(b))
-                                .then(a.time_ns.cmp(&b.time_ns))
-                        });
+                        sort_by_series(&mut points);
                         let mut session = output.session(&capability);
                         for service_points in points.chunk_by(|a, b| a.service() == b.service()) {
                             let service = service_points[0].service();
@@ -284,12 +376,39 @@ mod tests {
         time_s: u64,
         value: MetricValue,
     ) -> MetricPoint {
+        let resource = ResourceInfo {
+            service: "cart".into(),
+            pod: Some(pod.into()),
+            ..Default::default()
+        };
+        at(resource, name, attrs, time_s, value)
+    }
+
+    /// A point of a docker_stats or hostmetrics resource: an instance, no pod.
+    fn host(
+        instance: &str,
+        name: &str,
+        attrs: &[(&str, &str)],
+        t: u64,
+        v: MetricValue,
+    ) -> MetricPoint {
+        let resource = ResourceInfo {
+            service: "cart".into(),
+            instance: Some(instance.into()),
+            ..Default::default()
+        };
+        at(resource, name, attrs, t, v)
+    }
+
+    fn at(
+        resource: ResourceInfo,
+        name: &str,
+        attrs: &[(&str, &str)],
+        time_s: u64,
+        value: MetricValue,
+    ) -> MetricPoint {
         MetricPoint {
-            resource: Arc::new(ResourceInfo {
-                service: "cart".into(),
-                pod: Some(pod.into()),
-                ..Default::default()
-            }),
+            resource: Arc::new(resource),
             name: name.into(),
             attributes: attrs
                 .iter()
@@ -364,5 +483,227 @@ mod tests {
             .disk_io_read
             .unwrap();
         assert!((rate - 0.15).abs() < 1e-12, "{rate}");
+    }
+
+    fn counter(value: f64) -> MetricValue {
+        MetricValue::Sum {
+            value,
+            cumulative: true,
+            monotonic: true,
+        }
+    }
+
+    fn pane_of(points: &[MetricPoint], pane: Pane, rates: &mut RateState) -> MetricPane {
+        let mut points = points.to_vec();
+        sort_by_series(&mut points);
+        service_pane("cart", pane, &points, rates)
+    }
+
+    fn close(actual: Option<f64>, expected: f64) {
+        let actual = actual.expect("a value");
+        assert!((actual - expected).abs() < 1e-9, "{actual} != {expected}");
+    }
+
+    /// hostmetrics' default cpu output: cumulative seconds per logical CPU and state.
+    #[test]
+    fn system_cpu_time_is_the_busy_share_of_all_logical_cpus() {
+        let cpu = |n: &'static str, state: &'static str, t, v| {
+            host(
+                "node-1",
+                "system.cpu.time",
+                &[("cpu", n), ("state", state)],
+                t,
+                counter(v),
+            )
+        };
+        let mut rates = RateState::default();
+        let first = [
+            cpu("cpu0", "user", 45, 100.0),
+            cpu("cpu0", "system", 45, 50.0),
+            cpu("cpu0", "idle", 45, 850.0),
+            cpu("cpu1", "user", 45, 200.0),
+            cpu("cpu1", "system", 45, 0.0),
+            cpu("cpu1", "idle", 45, 800.0),
+        ];
+        assert_eq!(pane_of(&first, 0, &mut rates).cpu_usage, None);
+        // Over 60 s: cpu0 busy 30 + 10 of 60 s, cpu1 busy 15 + 5 of 60 s: 60 of 120 s = 50 %.
+        let second = [
+            cpu("cpu0", "user", 105, 130.0),
+            cpu("cpu0", "system", 105, 60.0),
+            cpu("cpu0", "idle", 105, 870.0),
+            cpu("cpu1", "user", 105, 215.0),
+            cpu("cpu1", "system", 105, 5.0),
+            cpu("cpu1", "idle", 105, 840.0),
+        ];
+        close(pane_of(&second, 1, &mut rates).cpu_usage, 50.0);
+    }
+
+    /// hostmetrics' default memory output: bytes per state, `used` of their sum.
+    #[test]
+    fn system_memory_usage_is_used_of_all_states() {
+        let gib = 1024.0 * 1024.0 * 1024.0;
+        let memory = |state: &'static str, v: f64| {
+            let value = MetricValue::Sum {
+                value: v * gib,
+                cumulative: true,
+                monotonic: false,
+            };
+            host(
+                "node-1",
+                "system.memory.usage",
+                &[("state", state)],
+                60,
+                value,
+            )
+        };
+        let points = [
+            memory("used", 4.0),
+            memory("free", 2.0),
+            memory("cached", 1.5),
+            memory("buffered", 0.5),
+        ];
+        close(
+            pane_of(&points, 1, &mut RateState::default()).memory_usage,
+            50.0,
+        );
+    }
+
+    /// The optional per-CPU utilization: busy modes added per CPU, averaged over CPUs.
+    #[test]
+    fn per_cpu_utilization_is_averaged_over_logical_cpus() {
+        let g = MetricValue::Gauge;
+        let cpu = |n: &'static str, mode: &'static str, v| {
+            host(
+                "node-1",
+                "system.cpu.utilization",
+                &[("cpu", n), ("cpu.mode", mode)],
+                60,
+                g(v),
+            )
+        };
+        let points = [
+            cpu("cpu0", "user", 0.2),
+            cpu("cpu0", "system", 0.1),
+            cpu("cpu0", "idle", 0.7),
+            cpu("cpu1", "user", 0.5),
+            cpu("cpu1", "idle", 0.5),
+        ];
+        // (0.3 + 0.5) / 2 CPUs = 40 %.
+        close(
+            pane_of(&points, 1, &mut RateState::default()).cpu_usage,
+            40.0,
+        );
+    }
+
+    /// kubeletstats: cores are percent of one core; the limit ratio wins when it is sent; the
+    /// pod's own usage wins over its node's hostmetrics.
+    #[test]
+    fn kubelet_cores_are_percent_of_a_core_unless_the_limit_is_known() {
+        let g = MetricValue::Gauge;
+        let usage = [
+            point("cart-0", "k8s.pod.cpu.usage", &[], 60, g(2.0)),
+            point("cart-1", "k8s.pod.cpu.usage", &[], 60, g(0.5)),
+            host(
+                "node-1",
+                "system.cpu.utilization",
+                &[("cpu.mode", "user")],
+                60,
+                g(0.9),
+            ),
+        ];
+        // Two pods at 200 % and 50 % of a core: 125 % on average.
+        close(
+            pane_of(&usage, 1, &mut RateState::default()).cpu_usage,
+            125.0,
+        );
+        let mut limited = usage.to_vec();
+        limited.push(point(
+            "cart-0",
+            "k8s.pod.cpu_limit_utilization",
+            &[],
+            60,
+            g(0.5),
+        ));
+        close(
+            pane_of(&limited, 1, &mut RateState::default()).cpu_usage,
+            50.0,
+        );
+        let deprecated = [point("cart-0", "k8s.pod.cpu.utilization", &[], 60, g(2.0))];
+        close(
+            pane_of(&deprecated, 1, &mut RateState::default()).cpu_usage,
+            200.0,
+        );
+    }
+
+    /// docker_stats: CPU in percent, memory as usage of the limit (or its percent), block I/O
+    /// and network as cumulative byte counters.
+    #[test]
+    fn docker_stats_percent_usage_of_limit_and_byte_counters() {
+        let (g, mb) = (MetricValue::Gauge, 1e6);
+        let limit = |v: f64| host("c1", "container.memory.usage.limit", &[], 60, g(v * mb));
+        let mut rates = RateState::default();
+        let blkio = "container.blockio.io_service_bytes_recursive";
+        let first = [
+            host(
+                "c1",
+                blkio,
+                &[("operation", "read")],
+                45,
+                counter(10.0 * mb),
+            ),
+            host(
+                "c1",
+                blkio,
+                &[("operation", "total")],
+                45,
+                counter(99.0 * mb),
+            ),
+            host(
+                "c1",
+                "container.network.io.usage.rx_bytes",
+                &[],
+                45,
+                counter(0.0),
+            ),
+        ];
+        pane_of(&first, 0, &mut rates);
+        let second = [
+            host("c1", "container.cpu.utilization", &[], 60, g(150.0)),
+            host("c1", "container.memory.usage.total", &[], 60, g(256.0 * mb)),
+            limit(1024.0),
+            host(
+                "c1",
+                blkio,
+                &[("operation", "read")],
+                105,
+                counter(40.0 * mb),
+            ),
+            host(
+                "c1",
+                blkio,
+                &[("operation", "total")],
+                105,
+                counter(999.0 * mb),
+            ),
+            host(
+                "c1",
+                "container.network.io.usage.rx_bytes",
+                &[],
+                105,
+                counter(6.0 * mb),
+            ),
+        ];
+        let pane = pane_of(&second, 1, &mut rates);
+        close(pane.cpu_usage, 150.0);
+        close(pane.memory_usage, 25.0);
+        close(pane.disk_io_read, 0.5); // 30 MB in 60 s
+        close(pane.network_in, 0.1); // 6 MB in 60 s
+        assert_eq!(pane.disk_io_write, None);
+        let mut with_percent = second.to_vec();
+        with_percent.push(host("c1", "container.memory.percent", &[], 60, g(30.0)));
+        close(
+            pane_of(&with_percent, 1, &mut RateState::default()).memory_usage,
+            30.0,
+        );
     }
 }

@@ -15,7 +15,8 @@ use timely::dataflow::InputHandleVec;
 
 use super::dedup::DuplicateFilter;
 use super::resume::ResumeTracker;
-use crate::otlp::{decode_metrics, decode_spans};
+use crate::features::metric_map::mapping;
+use crate::otlp::{decode_metrics, decode_spans, ServiceNaming};
 use crate::record::{Location, MetricPoint, Signal, Span};
 use crate::sink::{DeadLetters, SideOutput};
 use crate::source::{Batch, RawMessage, SourceFault};
@@ -49,6 +50,7 @@ pub struct Ingest {
     /// The newest pane any accepted record fell in.
     newest_pane: Pane,
     problems: u64,
+    naming: ServiceNaming,
 }
 
 impl Ingest {
@@ -73,7 +75,14 @@ impl Ingest {
             drop_spans: false,
             newest_pane: 0,
             problems: 0,
+            naming: ServiceNaming::default(),
         }
+    }
+
+    /// Names resources without `service.name` with `naming`.
+    pub fn with_naming(mut self, naming: ServiceNaming) -> Self {
+        self.naming = naming;
+        self
     }
 
     /// Tracks resume offsets with `tracker` (which knows the topics with persisted panes).
@@ -144,9 +153,19 @@ impl Ingest {
     /// Decodes one message into the local buffers, dead-lettering what cannot be used.
     fn decode(&mut self, message: &RawMessage) {
         let result = match message.signal {
-            Signal::Traces => decode_spans(&message.bytes, message.encoding, &mut self.spans),
-            Signal::Metrics => decode_metrics(&message.bytes, message.encoding, &mut self.points),
+            Signal::Traces => decode_spans(
+                &message.bytes,
+                message.encoding,
+                &self.naming,
+                &mut self.spans,
+            ),
+            Signal::Metrics => {
+                let (naming, points) = (&self.naming, &mut self.points);
+                decode_metrics(&message.bytes, message.encoding, naming, points)
+            }
         };
+        let unmapped = self.points.iter().filter(|p| mapping(p).is_none()).count();
+        Stats::add(&self.stats.unmapped_points, unmapped as u64);
         match result {
             Err(error) => {
                 Stats::add(&self.stats.bad_messages, 1);

@@ -38,6 +38,7 @@ use timely::worker::Worker;
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
 use crate::features::SpanPane;
+use crate::otlp::ServiceNaming;
 use crate::sink::postgres::{OffsetStore, StoredProgress};
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, Watermarks};
@@ -202,6 +203,9 @@ fn ingest(shared: &Shared, index: usize, partitions: Vec<u32>, span_floor: Pane)
     let resume = ResumeTracker::with_persisted_topics(sinks::persisted_topics(shared), wait);
     Ok(
         Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead)
+            .with_naming(ServiceNaming::with_pod_pattern(
+                config.identity.pod_pattern()?,
+            ))
             .without_spans(!config.source.traces)
             .with_resume(resume)
             .with_span_floor(span_floor.saturating_sub(wait)),

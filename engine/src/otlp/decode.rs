@@ -14,7 +14,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span as OtlpSpan};
 use prost::Message;
 
-use super::attributes::{resource_info, value_int, value_text, KEPT_POINT_ATTRIBUTES};
+use super::attributes::{
+    resource_info, value_int, value_text, ServiceNaming, KEPT_POINT_ATTRIBUTES,
+};
 use crate::record::{Encoding, MetricPoint, MetricValue, ResourceInfo, Span, SpanKind};
 
 /// Earliest timestamp accepted: 2000-01-01T00:00:00Z. Earlier ones are clock bugs or zeros.
@@ -96,12 +98,13 @@ fn parse<M: Message + Default + serde::de::DeserializeOwned>(
 pub fn decode_spans(
     bytes: &[u8],
     encoding: Encoding,
+    naming: &ServiceNaming,
     out: &mut Vec<Span>,
 ) -> Result<Vec<Rejected>, DecodeError> {
     let request: ExportTraceServiceRequest = parse(bytes, encoding)?;
     let mut rejected = Vec::new();
     for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let resource = Arc::new(resource_info(resource_spans.resource.as_ref()));
+        let resource = Arc::new(resource_info(resource_spans.resource.as_ref(), naming));
         for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
             for (i, span) in scope_spans.spans.into_iter().enumerate() {
                 match convert_span(span, &resource) {
@@ -200,12 +203,13 @@ fn convert_span(mut span: OtlpSpan, resource: &Arc<ResourceInfo>) -> Result<Span
 pub fn decode_metrics(
     bytes: &[u8],
     encoding: Encoding,
+    naming: &ServiceNaming,
     out: &mut Vec<MetricPoint>,
 ) -> Result<Vec<Rejected>, DecodeError> {
     let request: ExportMetricsServiceRequest = parse(bytes, encoding)?;
     let mut rejected = Vec::new();
     for (r, resource_metrics) in request.resource_metrics.into_iter().enumerate() {
-        let resource = Arc::new(resource_info(resource_metrics.resource.as_ref()));
+        let resource = Arc::new(resource_info(resource_metrics.resource.as_ref(), naming));
         for (s, scope_metrics) in resource_metrics.scope_metrics.into_iter().enumerate() {
             for (m, metric) in scope_metrics.metrics.into_iter().enumerate() {
                 let mut reject = |i: usize, error| {
@@ -426,6 +430,7 @@ mod tests {
         assert!(decode_spans(
             &Encoding::OtlpProto.encode(&message),
             Encoding::OtlpProto,
+            &ServiceNaming::default(),
             &mut from_proto
         )
         .unwrap()
@@ -435,9 +440,14 @@ mod tests {
             String::from_utf8_lossy(&json).contains("\"traceId\":\"07070707"),
             "OTLP/JSON uses hex ids"
         );
-        assert!(decode_spans(&json, Encoding::OtlpJson, &mut from_json)
-            .unwrap()
-            .is_empty());
+        assert!(decode_spans(
+            &json,
+            Encoding::OtlpJson,
+            &ServiceNaming::default(),
+            &mut from_json
+        )
+        .unwrap()
+        .is_empty());
         assert_eq!(from_proto, from_json);
         let [first, second] = &from_proto[..] else {
             panic!("two spans")
@@ -463,11 +473,14 @@ mod tests {
              "kind":3,"startTimeUnixNano":"1767621600000000000","endTimeUnixNano":"1767621600250000000",
              "attributes":[{"key":"http.response.status_code","value":{"intValue":"404"}}]}]}]}]}"#;
         let mut spans = Vec::new();
-        assert!(
-            decode_spans(json.as_bytes(), Encoding::OtlpJson, &mut spans)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(decode_spans(
+            json.as_bytes(),
+            Encoding::OtlpJson,
+            &ServiceNaming::default(),
+            &mut spans
+        )
+        .unwrap()
+        .is_empty());
         assert_eq!(spans[0].service(), UNKNOWN_SERVICE);
         assert_eq!(spans[0].kind, crate::record::SpanKind::Client);
         assert_eq!(spans[0].http_status, Some(404));
@@ -491,7 +504,13 @@ mod tests {
         ];
         let bytes = Encoding::OtlpProto.encode(&request(vec![], spans));
         let mut out = Vec::new();
-        let rejected = decode_spans(&bytes, Encoding::OtlpProto, &mut out).unwrap();
+        let rejected = decode_spans(
+            &bytes,
+            Encoding::OtlpProto,
+            &ServiceNaming::default(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out.len(), 1);
         let errors: Vec<_> = rejected
             .iter()
@@ -570,11 +589,14 @@ mod tests {
         };
         for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
             let mut points = Vec::new();
-            assert!(
-                decode_metrics(&encoding.encode(&request), encoding, &mut points)
-                    .unwrap()
-                    .is_empty()
-            );
+            assert!(decode_metrics(
+                &encoding.encode(&request),
+                encoding,
+                &ServiceNaming::default(),
+                &mut points
+            )
+            .unwrap()
+            .is_empty());
             assert_eq!(
                 points[0].value,
                 MetricValue::Histogram {
@@ -593,8 +615,8 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
-                let _ = decode_spans(&bytes, encoding, &mut Vec::new());
-                let _ = decode_metrics(&bytes, encoding, &mut Vec::new());
+                let _ = decode_spans(&bytes, encoding, &ServiceNaming::default(), &mut Vec::new());
+                let _ = decode_metrics(&bytes, encoding, &ServiceNaming::default(), &mut Vec::new());
             }
         }
 
@@ -612,7 +634,8 @@ mod tests {
             let message = request(vec![kv("service.name", Value::StringValue(service.clone()))], vec![span]);
             let mut out = Vec::new();
             let bytes = Encoding::OtlpProto.encode(&message);
-            prop_assert!(decode_spans(&bytes, Encoding::OtlpProto, &mut out).unwrap().is_empty());
+            let naming = ServiceNaming::default();
+            prop_assert!(decode_spans(&bytes, Encoding::OtlpProto, &naming, &mut out).unwrap().is_empty());
             prop_assert_eq!(out[0].service(), service.as_str());
             prop_assert_eq!(&out[0].name, &name);
             prop_assert_eq!((out[0].start_ns, out[0].end_ns), (start, start + duration));
@@ -622,8 +645,13 @@ mod tests {
 
     #[test]
     fn garbage_is_a_malformed_message() {
-        let error =
-            decode_spans(b"\xff\xff\xff", Encoding::OtlpProto, &mut Vec::new()).unwrap_err();
+        let error = decode_spans(
+            b"\xff\xff\xff",
+            Encoding::OtlpProto,
+            &ServiceNaming::default(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(matches!(
             error,
             DecodeError::Malformed {
@@ -634,6 +662,7 @@ mod tests {
         let error = decode_spans(
             b"{\"resourceSpans\": 5}",
             Encoding::OtlpJson,
+            &ServiceNaming::default(),
             &mut Vec::new(),
         )
         .unwrap_err();

@@ -7,4 +7,5 @@
 mod attributes;
 mod decode;
 
+pub use attributes::ServiceNaming;
 pub use decode::{decode_metrics, decode_spans, DecodeError, Rejected};

@@ -56,6 +56,11 @@ fn counters(out: &mut String, stats: &Stats) {
             totals.metric_points,
         ),
         (
+            "aiops_unmapped_metric_points_total",
+            "Decoded metric points of metrics no feature reads.",
+            totals.unmapped_points,
+        ),
+        (
             "aiops_decode_errors_total",
             "Records that could not be framed or decoded.",
             totals.bad_messages,
