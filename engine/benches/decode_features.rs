@@ -17,7 +17,7 @@ use std::sync::Arc;
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
 use aiops_engine::graph::{CallPairs, EdgeWindows, SplitLinks, WithNeighbours};
-use aiops_engine::otlp::{decode_spans, ServiceNaming};
+use aiops_engine::otlp::{decode_spans, Decoding};
 use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, Span};
 use aiops_engine::stats::Stats;
@@ -40,7 +40,7 @@ fn requests() -> (Vec<Vec<u8>>, u64) {
     let sim = Arc::new(aiops_engine::job::simulator(&config, 0).expect("simulator"));
     let mut shard = sim.shard(0, 1);
     let (mut requests, mut spans) = (Vec::new(), 0u64);
-    let naming = ServiceNaming::default();
+    let naming = Decoding::default();
     while let Some(second) = shard.next_second() {
         if let Some(traces) = second.traces {
             let bytes = Encoding::OtlpProto.encode(&traces);
@@ -82,7 +82,7 @@ fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
             }
         });
         let mut buffer = Vec::new();
-        let naming = ServiceNaming::default();
+        let naming = Decoding::default();
         for bytes in requests.iter() {
             let _ = decode_spans(bytes, Encoding::OtlpProto, &naming, &mut buffer);
             let mut newest = 0;
@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("decode", |b| {
         let mut buffer = Vec::new();
-        let naming = ServiceNaming::default();
+        let naming = Decoding::default();
         b.iter(|| {
             for bytes in requests.iter() {
                 let _ = decode_spans(bytes, Encoding::OtlpProto, &naming, &mut buffer);

@@ -104,6 +104,9 @@ pub struct Span {
     pub server_address: Option<String>,
     /// `db.system` (or `db.system.name`), for client spans to databases.
     pub db_system: Option<String>,
+    /// Requests the span stands for: 1 / its sampling probability (see
+    /// [`crate::otlp::sampling`]), 1 for an unsampled span.
+    pub weight: f64,
 }
 
 impl Span {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aiops_engine::config::JobConfig;
-use aiops_engine::otlp::{decode_metrics, decode_spans, ServiceNaming};
+use aiops_engine::otlp::{decode_metrics, decode_spans, Decoding};
 use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, MetricValue, Span};
 
@@ -31,7 +31,7 @@ fn simulated_records() -> (Vec<Span>, Vec<MetricPoint>) {
             assert!(decode_spans(
                 &bytes,
                 Encoding::OtlpProto,
-                &ServiceNaming::default(),
+                &Decoding::default(),
                 &mut spans
             )
             .unwrap()
@@ -42,7 +42,7 @@ fn simulated_records() -> (Vec<Span>, Vec<MetricPoint>) {
             assert!(decode_metrics(
                 &bytes,
                 Encoding::OtlpProto,
-                &ServiceNaming::default(),
+                &Decoding::default(),
                 &mut points
             )
             .unwrap()

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use aiops_engine::otlp::{decode_spans, ServiceNaming};
+use aiops_engine::otlp::{decode_spans, Decoding};
 use aiops_engine::record::Encoding;
 
 use crate::common::{generate, read_rows, run_ok, summary_value};
@@ -114,12 +114,6 @@ fn records_later_than_the_bound_are_counted_and_kept() {
 
 fn count_spans(bytes: &[u8]) -> usize {
     let mut spans = Vec::new();
-    decode_spans(
-        bytes,
-        Encoding::OtlpProto,
-        &ServiceNaming::default(),
-        &mut spans,
-    )
-    .unwrap();
+    decode_spans(bytes, Encoding::OtlpProto, &Decoding::default(), &mut spans).unwrap();
     spans.len()
 }

@@ -315,8 +315,8 @@ fn a_failing_window_writes_nothing_and_offsets_round_trip() {
     let span_pane = |service: &str, pane| SpanPane {
         service: service.into(),
         pane,
-        requests: 7,
-        errors: 1,
+        requests: 7.5,
+        errors: 1.0,
         latency: Default::default(),
         operation: Some("GET /".into()),
         http_status: Some(200),
@@ -335,7 +335,7 @@ fn a_failing_window_writes_nothing_and_offsets_round_trip() {
         kept.iter()
             .map(|p| (p.pane, p.requests, p.errors))
             .collect::<Vec<_>>(),
-        vec![(pane + 1, 7, 1)],
+        vec![(pane + 1, 7.5, 1.0)],
         "span panes round-trip, and those before the state horizon are deleted"
     );
     let progress = store.load().unwrap();

@@ -33,6 +33,11 @@ pub struct SourceConfig {
     pub path: Option<PathBuf>,
     /// Whether spans are used; `false` runs metrics-only (spans are decoded and dropped).
     pub traces: bool,
+    /// A span attribute whose value is how many requests the span stands for (its adjusted
+    /// count, as Tempo's `span_multiplier_key`). `None`: only the W3C `tracestate` threshold
+    /// of OpenTelemetry's probability sampling gives weights.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub span_weight_attribute: Option<String>,
 }
 
 /// `[identity]`: how a record's resource names its service.

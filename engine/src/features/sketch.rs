@@ -38,6 +38,18 @@ impl LatencySketch {
         self.inner.add(value_ms);
     }
 
+    /// Adds an observation that stands for `weight` observations (a sampled request's adjusted
+    /// count, rounded; at least 1), so services with mixed sampling rates keep unbiased
+    /// quantiles.
+    pub fn add_weighted(&mut self, value_ms: f64, weight: f64) {
+        if weight == 1.0 {
+            self.inner.add(value_ms);
+        } else {
+            self.inner
+                .add_with_count(value_ms, weight.round().max(1.0) as u64);
+        }
+    }
+
     /// Adds every observation of `other`.
     pub fn merge(&mut self, other: &LatencySketch) {
         // Both sketches come from `Default`, so their configurations match and merge cannot fail.

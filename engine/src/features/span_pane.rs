@@ -19,10 +19,10 @@ pub struct SpanPane {
     pub service: String,
     /// The pane.
     pub pane: Pane,
-    /// Requests served (see [`Span::is_request`]).
-    pub requests: u64,
-    /// Requests that failed (see [`Span::is_error`]).
-    pub errors: u64,
+    /// Requests served (see [`Span::is_request`]), each sampled span counted by its weight.
+    pub requests: f64,
+    /// Requests that failed (see [`Span::is_error`]), weighted alike.
+    pub errors: f64,
     /// Latency of the requests, ms.
     pub latency: LatencySketch,
     /// The most frequent request operation (ties: the smallest name).
@@ -37,8 +37,8 @@ pub struct SpanPane {
 
 #[derive(Default)]
 struct Builder {
-    requests: u64,
-    errors: u64,
+    requests: f64,
+    errors: f64,
     latency: LatencySketch,
     operations: HashMap<String, u64>,
     statuses: HashMap<u16, u64>,
@@ -73,9 +73,11 @@ impl Builder {
         if !span.is_request() {
             return;
         }
-        self.requests += 1;
-        self.errors += u64::from(span.is_error());
-        self.latency.add(span.duration_ms());
+        self.requests += span.weight;
+        if span.is_error() {
+            self.errors += span.weight;
+        }
+        self.latency.add_weighted(span.duration_ms(), span.weight);
         if let Some(status) = span.http_status {
             *self.statuses.entry(status).or_default() += 1;
         }

@@ -23,8 +23,8 @@ const SKETCH_WINDOW: u64 = 5;
 /// One pane of a service's request history.
 struct Slot {
     pane: Pane,
-    requests: u64,
-    errors: u64,
+    requests: f64,
+    errors: f64,
     latency: Option<LatencySketch>,
 }
 
@@ -72,15 +72,15 @@ impl History {
     fn rate(&self, pane: Pane, length: u64) -> Option<f64> {
         let first = self.first_pane?;
         let covered = length.min(pane.saturating_sub(first) + 1);
-        let requests: u64 = self.window(pane, length).map(|s| s.requests).sum();
-        Some(requests as f64 / (covered * 60) as f64)
+        let requests: f64 = self.window(pane, length).map(|s| s.requests).sum();
+        Some(requests / (covered * 60) as f64)
     }
 
     fn error_rate(&self, pane: Pane, length: u64) -> Option<f64> {
         let (requests, errors) = self
             .window(pane, length)
-            .fold((0u64, 0u64), |(r, e), s| (r + s.requests, e + s.errors));
-        (requests > 0).then(|| errors as f64 / requests as f64)
+            .fold((0.0, 0.0), |(r, e), s| (r + s.requests, e + s.errors));
+        (requests > 0.0).then(|| errors / requests)
     }
 
     fn quantiles(&self, pane: Pane, length: u64) -> [Option<f64>; 3] {

@@ -35,10 +35,10 @@ pub struct EdgePartial {
     pub callee: String,
     /// Whether the callee is a virtual node (named by the caller's span only).
     pub virtual_callee: bool,
-    /// Calls.
-    pub calls: u64,
-    /// Failed calls.
-    pub errors: u64,
+    /// Calls, each sampled call counted by its span's weight.
+    pub calls: f64,
+    /// Failed calls, weighted alike.
+    pub errors: f64,
     /// Call latency, ms.
     pub latency: LatencySketch,
     /// Network gap of calls from an outgoing span: the caller's span minus the callee's, ms.
@@ -56,7 +56,7 @@ pub struct EdgeWindow {
     pub callee: String,
     /// Whether the callee is a virtual node.
     pub virtual_callee: bool,
-    /// Calls.
+    /// Calls (sampled calls counted by their weight, rounded once per edge and minute).
     pub calls: u64,
     /// Failed calls.
     pub errors: u64,

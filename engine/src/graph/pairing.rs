@@ -49,6 +49,8 @@ pub struct SpanLink {
     peer: Option<String>,
     /// Whether a child in another service has been paired with it.
     answered: bool,
+    /// The span's sampling weight.
+    weight: f64,
 }
 
 impl SpanLink {
@@ -71,6 +73,7 @@ impl SpanLink {
             outgoing,
             peer,
             answered: false,
+            weight: span.weight,
             resource: Arc::clone(&span.resource),
         }
     }
@@ -100,6 +103,8 @@ struct Call {
     latency_ms: f64,
     error: bool,
     gap_ms: Option<f64>,
+    /// Calls the pair stands for: the calling span's sampling weight.
+    weight: f64,
 }
 
 /// Per-minute partial edge counts of this worker, with the cap on distinct edges.
@@ -155,8 +160,8 @@ impl Partials {
                     caller: caller.to_string(),
                     callee: callee.to_string(),
                     virtual_callee,
-                    calls: 0,
-                    errors: 0,
+                    calls: 0.0,
+                    errors: 0.0,
                     latency: LatencySketch::default(),
                     gap: LatencySketch::default(),
                 });
@@ -165,9 +170,11 @@ impl Partials {
         let Some(partial) = edges.get_mut(caller, callee) else {
             return;
         };
-        partial.calls += 1;
-        partial.errors += u64::from(call.error);
-        partial.latency.add(call.latency_ms);
+        partial.calls += call.weight;
+        if call.error {
+            partial.errors += call.weight;
+        }
+        partial.latency.add_weighted(call.latency_ms, call.weight);
         if let Some(gap) = call.gap_ms {
             partial.gap.add(gap);
         }
@@ -232,6 +239,7 @@ impl Pairing {
                         latency_ms: link.duration_ms,
                         error: link.error,
                         gap_ms: None,
+                        weight: link.weight,
                     };
                     self.partials.add(decided, link.service(), peer, true, call);
                 }
@@ -279,6 +287,8 @@ fn pair(parent: &mut SpanLink, child: &SpanLink, wait: Pane, partials: &mut Part
         gap_ms: parent
             .outgoing
             .then(|| (parent.duration_ms - child.duration_ms).max(0.0)),
+        // The callee's request span: one call per request it stands for.
+        weight: child.weight,
     };
     partials.add(pane, parent.service(), child.service(), false, call);
 }
@@ -445,6 +455,7 @@ mod tests {
             peer_service: None,
             server_address: None,
             db_system: None,
+            weight: 1.0,
         }
     }
 
@@ -478,7 +489,7 @@ mod tests {
                             e.caller.clone(),
                             e.callee.clone(),
                             e.virtual_callee,
-                            e.calls,
+                            e.calls as u64,
                         )
                     })
             })
@@ -526,7 +537,7 @@ mod tests {
         server.status_error = true;
         let state = run(vec![server, client]);
         let edge = &state.partials.by_pane[&5].by_caller["front"]["api"];
-        assert_eq!(edge.errors, 1);
+        assert_eq!(edge.errors, 1.0);
         let p50 = edge.latency.quantile(0.5).expect("one call");
         assert!((p50 - 9.0).abs() / 9.0 < 0.02, "client span's 9 ms: {p50}");
     }

@@ -16,7 +16,7 @@ use timely::dataflow::InputHandleVec;
 use super::dedup::DuplicateFilter;
 use super::resume::ResumeTracker;
 use crate::features::metric_map::mapping;
-use crate::otlp::{decode_metrics, decode_spans, ServiceNaming};
+use crate::otlp::{decode_metrics, decode_spans, Decoding};
 use crate::record::{Location, MetricPoint, Signal, Span};
 use crate::sink::{DeadLetters, SideOutput};
 use crate::source::{Batch, RawMessage, SourceFault};
@@ -50,7 +50,7 @@ pub struct Ingest {
     /// The newest pane any accepted record fell in.
     newest_pane: Pane,
     problems: u64,
-    naming: ServiceNaming,
+    decoding: Decoding,
 }
 
 impl Ingest {
@@ -75,13 +75,13 @@ impl Ingest {
             drop_spans: false,
             newest_pane: 0,
             problems: 0,
-            naming: ServiceNaming::default(),
+            decoding: Decoding::default(),
         }
     }
 
-    /// Names resources without `service.name` with `naming`.
-    pub fn with_naming(mut self, naming: ServiceNaming) -> Self {
-        self.naming = naming;
+    /// Decodes with `decoding` (service naming, sampling weights).
+    pub fn with_decoding(mut self, decoding: Decoding) -> Self {
+        self.decoding = decoding;
         self
     }
 
@@ -156,12 +156,12 @@ impl Ingest {
             Signal::Traces => decode_spans(
                 &message.bytes,
                 message.encoding,
-                &self.naming,
+                &self.decoding,
                 &mut self.spans,
             ),
             Signal::Metrics => {
-                let (naming, points) = (&self.naming, &mut self.points);
-                decode_metrics(&message.bytes, message.encoding, naming, points)
+                let (decoding, points) = (&self.decoding, &mut self.points);
+                decode_metrics(&message.bytes, message.encoding, decoding, points)
             }
         };
         let unmapped = self.points.iter().filter(|p| mapping(p).is_none()).count();

@@ -38,7 +38,7 @@ use timely::worker::Worker;
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
 use crate::features::SpanPane;
-use crate::otlp::ServiceNaming;
+use crate::otlp::{Decoding, ServiceNaming};
 use crate::sink::postgres::{OffsetStore, StoredProgress};
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, Watermarks};
@@ -203,9 +203,10 @@ fn ingest(shared: &Shared, index: usize, partitions: Vec<u32>, span_floor: Pane)
     let resume = ResumeTracker::with_persisted_topics(sinks::persisted_topics(shared), wait);
     Ok(
         Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead)
-            .with_naming(ServiceNaming::with_pod_pattern(
-                config.identity.pod_pattern()?,
-            ))
+            .with_decoding(Decoding {
+                naming: ServiceNaming::with_pod_pattern(config.identity.pod_pattern()?),
+                weight_attribute: config.source.span_weight_attribute.clone(),
+            })
             .without_spans(!config.source.traces)
             .with_resume(resume)
             .with_span_floor(span_floor.saturating_sub(wait)),

@@ -82,6 +82,16 @@ pub fn value_text(kv: &KeyValue) -> Option<String> {
     }
 }
 
+/// A numeric attribute value (integer, double or decimal string).
+pub fn value_number(kv: &KeyValue) -> Option<f64> {
+    match kv.value.as_ref()?.value.as_ref()? {
+        Value::IntValue(number) => Some(*number as f64),
+        Value::DoubleValue(number) => Some(*number),
+        Value::StringValue(text) => text.parse().ok(),
+        _ => None,
+    }
+}
+
 /// An integer attribute value, also accepting a decimal string.
 pub fn value_int(kv: &KeyValue) -> Option<i64> {
     match kv.value.as_ref()?.value.as_ref()? {

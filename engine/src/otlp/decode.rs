@@ -15,8 +15,19 @@ use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span as OtlpSpan
 use prost::Message;
 
 use super::attributes::{
-    resource_info, value_int, value_text, ServiceNaming, KEPT_POINT_ATTRIBUTES,
+    resource_info, value_int, value_number, value_text, ServiceNaming, KEPT_POINT_ATTRIBUTES,
 };
+use super::sampling::{attribute_weight, tracestate_weight};
+
+/// What decoding needs besides the bytes: how to name a resource without `service.name`, and
+/// which span attribute, if any, holds a span's sampling weight.
+#[derive(Debug, Clone, Default)]
+pub struct Decoding {
+    /// Service names for unnamed resources.
+    pub naming: ServiceNaming,
+    /// A span attribute holding the span's adjusted count (`[source] span_weight_attribute`).
+    pub weight_attribute: Option<String>,
+}
 use crate::record::{Encoding, MetricPoint, MetricValue, ResourceInfo, Span, SpanKind};
 
 /// Earliest timestamp accepted: 2000-01-01T00:00:00Z. Earlier ones are clock bugs or zeros.
@@ -98,16 +109,19 @@ fn parse<M: Message + Default + serde::de::DeserializeOwned>(
 pub fn decode_spans(
     bytes: &[u8],
     encoding: Encoding,
-    naming: &ServiceNaming,
+    decoding: &Decoding,
     out: &mut Vec<Span>,
 ) -> Result<Vec<Rejected>, DecodeError> {
     let request: ExportTraceServiceRequest = parse(bytes, encoding)?;
     let mut rejected = Vec::new();
     for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let resource = Arc::new(resource_info(resource_spans.resource.as_ref(), naming));
+        let resource = Arc::new(resource_info(
+            resource_spans.resource.as_ref(),
+            &decoding.naming,
+        ));
         for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
             for (i, span) in scope_spans.spans.into_iter().enumerate() {
-                match convert_span(span, &resource) {
+                match convert_span(span, &resource, decoding) {
                     Ok(span) => out.push(span),
                     Err(error) => rejected.push(Rejected {
                         position: format!("resource {r} scope {s} span {i}"),
@@ -141,7 +155,11 @@ fn check_timestamp(field: &'static str, value_ns: u64) -> Result<u64, DecodeErro
     Ok(value_ns)
 }
 
-fn convert_span(mut span: OtlpSpan, resource: &Arc<ResourceInfo>) -> Result<Span, DecodeError> {
+fn convert_span(
+    mut span: OtlpSpan,
+    resource: &Arc<ResourceInfo>,
+    decoding: &Decoding,
+) -> Result<Span, DecodeError> {
     let trace_id = fixed_id::<16>(&span.trace_id, "trace_id")?;
     let span_id = fixed_id::<8>(&span.span_id, "span_id")?;
     let parent_span_id = match span.parent_span_id.len() {
@@ -180,8 +198,16 @@ fn convert_span(mut span: OtlpSpan, resource: &Arc<ResourceInfo>) -> Result<Span
         peer_service: None,
         server_address: None,
         db_system: None,
+        weight: tracestate_weight(&span.trace_state).unwrap_or(1.0),
     };
+    let weight_key = decoding.weight_attribute.as_deref();
     for kv in &span.attributes {
+        if Some(kv.key.as_str()) == weight_key {
+            if let Some(weight) = value_number(kv).and_then(attribute_weight) {
+                decoded.weight = weight;
+            }
+            continue;
+        }
         match kv.key.as_str() {
             "http.response.status_code" | "http.status_code" => {
                 decoded.http_status = value_int(kv).and_then(|code| u16::try_from(code).ok());
@@ -203,13 +229,16 @@ fn convert_span(mut span: OtlpSpan, resource: &Arc<ResourceInfo>) -> Result<Span
 pub fn decode_metrics(
     bytes: &[u8],
     encoding: Encoding,
-    naming: &ServiceNaming,
+    decoding: &Decoding,
     out: &mut Vec<MetricPoint>,
 ) -> Result<Vec<Rejected>, DecodeError> {
     let request: ExportMetricsServiceRequest = parse(bytes, encoding)?;
     let mut rejected = Vec::new();
     for (r, resource_metrics) in request.resource_metrics.into_iter().enumerate() {
-        let resource = Arc::new(resource_info(resource_metrics.resource.as_ref(), naming));
+        let resource = Arc::new(resource_info(
+            resource_metrics.resource.as_ref(),
+            &decoding.naming,
+        ));
         for (s, scope_metrics) in resource_metrics.scope_metrics.into_iter().enumerate() {
             for (m, metric) in scope_metrics.metrics.into_iter().enumerate() {
                 let mut reject = |i: usize, error| {
@@ -430,7 +459,7 @@ mod tests {
         assert!(decode_spans(
             &Encoding::OtlpProto.encode(&message),
             Encoding::OtlpProto,
-            &ServiceNaming::default(),
+            &Decoding::default(),
             &mut from_proto
         )
         .unwrap()
@@ -443,7 +472,7 @@ mod tests {
         assert!(decode_spans(
             &json,
             Encoding::OtlpJson,
-            &ServiceNaming::default(),
+            &Decoding::default(),
             &mut from_json
         )
         .unwrap()
@@ -476,7 +505,7 @@ mod tests {
         assert!(decode_spans(
             json.as_bytes(),
             Encoding::OtlpJson,
-            &ServiceNaming::default(),
+            &Decoding::default(),
             &mut spans
         )
         .unwrap()
@@ -504,13 +533,8 @@ mod tests {
         ];
         let bytes = Encoding::OtlpProto.encode(&request(vec![], spans));
         let mut out = Vec::new();
-        let rejected = decode_spans(
-            &bytes,
-            Encoding::OtlpProto,
-            &ServiceNaming::default(),
-            &mut out,
-        )
-        .unwrap();
+        let rejected =
+            decode_spans(&bytes, Encoding::OtlpProto, &Decoding::default(), &mut out).unwrap();
         assert_eq!(out.len(), 1);
         let errors: Vec<_> = rejected
             .iter()
@@ -592,7 +616,7 @@ mod tests {
             assert!(decode_metrics(
                 &encoding.encode(&request),
                 encoding,
-                &ServiceNaming::default(),
+                &Decoding::default(),
                 &mut points
             )
             .unwrap()
@@ -615,8 +639,8 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
-                let _ = decode_spans(&bytes, encoding, &ServiceNaming::default(), &mut Vec::new());
-                let _ = decode_metrics(&bytes, encoding, &ServiceNaming::default(), &mut Vec::new());
+                let _ = decode_spans(&bytes, encoding, &Decoding::default(), &mut Vec::new());
+                let _ = decode_metrics(&bytes, encoding, &Decoding::default(), &mut Vec::new());
             }
         }
 
@@ -634,7 +658,7 @@ mod tests {
             let message = request(vec![kv("service.name", Value::StringValue(service.clone()))], vec![span]);
             let mut out = Vec::new();
             let bytes = Encoding::OtlpProto.encode(&message);
-            let naming = ServiceNaming::default();
+            let naming = Decoding::default();
             prop_assert!(decode_spans(&bytes, Encoding::OtlpProto, &naming, &mut out).unwrap().is_empty());
             prop_assert_eq!(out[0].service(), service.as_str());
             prop_assert_eq!(&out[0].name, &name);
@@ -648,7 +672,7 @@ mod tests {
         let error = decode_spans(
             b"\xff\xff\xff",
             Encoding::OtlpProto,
-            &ServiceNaming::default(),
+            &Decoding::default(),
             &mut Vec::new(),
         )
         .unwrap_err();
@@ -662,7 +686,7 @@ mod tests {
         let error = decode_spans(
             b"{\"resourceSpans\": 5}",
             Encoding::OtlpJson,
-            &ServiceNaming::default(),
+            &Decoding::default(),
             &mut Vec::new(),
         )
         .unwrap_err();

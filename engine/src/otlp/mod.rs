@@ -6,6 +6,7 @@
 
 mod attributes;
 mod decode;
+pub mod sampling;
 
 pub use attributes::ServiceNaming;
-pub use decode::{decode_metrics, decode_spans, DecodeError, Rejected};
+pub use decode::{decode_metrics, decode_spans, DecodeError, Decoding, Rejected};

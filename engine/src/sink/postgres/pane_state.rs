@@ -6,11 +6,16 @@
 //! minute whose rows are not durable. The panes are written before the resume offsets that
 //! rely on them (both gate the durable frontier), and deleted once older than an hour before
 //! the resume point (see [`super::OffsetStore::store`]).
+//!
+//! The state is postcard, which is not self-describing, so it carries its format: a zero byte
+//! and [`STATE_FORMAT`] before the pane. State without them is the first format (whole
+//! request counts, before sampling weights), written by earlier versions; it is still read,
+//! so an upgrade restarts from its stored windows.
 
 use super::{db_error, Connection};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
-use crate::features::SpanPane;
+use crate::features::{LatencySketch, SpanPane};
 use crate::sink::ClosedStore;
 use crate::time::Pane;
 
@@ -20,6 +25,51 @@ impl ClosedStore<SpanPane> for PaneStore {
     fn write(&mut self, _panes: &[Pane], records: &[SpanPane]) -> Result<()> {
         PaneStore::write(self, records)
     }
+}
+
+/// The format of stored pane state: 2 since request counts became weights.
+const STATE_FORMAT: u8 = 2;
+
+/// A pane as the first format stored it: counts were whole numbers.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FirstFormat {
+    service: String,
+    pane: Pane,
+    requests: u64,
+    errors: u64,
+    latency: LatencySketch,
+    operation: Option<String>,
+    http_status: Option<u16>,
+    version: Option<String>,
+    region: Option<String>,
+}
+
+fn encode_state(pane: &SpanPane) -> Result<Vec<u8>> {
+    let mut state = vec![0, STATE_FORMAT];
+    let body =
+        postcard::to_allocvec(pane).map_err(|e| Error::Schema(format!("span pane state: {e}")))?;
+    state.extend(body);
+    Ok(state)
+}
+
+/// Reads either format. A first-format state never starts with a zero byte: it starts with
+/// the length of a service name, which is never empty.
+fn decode_state(state: &[u8]) -> std::result::Result<SpanPane, postcard::Error> {
+    if let Some(body) = state.strip_prefix(&[0, STATE_FORMAT]) {
+        return postcard::from_bytes(body);
+    }
+    let old: FirstFormat = postcard::from_bytes(state)?;
+    Ok(SpanPane {
+        service: old.service,
+        pane: old.pane,
+        requests: old.requests as f64,
+        errors: old.errors as f64,
+        latency: old.latency,
+        operation: old.operation,
+        http_status: old.http_status,
+        version: old.version,
+        region: old.region,
+    })
 }
 
 /// Writes and reads one consumer's closed span panes.
@@ -60,8 +110,7 @@ impl PaneStore {
             )
             .map_err(|e| failed(&e))?;
         for pane in panes {
-            let state = postcard::to_allocvec(pane)
-                .map_err(|e| Error::Schema(format!("span pane state: {e}")))?;
+            let state = encode_state(pane)?;
             transaction
                 .execute(
                     &statement,
@@ -87,12 +136,48 @@ impl PaneStore {
         rows.iter()
             .map(|row| {
                 let state: Vec<u8> = row.get(0);
-                postcard::from_bytes(&state).map_err(|e| {
+                decode_state(&state).map_err(|e| {
                     Error::Schema(format!(
                         "aiops_span_panes on {server}: unreadable state: {e}"
                     ))
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_formats_of_stored_state_are_read() {
+        let mut latency = LatencySketch::default();
+        latency.add(12.0);
+        let first = FirstFormat {
+            service: "cart".into(),
+            pane: 7,
+            requests: 40,
+            errors: 2,
+            latency: latency.clone(),
+            operation: Some("GET /".into()),
+            http_status: Some(200),
+            version: None,
+            region: Some("eu".into()),
+        };
+        let old = decode_state(&postcard::to_allocvec(&first).unwrap()).unwrap();
+        assert_eq!((old.service.as_str(), old.pane), ("cart", 7));
+        assert_eq!((old.requests, old.errors), (40.0, 2.0));
+        assert_eq!(old.operation.as_deref(), Some("GET /"));
+        assert_eq!(old.latency.count(), 1);
+        let current = SpanPane {
+            requests: 12.5,
+            ..old.clone()
+        };
+        let read = decode_state(&encode_state(&current).unwrap()).unwrap();
+        assert_eq!(
+            (read.requests, read.errors, read.region),
+            (12.5, 2.0, Some("eu".into()))
+        );
     }
 }
