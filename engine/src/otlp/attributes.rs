@@ -43,13 +43,15 @@ const POD_NAME_RULE: &str =
 /// name through a pattern (first capture group), else by `container.name`.
 #[derive(Debug, Clone)]
 pub struct ServiceNaming {
-    pod_pattern: regex::Regex,
+    /// Always `Some`: the built-in rule compiles (a test checks), a configured one is checked
+    /// when the configuration loads.
+    pod_pattern: Option<regex::Regex>,
 }
 
 impl Default for ServiceNaming {
     fn default() -> Self {
         ServiceNaming {
-            pod_pattern: regex::Regex::new(POD_NAME_RULE).expect("the built-in rule compiles"),
+            pod_pattern: regex::Regex::new(POD_NAME_RULE).ok(),
         }
     }
 }
@@ -57,15 +59,19 @@ impl Default for ServiceNaming {
 impl ServiceNaming {
     /// With `pattern` instead of the built-in pod-name rule (see `[identity]`).
     pub fn with_pod_pattern(pattern: Option<regex::Regex>) -> Self {
-        pattern.map_or_else(ServiceNaming::default, |pod_pattern| ServiceNaming {
-            pod_pattern,
-        })
+        match pattern {
+            Some(pattern) => ServiceNaming {
+                pod_pattern: Some(pattern),
+            },
+            None => ServiceNaming::default(),
+        }
     }
 
     /// The service of a pod: the pattern's first group, or the whole name.
     pub fn from_pod<'a>(&self, pod: &'a str) -> &'a str {
         self.pod_pattern
-            .captures(pod)
+            .as_ref()
+            .and_then(|pattern| pattern.captures(pod))
             .and_then(|c| c.get(1))
             .map_or(pod, |m| m.as_str())
     }
@@ -176,6 +182,7 @@ mod tests {
     #[test]
     fn pods_of_deployments_statefulsets_and_daemonsets_name_their_workload() {
         let naming = ServiceNaming::default();
+        assert!(naming.pod_pattern.is_some(), "the built-in rule compiles");
         for (pod, expected) in [
             ("cart-7d9f8b6c5-x2k4p", "cart"),
             ("api-v2-5c7d8f9b4d-q8zrw", "api-v2"),
