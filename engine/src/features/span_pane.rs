@@ -125,10 +125,10 @@ pub trait SpanPanes<'scope> {
     /// #   span_id: [1; 8], parent_span_id: None, name: "GET /".into(),
     /// #   kind: aiops_engine::record::SpanKind::Server, start_ns: 60_000_000_000 * 7,
     /// #   end_ns: 60_000_000_000 * 7 + 2_000_000, status_error: false, http_status: Some(200),
-    /// #   peer_service: None, server_address: None, db_system: None };
+    /// #   peer_service: None, server_address: None, db_system: None, weight: 1.0 };
     /// let captured = timely::example(move |scope| {
     ///     let panes = vec![span].to_stream(scope).container::<Vec<_>>().span_panes();
-    ///     panes.map(|pane| (pane.service, pane.requests, pane.http_status)).capture()
+    ///     panes.map(|pane| (pane.service, pane.requests as u64, pane.http_status)).capture()
     /// });
     /// // One pane, emitted at its own minute (7) once the input is exhausted.
     /// let expected = vec![(7, vec![("unknown_service".to_string(), 1, Some(200))])];
