@@ -93,6 +93,25 @@ fn docker(t: u64) -> String {
     request(&container, "otelcol/dockerstatsreceiver", metrics)
 }
 
+/// An HTTP server without tracing: cumulative `http.server.request.duration` histograms, one
+/// series per status, bounds in seconds.
+fn http_server(t: u64, ok: [u64; 3], failed: [u64; 3]) -> String {
+    let series = |status: &str, buckets: [u64; 3]| {
+        json!({"startTimeUnixNano": ns(T0 - 3600), "timeUnixNano": ns(t),
+               "count": buckets.iter().sum::<u64>().to_string(),
+               "bucketCounts": buckets.map(|b| b.to_string()), "explicitBounds": [0.01, 0.05],
+               "attributes": attributes(&[("http.response.status_code", status)])})
+    };
+    let histogram = json!({"name": "http.server.request.duration", "unit": "s",
+        "histogram": {"aggregationTemporality": 2,
+                      "dataPoints": [series("200", ok), series("500", failed)]}});
+    request(
+        &[("service.name", "legacy")],
+        "io.opentelemetry.http",
+        vec![histogram],
+    )
+}
+
 fn row<'a>(rows: &'a [Row], service: &str, minute: &str) -> &'a Row {
     rows.iter()
         .find(|r| r["service_name"] == service && r["time"].contains(minute))
@@ -119,6 +138,9 @@ fn receiver_shaped_metrics_without_service_names_give_hand_computed_rows() {
         kubelet(T0 + 75, 6.0),
         // Over 60 s each CPU was busy 15 s and idle 45 s: 25 % of both CPUs.
         host(T0 + 75, 115.0, 545.0),
+        http_server(T0 + 15, [0, 0, 0], [0, 0, 0]),
+        // 90 OK requests between 10 and 50 ms, 30 failed ones past 50 ms, in the minute.
+        http_server(T0 + 75, [0, 90, 0], [0, 0, 30]),
     ];
     std::fs::write(input.join("metrics-0000.jsonl"), lines.join("\n") + "\n").unwrap();
     let data = dir.path().join("data");
@@ -133,7 +155,7 @@ fn receiver_shaped_metrics_without_service_names_give_hand_computed_rows() {
     let rows = read_rows(&data);
     let services: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r["service_name"].as_str()).collect();
-    assert_eq!(services, ["cart", "db", "payments"].into());
+    assert_eq!(services, ["cart", "db", "legacy", "payments"].into());
     // kubeletstats: 2 cores are 200 % of one core; 6 MB over 60 s.
     close(row(&rows, "cart", "10:00"), "cpu_usage", 200.0);
     close(row(&rows, "cart", "10:01"), "network_in", 0.1);
@@ -143,6 +165,15 @@ fn receiver_shaped_metrics_without_service_names_give_hand_computed_rows() {
     // docker_stats: percent as sent; usage over the limit.
     close(row(&rows, "db", "10:00"), "cpu_usage", 150.0);
     close(row(&rows, "db", "10:00"), "memory_usage", 25.0);
+    // Server histograms without spans: 120 requests in the minute, a quarter failed, the
+    // median in the 10..50 ms bucket (its midpoint, 30 ms), the p99 at the last bound.
+    let legacy = row(&rows, "legacy", "10:01");
+    close(legacy, "request_rate_1m", 2.0);
+    close(legacy, "error_rate_1m", 0.25);
+    let p50 = number(legacy, "p50_latency_1m").unwrap();
+    assert!((p50 - 30.0).abs() / 30.0 < 0.02, "p50 {p50}");
+    let p99 = number(legacy, "p99_latency_1m").unwrap();
+    assert!((p99 - 50.0).abs() / 50.0 < 0.02, "p99 {p99}");
     // k8s.pod.filesystem.usage feeds no feature: counted, twice.
     assert_eq!(summary_value(&stdout, "unmapped points"), 2, "{stdout}");
 }

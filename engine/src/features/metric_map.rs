@@ -13,8 +13,9 @@
 //! `network_*` MB/s (10^6 bytes). CPU from cores (kubeletstats `*.cpu.usage`, CPU-seconds
 //! counters of a pod, container or process) is percent of one core, so a pod using 2 cores
 //! reads 200; where the pod's limit is known (`k8s.pod.cpu_limit_utilization`) that ratio wins
-//! and reads percent of the limit. Points of any other metric feed no feature and are counted
-//! by ingest as unmapped.
+//! and reads percent of the limit. Server-duration histograms feed the request features of
+//! services without traces ([`super::served`]). Points of any other metric feed no feature
+//! and are counted by ingest as unmapped ([`is_read`]).
 
 use crate::record::MetricPoint;
 
@@ -110,6 +111,11 @@ fn map(feature: ResourceFeature, rank: u8, measure: Measure) -> Option<Mapping> 
         rank,
         measure,
     })
+}
+
+/// Whether any feature reads the point: a resource feature or the served requests.
+pub fn is_read(point: &MetricPoint) -> bool {
+    mapping(point).is_some() || super::served::server_duration_unit_ms(point).is_some()
 }
 
 /// The feature a point feeds, if any.

@@ -15,7 +15,9 @@ use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::metric_map::{mapping, Mapping, Measure, ResourceFeature, Share};
+use super::served::{served, HistogramState};
 use super::service_hash;
+use super::span_pane::SpanPane;
 use crate::record::{MetricPoint, MetricValue};
 use crate::time::{pane_of, Pane};
 
@@ -23,7 +25,7 @@ use crate::time::{pane_of, Pane};
 const SERIES_TTL_PANES: u64 = 60;
 
 /// Resource features of one service in one pane; `None` where no metric fed the feature.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MetricPane {
     /// Service name.
     pub service: String,
@@ -45,6 +47,8 @@ pub struct MetricPane {
     pub version: Option<String>,
     /// The greatest `cloud.region` seen in the pane.
     pub region: Option<String>,
+    /// Requests reported by server-duration histograms (see [`super::served`]).
+    pub served: Option<SpanPane>,
 }
 
 impl MetricPane {
@@ -75,6 +79,7 @@ struct SeriesState {
 #[derive(Default)]
 struct RateState {
     series: HashMap<SeriesKey, (SeriesState, Pane)>,
+    histograms: HistogramState,
 }
 
 impl RateState {
@@ -122,6 +127,7 @@ impl RateState {
     fn prune(&mut self, pane: Pane) {
         self.series
             .retain(|_, (_, last)| *last + SERIES_TTL_PANES >= pane);
+        self.histograms.prune(pane, SERIES_TTL_PANES);
     }
 }
 
@@ -303,6 +309,7 @@ fn service_pane(
     for (feature, points) in by_feature {
         *result.slot(feature) = feature_value(feature, points, pane, rates);
     }
+    result.served = served(service, pane, points, &mut rates.histograms);
     result
 }
 

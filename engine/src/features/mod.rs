@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod metric_map;
 pub mod metric_pane;
 pub mod row;
+pub mod served;
 pub mod sketch;
 pub mod span_pane;
 pub mod windows;

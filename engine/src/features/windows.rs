@@ -144,6 +144,9 @@ impl RowBuilder {
         metric: Option<MetricPane>,
         created_at_us: i64,
     ) -> FeatureRow {
+        let mut metric = metric.unwrap_or_default();
+        // A service without spans this minute counts what its server histograms report.
+        let span = span.or_else(|| metric.served.take());
         let history = self.histories.entry(service.clone()).or_default();
         if let Some(span) = &span {
             history.push(span);
@@ -152,7 +155,6 @@ impl RowBuilder {
         let [p50_1m, p95_1m, p99_1m] = history.quantiles(pane, 1);
         let [p50_5m, p95_5m, p99_5m] = history.quantiles(pane, SKETCH_WINDOW);
         let day = calendar(pane, self.zone);
-        let metric = metric.unwrap_or_default();
         let (operation, http_status, span_version, span_region) = match span {
             Some(s) => (s.operation, s.http_status, s.version, s.region),
             None => (None, None, None, None),

@@ -15,7 +15,7 @@ use timely::dataflow::InputHandleVec;
 
 use super::dedup::DuplicateFilter;
 use super::resume::ResumeTracker;
-use crate::features::metric_map::mapping;
+use crate::features::metric_map::is_read;
 use crate::otlp::{decode_metrics, decode_spans, Decoding};
 use crate::record::{Location, MetricPoint, Signal, Span};
 use crate::sink::{DeadLetters, SideOutput};
@@ -164,7 +164,7 @@ impl Ingest {
                 decode_metrics(&message.bytes, message.encoding, decoding, points)
             }
         };
-        let unmapped = self.points.iter().filter(|p| mapping(p).is_none()).count();
+        let unmapped = self.points.iter().filter(|p| !is_read(p)).count();
         Stats::add(&self.stats.unmapped_points, unmapped as u64);
         match result {
             Err(error) => {

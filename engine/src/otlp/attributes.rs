@@ -22,6 +22,9 @@ pub const KEPT_POINT_ATTRIBUTES: &[&str] = &[
     "cpu",
     "cpu.logical_number",
     "operation",
+    "http.response.status_code",
+    "http.status_code",
+    "rpc.grpc.status_code",
 ];
 
 /// Resource attributes that name a Kubernetes workload, in the order they are preferred.
