@@ -36,6 +36,18 @@ pub fn run_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Replays the OTLP files of `input` through `aiops run` into `data`; returns the summary.
+pub fn replay(input: &Path, data: &Path) -> String {
+    run_ok(&[
+        "run",
+        "--input",
+        &input.display().to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+        "-q",
+    ])
+}
+
 /// Asserts a finished command succeeded, showing its output otherwise.
 pub fn assert_ok(output: &Output, args: &[&str]) {
     assert!(

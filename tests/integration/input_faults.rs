@@ -1,6 +1,6 @@
 //! Bad input: reported with its location, counted, dead-lettered; the job goes on.
 
-use crate::common::{aiops, generate, read_rows, run_ok, summary_value};
+use crate::common::{aiops, generate, read_rows, replay, summary_value};
 
 #[test]
 fn malformed_records_are_dead_lettered_with_their_location_and_the_rest_is_processed() {
@@ -25,14 +25,7 @@ fn malformed_records_are_dead_lettered_with_their_location_and_the_rest_is_proce
     std::fs::write(&metrics, metric_text).unwrap();
 
     let data = dir.path().join("data");
-    let stdout = run_ok(&[
-        "run",
-        "--input",
-        &input.display().to_string(),
-        "--data-dir",
-        &data.display().to_string(),
-        "-q",
-    ]);
+    let stdout = replay(&input, &data);
     // garbage line + unknown extension + bad metrics line = 3 whole records, 1 rejected span
     assert_eq!(summary_value(&stdout, "bad input"), 4, "{stdout}");
     assert_eq!(
@@ -95,14 +88,7 @@ fn truncated_proto_file_is_reported_at_its_byte_offset() {
     bytes.extend_from_slice(&[0, 0, 1, 0, 1, 2, 3]);
     std::fs::write(&traces, bytes).unwrap();
     let data = dir.path().join("data");
-    let stdout = run_ok(&[
-        "run",
-        "--input",
-        &input.display().to_string(),
-        "--data-dir",
-        &data.display().to_string(),
-        "-q",
-    ]);
+    let stdout = replay(&input, &data);
     assert_eq!(summary_value(&stdout, "bad input"), 1);
     let dead = std::fs::read_to_string(data.join("dead_letter/dead-w000.jsonl")).unwrap();
     assert!(

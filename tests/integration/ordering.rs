@@ -6,7 +6,7 @@ use std::path::Path;
 use aiops_engine::otlp::{decode_spans, Decoding};
 use aiops_engine::record::Encoding;
 
-use crate::common::{generate, read_rows, run_ok, summary_value};
+use crate::common::{generate, read_rows, replay, summary_value};
 
 fn read_prefixed(path: &Path) -> Vec<Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
@@ -35,17 +35,6 @@ fn copy_dir(from: &Path, to: &Path) {
         let path = entry.unwrap().path();
         std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
     }
-}
-
-fn replay(input: &Path, data: &Path) -> String {
-    run_ok(&[
-        "run",
-        "--input",
-        &input.display().to_string(),
-        "--data-dir",
-        &data.display().to_string(),
-        "-q",
-    ])
 }
 
 #[test]

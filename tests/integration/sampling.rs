@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{generate, number, read_rows, run_ok};
+use crate::common::{generate, number, read_rows, replay};
 
 /// The rejection threshold OpenTelemetry's samplers write for a ratio of 0.1.
 const THRESHOLD_HEX: &str = "e666666666666";
@@ -88,17 +88,6 @@ fn count_requests(request: &Value, per_trace: &mut HashMap<String, HashMap<Strin
     }
 }
 
-fn run(input: &Path, data: &Path) {
-    run_ok(&[
-        "run",
-        "--input",
-        &input.display().to_string(),
-        "--data-dir",
-        &data.display().to_string(),
-        "-q",
-    ]);
-}
-
 /// Requests per service over the run, from the rows' per-minute rates.
 fn requests(data: &Path) -> BTreeMap<String, f64> {
     let mut totals = BTreeMap::new();
@@ -135,8 +124,8 @@ fn a_ten_percent_sample_estimates_the_full_rates_and_call_counts() {
     let sampled = dir.path().join("sampled");
     let per_trace = sample(&full, &sampled);
     let (full_data, sampled_data) = (dir.path().join("full"), dir.path().join("sampled-data"));
-    run(&full, &full_data);
-    run(&sampled, &sampled_data);
+    replay(&full, &full_data);
+    replay(&sampled, &sampled_data);
 
     // Whole traces are kept or dropped, so the variance of 10 × (requests kept) is
     // 9 × Σ over traces of (requests in the trace)²; allow five standard deviations.

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{number, read_rows, run_ok, summary_value, Row};
+use crate::common::{number, read_rows, replay, summary_value, Row};
 
 /// 2026-01-05 10:00:00 UTC, in seconds.
 const T0: u64 = 1_767_607_200;
@@ -144,14 +144,7 @@ fn receiver_shaped_metrics_without_service_names_give_hand_computed_rows() {
     ];
     std::fs::write(input.join("metrics-0000.jsonl"), lines.join("\n") + "\n").unwrap();
     let data = dir.path().join("data");
-    let stdout = run_ok(&[
-        "run",
-        "--input",
-        &input.display().to_string(),
-        "--data-dir",
-        &data.display().to_string(),
-        "-q",
-    ]);
+    let stdout = replay(&input, &data);
     let rows = read_rows(&data);
     let services: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r["service_name"].as_str()).collect();
