@@ -7,7 +7,7 @@
 //! and a rank. Several sources can describe one service (a pod's own usage and the host it
 //! runs on): per (service, minute, feature) only the points of the best (lowest) rank present
 //! are used, so units never mix. Within a rank every metric has the same measure family
-//! (levels or rates), which a test checks.
+//! (a level, a rate, or a share of either), which a test checks.
 //!
 //! Units of the features: `cpu_usage` and `memory_usage` are percent, `disk_io_*` and
 //! `network_*` MB/s (10^6 bytes). CPU from cores (kubeletstats `*.cpu.usage`, CPU-seconds
@@ -317,12 +317,15 @@ mod tests {
     }
 
     #[test]
-    fn every_rank_of_a_feature_is_one_measure_family() {
-        let mut families: BTreeMap<(ResourceFeature, u8), (bool, &str)> = BTreeMap::new();
+    fn every_rank_of_a_feature_is_one_measure_kind() {
+        // Levels or rates, plain or shares: one rank's points are combined one way.
+        type Kind = (bool, bool);
+        let mut families: BTreeMap<(ResourceFeature, u8), (Kind, &str)> = BTreeMap::new();
         for pod in [None, Some("cart-0")] {
             for (name, attributes) in NAMES {
                 let m = mapping(&point(name, attributes, pod)).unwrap_or_else(|| panic!("{name}"));
-                let family = (m.measure.is_rate(), *name);
+                let share = matches!(m.measure, Measure::LevelShare(_) | Measure::RateShare(_));
+                let family = ((m.measure.is_rate(), share), *name);
                 let seen = families.entry((m.feature, m.rank)).or_insert(family);
                 assert_eq!(seen.0, family.0, "{} and {} share a rank", seen.1, name);
             }
