@@ -88,6 +88,8 @@ pub struct Stats {
     pub metric_points: AtomicU64,
     /// Decoded metric points of metrics no feature reads (see `features::metric_map`).
     pub unmapped_points: AtomicU64,
+    /// Spans and points of environments the job does not process (`[identity] environments`).
+    pub other_environments: AtomicU64,
     /// Whole records that could not be framed or decoded.
     pub bad_messages: AtomicU64,
     /// Individual spans or points rejected inside otherwise readable records.
@@ -137,6 +139,8 @@ pub struct Snapshot {
     pub metric_points: u64,
     /// See [`Stats::unmapped_points`].
     pub unmapped_points: u64,
+    /// See [`Stats::other_environments`].
+    pub other_environments: u64,
     /// See [`Stats::bad_messages`].
     pub bad_messages: u64,
     /// See [`Stats::bad_records`].
@@ -240,6 +244,7 @@ impl Stats {
             spans: get(&self.spans),
             metric_points: get(&self.metric_points),
             unmapped_points: get(&self.unmapped_points),
+            other_environments: get(&self.other_environments),
             bad_messages: get(&self.bad_messages),
             bad_records: get(&self.bad_records),
             late_records: get(&self.late_records),

@@ -193,6 +193,10 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
         let unmapped = totals.unmapped_points;
         println!("  unmapped points     {unmapped:>12}  (of metrics no feature reads)");
     }
+    if totals.other_environments > 0 {
+        let other = totals.other_environments;
+        println!("  other environments  {other:>12}  (records skipped, [identity] environments)");
+    }
     let files = match totals.files {
         0 => String::new(),
         n => format!(" ({n} Parquet files)"),

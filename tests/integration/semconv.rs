@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{number, read_rows, replay, summary_value, Row};
+use crate::common::{aiops, assert_ok, number, read_rows, replay, summary_value, Row};
 
 /// 2026-01-05 10:00:00 UTC, in seconds.
 const T0: u64 = 1_767_607_200;
@@ -169,4 +169,55 @@ fn receiver_shaped_metrics_without_service_names_give_hand_computed_rows() {
     assert!((p99 - 50.0).abs() / 50.0 < 0.02, "p99 {p99}");
     // k8s.pod.filesystem.usage feeds no feature: counted, twice.
     assert_eq!(summary_value(&stdout, "unmapped points"), 2, "{stdout}");
+}
+
+/// One pod of `cart` in `environment` using `cores` cores, without a service name.
+fn pod_in(environment: &str, pod: &str, cores: f64) -> String {
+    let resource = [
+        ("service.name", "cart"),
+        ("deployment.environment.name", environment),
+        ("k8s.pod.name", pod),
+    ];
+    let metrics = vec![gauge("k8s.pod.cpu.usage", T0 + 15, cores)];
+    request(&resource, "otelcol/kubeletstatsreceiver", metrics)
+}
+
+#[test]
+fn only_the_configured_environments_are_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let lines = [
+        pod_in("production", "cart-0", 1.0),
+        pod_in("staging", "cart-1", 3.0),
+    ];
+    std::fs::write(input.join("metrics-0000.jsonl"), lines.join("\n") + "\n").unwrap();
+    let run = |name: &str, environments: Option<&str>| {
+        let data = dir.path().join(name);
+        let args = [
+            "run",
+            "--input",
+            &input.display().to_string(),
+            "--data-dir",
+            &data.display().to_string(),
+            "-q",
+        ];
+        let mut command = aiops();
+        command.args(args).env("RUST_LOG", "error");
+        if let Some(list) = environments {
+            command.env("AIOPS_IDENTITY__ENVIRONMENTS", list);
+        }
+        let output = command.output().unwrap();
+        assert_ok(&output, &args);
+        (
+            read_rows(&data),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    // All environments: the two pods are one service today (issue 22: identity).
+    let (rows, _) = run("all", None);
+    close(row(&rows, "cart", "10:00"), "cpu_usage", 200.0);
+    let (rows, stdout) = run("production", Some(r#"["production"]"#));
+    close(row(&rows, "cart", "10:00"), "cpu_usage", 100.0);
+    assert_eq!(summary_value(&stdout, "other environments"), 1, "{stdout}");
 }

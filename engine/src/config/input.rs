@@ -50,9 +50,17 @@ pub struct IdentityConfig {
     /// ordinal, a DaemonSet's or Job's suffix).
     #[serde(default, deserialize_with = "empty_as_none")]
     pub pod_name_pattern: Option<String>,
+    /// The deployment environments the job processes (`deployment.environment.name`, or the
+    /// older `deployment.environment`; `""` for resources without one). Empty: all.
+    pub environments: Vec<String>,
 }
 
 impl IdentityConfig {
+    /// The environments to process, or `None` for all.
+    pub fn environment_filter(&self) -> Option<std::collections::BTreeSet<String>> {
+        (!self.environments.is_empty()).then(|| self.environments.iter().cloned().collect())
+    }
+
     /// The compiled pod-name pattern, if one is set; a bad one is an error naming the key.
     pub fn pod_pattern(&self) -> Result<Option<regex::Regex>> {
         let Some(pattern) = &self.pod_name_pattern else {

@@ -6,6 +6,7 @@
 //! already closed are counted and written to the late side output. Everything else enters
 //! the dataflow at the currently open pane.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use super::dedup::DuplicateFilter;
 use super::resume::ResumeTracker;
 use crate::features::metric_map::is_read;
 use crate::otlp::{decode_metrics, decode_spans, Decoding};
-use crate::record::{Location, MetricPoint, Signal, Span};
+use crate::record::{Location, MetricPoint, ResourceInfo, Signal, Span};
 use crate::sink::{DeadLetters, SideOutput};
 use crate::source::{Batch, RawMessage, SourceFault};
 use crate::stats::Stats;
@@ -51,6 +52,8 @@ pub struct Ingest {
     newest_pane: Pane,
     problems: u64,
     decoding: Decoding,
+    /// The environments processed (`None`: all); a resource without one is `""`.
+    environments: Option<BTreeSet<String>>,
 }
 
 impl Ingest {
@@ -76,7 +79,14 @@ impl Ingest {
             newest_pane: 0,
             problems: 0,
             decoding: Decoding::default(),
+            environments: None,
         }
+    }
+
+    /// Processes only the records of these environments (all when `None`).
+    pub fn with_environments(mut self, environments: Option<BTreeSet<String>>) -> Self {
+        self.environments = environments;
+        self
     }
 
     /// Decodes with `decoding` (service naming, sampling weights).
@@ -227,6 +237,34 @@ impl Ingest {
         }
     }
 
+    /// Drops the decoded records of environments the job does not process (`[identity]
+    /// environments`), counting them; their event times still advance the watermark.
+    fn drop_other_environments(&mut self, partition: u32, now: Instant) {
+        let Some(allowed) = &self.environments else {
+            return;
+        };
+        let other = |resource: &ResourceInfo| {
+            !allowed.contains(resource.environment.as_deref().unwrap_or_default())
+        };
+        let mut dropped = Vec::new();
+        remove_where(
+            &mut self.spans,
+            |s| other(&s.resource),
+            |s| s.start_ns,
+            &mut dropped,
+        );
+        remove_where(
+            &mut self.points,
+            |p| other(&p.resource),
+            |p| p.time_ns,
+            &mut dropped,
+        );
+        for time in &dropped {
+            self.watermarks.observe(partition, *time, now);
+        }
+        Stats::add(&self.stats.other_environments, dropped.len() as u64);
+    }
+
     /// Processes a batch: decode, route to the inputs or the late output, advance watermarks
     /// and the inputs' time to the open pane.
     pub fn push(&mut self, batch: Batch, spans_in: &mut SpanInput, metrics_in: &mut MetricInput) {
@@ -250,6 +288,7 @@ impl Ingest {
             if self.drop_spans {
                 self.spans.clear();
             }
+            self.drop_other_environments(message.partition, now);
             // Taken and put back so the buffers keep their capacity across messages.
             let mut spans = std::mem::take(&mut self.spans);
             self.route(
@@ -327,4 +366,20 @@ impl Ingest {
     pub fn open_pane(&mut self) -> Pane {
         self.watermarks.open_pane(Instant::now())
     }
+}
+
+/// Removes the records `unwanted` picks, collecting their event times.
+fn remove_where<R>(
+    records: &mut Vec<R>,
+    unwanted: impl Fn(&R) -> bool,
+    event_ns: fn(&R) -> u64,
+    times: &mut Vec<u64>,
+) {
+    records.retain(|record| {
+        let remove = unwanted(record);
+        if remove {
+            times.push(event_ns(record));
+        }
+        !remove
+    });
 }

@@ -207,6 +207,7 @@ fn ingest(shared: &Shared, index: usize, partitions: Vec<u32>, span_floor: Pane)
                 naming: ServiceNaming::with_pod_pattern(config.identity.pod_pattern()?),
                 weight_attribute: config.source.span_weight_attribute.clone(),
             })
+            .with_environments(config.identity.environment_filter())
             .without_spans(!config.source.traces)
             .with_resume(resume)
             .with_span_floor(span_floor.saturating_sub(wait)),

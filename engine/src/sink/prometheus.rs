@@ -61,6 +61,11 @@ fn counters(out: &mut String, stats: &Stats) {
             totals.unmapped_points,
         ),
         (
+            "aiops_other_environment_records_total",
+            "Spans and points of environments the job does not process.",
+            totals.other_environments,
+        ),
+        (
             "aiops_decode_errors_total",
             "Records that could not be framed or decoded.",
             totals.bad_messages,
