@@ -111,19 +111,21 @@ pub fn value_int(kv: &KeyValue) -> Option<i64> {
 }
 
 /// Extracts [`ResourceInfo`] from an OTLP resource. A missing `service.name` is named by
-/// `naming`, and is [`UNKNOWN_SERVICE`] when nothing names the resource.
+/// `naming`, and is [`UNKNOWN_SERVICE`] when nothing names the resource; a `service.namespace`
+/// prefixes the name (`shop/cart`).
 pub fn resource_info(resource: Option<&Resource>, naming: &ServiceNaming) -> ResourceInfo {
     let attributes = resource
         .map(|r| r.attributes.as_slice())
         .unwrap_or_default();
     let mut info = ResourceInfo::default();
-    let mut host = None;
+    let (mut host, mut namespace) = (None, None);
     for kv in attributes {
         let slot = match kv.key.as_str() {
             "service.name" => {
                 info.service = value_text(kv).unwrap_or_default();
                 continue;
             }
+            "service.namespace" => &mut namespace,
             "service.version" => &mut info.service_version,
             "deployment.environment.name" => &mut info.environment,
             "deployment.environment" if info.environment.is_none() => &mut info.environment,
@@ -137,6 +139,10 @@ pub fn resource_info(resource: Option<&Resource>, naming: &ServiceNaming) -> Res
     }
     if info.service.is_empty() {
         info.service = unnamed_service(attributes, info.pod.as_deref(), naming);
+    }
+    // A namespaced service is distinct from a same-named one elsewhere.
+    if let Some(namespace) = namespace.filter(|n| !n.is_empty()) {
+        info.service = format!("{namespace}/{}", info.service);
     }
     if info.instance.is_none() {
         info.instance = host;
@@ -213,6 +219,12 @@ mod tests {
         assert_eq!(
             service(&[("host.name", "node-1")], &naming),
             UNKNOWN_SERVICE
+        );
+        let namespaced = [("service.name", "cart"), ("service.namespace", "shop")];
+        assert_eq!(service(&namespaced, &naming), "shop/cart");
+        assert_eq!(
+            service(&[("service.namespace", "shop"), pod], &naming),
+            "shop/cart"
         );
         let custom = regex::Regex::new(r"^prod-(.+)-[0-9]+$").unwrap();
         let naming = ServiceNaming::with_pod_pattern(Some(custom));
