@@ -3,7 +3,8 @@
 //!
 //! Spans and metric points are keyed by service and cut into one-minute panes
 //! ([`span_pane`], with its latency [`sketch`]; [`metric_pane`], whose metric names are mapped
-//! in [`metric_map`]); [`windows`] joins the two pane streams by (service, pane) as an outer
+//! in [`metric_map`] and whose server-duration histograms become requests in [`served`] for
+//! services without spans); [`windows`] joins the two pane streams by (service, pane) as an outer
 //! join and derives the 5m/15m/1h windows, which slide by one minute, by merging the last
 //! panes, with the [`calendar`] features of the minute. [`row::FeatureRow`] is the result, one
 //! per (service, minute), and [`row`] is also the one definition of its columns.

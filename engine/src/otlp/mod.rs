@@ -3,6 +3,11 @@
 //! One record is one serialized `ExportTraceServiceRequest` or `ExportMetricsServiceRequest`,
 //! as the OpenTelemetry Collector's kafka exporter writes it, in `otlp_proto` or `otlp_json`.
 //! The message types are the generated ones of the `opentelemetry-proto` crate.
+//!
+//! Decoding also settles two things every later stage relies on: which service a resource is
+//! (`service.name`, prefixed by `service.namespace`; without a name, the Kubernetes workload,
+//! pod or container — [`ServiceNaming`]) and how many requests a sampled span stands for
+//! ([`sampling`]).
 
 mod attributes;
 mod decode;
