@@ -27,9 +27,15 @@ pub fn spawn(args: &[String]) -> std::process::Child {
 
 /// Runs the CLI, asserting success, and returns its stdout.
 pub fn run_ok(args: &[&str]) -> String {
+    run_ok_with_env(args, &[])
+}
+
+/// [`run_ok`] with extra environment variables (`AIOPS_*` settings).
+pub fn run_ok_with_env(args: &[&str], env: &[(&str, &str)]) -> String {
     let output = aiops()
         .args(args)
         .env("RUST_LOG", "error")
+        .envs(env.iter().copied())
         .output()
         .expect("aiops starts");
     assert_ok(&output, args);
@@ -38,14 +44,20 @@ pub fn run_ok(args: &[&str]) -> String {
 
 /// Replays the OTLP files of `input` through `aiops run` into `data`; returns the summary.
 pub fn replay(input: &Path, data: &Path) -> String {
-    run_ok(&[
+    replay_with_env(input, data, &[])
+}
+
+/// [`replay`] with extra environment variables (`AIOPS_*` settings).
+pub fn replay_with_env(input: &Path, data: &Path, env: &[(&str, &str)]) -> String {
+    let args = [
         "run",
         "--input",
         &input.display().to_string(),
         "--data-dir",
         &data.display().to_string(),
         "-q",
-    ])
+    ];
+    run_ok_with_env(&args, env)
 }
 
 /// Asserts a finished command succeeded, showing its output otherwise.

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{aiops, assert_ok, number, read_rows, replay, summary_value, Row};
+use crate::common::{number, read_rows, replay, replay_with_env, summary_value, Row};
 
 /// 2026-01-05 10:00:00 UTC, in seconds.
 const T0: u64 = 1_767_607_200;
@@ -192,32 +192,18 @@ fn only_the_configured_environments_are_processed() {
         pod_in("staging", "cart-1", 3.0),
     ];
     std::fs::write(input.join("metrics-0000.jsonl"), lines.join("\n") + "\n").unwrap();
-    let run = |name: &str, environments: Option<&str>| {
+    let run = |name: &str, env: &[(&str, &str)]| {
         let data = dir.path().join(name);
-        let args = [
-            "run",
-            "--input",
-            &input.display().to_string(),
-            "--data-dir",
-            &data.display().to_string(),
-            "-q",
-        ];
-        let mut command = aiops();
-        command.args(args).env("RUST_LOG", "error");
-        if let Some(list) = environments {
-            command.env("AIOPS_IDENTITY__ENVIRONMENTS", list);
-        }
-        let output = command.output().unwrap();
-        assert_ok(&output, &args);
-        (
-            read_rows(&data),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
+        let stdout = replay_with_env(&input, &data, env);
+        (read_rows(&data), stdout)
     };
     // All environments: the two pods are one service today (issue 22: identity).
-    let (rows, _) = run("all", None);
+    let (rows, _) = run("all", &[]);
     close(row(&rows, "cart", "10:00"), "cpu_usage", 200.0);
-    let (rows, stdout) = run("production", Some(r#"["production"]"#));
+    let (rows, stdout) = run(
+        "production",
+        &[("AIOPS_IDENTITY__ENVIRONMENTS", r#"["production"]"#)],
+    );
     close(row(&rows, "cart", "10:00"), "cpu_usage", 100.0);
     assert_eq!(summary_value(&stdout, "other environments"), 1, "{stdout}");
 }
