@@ -221,6 +221,15 @@ pub enum Location {
         /// Sequence number of the request within the shard.
         sequence: u64,
     },
+    /// A request to an OTLP receiver.
+    Receiver {
+        /// `otlp-grpc` or `otlp-http`.
+        protocol: String,
+        /// The client's address, when known.
+        peer: String,
+        /// Sequence number of the request since the receivers started.
+        request: u64,
+    },
 }
 
 impl fmt::Display for Location {
@@ -240,6 +249,11 @@ impl fmt::Display for Location {
             Location::Simulator { shard, sequence } => {
                 write!(f, "simulator shard {shard} request {sequence}")
             }
+            Location::Receiver {
+                protocol,
+                peer,
+                request,
+            } => write!(f, "{protocol} request {request} from {peer}"),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::features::metric_map::is_read;
 use crate::otlp::{decode_metrics, decode_spans, Decoding};
 use crate::record::{Location, MetricPoint, ResourceInfo, Signal, Span};
 use crate::sink::{DeadLetters, SideOutput};
-use crate::source::{Batch, RawMessage, SourceFault};
+use crate::source::{Batch, Decoded, RawMessage, SourceFault};
 use crate::stats::Stats;
 use crate::time::{pane_of, Pane, Watermarks};
 
@@ -174,8 +174,7 @@ impl Ingest {
                 decode_metrics(&message.bytes, message.encoding, decoding, points)
             }
         };
-        let unmapped = self.points.iter().filter(|p| !is_read(p)).count();
-        Stats::add(&self.stats.unmapped_points, unmapped as u64);
+        self.count_unmapped(&self.points);
         match result {
             Err(error) => {
                 Stats::add(&self.stats.bad_messages, 1);
@@ -212,7 +211,7 @@ impl Ingest {
     fn route<R: serde::Serialize + Clone + 'static>(
         &mut self,
         records: &mut Vec<R>,
-        message: &RawMessage,
+        (partition, location): (u32, &Location),
         (open, floor): (Pane, Pane),
         event_ns: fn(&R) -> u64,
         accepted: fn(&Stats) -> &AtomicU64,
@@ -221,13 +220,13 @@ impl Ingest {
         let now = Instant::now();
         for record in records.drain(..) {
             let time = event_ns(&record);
-            self.watermarks.observe(message.partition, time, now);
+            self.watermarks.observe(partition, time, now);
             if pane_of(time) < floor {
                 continue; // counted in the restored state of its pane
             }
             if pane_of(time) < open {
                 let value = serde_json::to_value(&record).unwrap_or_default();
-                self.late(&message.location, time, open, value);
+                self.late(location, time, open, value);
             } else {
                 Stats::add(accepted(&self.stats), 1);
                 self.panes.push(pane_of(time));
@@ -285,32 +284,11 @@ impl Ingest {
                 continue;
             }
             self.decode(message);
-            if self.drop_spans {
-                self.spans.clear();
-            }
-            self.drop_other_environments(message.partition, now);
-            // Taken and put back so the buffers keep their capacity across messages.
-            let mut spans = std::mem::take(&mut self.spans);
-            self.route(
-                &mut spans,
-                message,
-                (open, self.span_floor),
-                |s| s.start_ns,
-                |stats| &stats.spans,
-                spans_in,
-            );
-            self.spans = spans;
-            let mut points = std::mem::take(&mut self.points);
-            self.route(
-                &mut points,
-                message,
-                (open, 0),
-                |p| p.time_ns,
-                |stats| &stats.metric_points,
-                metrics_in,
-            );
-            self.points = points;
-            self.consumed(&message.location);
+            let origin = (message.partition, &message.location);
+            self.route_decoded(origin, (open, now), spans_in, metrics_in);
+        }
+        for decoded in batch.decoded {
+            self.push_decoded(decoded, (open, now), spans_in, metrics_in);
         }
         for (partition, event_ns) in batch.progress {
             self.watermarks.observe(partition, event_ns, now);
@@ -320,6 +298,80 @@ impl Ingest {
             self.watermarks.finish(partition);
         }
         self.advance(spans_in, metrics_in);
+    }
+
+    /// Routes the records in the decode buffers: drops spans in metrics-only operation and
+    /// the records of other environments, sends the rest to the inputs or the late output.
+    fn route_decoded(
+        &mut self,
+        (partition, location): (u32, &Location),
+        (open, now): (Pane, Instant),
+        spans_in: &mut SpanInput,
+        metrics_in: &mut MetricInput,
+    ) {
+        if self.drop_spans {
+            self.spans.clear();
+        }
+        self.drop_other_environments(partition, now);
+        // Taken and put back so the buffers keep their capacity across messages.
+        let mut spans = std::mem::take(&mut self.spans);
+        self.route(
+            &mut spans,
+            (partition, location),
+            (open, self.span_floor),
+            |s| s.start_ns,
+            |stats| &stats.spans,
+            spans_in,
+        );
+        self.spans = spans;
+        let mut points = std::mem::take(&mut self.points);
+        self.route(
+            &mut points,
+            (partition, location),
+            (open, 0),
+            |p| p.time_ns,
+            |stats| &stats.metric_points,
+            metrics_in,
+        );
+        self.points = points;
+        self.consumed(location);
+    }
+
+    /// Routes records a source decoded itself (the receivers), counting and dead-lettering
+    /// its rejected records as [`Self::decode`] does for raw ones.
+    fn push_decoded(
+        &mut self,
+        mut decoded: Decoded,
+        clock: (Pane, Instant),
+        spans_in: &mut SpanInput,
+        metrics_in: &mut MetricInput,
+    ) {
+        Stats::add(&self.stats.messages, 1);
+        if let Some(rejected) = decoded.rejected.take() {
+            Stats::add(&self.stats.bad_records, rejected.count);
+            self.warn(
+                "rejected spans or points",
+                &decoded.location,
+                &rejected.reason,
+            );
+            let signal = Some(rejected.signal);
+            self.dead_letter(&decoded.location, &rejected.reason, signal, &rejected.bytes);
+        }
+        self.count_unmapped(&decoded.points);
+        self.spans.append(&mut decoded.spans);
+        self.points.append(&mut decoded.points);
+        self.route_decoded(
+            (decoded.partition, &decoded.location),
+            clock,
+            spans_in,
+            metrics_in,
+        );
+    }
+
+    /// Counts the decoded metric points no feature reads.
+    fn count_unmapped(&self, points: &[MetricPoint]) {
+        let unmapped = points.iter().filter(|p| !is_read(p)).count();
+        Stats::add(&self.stats.unmapped_points, unmapped as u64);
     }
 
     /// Notes a consumed Kafka record and the panes its routed records fell in.

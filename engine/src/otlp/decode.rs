@@ -86,7 +86,9 @@ pub struct Rejected {
     pub error: DecodeError,
 }
 
-fn parse<M: Message + Default + serde::de::DeserializeOwned>(
+/// Parses a whole OTLP request in `encoding` (the receivers parse before they convert, to
+/// answer an unreadable body with an error of its own).
+pub fn parse<M: Message + Default + serde::de::DeserializeOwned>(
     bytes: &[u8],
     encoding: Encoding,
 ) -> Result<M, DecodeError> {
@@ -113,6 +115,16 @@ pub fn decode_spans(
     out: &mut Vec<Span>,
 ) -> Result<Vec<Rejected>, DecodeError> {
     let request: ExportTraceServiceRequest = parse(bytes, encoding)?;
+    Ok(spans_of(request, decoding, out))
+}
+
+/// Converts a parsed `ExportTraceServiceRequest`, appending its valid spans to `out` and
+/// returning the rejected ones.
+pub fn spans_of(
+    request: ExportTraceServiceRequest,
+    decoding: &Decoding,
+    out: &mut Vec<Span>,
+) -> Vec<Rejected> {
     let mut rejected = Vec::new();
     for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
         let resource = Arc::new(resource_info(
@@ -131,7 +143,7 @@ pub fn decode_spans(
             }
         }
     }
-    Ok(rejected)
+    rejected
 }
 
 fn fixed_id<const N: usize>(bytes: &[u8], field: &'static str) -> Result<[u8; N], DecodeError> {
@@ -233,6 +245,16 @@ pub fn decode_metrics(
     out: &mut Vec<MetricPoint>,
 ) -> Result<Vec<Rejected>, DecodeError> {
     let request: ExportMetricsServiceRequest = parse(bytes, encoding)?;
+    Ok(points_of(request, decoding, out))
+}
+
+/// Converts a parsed `ExportMetricsServiceRequest`, appending its points to `out` and
+/// returning the rejected ones.
+pub fn points_of(
+    request: ExportMetricsServiceRequest,
+    decoding: &Decoding,
+    out: &mut Vec<MetricPoint>,
+) -> Vec<Rejected> {
     let mut rejected = Vec::new();
     for (r, resource_metrics) in request.resource_metrics.into_iter().enumerate() {
         let resource = Arc::new(resource_info(
@@ -287,7 +309,7 @@ pub fn decode_metrics(
             }
         }
     }
-    Ok(rejected)
+    rejected
 }
 
 fn kept_attributes(

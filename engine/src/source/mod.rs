@@ -6,7 +6,8 @@
 //!
 //! Modules: [`sim`] (the built-in simulator) and [`otlp_build`] (constructors of the OTLP it
 //! emits), then one module per source: [`simulator`](SimulatorSource), [`files`](FileSource)
-//! and [`kafka`], with the [`KafkaWriter`] the Kafka sinks and `aiops generate` produce with.
+//! and [`kafka`], with the [`KafkaWriter`] the Kafka sinks and `aiops generate` produce with,
+//! and [`Merged`], which reads several as one (the OTLP receivers beside Kafka or files).
 //! Sources of other crates (the benchmark crate's dataset replays) implement [`Source`] and
 //! reach the job through its source factory.
 
@@ -16,6 +17,7 @@ pub mod sim;
 mod files;
 pub mod kafka;
 mod kafka_writer;
+mod merge;
 mod simulator;
 
 use std::time::Duration;
@@ -23,9 +25,10 @@ use std::time::Duration;
 pub use files::{FileSource, OtlpFileWriter};
 pub use kafka::KafkaSource;
 pub use kafka_writer::KafkaWriter;
+pub use merge::Merged;
 pub use simulator::SimulatorSource;
 
-use crate::record::{Encoding, Location, Signal};
+use crate::record::{Encoding, Location, MetricPoint, Signal, Span};
 
 /// One still-encoded OTLP record.
 #[derive(Debug, Clone)]
@@ -53,11 +56,43 @@ pub struct SourceFault {
     pub bytes: Vec<u8>,
 }
 
+/// Records a source decoded itself: the OTLP receivers decode on their own threads, so that
+/// each request is answered with what was rejected from it.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The source partition it came from.
+    pub partition: u32,
+    /// Where it came from.
+    pub location: Location,
+    /// Valid spans.
+    pub spans: Vec<Span>,
+    /// Valid metric points.
+    pub points: Vec<MetricPoint>,
+    /// Records that were rejected: how many, why, and the request they came from (to
+    /// dead-letter, as a rejected record of a file or topic is).
+    pub rejected: Option<RejectedRecords>,
+}
+
+/// The rejected records of a [`Decoded`] request.
+#[derive(Debug, Clone)]
+pub struct RejectedRecords {
+    /// How many.
+    pub count: u64,
+    /// Why, position by position.
+    pub reason: String,
+    /// The signal of the request.
+    pub signal: Signal,
+    /// The request as received (decompressed).
+    pub bytes: Vec<u8>,
+}
+
 /// What a source produced in one poll.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// Records.
     pub messages: Vec<RawMessage>,
+    /// Records the source decoded itself.
+    pub decoded: Vec<Decoded>,
     /// Partitions that promise nothing older than this event time (ns), beyond the usual
     /// out-of-orderness, will follow.
     pub progress: Vec<(u32, u64)>,
