@@ -17,8 +17,9 @@
 # - a Kafka-protocol broker: tansu (crates.io) with its SQLite storage engine, installed once
 #   into $HOME/.cache/aiops/tools (about 10 minutes cold), found through
 #   AIOPS_TEST_KAFKA_BROKERS. Tests create topics of their own with `aiops topics`.
-# Python packages: scikit-learn (pinned) in a virtualenv under $HOME/.cache/aiops/venv, created
-# once, found through AIOPS_TEST_PYTHON: the IsolationForest is checked against it.
+# Python packages, pinned, in a virtualenv under $HOME/.cache/aiops/venv, created once, found
+# through AIOPS_TEST_PYTHON: scikit-learn (the IsolationForest is checked against it) and the
+# OpenTelemetry Python SDK with its OTLP exporters (they send to the receivers).
 # Public datasets: AIOPS_DATA_ROOT, else ../shared/data beside the project, else
 # /work/shared/data (where the development machines keep them); without them the NAB
 # reference tests check nothing, and this script warns.
@@ -103,6 +104,7 @@ start_broker() {
 }
 
 SKLEARN_VERSION=1.9.1
+OTEL_VERSION=1.45.2
 python_packages() {
   local venv="$HOME/.cache/aiops/venv"
   if ! "$venv/bin/python" -c "import sklearn; assert sklearn.__version__ == '$SKLEARN_VERSION'" 2>/dev/null; then
@@ -113,8 +115,13 @@ python_packages() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "scikit-learn==$SKLEARN_VERSION"
   fi
+  local otel_check="from importlib.metadata import version; assert version('opentelemetry-sdk') == '$OTEL_VERSION'"
+  if ! "$venv/bin/python" -c "$otel_check" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet "opentelemetry-sdk==$OTEL_VERSION" \
+      "opentelemetry-exporter-otlp-proto-grpc==$OTEL_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_VERSION"
+  fi
   export AIOPS_TEST_PYTHON="$venv/bin/python"
-  echo "scikit-learn $SKLEARN_VERSION in $venv"
+  echo "scikit-learn $SKLEARN_VERSION and the OpenTelemetry Python SDK $OTEL_VERSION in $venv"
 }
 
 # The public datasets (NAB, ASD, Nezha) are not in the repository: the NAB and ASD reference tests

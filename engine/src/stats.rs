@@ -90,6 +90,13 @@ pub struct Stats {
     pub unmapped_points: AtomicU64,
     /// Spans and points of environments the job does not process (`[identity] environments`).
     pub other_environments: AtomicU64,
+    /// Requests to the OTLP receivers.
+    pub receiver_requests: AtomicU64,
+    /// Receiver requests refused because the job was behind or stopping (HTTP 429/503, gRPC
+    /// RESOURCE_EXHAUSTED/UNAVAILABLE).
+    pub receiver_refused: AtomicU64,
+    /// Log records received (counted; no feature reads logs yet).
+    pub log_records: AtomicU64,
     /// Whole records that could not be framed or decoded.
     pub bad_messages: AtomicU64,
     /// Individual spans or points rejected inside otherwise readable records.
@@ -141,6 +148,12 @@ pub struct Snapshot {
     pub unmapped_points: u64,
     /// See [`Stats::other_environments`].
     pub other_environments: u64,
+    /// See [`Stats::receiver_requests`].
+    pub receiver_requests: u64,
+    /// See [`Stats::receiver_refused`].
+    pub receiver_refused: u64,
+    /// See [`Stats::log_records`].
+    pub log_records: u64,
     /// See [`Stats::bad_messages`].
     pub bad_messages: u64,
     /// See [`Stats::bad_records`].
@@ -245,6 +258,9 @@ impl Stats {
             metric_points: get(&self.metric_points),
             unmapped_points: get(&self.unmapped_points),
             other_environments: get(&self.other_environments),
+            receiver_requests: get(&self.receiver_requests),
+            receiver_refused: get(&self.receiver_refused),
+            log_records: get(&self.log_records),
             bad_messages: get(&self.bad_messages),
             bad_records: get(&self.bad_records),
             late_records: get(&self.late_records),

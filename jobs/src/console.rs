@@ -193,6 +193,16 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
         let unmapped = totals.unmapped_points;
         println!("  unmapped points     {unmapped:>12}  (of metrics no feature reads)");
     }
+    if totals.receiver_requests > 0 {
+        let (requests, refused) = (totals.receiver_requests, totals.receiver_refused);
+        println!(
+            "  receiver requests   {requests:>12}  ({refused} refused: job behind or stopping)"
+        );
+    }
+    if totals.log_records > 0 {
+        let logs = totals.log_records;
+        println!("  log records         {logs:>12}  (counted; no feature reads logs yet)");
+    }
     if totals.other_environments > 0 {
         let other = totals.other_environments;
         println!("  other environments  {other:>12}  (records skipped, [identity] environments)");

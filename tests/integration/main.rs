@@ -15,6 +15,7 @@ mod models;
 mod ordering;
 mod outages;
 mod postgres_sink;
+mod receivers;
 mod sampling;
 mod schema;
 mod semconv;

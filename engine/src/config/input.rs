@@ -20,6 +20,8 @@ pub enum SourceKind {
     Files,
     /// Kafka topics written by the OpenTelemetry Collector's kafka exporter.
     Kafka,
+    /// Only the OTLP receivers of `[receiver]`.
+    Otlp,
 }
 
 /// `[source]`.
@@ -38,6 +40,32 @@ pub struct SourceConfig {
     /// of OpenTelemetry's probability sampling gives weights.
     #[serde(default, deserialize_with = "empty_as_none")]
     pub span_weight_attribute: Option<String>,
+}
+
+/// `[receiver]`: the OTLP/gRPC and OTLP/HTTP receivers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// Listen address of the OTLP/gRPC receiver (`host:port`); `None`: none.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub grpc: Option<String>,
+    /// Listen address of the OTLP/HTTP receiver (`host:port`); `None`: none.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub http: Option<String>,
+    /// Largest request accepted, after decompression (bytes).
+    pub max_request_bytes: usize,
+    /// Records received but not yet taken by the workers, over all requests; requests beyond
+    /// this are refused with a retry hint.
+    pub max_queued_records: usize,
+    /// The retry delay a refused request is given (seconds).
+    pub retry_after_s: u64,
+}
+
+impl ReceiverConfig {
+    /// Whether any receiver is configured.
+    pub fn any(&self) -> bool {
+        self.grpc.is_some() || self.http.is_some()
+    }
 }
 
 /// `[identity]`: how a record's resource names its service.

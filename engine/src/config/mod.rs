@@ -26,7 +26,8 @@ pub use analysis::{
     Combine, DetectionConfig, FeatureConfig, GraphConfig, ModelsConfig, RcaConfig, RcaMethod,
 };
 pub use input::{
-    IdentityConfig, KafkaConfig, KafkaTopic, SourceConfig, SourceKind, StartOffset, WatermarkConfig,
+    IdentityConfig, KafkaConfig, KafkaTopic, ReceiverConfig, SourceConfig, SourceKind, StartOffset,
+    WatermarkConfig,
 };
 pub use output::{MetricsConfig, PostgresConfig, SinkConfig};
 pub use simulator::{FaultKind, FaultSpec, Shape, SimConfig};
@@ -42,6 +43,8 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 pub struct JobConfig {
     /// `[source]`.
     pub source: SourceConfig,
+    /// `[receiver]`.
+    pub receiver: ReceiverConfig,
     /// `[identity]`.
     pub identity: IdentityConfig,
     /// `[simulator]`.

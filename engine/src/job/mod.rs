@@ -38,7 +38,7 @@ use timely::worker::Worker;
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
 use crate::features::SpanPane;
-use crate::otlp::{Decoding, ServiceNaming};
+use crate::otlp::{Decoding, Receivers, ServiceNaming};
 use crate::sink::postgres::{OffsetStore, StoredProgress};
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, Watermarks};
@@ -113,6 +113,8 @@ struct Shared {
     config: JobConfig,
     zone: Tz,
     input: Input,
+    /// The OTLP receivers of this process, when configured.
+    receivers: Option<Receivers>,
     run_id: String,
     backfill: Option<Range<i64>>,
     rca_triggers: BTreeSet<Pane>,
@@ -146,11 +148,20 @@ pub fn run(options: JobOptions, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> Res
     let zone = options.config.features.zone()?;
     let input = Input::resolve(&options.config, options.source)?;
     scoring::check_models_dir(options.config.models.dir.as_deref())?;
+    let receivers = match options.config.receiver.any() {
+        true => Some(Receivers::start(
+            &options.config.receiver,
+            decoding(&options.config)?,
+            Arc::clone(&stats),
+        )?),
+        false => None,
+    };
     let timely_config = options.cluster.timely_config()?;
     let shared = Arc::new(Shared {
         config: options.config,
         zone,
         input,
+        receivers,
         run_id: options.run_id,
         backfill: options.backfill,
         rca_triggers: options.rca_triggers,
@@ -192,6 +203,14 @@ fn resume_point(
     Ok((Some(OffsetCommitter::new(store, interval)), stored))
 }
 
+/// How records are decoded: service naming and sampling weights from the configuration.
+fn decoding(config: &JobConfig) -> Result<Decoding> {
+    Ok(Decoding {
+        naming: ServiceNaming::with_pod_pattern(config.identity.pod_pattern()?),
+        weight_attribute: config.source.span_weight_attribute.clone(),
+    })
+}
+
 /// The worker's ingest: watermarks over its source's partitions, its side outputs, and what
 /// a restart already restored.
 fn ingest(shared: &Shared, index: usize, partitions: Vec<u32>, span_floor: Pane) -> Result<Ingest> {
@@ -203,10 +222,7 @@ fn ingest(shared: &Shared, index: usize, partitions: Vec<u32>, span_floor: Pane)
     let resume = ResumeTracker::with_persisted_topics(sinks::persisted_topics(shared), wait);
     Ok(
         Ingest::new(watermarks, Arc::clone(&shared.stats), late, dead)
-            .with_decoding(Decoding {
-                naming: ServiceNaming::with_pod_pattern(config.identity.pod_pattern()?),
-                weight_attribute: config.source.span_weight_attribute.clone(),
-            })
+            .with_decoding(decoding(config)?)
             .with_environments(config.identity.environment_filter())
             .without_spans(!config.source.traces)
             .with_resume(resume)
@@ -218,9 +234,12 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let (index, peers) = (worker.index(), worker.peers());
     let (committer, stored) = resume_point(shared, index)?;
     let (pane_store, restored) = sinks::restore_span_panes(shared, &stored)?;
-    let source = shared
-        .input
-        .open(&shared.config, &shared.stats, (index, peers), &stored)?;
+    let source = shared.input.open(
+        &shared.config,
+        (&shared.stats, shared.receivers.as_ref()),
+        (index, peers),
+        &stored,
+    )?;
     let keep = shared.rows_to_keep(&stored);
     let span_floor = match (&stored.durable_before, restored.is_empty()) {
         (Some(pane), false) => *pane,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use crate::config::{JobConfig, SourceKind};
 use crate::error::{Error, Result};
+use crate::otlp::Receivers;
 use crate::sink::postgres::StoredProgress;
 use crate::source::sim::Simulator;
-use crate::source::{FileSource, KafkaSource, SimulatorSource, Source};
+use crate::source::{FileSource, KafkaSource, Merged, SimulatorSource, Source};
 use crate::stats::Stats;
 
 /// Opens worker `index` of `peers`' source: how a caller plugs a source of its own into the
@@ -27,6 +28,8 @@ pub(super) enum Input {
     Simulator(Arc<Simulator>),
     Files(PathBuf),
     Kafka,
+    /// The OTLP receivers alone (`source.kind = "otlp"`).
+    ReceiversOnly,
     Custom(SourceFactory),
 }
 
@@ -58,6 +61,12 @@ impl Input {
                 }
                 Ok(Input::Kafka)
             }
+            (SourceKind::Otlp, _) if config.receiver.any() => Ok(Input::ReceiversOnly),
+            (SourceKind::Otlp, _) => Err(Error::Config(
+                "source.kind = \"otlp\" needs receiver.grpc or receiver.http, an address to \
+                 listen on (--otlp-grpc, --otlp-http)"
+                    .into(),
+            )),
         }
     }
 
@@ -66,15 +75,32 @@ impl Input {
         matches!(self, Input::Kafka)
     }
 
-    /// Worker `index` of `peers`' source; Kafka partitions start at the `stored` offsets.
+    /// Worker `index` of `peers`' source, with its reader of the `receivers` if any; Kafka
+    /// partitions start at the `stored` offsets.
     pub(super) fn open(
+        &self,
+        config: &JobConfig,
+        (stats, receivers): (&Arc<Stats>, Option<&Receivers>),
+        (index, peers): (usize, usize),
+        stored: &StoredProgress,
+    ) -> Result<Box<dyn Source>> {
+        let receiver = receivers.map(|r| Box::new(r.source(index)) as Box<dyn Source>);
+        let primary = self.open_primary(config, stats, (index, peers), stored)?;
+        Ok(match (primary, receiver) {
+            (Some(primary), Some(receiver)) => Box::new(Merged::new(vec![primary, receiver])),
+            (Some(source), None) | (None, Some(source)) => source,
+            (None, None) => Box::new(Merged::new(Vec::new())),
+        })
+    }
+
+    fn open_primary(
         &self,
         config: &JobConfig,
         stats: &Arc<Stats>,
         (index, peers): (usize, usize),
         stored: &StoredProgress,
-    ) -> Result<Box<dyn Source>> {
-        Ok(match self {
+    ) -> Result<Option<Box<dyn Source>>> {
+        Ok(Some(match self {
             Input::Simulator(sim) => {
                 let (speed, encoding) = (config.simulator.speed, config.simulator.encoding);
                 Box::new(SimulatorSource::new(sim, index, peers, speed, encoding))
@@ -87,6 +113,7 @@ impl Input {
                 Arc::clone(stats),
             )?),
             Input::Custom(factory) => factory(index, peers)?,
-        })
+            Input::ReceiversOnly => return Ok(None),
+        }))
     }
 }

@@ -11,7 +11,11 @@
 
 mod attributes;
 mod decode;
+pub mod receiver;
 pub mod sampling;
 
 pub use attributes::ServiceNaming;
-pub use decode::{decode_metrics, decode_spans, DecodeError, Decoding, Rejected};
+pub use decode::{
+    decode_metrics, decode_spans, parse, points_of, spans_of, DecodeError, Decoding, Rejected,
+};
+pub use receiver::{ReceiverSource, Receivers};

@@ -66,6 +66,21 @@ fn counters(out: &mut String, stats: &Stats) {
             totals.other_environments,
         ),
         (
+            "aiops_receiver_requests_total",
+            "Requests to the OTLP receivers.",
+            totals.receiver_requests,
+        ),
+        (
+            "aiops_receiver_refused_total",
+            "Receiver requests refused because the job was behind or stopping.",
+            totals.receiver_refused,
+        ),
+        (
+            "aiops_log_records_total",
+            "Log records received (no feature reads logs yet).",
+            totals.log_records,
+        ),
+        (
             "aiops_decode_errors_total",
             "Records that could not be framed or decoded.",
             totals.bad_messages,

@@ -30,6 +30,14 @@ pub struct RunArgs {
     /// config.
     #[arg(long, value_name = "BROKERS")]
     kafka_brokers: Option<String>,
+    /// Receive OTLP/gRPC at this host:port (usually 4317), beside --input or --kafka-brokers, or
+    /// alone instead of the simulator.
+    #[arg(long, value_name = "ADDR")]
+    otlp_grpc: Option<String>,
+    /// Receive OTLP/HTTP (/v1/traces, /v1/metrics, /v1/logs) at this host:port (usually 4318),
+    /// beside --input or --kafka-brokers, or alone instead of the simulator.
+    #[arg(long, value_name = "ADDR")]
+    otlp_http: Option<String>,
     /// With --kafka-brokers: stop when every partition reaches the end offset it had at start
     /// (bounded replay), instead of running until Ctrl-C.
     #[arg(long)]
@@ -119,6 +127,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(brokers) = &args.kafka_brokers {
         config.source.kind = SourceKind::Kafka;
         config.kafka.brokers.clone_from(brokers);
+    }
+    if let Some(addr) = &args.otlp_grpc {
+        config.receiver.grpc = Some(addr.clone());
+    }
+    if let Some(addr) = &args.otlp_http {
+        config.receiver.http = Some(addr.clone());
+    }
+    let receivers_given = args.otlp_grpc.is_some() || args.otlp_http.is_some();
+    if receivers_given && args.input.is_none() && args.kafka_brokers.is_none() {
+        config.source.kind = SourceKind::Otlp;
     }
     if args.stop_at_end {
         config.kafka.stop_at_end = true;
