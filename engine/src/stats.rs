@@ -90,6 +90,8 @@ pub struct Stats {
     pub unmapped_points: AtomicU64,
     /// Spans and points of environments the job does not process (`[identity] environments`).
     pub other_environments: AtomicU64,
+    /// Workers in their loop now: the job is ready (`/readyz`) while this is above zero.
+    pub workers_running: AtomicU64,
     /// Requests to the OTLP receivers.
     pub receiver_requests: AtomicU64,
     /// Receiver requests refused because the job was behind or stopping (HTTP 429/503, gRPC
@@ -148,6 +150,10 @@ pub struct Snapshot {
     pub unmapped_points: u64,
     /// See [`Stats::other_environments`].
     pub other_environments: u64,
+    /// See [`Stats::duplicates`].
+    pub duplicates: u64,
+    /// See [`Stats::workers_running`].
+    pub workers_running: u64,
     /// See [`Stats::receiver_requests`].
     pub receiver_requests: u64,
     /// See [`Stats::receiver_refused`].
@@ -258,6 +264,8 @@ impl Stats {
             metric_points: get(&self.metric_points),
             unmapped_points: get(&self.unmapped_points),
             other_environments: get(&self.other_environments),
+            duplicates: get(&self.duplicates),
+            workers_running: get(&self.workers_running),
             receiver_requests: get(&self.receiver_requests),
             receiver_refused: get(&self.receiver_refused),
             log_records: get(&self.log_records),

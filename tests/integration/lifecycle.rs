@@ -92,3 +92,88 @@ fn query_prints_table_csv_and_json() {
     assert_eq!(first["service_name"], "frontend");
     assert!(first["request_rate_1m"].as_f64().unwrap() > 0.0);
 }
+
+/// `GET path` on the metrics endpoint: the status code and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn sigterm_stops_the_job_as_ctrl_c_does_and_the_health_checks_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = aiops()
+        .args(["run", "--metrics-addr", &addr, "-q"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while get(&addr, "/readyz").0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never ready: {:?}",
+            get(&addr, "/readyz")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get(&addr, "/healthz"), (200, "ok\n".to_string()));
+    let (status, metrics) = get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("aiops_duplicate_records_total 0\n"),
+        "{metrics}"
+    );
+    assert_eq!(get(&addr, "/favicon.ico").0, 404);
+    let data = dir.path().join("data");
+    while parquet_files(&data).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no Parquet file"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rows: usize = read_batches(&data).iter().map(|b| b.num_rows()).sum();
+    assert_eq!(
+        rows as u64,
+        summary_value(&stdout, "feature rows"),
+        "complete files after SIGTERM"
+    );
+}

@@ -3,6 +3,7 @@
 //! rows they cover are durable.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use timely::worker::Worker;
@@ -12,6 +13,7 @@ use super::dataflow::Handles;
 use super::ingest::Ingest;
 use crate::error::Result;
 use crate::source::{Poll, Source};
+use crate::stats::Stats;
 
 /// Panes the sources may run ahead of the rows: bounds memory when input is fast.
 const MAX_PANES_IN_FLIGHT: u64 = 2;
@@ -51,6 +53,22 @@ impl Drive {
     }
 }
 
+/// Counts this worker in [`Stats::workers_running`] while it lives (readiness).
+struct Running(Arc<Stats>);
+
+impl Running {
+    fn start(stats: &Arc<Stats>) -> Running {
+        Stats::add(&stats.workers_running, 1);
+        Running(Arc::clone(stats))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.workers_running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs the loop until the source is exhausted (or stopped), drains the dataflow, and makes
 /// the last commit.
 pub(super) fn run(
@@ -65,6 +83,7 @@ pub(super) fn run(
         scored,
         durable,
     } = handles;
+    let _running = Running::start(drive.ingest.stats());
     let mut stopping = false;
     loop {
         if !stopping && stop.load(Ordering::Relaxed) {

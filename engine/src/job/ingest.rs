@@ -409,6 +409,11 @@ impl Ingest {
         }
     }
 
+    /// The job's counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
     /// The newest pane any accepted record fell in (0 before the first).
     pub fn newest_pane(&self) -> Pane {
         self.newest_pane

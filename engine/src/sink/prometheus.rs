@@ -3,8 +3,9 @@
 //! Everything exported is already counted in [`Stats`] for the console and the summary; this
 //! module only renders it, so there is one set of counters, not two. The format is small and
 //! stable (text exposition 0.0.4), so it is written here directly rather than through a
-//! second metrics registry. The server answers every request with the current metrics,
-//! one connection at a time, on a thread of its own: scrapes are rare and tiny.
+//! second metrics registry. The server answers `/metrics`, and the liveness and readiness
+//! checks a Kubernetes probe or a load balancer asks for (`/healthz`, `/readyz`), one
+//! connection at a time, on a thread of its own: scrapes are rare and tiny.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -89,6 +90,11 @@ fn counters(out: &mut String, stats: &Stats) {
             "aiops_rejected_records_total",
             "Spans or points rejected inside readable records.",
             totals.bad_records,
+        ),
+        (
+            "aiops_duplicate_records_total",
+            "Records dropped as exact copies of one already read (producer retries).",
+            totals.duplicates,
         ),
         (
             "aiops_late_records_total",
@@ -269,19 +275,49 @@ fn models(out: &mut String, stats: &Stats) {
 fn answer(mut stream: TcpStream, stats: &Stats) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut request = [0u8; 1024];
-    let _ = stream.read(&mut request)?;
-    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
-    let body = render(stats, now_ns);
+    let read = stream.read(&mut request)?;
+    let (status, content_type, body) = route(&request[..read], stats);
     write!(
         stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
 }
 
-/// Serves the metrics at `addr` (any path) on a background thread; returns the bound address
-/// (useful with port 0).
+/// What a request line asks for: `GET /metrics`, `/healthz` (the process serves: liveness),
+/// `/readyz` (workers are running: readiness; 503 before they start and once they stopped).
+fn route(request: &[u8], stats: &Stats) -> (&'static str, &'static str, String) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let line = String::from_utf8_lossy(request);
+    let mut words = line.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+            ("200 OK", "text/plain; version=0.0.4", render(stats, now_ns))
+        }
+        ("GET" | "HEAD", "/healthz") => ("200 OK", TEXT, "ok\n".into()),
+        ("GET" | "HEAD", "/readyz") => match stats.snapshot().workers_running {
+            0 => (
+                "503 Service Unavailable",
+                TEXT,
+                "workers not running\n".into(),
+            ),
+            n => ("200 OK", TEXT, format!("ready: {n} workers running\n")),
+        },
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            TEXT,
+            "try /metrics, /healthz or /readyz\n".into(),
+        ),
+        _ => ("405 Method Not Allowed", TEXT, "GET only\n".into()),
+    }
+}
+
+/// Serves the metrics (`/metrics`) and the health checks (`/healthz`, `/readyz`) at `addr` on
+/// a background thread; returns the bound address (useful with port 0).
 pub fn serve(addr: &str, stats: Arc<Stats>) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .map_err(|e| Error::Config(format!("metrics address {addr}: {e}")))?;
@@ -329,5 +365,30 @@ mod tests {
         assert!(text.contains("aiops_window_commit_latency_seconds_count 2\n"));
         assert_eq!(stats.commit_latency.quantile_bound(0.5), Some(0.05));
         assert_eq!(stats.commit_latency.quantile_bound(0.99), Some(1.0));
+    }
+
+    #[test]
+    fn answers_metrics_health_and_readiness_by_path() {
+        let stats = Stats::default();
+        Stats::add(&stats.duplicates, 2);
+        let (status, _, body) = route(b"GET /metrics HTTP/1.1\r\n", &stats);
+        assert_eq!(status, "200 OK");
+        assert!(body.contains("aiops_duplicate_records_total 2\n"), "{body}");
+        assert_eq!(route(b"GET /healthz HTTP/1.1\r\n", &stats).0, "200 OK");
+        assert_eq!(
+            route(b"GET /readyz HTTP/1.1\r\n", &stats).0,
+            "503 Service Unavailable"
+        );
+        Stats::add(&stats.workers_running, 2);
+        let (status, _, body) = route(b"GET /readyz?verbose HTTP/1.1\r\n", &stats);
+        assert_eq!(
+            (status, body.as_str()),
+            ("200 OK", "ready: 2 workers running\n")
+        );
+        assert_eq!(route(b"GET / HTTP/1.1\r\n", &stats).0, "404 Not Found");
+        assert_eq!(
+            route(b"POST /metrics HTTP/1.1\r\n", &stats).0,
+            "405 Method Not Allowed"
+        );
     }
 }

@@ -264,5 +264,5 @@ fn install_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         }
         eprintln!("\nstopping: closing the last minute and flushing files (Ctrl-C again to abort)");
     })
-    .context("installing the Ctrl-C handler")
+    .context("installing the handler of Ctrl-C and SIGTERM")
 }
