@@ -6,6 +6,7 @@
 mod backfill;
 mod common;
 mod correctness;
+mod deploy;
 mod eval;
 mod graph;
 mod input_faults;
