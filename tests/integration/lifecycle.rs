@@ -93,6 +93,30 @@ fn query_prints_table_csv_and_json() {
     assert!(first["request_rate_1m"].as_f64().unwrap() > 0.0);
 }
 
+/// The metric names in the README's table of the job's own metrics (labels left out).
+fn readme_metrics() -> std::collections::BTreeSet<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme.split("### The job's own metrics").nth(1).unwrap();
+    let table = section.split("\n\n").nth(2).unwrap();
+    table
+        .lines()
+        .filter_map(|row| row.split('|').nth(1))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .map(|name| name.split('{').next().unwrap().to_string())
+        .collect()
+}
+
+/// The metric families a scrape announces (`# TYPE name kind`).
+fn scraped_families(scrape: &str) -> std::collections::BTreeSet<String> {
+    scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
 /// `GET path` on the metrics endpoint: the status code and the body.
 fn get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -147,6 +171,11 @@ fn sigterm_stops_the_job_as_ctrl_c_does_and_the_health_checks_answer() {
         metrics.contains("aiops_duplicate_records_total 0\n"),
         "{metrics}"
     );
+    assert_eq!(
+        readme_metrics(),
+        scraped_families(&metrics),
+        "README's metric table vs a scrape"
+    );
     assert_eq!(get(&addr, "/favicon.ico").0, 404);
     let data = dir.path().join("data");
     while parquet_files(&data).is_empty() {
@@ -176,4 +205,42 @@ fn sigterm_stops_the_job_as_ctrl_c_does_and_the_health_checks_answer() {
         summary_value(&stdout, "feature rows"),
         "complete files after SIGTERM"
     );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let output = aiops()
+        .args([
+            "run",
+            "--duration",
+            "2m",
+            "--speed",
+            "0",
+            "-q",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--data-dir", &data])
+        .env("RUST_LOG", "info")
+        .env("AIOPS_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string()),
+        "{stderr}"
+    );
+    assert!(lines.iter().any(|l| l["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("metrics at"))));
 }

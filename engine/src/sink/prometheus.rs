@@ -158,9 +158,7 @@ fn partitions(out: &mut String, stats: &Stats) {
     let Ok(all) = stats.partitions.lock().map(|p| p.clone()) else {
         return;
     };
-    if all.is_empty() {
-        return;
-    }
+    // The families are announced even without partitions: a scrape always lists them.
     family(
         out,
         "aiops_kafka_records_total",
@@ -223,12 +221,25 @@ fn latency(out: &mut String, stats: &Stats) {
 /// The metrics as Prometheus text, with `now_ns` as the wall-clock time.
 pub fn render(stats: &Stats, now_ns: u64) -> String {
     let mut out = String::new();
+    build_info(&mut out);
     counters(&mut out, stats);
     partitions(&mut out, stats);
     watermark(&mut out, stats, now_ns);
     latency(&mut out, stats);
     models(&mut out, stats);
     out
+}
+
+/// `aiops_build_info{version}` 1: which release is running, for dashboards and alerts.
+fn build_info(out: &mut String) {
+    family(
+        out,
+        "aiops_build_info",
+        "gauge",
+        "The running aiops release (always 1).",
+    );
+    let labels = format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    sample(out, "aiops_build_info", &labels, 1.0);
 }
 
 fn models(out: &mut String, stats: &Stats) {
@@ -274,8 +285,14 @@ fn models(out: &mut String, stats: &Stats) {
 
 fn answer(mut stream: TcpStream, stats: &Stats) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut request = [0u8; 1024];
-    let read = stream.read(&mut request)?;
+    // The request line may arrive in pieces: read until its end (or 1 KiB, or the timeout).
+    let (mut request, mut read) = ([0u8; 1024], 0);
+    while read < request.len() && !request[..read].windows(2).any(|w| w == b"\r\n") {
+        match stream.read(&mut request[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
     let (status, content_type, body) = route(&request[..read], stats);
     write!(
         stream,
@@ -374,6 +391,11 @@ mod tests {
         let (status, _, body) = route(b"GET /metrics HTTP/1.1\r\n", &stats);
         assert_eq!(status, "200 OK");
         assert!(body.contains("aiops_duplicate_records_total 2\n"), "{body}");
+        let build = format!(
+            "aiops_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(body.contains(&build), "{body}");
         assert_eq!(route(b"GET /healthz HTTP/1.1\r\n", &stats).0, "200 OK");
         assert_eq!(
             route(b"GET /readyz HTTP/1.1\r\n", &stats).0,
