@@ -303,7 +303,7 @@ fn answer(mut stream: TcpStream, stats: &Stats) -> std::io::Result<()> {
 }
 
 /// What a request line asks for: `GET /metrics`, `/healthz` (the process serves: liveness),
-/// `/readyz` (workers are running: readiness; 503 before they start and once they stopped).
+/// `/readyz` (see [`readiness`]).
 fn route(request: &[u8], stats: &Stats) -> (&'static str, &'static str, String) {
     const TEXT: &str = "text/plain; charset=utf-8";
     let line = String::from_utf8_lossy(request);
@@ -316,20 +316,25 @@ fn route(request: &[u8], stats: &Stats) -> (&'static str, &'static str, String) 
             ("200 OK", "text/plain; version=0.0.4", render(stats, now_ns))
         }
         ("GET" | "HEAD", "/healthz") => ("200 OK", TEXT, "ok\n".into()),
-        ("GET" | "HEAD", "/readyz") => match stats.snapshot().workers_running {
-            0 => (
-                "503 Service Unavailable",
-                TEXT,
-                "workers not running\n".into(),
-            ),
-            n => ("200 OK", TEXT, format!("ready: {n} workers running\n")),
-        },
+        ("GET" | "HEAD", "/readyz") => readiness(stats),
         ("GET" | "HEAD", _) => (
             "404 Not Found",
             TEXT,
             "try /metrics, /healthz or /readyz\n".into(),
         ),
         _ => ("405 Method Not Allowed", TEXT, "GET only\n".into()),
+    }
+}
+
+/// Ready: workers are running and the sink is reachable. 503 before the workers start, once
+/// they stopped, and while sink writes fail and are retried (the job then pauses its sources).
+fn readiness(stats: &Stats) -> (&'static str, &'static str, String) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    const UNAVAILABLE: &str = "503 Service Unavailable";
+    match (stats.snapshot().workers_running, stats.sink_outage()) {
+        (0, _) => (UNAVAILABLE, TEXT, "workers not running\n".into()),
+        (_, Some(error)) => (UNAVAILABLE, TEXT, format!("sink unreachable: {error}\n")),
+        (n, None) => ("200 OK", TEXT, format!("ready: {n} workers running\n")),
     }
 }
 
@@ -407,6 +412,14 @@ mod tests {
             (status, body.as_str()),
             ("200 OK", "ready: 2 workers running\n")
         );
+        stats.set_sink_outage(Some("connection refused".into()));
+        let (status, _, body) = route(b"GET /readyz HTTP/1.1\r\n", &stats);
+        let expected = (
+            "503 Service Unavailable",
+            "sink unreachable: connection refused\n",
+        );
+        assert_eq!((status, body.as_str()), expected);
+        stats.set_sink_outage(None);
         assert_eq!(route(b"GET / HTTP/1.1\r\n", &stats).0, "404 Not Found");
         assert_eq!(
             route(b"POST /metrics HTTP/1.1\r\n", &stats).0,
