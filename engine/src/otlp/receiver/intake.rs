@@ -117,6 +117,11 @@ impl Intake {
         location: Location,
     ) -> Outcome {
         Stats::add(&self.stats.receiver_requests, 1);
+        if self.queue.is_full() {
+            // Shed load before spending a decode on a request that cannot be queued.
+            Stats::add(&self.stats.receiver_refused, 1);
+            return Outcome::Refused(Refusal::Full);
+        }
         let signal = match export {
             Export::Traces => Signal::Traces,
             Export::Metrics => Signal::Metrics,

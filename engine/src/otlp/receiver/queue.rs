@@ -136,6 +136,11 @@ impl Queue {
         state.closed && state.entries.is_empty() && state.faults.is_empty()
     }
 
+    /// Whether the queue holds its limit of records (a request would be refused).
+    pub fn is_full(&self) -> bool {
+        self.state().records >= self.limit
+    }
+
     /// Records queued now.
     pub fn records(&self) -> usize {
         self.state().records
@@ -201,6 +206,9 @@ mod tests {
         assert_eq!(taken.decoded.len(), 3);
         assert_eq!(queue.records(), 0);
         assert!(queue.offer(request(300)).is_ok(), "room again once taken");
+        assert!(!queue.is_full());
+        assert!(queue.offer(request(700)).is_ok());
+        assert!(queue.is_full());
     }
 
     #[test]
