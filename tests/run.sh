@@ -5,10 +5,10 @@
 #
 # It runs: rustfmt and clippy (-D warnings), the structure checks (crate dependencies from
 # cargo metadata, stages in flow order without circles, no source line over 120 characters),
-# rustdoc (-D warnings), and `cargo test --workspace` (unit, property, doc and integration
-# tests) in the dev profile. The cargo target directory lives outside the clone
-# ($HOME/.cache/aiops/target, or $CARGO_TARGET_DIR) so reruns are incremental; a cold build
-# takes several minutes.
+# rustdoc (-D warnings), `cargo test --workspace` (unit, property, doc and integration tests)
+# in the dev profile, and a short run of every fuzz target (fuzz/). The cargo target directory
+# lives outside the clone ($HOME/.cache/aiops/target, or $CARGO_TARGET_DIR) so reruns are
+# incremental; a cold build takes several minutes.
 #
 # Services, each on a free loopback port in a temporary directory, stopped and removed on exit:
 # - a private PostgreSQL 15 server (Debian's postgresql package, installed if missing), found
@@ -105,6 +105,7 @@ start_broker() {
 
 SKLEARN_VERSION=1.9.1
 OTEL_VERSION=1.45.2
+KUBERNETES_VALIDATE_VERSION=1.37.0
 python_packages() {
   local venv="$HOME/.cache/aiops/venv"
   if ! "$venv/bin/python" -c "import sklearn; assert sklearn.__version__ == '$SKLEARN_VERSION'" 2>/dev/null; then
@@ -120,8 +121,62 @@ python_packages() {
     "$venv/bin/pip" install --quiet "opentelemetry-sdk==$OTEL_VERSION" \
       "opentelemetry-exporter-otlp-proto-grpc==$OTEL_VERSION" "opentelemetry-exporter-otlp-proto-http==$OTEL_VERSION"
   fi
+  if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
+    "$venv/bin/pip" install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  fi
   export AIOPS_TEST_PYTHON="$venv/bin/python"
-  echo "scikit-learn $SKLEARN_VERSION and the OpenTelemetry Python SDK $OTEL_VERSION in $venv"
+  echo "scikit-learn $SKLEARN_VERSION, the OpenTelemetry Python SDK $OTEL_VERSION and" \
+    "kubernetes-validate $KUBERNETES_VALIDATE_VERSION in $venv"
+}
+
+# The deployment files (deploy/): no container runtime here, so they are validated statically,
+# the compose file by Debian's docker-compose, the Kubernetes manifests against the API schemas
+# by kubernetes-validate (PyPI); tests/integration/deploy.rs checks they agree with the binary.
+deploy_checks() {
+  if ! command -v docker-compose >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  fi
+  docker-compose -f deploy/docker-compose.yml config -q
+  local manifests
+  manifests=$(find deploy/k8s -name '*.yaml' ! -name kustomization.yaml | sort)
+  # shellcheck disable=SC2086
+  "$(dirname "$AIOPS_TEST_PYTHON")/kubernetes-validate" --strict --quiet $manifests
+  echo "docker-compose $(docker-compose version --short): deploy/docker-compose.yml valid;" \
+    "$(echo "$manifests" | wc -l) Kubernetes manifests valid (kubernetes-validate --strict)"
+}
+
+# Coverage-guided fuzzing (fuzz/README.md): cargo-afl from crates.io and AFL++ built for this
+# rustc, once, into $HOME/.cache/aiops/tools; targets built in $HOME/.cache/aiops/fuzz-target.
+# Each target runs briefly on its seeds; any crash fails the run and names its input.
+AFL_VERSION=0.18.2
+fuzz_smoke() {
+  export PATH="$tools/bin:$PATH"
+  if ! cargo afl --version 2>/dev/null | grep -q "$AFL_VERSION"; then
+    echo "installing cargo-afl $AFL_VERSION into $tools (once)"
+    CARGO_TARGET_DIR="$HOME/.cache/aiops/afl-build" \
+      cargo install cargo-afl --version "$AFL_VERSION" --locked --root "$tools" --quiet
+    rm -rf "$HOME/.cache/aiops/afl-build"
+  fi
+  # Builds AFL++ for this rustc the first time; says "already built" (an error) afterwards.
+  cargo afl config --build >/dev/null 2>&1 || true
+  (cd fuzz && CARGO_TARGET_DIR="$HOME/.cache/aiops/fuzz-target" cargo afl build --release --locked --quiet)
+  local out target name seeds crashes
+  out=$(mktemp -d /tmp/aiops-fuzz.XXXXXX)
+  for target in decode_proto:proto decode_json:json http_receiver:http grpc_receiver:grpc; do
+    name=${target%%:*}
+    seeds=${target##*:}
+    AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 \
+      cargo afl fuzz -V "${FUZZ_SECONDS:-10}" -i "fuzz/seeds/$seeds" -o "$out/$name" \
+      "$HOME/.cache/aiops/fuzz-target/release/$name" >"$out/$name.log" 2>&1 \
+      || { tail -n 20 "$out/$name.log" >&2; echo "fuzz target $name did not run" >&2; exit 1; }
+    crashes=$(find "$out/$name/default/crashes" -type f -name 'id:*' | wc -l)
+    echo "$name: $(awk -F': *' '/^execs_done/ {print $2}' "$out/$name/default/fuzzer_stats") runs, $crashes crashes"
+    if [ "$crashes" -gt 0 ]; then
+      echo "fuzz target $name crashed; inputs kept in $out/$name/default/crashes" >&2
+      exit 1
+    fi
+  done
+  rm -rf "$out"
 }
 
 # The public datasets (NAB, ASD, Nezha) are not in the repository: the NAB and ASD reference tests
@@ -151,6 +206,7 @@ start_broker
 
 step "rustfmt"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 step "clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -166,7 +222,7 @@ if grep -rlE '^use (postgres|tokio_postgres)' engine/src | grep -v '^engine/src/
   exit 1
 fi
 # Long help texts live in text files (include_str!); source lines stay readable.
-long_lines=$(find engine models jobs bench tests sql .ci Cargo.toml -type f \
+long_lines=$(find engine models jobs bench tests sql .ci fuzz/targets Cargo.toml -type f \
   \( -name '*.rs' -o -name '*.toml' -o -name '*.sql' -o -name '*.sh' -o -name '*.py' \) \
   -exec awk 'length($0) > 120 { print FILENAME ":" FNR ": " length($0) " characters" }' {} +)
 if [ -n "$long_lines" ]; then
@@ -175,10 +231,16 @@ if [ -n "$long_lines" ]; then
   exit 1
 fi
 
+step "deployment files"
+deploy_checks
+
 step "rustdoc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "cargo test --workspace"
 cargo test --workspace --locked
+
+step "fuzz smoke run: every target of fuzz/ for ${FUZZ_SECONDS:-10} s on its seeds"
+fuzz_smoke
 
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - started ))"

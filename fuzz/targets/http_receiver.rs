@@ -1,0 +1,72 @@
+//! Fuzz target: the OTLP/HTTP receiver, from request to answer, in process. The first byte
+//! picks the path, `Content-Type` and `Content-Encoding` (valid and invalid ones); the rest is
+//! the body. A stand-in worker drains the queue so accepted requests are answered. Must never
+//! panic, and every request must be answered.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aiops_engine::otlp::receiver::http::router;
+use aiops_engine::otlp::receiver::intake::Intake;
+use aiops_engine::otlp::receiver::queue::Queue;
+use aiops_engine::otlp::Decoding;
+use aiops_engine::stats::Stats;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const PATHS: [&str; 4] = ["/v1/traces", "/v1/metrics", "/v1/logs", "/v1/other"];
+const TYPES: [&str; 4] = [
+    "application/x-protobuf",
+    "application/json",
+    "text/plain",
+    "application/json; charset=utf-8",
+];
+const ENCODINGS: [&str; 4] = ["", "gzip", "br", "identity"];
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let queue = Arc::new(Queue::new(1_000_000));
+    let stats = Arc::new(Stats::default());
+    let limits = (Duration::from_secs(1), 1 << 20);
+    let app = router(Arc::new(Intake::new(
+        Arc::clone(&queue),
+        Decoding::default(),
+        stats,
+        limits,
+    )));
+    // The handlers hold cells; a panic fails the run anyway, so unwind safety is moot here.
+    let shared = std::panic::AssertUnwindSafe((runtime, queue, app));
+    afl::fuzz!(|data: &[u8]| {
+        let (runtime, queue, app) = &*shared;
+        let Some((choice, body)) = data.split_first() else {
+            return;
+        };
+        let choice = *choice as usize;
+        let mut request = axum::http::Request::post(PATHS[choice & 3])
+            .header("content-type", TYPES[(choice >> 2) & 3]);
+        if !ENCODINGS[(choice >> 4) & 3].is_empty() {
+            request = request.header("content-encoding", ENCODINGS[(choice >> 4) & 3]);
+        }
+        let mut request = request.body(Body::from(body.to_vec())).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));
+        runtime.block_on(async {
+            let answer = tokio::spawn(app.clone().oneshot(request));
+            while !answer.is_finished() {
+                for done in queue.take(usize::MAX).done {
+                    let _ = done.send(());
+                }
+                tokio::task::yield_now().await;
+            }
+            let response = answer.await.unwrap().unwrap();
+            let _ = response.into_body().collect().await;
+        });
+    });
+}
