@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 
 use super::queue::{Queue, Refusal};
-use crate::otlp::{decode_metrics, decode_spans, parse, Decoding, Rejected};
+use crate::otlp::{decode_metrics, decode_spans, parse, DecodeError, Decoding, Rejected};
 use crate::record::{Encoding, Location, Signal};
 use crate::source::{Decoded, RejectedRecords, SourceFault};
 use crate::stats::Stats;
@@ -164,15 +164,7 @@ impl Intake {
         };
         let rejected = match result {
             Ok(rejected) => rejected,
-            Err(error) => {
-                let reason = error.to_string();
-                self.queue.offer_fault(SourceFault {
-                    location,
-                    reason: reason.clone(),
-                    bytes: body,
-                });
-                return Err(reason);
-            }
+            Err(error) => return Err(self.unreadable(location, &error, body)),
         };
         Ok(Decoded {
             partition: 0,
@@ -181,6 +173,17 @@ impl Intake {
             points,
             rejected: rejected_records(&rejected, signal, body),
         })
+    }
+
+    /// Queues an unreadable body for the dead letters; returns the reason for the answer.
+    fn unreadable(&self, location: Location, error: &DecodeError, body: Vec<u8>) -> String {
+        let reason = error.to_string();
+        self.queue.offer_fault(SourceFault {
+            location,
+            reason: reason.clone(),
+            bytes: body,
+        });
+        reason
     }
 
     /// Log records are read and counted; no feature uses them yet.
@@ -199,15 +202,7 @@ impl Intake {
                     message: String::new(),
                 }
             }
-            Err(error) => {
-                let reason = error.to_string();
-                self.queue.offer_fault(SourceFault {
-                    location,
-                    reason: reason.clone(),
-                    bytes: body,
-                });
-                Outcome::Invalid(reason)
-            }
+            Err(error) => Outcome::Invalid(self.unreadable(location, &error, body)),
         }
     }
 }
