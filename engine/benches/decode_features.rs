@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use aiops_engine::config::JobConfig;
 use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
 use aiops_engine::graph::{CallPairs, EdgeWindows, SplitLinks, WithNeighbours};
 use aiops_engine::otlp::{decode_spans, Decoding};
@@ -30,28 +29,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
-/// Twenty simulated minutes of a 30-service shop, as encoded requests.
-fn requests() -> (Vec<Vec<u8>>, u64) {
-    let mut config = JobConfig::load(None, Vec::new()).expect("defaults");
-    config.simulator.services = 30;
-    config.simulator.traces_per_second = 12.0;
-    config.simulator.start = "2026-01-05T14:00:00Z".into();
-    config.simulator.duration = Some("20m".into());
-    let sim = Arc::new(aiops_engine::job::simulator(&config, 0).expect("simulator"));
-    let mut shard = sim.shard(0, 1);
-    let (mut requests, mut spans) = (Vec::new(), 0u64);
-    let naming = Decoding::default();
-    while let Some(second) = shard.next_second() {
-        if let Some(traces) = second.traces {
-            let bytes = Encoding::OtlpProto.encode(&traces);
-            let mut decoded = Vec::new();
-            let _ = decode_spans(&bytes, Encoding::OtlpProto, &naming, &mut decoded);
-            spans += decoded.len() as u64;
-            requests.push(bytes);
-        }
-    }
-    (requests, spans)
-}
+mod common;
+use common::requests;
+
 
 fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
     timely::execute_directly(move |worker| {

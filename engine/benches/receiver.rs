@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use aiops_engine::config::{JobConfig, ReceiverConfig};
-use aiops_engine::otlp::{decode_spans, Decoding, ReceiverSource, Receivers};
-use aiops_engine::record::{Encoding, Span};
+use aiops_engine::config::ReceiverConfig;
+use aiops_engine::otlp::{Decoding, ReceiverSource, Receivers};
+use aiops_engine::record::Span;
 use aiops_engine::source::{Poll, Source};
 use aiops_engine::stats::Stats;
 use aiops_engine::time::Pane;
@@ -32,6 +32,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+mod common;
+use common::requests;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -43,31 +46,6 @@ const ROUNDS: usize = 5;
 /// Linux's clock ticks per second in /proc stat files (USER_HZ).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-fn requests() -> (Vec<Vec<u8>>, u64) {
-    let mut config = JobConfig::load(None, Vec::new()).unwrap();
-    config.simulator.services = 30;
-    config.simulator.traces_per_second = 12.0;
-    config.simulator.start = "2026-01-05T14:00:00Z".into();
-    config.simulator.duration = Some("20m".into());
-    let sim = Arc::new(aiops_engine::job::simulator(&config, 0).unwrap());
-    let mut shard = sim.shard(0, 1);
-    let (mut requests, mut spans) = (Vec::new(), 0u64);
-    while let Some(second) = shard.next_second() {
-        if let Some(traces) = second.traces {
-            let bytes = Encoding::OtlpProto.encode(&traces);
-            let mut decoded = Vec::new();
-            let _ = decode_spans(
-                &bytes,
-                Encoding::OtlpProto,
-                &Decoding::default(),
-                &mut decoded,
-            );
-            spans += decoded.len() as u64;
-            requests.push(bytes);
-        }
-    }
-    (requests, spans)
-}
 
 /// CPU seconds so far of this process's threads whose name starts with one of `names`.
 fn thread_cpu(names: &[&str]) -> f64 {

@@ -4,13 +4,8 @@
 //! decoder more often) or passed as raw frames. Must never panic.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aiops_engine::otlp::receiver::grpc::{ExportService, Logs, Metrics, Traces};
-use aiops_engine::otlp::receiver::intake::Intake;
-use aiops_engine::otlp::receiver::queue::Queue;
-use aiops_engine::otlp::Decoding;
-use aiops_engine::stats::Stats;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use tonic::codegen::{http, Service};
@@ -21,19 +16,7 @@ mod stand_in;
 const ENCODINGS: [&str; 4] = ["", "gzip", "zstd", "snappy"];
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let queue = Arc::new(Queue::new(1_000_000));
-    let limits = (Duration::from_secs(1), 1 << 20);
-    let stats = Arc::new(Stats::default());
-    let intake = Arc::new(Intake::new(
-        Arc::clone(&queue),
-        Decoding::default(),
-        stats,
-        limits,
-    ));
+    let (runtime, queue, intake) = stand_in::intake();
     // The handlers hold cells; a panic fails the run anyway, so unwind safety is moot here.
     let shared = std::panic::AssertUnwindSafe((runtime, queue, intake));
     afl::fuzz!(|data: &[u8]| {

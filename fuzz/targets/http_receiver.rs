@@ -4,14 +4,8 @@
 //! panic, and every request must be answered.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use aiops_engine::otlp::receiver::http::router;
-use aiops_engine::otlp::receiver::intake::Intake;
-use aiops_engine::otlp::receiver::queue::Queue;
-use aiops_engine::otlp::Decoding;
-use aiops_engine::stats::Stats;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http_body_util::BodyExt;
@@ -30,19 +24,8 @@ const TYPES: [&str; 4] = [
 const ENCODINGS: [&str; 4] = ["", "gzip", "br", "identity"];
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let queue = Arc::new(Queue::new(1_000_000));
-    let stats = Arc::new(Stats::default());
-    let limits = (Duration::from_secs(1), 1 << 20);
-    let app = router(Arc::new(Intake::new(
-        Arc::clone(&queue),
-        Decoding::default(),
-        stats,
-        limits,
-    )));
+    let (runtime, queue, intake) = stand_in::intake();
+    let app = router(intake);
     // The handlers hold cells; a panic fails the run anyway, so unwind safety is moot here.
     let shared = std::panic::AssertUnwindSafe((runtime, queue, app));
     afl::fuzz!(|data: &[u8]| {
