@@ -32,7 +32,6 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 mod common;
 use common::requests;
 
-
 fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
     timely::execute_directly(move |worker| {
         let mut spans_in: InputHandleVec<Pane, Span> = InputHandleVec::new();

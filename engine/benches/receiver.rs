@@ -46,7 +46,6 @@ const ROUNDS: usize = 5;
 /// Linux's clock ticks per second in /proc stat files (USER_HZ).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-
 /// CPU seconds so far of this process's threads whose name starts with one of `names`.
 fn thread_cpu(names: &[&str]) -> f64 {
     let mut ticks = 0u64;
