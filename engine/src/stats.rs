@@ -119,6 +119,11 @@ pub struct Stats {
     pub closed_before_pane: AtomicU64,
     /// Feature rows made durable by the sinks.
     pub rows_written: AtomicU64,
+    /// Feature rows not written because their minute lies before the sink's retention
+    /// horizon (retention would drop them; see [`crate::sink::RowSink::horizon_us`]).
+    pub rows_expired: AtomicU64,
+    /// Rows dropped by retention runs (whole partitions past the horizon).
+    pub retention_dropped_rows: AtomicU64,
     /// Seconds from a window's rows reaching the sink (the window closing) to their commit.
     pub commit_latency: LatencyHistogram,
     /// Kafka partitions by (topic, partition).

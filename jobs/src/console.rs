@@ -211,10 +211,21 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
         0 => String::new(),
         n => format!(" ({n} Parquet files)"),
     };
-    println!(
-        "  feature rows        {:>12}  to {destination}{files}",
-        totals.rows
-    );
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let (written, expired) = (load(&stats.rows_written), load(&stats.rows_expired));
+    println!("  feature rows        {written:>12}  written to {destination}{files}");
+    if expired > 0 {
+        println!(
+            "  expired rows        {expired:>12}  (before the retention horizon: not written)"
+        );
+    }
+    let skipped = totals.rows.saturating_sub(written + expired);
+    if skipped > 0 {
+        println!(
+            "  rows not written    {skipped:>12}  (already stored, outside the range, or failed)"
+        );
+    }
     println!(
         "  late records        {:>12}{}",
         totals.late_records,

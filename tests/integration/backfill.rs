@@ -1,16 +1,14 @@
 //! `aiops backfill`: a time range recomputed from archived files equals the same range of a
-//! full run, writes nothing outside it, and a re-run changes nothing.
+//! full run, writes nothing outside it, and a re-run changes nothing; a range past the
+//! retention horizon is refused unless asked for, and then nothing past it is written.
 
-use std::path::Path;
-
-use crate::common::{fresh_database, generate, run_ok};
+use crate::common::{aiops, fresh_database, generate, run_ok, run_ok_with_env, summary_value};
 use crate::kafka::{migrate, table};
 
-fn backfill(config: &str, input: &str, url: &str, data: &str) -> String {
-    run_ok(&[
+/// The arguments of a backfill of 10:00-10:20.
+fn backfill_args<'a>(input: &'a str, url: &'a str, data: &'a str) -> [&'a str; 12] {
+    [
         "backfill",
-        "-c",
-        config,
         "--input",
         input,
         "--from",
@@ -22,14 +20,11 @@ fn backfill(config: &str, input: &str, url: &str, data: &str) -> String {
         "--data-dir",
         data,
         "-q",
-    ])
+    ]
 }
 
-/// A configuration that keeps the simulated January rows (older than the default retention).
-fn keep_old_rows(dir: &Path) -> String {
-    let file = dir.join("retention.toml");
-    std::fs::write(&file, "[postgres]\nretention_days = 36500\n").unwrap();
-    file.display().to_string()
+fn backfill(input: &str, url: &str, data: &str) -> String {
+    run_ok(&backfill_args(input, url, data))
 }
 
 #[test]
@@ -38,13 +33,10 @@ fn a_backfilled_range_equals_the_full_run_and_reruns_change_nothing() {
     let input = generate(dir.path(), &["--duration", "90m"]);
     let input = input.display().to_string();
     let data = dir.path().join("data").display().to_string();
-    let config = keep_old_rows(dir.path());
     let full = fresh_database("backfill_full");
     migrate(&full);
     run_ok(&[
         "run",
-        "-c",
-        &config,
         "--input",
         &input,
         "--database-url",
@@ -56,7 +48,7 @@ fn a_backfilled_range_equals_the_full_run_and_reruns_change_nothing() {
 
     let url = fresh_database("backfill");
     migrate(&url);
-    let summary = backfill(&config, &input, &url, &data);
+    let summary = backfill(&input, &url, &data);
     assert!(summary.contains("feature rows"), "{summary}");
     let expected: Vec<String> = table(&full)
         .into_iter()
@@ -70,6 +62,41 @@ fn a_backfilled_range_equals_the_full_run_and_reruns_change_nothing() {
         backfilled, expected,
         "rows of 10:00-10:20 only, equal to the full run's"
     );
-    backfill(&config, &input, &url, &data);
+    backfill(&input, &url, &data);
     assert_eq!(table(&url), expected, "a re-run changes nothing");
+}
+
+#[test]
+fn a_range_past_the_retention_horizon_is_refused_unless_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), &["--duration", "90m"]);
+    let input = input.display().to_string();
+    let data = dir.path().join("data").display().to_string();
+    let url = fresh_database("backfill_expired");
+    migrate(&url);
+    let args = backfill_args(&input, &url, &data);
+    let refused = aiops()
+        .args(args)
+        .env("AIOPS_POSTGRES__RETENTION_DAYS", "90")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("before the retention horizon") && stderr.contains("--past-retention"),
+        "{stderr}"
+    );
+
+    let forced: Vec<&str> = args.iter().copied().chain(["--past-retention"]).collect();
+    let summary = run_ok_with_env(&forced, &[("AIOPS_POSTGRES__RETENTION_DAYS", "90")]);
+    assert_eq!(summary_value(&summary, "feature rows"), 0, "{summary}");
+    assert_eq!(
+        summary_value(&summary, "expired rows"),
+        8 * 20,
+        "eight services, twenty minutes, all older than 90 days: {summary}"
+    );
+    assert!(
+        table(&url).is_empty(),
+        "nothing past the horizon is written"
+    );
 }

@@ -10,9 +10,18 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use postgres::Client;
 
 /// The path of the binary under test.
+///
+/// The tests replay telemetry of January 2026, older than the default 90-day retention, whose
+/// rows a database sink would refuse as expired; so every test keeps rows for a century unless
+/// it sets `AIOPS_POSTGRES__RETENTION_DAYS` itself (the retention test does).
 pub fn aiops() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_aiops"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aiops"));
+    command.env("AIOPS_POSTGRES__RETENTION_DAYS", KEEP_FOR_A_CENTURY);
+    command
 }
+
+/// `postgres.retention_days` of the tests: longer than any replayed telemetry is old.
+pub const KEEP_FOR_A_CENTURY: &str = "36500";
 
 /// Starts the CLI in the background with its output captured (`RUST_LOG=warn`).
 pub fn spawn(args: &[String]) -> std::process::Child {

@@ -162,20 +162,7 @@ fn postgres_graph_tables_answer_the_graph_at_a_time_and_reruns_change_nothing() 
     run_ok(&["migrate", "--database-url", &url]);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    // The simulated January data is older than the default 90-day retention.
-    let config = dir.path().join("retention.toml");
-    std::fs::write(&config, "[postgres]\nretention_days = 36500\n").unwrap();
-    let config = config.display().to_string();
-    let args = [
-        "-c",
-        &config,
-        "--seed",
-        "4",
-        "--fault-every",
-        "15",
-        "--database-url",
-        &url,
-    ];
+    let args = ["--seed", "4", "--fault-every", "15", "--database-url", &url];
     simulate(&data, "40m", "8", &args);
     let mut client = Client::connect(&url, postgres::NoTls).unwrap();
     let edge_rows: i64 = client

@@ -46,9 +46,7 @@ pub fn kafka_config_at(dir: &Path, test: &str, partitions: i32, brokers: &str) -
              alerts_topic = \"{name}_alerts\"\n\
              [[kafka.topics]]\nname = \"{name}_spans\"\nsignal = \"traces\"\nencoding = \"otlp_proto\"\n\
              [[kafka.topics]]\nname = \"{name}_metrics\"\nsignal = \"metrics\"\nencoding = \"otlp_proto\"\n\
-             [watermark]\nidle_timeout_ms = 600000\n\
-             # The simulated January data is older than the default 90-day retention.\n\
-             [postgres]\nretention_days = 36500\n",
+             [watermark]\nidle_timeout_ms = 600000\n",
         ),
     )
     .unwrap();

@@ -17,6 +17,7 @@ mod ordering;
 mod outages;
 mod postgres_sink;
 mod receivers;
+mod retention;
 mod sampling;
 mod schema;
 mod semconv;

@@ -329,9 +329,6 @@ fn training_from_postgres_reads_the_same_rows_as_from_parquet() {
     let url = fresh_database("train_from_pg");
     run_ok(&["migrate", "--database-url", &url]);
     let dir = tempfile::tempdir().unwrap();
-    let keep = dir.path().join("keep.toml");
-    std::fs::write(&keep, "[postgres]\nretention_days = 36500\n").unwrap();
-    let keep = keep.display().to_string();
     let parquet = dir.path().join("parquet").display().to_string();
     let into_db = dir.path().join("db").display().to_string();
     simulate(&parquet, "30m", "4", &["--seed", "6"]);
@@ -339,7 +336,7 @@ fn training_from_postgres_reads_the_same_rows_as_from_parquet() {
         &into_db,
         "30m",
         "4",
-        &["--seed", "6", "--database-url", &url, "-c", &keep],
+        &["--seed", "6", "--database-url", &url],
     );
     let range = "2026-01-05T09:05:00Z..2026-01-05T09:25:00Z";
     let (from_files, from_db) = (dir.path().join("m1"), dir.path().join("m2"));

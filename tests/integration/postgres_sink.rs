@@ -6,7 +6,9 @@ use aiops_engine::config::JobConfig;
 use aiops_engine::features::row::{ColumnKind, COLUMNS};
 use aiops_engine::features::FeatureRow;
 use aiops_engine::features::SpanPane;
-use aiops_engine::sink::postgres::{OffsetStore, PaneStore, PostgresSink, ResumeOffset, Storage};
+use aiops_engine::sink::postgres::{
+    Dropped, OffsetStore, PaneStore, PostgresSink, ResumeOffset, Storage,
+};
 use aiops_engine::time::pane_of;
 use postgres::Client;
 
@@ -122,15 +124,7 @@ fn timescaledb_path_when_a_server_is_given() {
     // Rows written through the hypertable roll up in the continuous aggregate.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    let keep = dir.path().join("keep.toml");
-    std::fs::write(&keep, "[postgres]\nretention_days = 36500\n").unwrap();
-    let keep = keep.display().to_string();
-    simulate(
-        &data,
-        "75m",
-        "4",
-        &["--seed", "9", "--database-url", &url, "-c", &keep],
-    );
+    simulate(&data, "75m", "4", &["--seed", "9", "--database-url", &url]);
     client
         .batch_execute("CALL refresh_continuous_aggregate('otlp_features_1h', NULL, NULL)")
         .unwrap();
@@ -359,7 +353,14 @@ fn retention_drops_only_expired_partitions() {
     sink.write_transaction(&[row("old", now - 100 * day, 0.0), row("new", now, 0.0)])
         .unwrap();
     let dropped = sink.apply_retention(now).unwrap();
-    assert_eq!(dropped, vec!["otlp_ai_features_p20250927".to_string()]);
+    assert_eq!(
+        dropped,
+        vec![Dropped {
+            name: "otlp_ai_features_p20250927".to_string(),
+            rows: 1
+        }],
+        "the partition, with the rows it held"
+    );
     let mut client = Client::connect(&url, postgres::NoTls).unwrap();
     let services: Vec<String> = client
         .query("SELECT service_name FROM otlp_ai_features", &[])

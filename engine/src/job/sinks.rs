@@ -30,7 +30,7 @@ pub(super) fn row_sink(shared: &Shared, index: usize) -> Result<Box<dyn RowSink>
     }
     let mut sink = PostgresSink::connect(&config.postgres)?;
     if index == 0 {
-        sink = sink.applying_retention()?;
+        sink = sink.applying_retention(Arc::clone(&shared.stats))?;
     }
     Ok(Box::new(sink))
 }

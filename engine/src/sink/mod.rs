@@ -46,6 +46,10 @@ impl RowSink for Box<dyn RowSink> {
     fn commits_each_window(&self) -> bool {
         (**self).commits_each_window()
     }
+
+    fn horizon_us(&self, now_us: i64) -> Option<i64> {
+        (**self).horizon_us(now_us)
+    }
 }
 
 /// A destination for feature rows. Buffering and when to flush are the [`WriteRows`]
@@ -59,5 +63,13 @@ pub trait RowSink {
     /// transactions (a database) commit each window for latency; files batch for size.
     fn commits_each_window(&self) -> bool {
         false
+    }
+    /// The retention horizon at wall-clock `now_us`: rows of minutes before it are not
+    /// written but counted as expired, because retention would drop them (at once, or at its
+    /// next run). Refusing them, rather than writing and dropping, keeps a restarted or
+    /// replayed job's table equal to an undisturbed one's, and the written-rows count true.
+    /// `None`: the sink keeps everything.
+    fn horizon_us(&self, _now_us: i64) -> Option<i64> {
+        None
     }
 }

@@ -21,7 +21,8 @@ use crate::time::Pane;
 pub trait WriteRows<'scope> {
     /// Buffers the rows of the worker that produced them whose time lies in `keep` (µs; rows
     /// outside are dropped: already durable from an earlier run, or outside a backfill's
-    /// range) and persists them through `sink` in
+    /// range) and not before the sink's retention horizon (counted as expired) and persists
+    /// them through `sink` in
     /// batches of at most `sink.max_rows_per_write()`: when the oldest buffered row is
     /// `flush_interval` old, when a full batch is buffered, and when the input is exhausted, so
     /// the last rows are durable before the dataflow completes. Counts rows and the latest
@@ -94,9 +95,15 @@ impl<'scope> WriteRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
             move |_capability, info| {
                 let activator = scope.activator_for(info.address);
                 move |(input, frontier), _output| {
+                    let horizon = sink.horizon_us(chrono::Utc::now().timestamp_micros());
                     input.for_each(|capability, rows| {
                         Stats::add(&stats.rows, rows.len() as u64);
                         rows.retain(|row| keep.contains(&row.time_us));
+                        if let Some(horizon) = horizon {
+                            let before = rows.len();
+                            rows.retain(|row| row.time_us >= horizon);
+                            Stats::add(&stats.rows_expired, (before - rows.len()) as u64);
+                        }
                         if rows.is_empty() {
                             return;
                         }

@@ -117,6 +117,16 @@ fn counters(out: &mut String, stats: &Stats) {
             written,
         ),
         (
+            "aiops_rows_expired_total",
+            "Feature rows not written: their minute lies before the retention horizon.",
+            load(&stats.rows_expired),
+        ),
+        (
+            "aiops_retention_dropped_rows_total",
+            "Rows dropped by retention runs (whole partitions past the horizon).",
+            load(&stats.retention_dropped_rows),
+        ),
+        (
             "aiops_sink_retries_total",
             "Sink writes that failed and were retried.",
             retries,
@@ -181,19 +191,20 @@ fn partitions(out: &mut String, stats: &Stats) {
     }
 }
 
+/// The family is always announced (a scrape shows what exists); the sample only once a
+/// window has closed, since before that there is no watermark to measure.
 fn watermark(out: &mut String, stats: &Stats, now_ns: u64) {
-    let open = stats.snapshot().closed_before_pane;
-    if open == 0 {
-        return;
-    }
-    let delay = now_ns.saturating_sub(pane_start_ns(open)) as f64 / 1e9;
     family(
         out,
         "aiops_watermark_delay_seconds",
         "gauge",
         "Wall-clock time minus the start of the oldest open window.",
     );
-    sample(out, "aiops_watermark_delay_seconds", "", delay);
+    let open = stats.snapshot().closed_before_pane;
+    if open > 0 {
+        let delay = now_ns.saturating_sub(pane_start_ns(open)) as f64 / 1e9;
+        sample(out, "aiops_watermark_delay_seconds", "", delay);
+    }
 }
 
 fn latency(out: &mut String, stats: &Stats) {

@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use aiops_engine::config::PostgresConfig;
 use aiops_engine::config::{SourceKind, StartOffset};
 use aiops_engine::job::ClusterOptions;
+use aiops_engine::sink::postgres::horizon_us;
 use anyhow::bail;
 use clap::Args;
 
@@ -37,6 +39,11 @@ pub struct BackfillArgs {
     /// Timely worker threads.
     #[arg(long, short = 'w', default_value_t = 1)]
     workers: usize,
+    /// Go ahead although the range starts before the database's retention horizon
+    /// (`postgres.retention_days` before today): the minutes before it are not written but
+    /// counted as expired. Without this flag such a backfill is refused.
+    #[arg(long)]
+    past_retention: bool,
     /// No progress bar (the summary is still printed).
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -68,6 +75,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.data_dir {
         config.sink.data_dir = dir;
     }
+    check_retention(&config.postgres, from, args.past_retention)?;
     // A backfill serves no metrics: it may run next to the live job on the same host.
     config.metrics.addr = None;
     let cluster = ClusterOptions {
@@ -75,4 +83,35 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
         ..ClusterOptions::default()
     };
     super::run::execute(config, cluster, args.quiet, false, Some(from..to))
+}
+
+/// Refuses a database backfill whose range starts before the retention horizon unless
+/// `past_retention`, because retention would drop those rows: they are not written (counted as
+/// expired), so without a word the user would find less than they asked for.
+fn check_retention(
+    postgres: &PostgresConfig,
+    from: i64,
+    past_retention: bool,
+) -> anyhow::Result<()> {
+    if postgres.url.is_none() {
+        return Ok(());
+    }
+    let horizon = horizon_us(
+        chrono::Utc::now().timestamp_micros(),
+        postgres.retention_days,
+    );
+    if from >= horizon {
+        return Ok(());
+    }
+    let at = chrono::DateTime::from_timestamp_micros(horizon).unwrap_or_default();
+    let days = postgres.retention_days;
+    if !past_retention {
+        bail!(
+            "--from lies before the retention horizon {at} (postgres.retention_days = {days}): \
+             rows before it would not be written. Raise postgres.retention_days to keep them, \
+             or pass --past-retention to recompute only the minutes from {at} on"
+        );
+    }
+    tracing::warn!(horizon = %at, retention_days = days, "minutes before the retention horizon are not written");
+    Ok(())
 }

@@ -15,6 +15,7 @@ mod pane_state;
 mod partitions;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
@@ -24,10 +25,12 @@ use super::RowSink;
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
+use crate::stats::Stats;
 pub use graph::{load_edges, GraphRecord, GraphStore};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
 pub use pane_state::PaneStore;
+pub use partitions::{horizon_us, Dropped};
 
 /// SQLSTATE classes that describe the server's state, not the statement: connection
 /// exceptions (08), insufficient resources (53), operator intervention such as a shutdown
@@ -107,6 +110,12 @@ impl Connection {
     }
 }
 
+/// A time in µs as RFC 3339, for messages.
+fn rfc3339(time_us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(time_us)
+        .map_or_else(|| time_us.to_string(), |t| t.to_rfc3339())
+}
+
 /// Rows per transaction: large enough to amortise COPY, small enough to keep locks short.
 const ROWS_PER_TRANSACTION: usize = 50_000;
 
@@ -119,6 +128,8 @@ pub struct PostgresSink {
     partitions: BTreeSet<i64>,
     /// When native retention is next applied (only on the one sink that applies it).
     retention_due: Option<Instant>,
+    /// Where the rows retention dropped are counted (the sink that applies it).
+    retention_stats: Option<Arc<Stats>>,
 }
 
 /// How often a long-running job drops expired native partitions.
@@ -137,12 +148,15 @@ impl PostgresSink {
             statements: copy::UpsertStatements::new(),
             partitions: BTreeSet::new(),
             retention_due: None,
+            retention_stats: None,
         })
     }
 
     /// Makes this sink the one that applies native retention: now, then hourly while rows are
-    /// written (one sink per job is enough; dropping a partition is not free).
-    pub fn applying_retention(mut self) -> Result<Self> {
+    /// written (one sink per job is enough; dropping a partition is not free). What is dropped
+    /// is logged, partition by partition with its row count, and counted in `stats`.
+    pub fn applying_retention(mut self, stats: Arc<Stats>) -> Result<Self> {
+        self.retention_stats = Some(stats);
         self.retain()?;
         Ok(self)
     }
@@ -150,9 +164,18 @@ impl PostgresSink {
     fn retain(&mut self) -> Result<()> {
         self.retention_due = Some(Instant::now() + RETENTION_INTERVAL);
         let now_us = chrono::Utc::now().timestamp_micros();
-        let dropped = self.apply_retention(now_us)?;
-        if !dropped.is_empty() {
-            tracing::info!(?dropped, "retention dropped partitions");
+        let horizon = partitions::horizon_us(now_us, self.config.retention_days);
+        for dropped in self.apply_retention(now_us)? {
+            tracing::warn!(
+                partition = %dropped.name,
+                rows = dropped.rows,
+                horizon = %rfc3339(horizon),
+                retention_days = self.config.retention_days,
+                "retention dropped a partition past the horizon"
+            );
+            if let Some(stats) = &self.retention_stats {
+                Stats::add(&stats.retention_dropped_rows, dropped.rows.max(0) as u64);
+            }
         }
         Ok(())
     }
@@ -188,7 +211,7 @@ impl PostgresSink {
 
     /// Drops native partitions older than the retention period (TimescaleDB does this with
     /// its retention policy). Returns the partitions dropped.
-    pub fn apply_retention(&mut self, now_us: i64) -> Result<Vec<String>> {
+    pub fn apply_retention(&mut self, now_us: i64) -> Result<Vec<partitions::Dropped>> {
         if self.storage != Storage::Native {
             return Ok(Vec::new());
         }
@@ -209,6 +232,10 @@ impl RowSink for PostgresSink {
 
     fn commits_each_window(&self) -> bool {
         true
+    }
+
+    fn horizon_us(&self, now_us: i64) -> Option<i64> {
+        Some(partitions::horizon_us(now_us, self.config.retention_days))
     }
 
     fn persist(&mut self, rows: &[FeatureRow]) -> Result<()> {

@@ -54,14 +54,31 @@ pub fn ensure(
     Ok(())
 }
 
-/// Drops the daily partitions that end before `now - retention_days`.
+/// The retention horizon at `now_us`: the start of the oldest day retention keeps. Whole days,
+/// because retention drops whole daily partitions (TimescaleDB whole chunks): a row at or after
+/// it is not dropped until the horizon moves past its day.
+pub fn horizon_us(now_us: i64, retention_days: u32) -> i64 {
+    (now_us - i64::from(retention_days) * DAY_US).div_euclid(DAY_US) * DAY_US
+}
+
+/// A partition retention dropped, with the rows it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The partition's table name.
+    pub name: String,
+    /// Rows it held when it was dropped.
+    pub rows: i64,
+}
+
+/// Drops the daily partitions that end at or before the retention horizon (see
+/// [`horizon_us`]), counting each one's rows first so the drop can be reported.
 pub fn drop_older_than(
     client: &mut Client,
     now_us: i64,
     retention_days: u32,
     server: &str,
-) -> Result<Vec<String>> {
-    let cutoff_day = (now_us - i64::from(retention_days) * DAY_US).div_euclid(DAY_US);
+) -> Result<Vec<Dropped>> {
+    let cutoff_day = horizon_us(now_us, retention_days) / DAY_US;
     let rows = client
         .query(
             "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
@@ -82,11 +99,36 @@ pub fn drop_older_than(
             .and_hms_opt(0, 0, 0)
             .map_or(i64::MAX, |t| t.and_utc().timestamp() / 86_400);
         if day < cutoff_day {
-            client
-                .batch_execute(&format!("DROP TABLE IF EXISTS {name}"))
-                .map_err(|e| db_error(format!("dropping {name} on {server}"), &e))?;
-            dropped.push(name);
+            dropped.push(drop_partition(client, name, server)?);
         }
     }
     Ok(dropped)
+}
+
+/// Counts a partition's rows and drops it, in one transaction so no row escapes the count.
+fn drop_partition(client: &mut Client, name: String, server: &str) -> Result<Dropped> {
+    let failed = |e: &postgres::Error| db_error(format!("dropping {name} on {server}"), e);
+    let mut transaction = client.transaction().map_err(|e| failed(&e))?;
+    let rows: i64 = transaction
+        .query_one(&format!("SELECT count(*) FROM {name}"), &[])
+        .map_err(|e| failed(&e))?
+        .get(0);
+    transaction
+        .batch_execute(&format!("DROP TABLE IF EXISTS {name}"))
+        .map_err(|e| failed(&e))?;
+    transaction.commit().map_err(|e| failed(&e))?;
+    Ok(Dropped { name, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{horizon_us, DAY_US};
+
+    #[test]
+    fn the_horizon_is_the_start_of_the_oldest_kept_day() {
+        let noon = 20_000 * DAY_US + DAY_US / 2;
+        assert_eq!(horizon_us(noon, 90), (20_000 - 90) * DAY_US);
+        assert_eq!(horizon_us(20_000 * DAY_US, 1), 19_999 * DAY_US);
+        assert_eq!(horizon_us(noon, 0), 20_000 * DAY_US);
+    }
 }
