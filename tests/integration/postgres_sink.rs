@@ -223,7 +223,7 @@ fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
     let (mismatches, buckets) = rollup_mismatches(&mut client);
     assert_eq!(
         mismatches, 0,
-        "rollup averages equal the base table's (up to float summation order)"
+        "rollup averages and p99 maxima equal the base table's (up to float summation order)"
     );
     assert_eq!(
         buckets,
@@ -237,9 +237,11 @@ fn rollup_mismatches(client: &mut Client) -> (i64, i64) {
     let mismatches: i64 = client
         .query_one(
             "SELECT count(*) FROM otlp_features_1h r JOIN (SELECT date_trunc('hour', time) AS bucket, \
-               service_name, avg(request_rate_1m) AS rate, avg(cpu_usage) AS cpu \
+               service_name, avg(request_rate_1m) AS rate, avg(cpu_usage) AS cpu, \
+               max(p99_latency_1m) AS p99 \
              FROM otlp_ai_features GROUP BY 1, 2) b USING (bucket, service_name) \
              WHERE abs(r.avg_request_rate - b.rate) > 1e-9 * b.rate \
+                OR r.max_p99_latency IS DISTINCT FROM b.p99 \
                 OR abs(r.avg_cpu_usage - b.cpu) > 1e-9 * b.cpu \
                 OR (r.avg_request_rate IS NULL) <> (b.rate IS NULL)",
             &[],
@@ -438,5 +440,36 @@ fn database_problems_are_clear_errors() {
     assert!(
         !output.status.success() && stderr.contains("run `aiops migrate"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_p99_rollup_migration_recomputes_hours_already_rolled_up() {
+    let url = fresh_database("rollup_migration");
+    run_ok(&["migrate", "--database-url", &url]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    simulate(&data, "75m", "4", &["--seed", "9", "--database-url", &url]);
+    // Put the table back as migration 0005 left it: averaged p99s, 0006 not applied.
+    let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "ALTER TABLE otlp_features_1h RENAME COLUMN max_p99_latency TO avg_p99_latency; \
+             UPDATE otlp_features_1h r SET avg_p99_latency = h.p99 FROM \
+               (SELECT date_trunc('hour', time) AS bucket, service_name, avg(p99_latency_1m) AS p99 \
+                FROM otlp_ai_features GROUP BY 1, 2) h \
+             WHERE h.bucket = r.bucket AND h.service_name = r.service_name; \
+             DELETE FROM aiops_schema_migrations WHERE name LIKE '0006%'",
+        )
+        .unwrap();
+    let output = run_ok(&["migrate", "--database-url", &url]);
+    assert!(
+        output.contains("applied 0006_storage_hygiene.native.sql"),
+        "{output}"
+    );
+    assert_eq!(
+        rollup_mismatches(&mut client),
+        (0, 4 * 2),
+        "every filled hour holds its largest minute p99 after the migration"
     );
 }

@@ -59,6 +59,34 @@ fn stored(url: &str) -> (Vec<(String, i64)>, i64) {
     (rows, oldest)
 }
 
+/// (caller, callee, minute) of a stored edge.
+type Edge = (String, String, i64);
+
+/// Every stored edge, and the incident updates as (id, minute).
+fn graph(url: &str) -> (Vec<Edge>, Vec<(String, i64)>) {
+    let mut client = Client::connect(url, postgres::NoTls).unwrap();
+    let edges = client
+        .query(
+            "SELECT caller, callee, extract(epoch FROM time)::bigint FROM service_edges \
+             ORDER BY 1, 2, 3",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let incidents = client
+        .query(
+            "SELECT incident_id, extract(epoch FROM time)::bigint FROM incidents ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (edges, incidents)
+}
+
 fn summary(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
@@ -91,6 +119,13 @@ fn a_restart_past_the_horizon_leaves_the_table_of_an_undisturbed_run() {
         rows.len()
     );
 
+    let (edges, incidents) = graph(&url);
+    assert!(
+        !edges.is_empty() && edges.iter().all(|e| e.2 >= horizon_s),
+        "edges are written from the horizon on only"
+    );
+    assert!(incidents.iter().all(|i| i.1 >= horizon_s));
+
     // A restart replays the same telemetry: retention at start drops nothing of it.
     let again = straddling_run(&url, &data, "1");
     let stderr = String::from_utf8_lossy(&again.stderr).into_owned();
@@ -114,10 +149,16 @@ fn a_restart_past_the_horizon_leaves_the_table_of_an_undisturbed_run() {
         rows,
         "as if retention had been 1 day all along"
     );
+    assert_eq!(graph(&other).0, edges, "edges past the horizon are deleted");
     let logged: u64 = stderr
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|line| line["message"] == "retention dropped a partition past the horizon")
+        .filter(|line| {
+            line["message"] == "retention dropped rows past the horizon"
+                && line["from"]
+                    .as_str()
+                    .is_some_and(|f| f.starts_with("otlp_ai_features"))
+        })
         .map(|line| line["rows"].as_u64().unwrap())
         .sum();
     assert_eq!(

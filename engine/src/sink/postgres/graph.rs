@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{db_error, Connection};
+use super::{db_error, Connection, Dropped, Storage};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::graph::EdgeWindow;
@@ -34,6 +34,8 @@ impl GraphRecord {
 pub struct GraphStore {
     connection: Connection,
     expiry_minutes: u64,
+    /// Minutes before the retention horizon are not written (as feature rows are not).
+    retention_days: u32,
 }
 
 fn timestamp(us: i64) -> DateTime<Utc> {
@@ -65,10 +67,16 @@ impl GraphStore {
         Ok(GraphStore {
             connection: Connection::open(config)?,
             expiry_minutes,
+            retention_days: config.retention_days,
         })
     }
 
     fn write_all(&mut self, panes: &[Pane], records: &[GraphRecord]) -> Result<()> {
+        let horizon = super::horizon_us(Utc::now().timestamp_micros(), self.retention_days);
+        let records = records.iter().filter(|r| r.time_us() >= horizon);
+        let panes = panes
+            .iter()
+            .filter(|p| (pane_start_ns(**p) / 1_000) as i64 >= horizon);
         let server = self.connection.server().to_string();
         let failed = |e: &postgres::Error| db_error(format!("storing the graph on {server}"), e);
         let expiry = format!("{} minutes", self.expiry_minutes);
@@ -124,6 +132,38 @@ impl GraphStore {
         }
         transaction.commit().map_err(|e| failed(&e))
     }
+}
+
+/// The graph tables' rows past the horizon that no retention policy drops: on the native path
+/// edges and incidents by their minute; on both paths dependency intervals that ended before
+/// it (an interval is kept while it may still be extended, however long ago it opened).
+pub fn delete_older_than(
+    client: &mut postgres::Client,
+    horizon_us: i64,
+    storage: Storage,
+    server: &str,
+) -> Result<Vec<Dropped>> {
+    let mut tables = vec![("service_dependencies", "valid_to")];
+    if storage == Storage::Native {
+        tables.extend([("service_edges", "time"), ("incidents", "time")]);
+    }
+    let horizon = timestamp(horizon_us);
+    let mut deleted = Vec::new();
+    for (table, column) in tables {
+        let rows = client
+            .execute(
+                &format!("DELETE FROM {table} WHERE {column} < $1"),
+                &[&horizon],
+            )
+            .map_err(|e| db_error(format!("applying retention to {table} on {server}"), &e))?;
+        if rows > 0 {
+            deleted.push(Dropped {
+                name: table.to_string(),
+                rows: rows as i64,
+            });
+        }
+    }
+    Ok(deleted)
 }
 
 /// The nested incident fields as JSONB values.

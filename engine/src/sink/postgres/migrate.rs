@@ -39,7 +39,22 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_dependency_graph.sql",
         include_str!("../../../../sql/migrations/0005_dependency_graph.sql"),
     ),
+    (
+        "0006_storage_hygiene.native.sql",
+        include_str!("../../../../sql/migrations/0006_storage_hygiene.native.sql"),
+    ),
+    (
+        "0006_storage_hygiene.timescale.sql",
+        include_str!("../../../../sql/migrations/0006_storage_hygiene.timescale.sql"),
+    ),
 ];
+
+/// Run after the migrations that rebuild the continuous aggregate, outside a transaction
+/// (TimescaleDB refuses to fill one inside): its history is recomputed from the rows.
+const REFILL_AGGREGATE: (&str, &str) = (
+    "0006_storage_hygiene.timescale.sql",
+    "CALL refresh_continuous_aggregate('otlp_features_1h', NULL, NULL)",
+);
 
 /// How the feature table is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +235,11 @@ pub fn migrate(
         transaction
             .commit()
             .map_err(db(&format!("committing {name}"), server))?;
+        if *name == REFILL_AGGREGATE.0 {
+            client
+                .batch_execute(REFILL_AGGREGATE.1)
+                .map_err(db("refreshing otlp_features_1h", server))?;
+        }
         report.applied.push(name.to_string());
     }
     Ok(report)

@@ -167,13 +167,14 @@ impl PostgresSink {
         let horizon = partitions::horizon_us(now_us, self.config.retention_days);
         for dropped in self.apply_retention(now_us)? {
             tracing::warn!(
-                partition = %dropped.name,
+                from = %dropped.name,
                 rows = dropped.rows,
                 horizon = %rfc3339(horizon),
                 retention_days = self.config.retention_days,
-                "retention dropped a partition past the horizon"
+                "retention dropped rows past the horizon"
             );
-            if let Some(stats) = &self.retention_stats {
+            let feature_rows = dropped.name.starts_with("otlp_ai_features");
+            if let (Some(stats), true) = (&self.retention_stats, feature_rows) {
                 Stats::add(&stats.retention_dropped_rows, dropped.rows.max(0) as u64);
             }
         }
@@ -209,19 +210,21 @@ impl PostgresSink {
         transaction.commit().map_err(|e| failed("commit", &e))
     }
 
-    /// Drops native partitions older than the retention period (TimescaleDB does this with
-    /// its retention policy). Returns the partitions dropped.
+    /// Drops native feature partitions older than the retention period (TimescaleDB does
+    /// this with its retention policy), then deletes the graph rows past the horizon that no
+    /// policy covers (edges and incidents natively, dependency intervals that ended). Returns what was dropped: feature
+    /// partitions by name, graph tables by table name.
     pub fn apply_retention(&mut self, now_us: i64) -> Result<Vec<partitions::Dropped>> {
-        if self.storage != Storage::Native {
-            return Ok(Vec::new());
-        }
         let server = self.connection.server().to_string();
-        partitions::drop_older_than(
-            self.connection.client()?,
-            now_us,
-            self.config.retention_days,
-            &server,
-        )
+        let (days, storage) = (self.config.retention_days, self.storage);
+        let client = self.connection.client()?;
+        let mut dropped = match storage {
+            Storage::Native => partitions::drop_older_than(client, now_us, days, &server)?,
+            Storage::Timescale => Vec::new(),
+        };
+        let horizon = partitions::horizon_us(now_us, days);
+        dropped.extend(graph::delete_older_than(client, horizon, storage, &server)?);
+        Ok(dropped)
     }
 }
 
