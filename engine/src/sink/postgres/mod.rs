@@ -212,8 +212,8 @@ impl PostgresSink {
 
     /// Drops native feature partitions older than the retention period (TimescaleDB does
     /// this with its retention policy), then deletes the graph rows past the horizon that no
-    /// policy covers (edges and incidents natively, dependency intervals that ended). Returns what was dropped: feature
-    /// partitions by name, graph tables by table name.
+    /// policy covers (edges and incidents natively, dependency intervals that ended). Returns
+    /// what was dropped: feature partitions by name, graph tables by table name.
     pub fn apply_retention(&mut self, now_us: i64) -> Result<Vec<partitions::Dropped>> {
         let server = self.connection.server().to_string();
         let (days, storage) = (self.config.retention_days, self.storage);
