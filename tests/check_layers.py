@@ -22,7 +22,7 @@ from pathlib import Path
 CRATES = {
     "engine": {
         "stages": ["source", "otlp", "time", "features", "graph", "score", "sink", "job"],
-        "leaves": ["error", "config", "record", "stats", "retry"],
+        "leaves": ["error", "config", "record", "stats", "retry", "published"],
     },
     "bench": {
         "stages": ["datasets", "detectors", "scoring", "cross_validation", "eval"],

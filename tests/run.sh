@@ -179,6 +179,21 @@ fuzz_smoke() {
   rm -rf "$out"
 }
 
+# Prometheus and Alertmanager from Debian's packages: the integration tests start them with the
+# compose stack's own files (deploy/), addresses rewritten for loopback. Installing the packages
+# must not leave their system services running: the tests choose their own ports.
+monitoring_tools() {
+  if [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/prometheus-alertmanager ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+  fi
+  export AIOPS_TEST_PROMETHEUS=/usr/bin/prometheus
+  export AIOPS_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager
+  echo "$(prometheus --version 2>&1 | head -n 1)"
+  promtool check config deploy/prometheus.yml >/dev/null
+  echo "deploy/prometheus.yml valid (promtool check config)"
+}
+
 # The public datasets (NAB, ASD, Nezha) are not in the repository: the NAB and ASD reference tests
 # read them from AIOPS_DATA_ROOT, else from ../shared/data beside the project. Say which, so a
 # run that skips them says so here rather than passing quietly.
@@ -203,6 +218,8 @@ step "starting PostgreSQL"
 start_postgres
 step "starting the Kafka-protocol broker"
 start_broker
+step "Prometheus and Alertmanager (Debian packages)"
+monitoring_tools
 
 step "rustfmt"
 cargo fmt --all -- --check

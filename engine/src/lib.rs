@@ -16,7 +16,8 @@
 //! 8. [`job`]: the stages wired into a timely dataflow on any number of workers and processes,
 //!    with effectively-once Kafka offsets.
 //!
-//! The leaves every stage may use: [`error`], [`config`], [`record`], [`stats`], [`retry`].
+//! The leaves every stage may use: [`error`], [`config`], [`record`], [`stats`], [`retry`],
+//! [`published`].
 //! The numeric models themselves (forest, LSTM, GNN, ranking algorithms) are the
 //! `aiops-models` crate; evaluation on public datasets is the `aiops-bench` crate, which
 //! nothing here depends on.
@@ -24,6 +25,7 @@
 // Leaves.
 pub mod config;
 pub mod error;
+pub mod published;
 pub mod record;
 pub mod retry;
 pub mod stats;

@@ -140,6 +140,8 @@ pub struct Stats {
     pub model_load_errors: AtomicU64,
     /// Input drift of the loaded model: PSI per (worker, input) over the drift window.
     pub drift: Mutex<BTreeMap<(usize, String), f64>>,
+    /// Results published as Prometheus series (service graph, per-service gauges).
+    pub published: crate::published::Published,
 }
 
 /// A plain copy of the counters at one instant.

@@ -27,7 +27,7 @@ fn ground_truth(data: &Path) -> Vec<(String, String, i64)> {
 }
 
 /// Every JSON line under `dir`.
-fn json_lines(dir: &Path) -> Vec<serde_json::Value> {
+pub fn json_lines(dir: &Path) -> Vec<serde_json::Value> {
     let mut values = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();

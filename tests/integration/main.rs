@@ -16,6 +16,7 @@ mod models;
 mod ordering;
 mod outages;
 mod postgres_sink;
+mod published;
 mod receivers;
 mod retention;
 mod sampling;

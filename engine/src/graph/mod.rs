@@ -15,6 +15,7 @@ pub mod snapshot;
 use serde::{Deserialize, Serialize};
 
 use crate::features::{service_hash, LatencySketch};
+use crate::published::SecondsHistogram;
 use crate::time::Pane;
 
 pub use edges::EdgeWindows;
@@ -43,6 +44,10 @@ pub struct EdgePartial {
     pub latency: LatencySketch,
     /// Network gap of calls from an outgoing span: the caller's span minus the callee's, ms.
     pub gap: LatencySketch,
+    /// Durations of the callee's server spans, for the published service graph.
+    pub server: SecondsHistogram,
+    /// Durations of the caller's client spans, alike.
+    pub client: SecondsHistogram,
 }
 
 /// One edge of the dependency graph in one minute.

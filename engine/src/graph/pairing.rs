@@ -28,6 +28,7 @@ use timely::dataflow::StreamVec;
 
 use super::{EdgePartial, OVERFLOW_NODE};
 use crate::features::LatencySketch;
+use crate::published::SecondsHistogram;
 use crate::record::{ResourceInfo, Span, SpanKind};
 use crate::stats::Stats;
 use crate::time::{pane_of, Pane};
@@ -103,6 +104,10 @@ struct Call {
     latency_ms: f64,
     error: bool,
     gap_ms: Option<f64>,
+    /// The callee's server span, when it reported one.
+    server_ms: Option<f64>,
+    /// The caller's client span, when it has one.
+    client_ms: Option<f64>,
     /// Calls the pair stands for: the calling span's sampling weight.
     weight: f64,
 }
@@ -164,6 +169,8 @@ impl Partials {
                     errors: 0.0,
                     latency: LatencySketch::default(),
                     gap: LatencySketch::default(),
+                    server: SecondsHistogram::default(),
+                    client: SecondsHistogram::default(),
                 });
             }
         }
@@ -177,6 +184,12 @@ impl Partials {
         partial.latency.add_weighted(call.latency_ms, call.weight);
         if let Some(gap) = call.gap_ms {
             partial.gap.add(gap);
+        }
+        if let Some(server) = call.server_ms {
+            partial.server.add_ms(server, call.weight);
+        }
+        if let Some(client) = call.client_ms {
+            partial.client.add_ms(client, call.weight);
         }
     }
 }
@@ -239,6 +252,8 @@ impl Pairing {
                         latency_ms: link.duration_ms,
                         error: link.error,
                         gap_ms: None,
+                        server_ms: None,
+                        client_ms: Some(link.duration_ms),
                         weight: link.weight,
                     };
                     self.partials.add(decided, link.service(), peer, true, call);
@@ -287,6 +302,8 @@ fn pair(parent: &mut SpanLink, child: &SpanLink, wait: Pane, partials: &mut Part
         gap_ms: parent
             .outgoing
             .then(|| (parent.duration_ms - child.duration_ms).max(0.0)),
+        server_ms: Some(child.duration_ms),
+        client_ms: parent.outgoing.then_some(parent.duration_ms),
         // The callee's request span: one call per request it stands for.
         weight: child.weight,
     };

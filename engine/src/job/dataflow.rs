@@ -20,6 +20,7 @@ use crate::score::RaiseIncidents;
 use crate::score::{AnnotateRows, DetectAnomalies, Detector, Incident, IncidentTracker};
 use crate::sink::alerts::KafkaAlerts;
 use crate::sink::postgres::{GraphRecord, GraphStore, PaneStore};
+use crate::sink::results::{PublishEdges, PublishRows};
 use crate::sink::{JsonLines, PersistClosed, RowSink, WriteRows};
 use crate::stats::Stats;
 use crate::time::Pane;
@@ -127,8 +128,10 @@ pub(super) fn build(
                 .probe_with(&durable);
         }
         let (wait, max_edges) = (graph.pairing_wait_minutes, graph.max_edges_per_minute);
+        let mut publish_edges = PublishEdges::new(Arc::clone(stats), max_edges);
         let edges = links
             .call_pairs(wait, max_edges, Arc::clone(stats))
+            .inspect_core(move |event| publish_edges.observe(event))
             .edge_windows();
         let restored_panes = restored_in
             .to_stream(scope)
@@ -160,9 +163,11 @@ pub(super) fn build(
                 .persist_closed(store)
                 .probe_with(&durable);
         }
+        let mut publish_rows = PublishRows::new(Arc::clone(stats), max_edges);
         scored
             .map(|(row, _)| row)
             .annotate_rows(incidents)
+            .inspect_core(move |event| publish_rows.observe(event))
             .probe_with(&probe)
             .write_rows(
                 outputs.rows,

@@ -6,7 +6,8 @@
 //! `batch`), or [`postgres::PostgresSink`]. Beside them: [`PersistClosed`] (closed panes and
 //! graph records to a store), JSON lines and side outputs (edges, incidents, late records,
 //! dead letters), Kafka [`alerts`] and [`dead_letter`]s, the job's own metrics in
-//! [`prometheus`] format, and [`stored`] and [`parquet_read`], which read stored rows and
+//! [`prometheus`] format with the [`results`] it publishes (service graph, per-service
+//! gauges), and [`stored`] and [`parquet_read`], which read stored rows and
 //! recorded rankings back for training.
 
 pub mod alerts;
@@ -20,6 +21,7 @@ pub mod parquet_read;
 mod persist;
 pub mod postgres;
 pub mod prometheus;
+pub mod results;
 mod side;
 pub mod stored;
 

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::published::{
+    Board, EdgeKey, EdgeTotals, SecondsHistogram, ServiceMinute, SERVICE_GRAPH_BUCKETS,
+};
 use crate::stats::{Stats, LATENCY_BUCKETS};
 use crate::time::pane_start_ns;
 
@@ -238,7 +241,181 @@ pub fn render(stats: &Stats, now_ns: u64) -> String {
     watermark(&mut out, stats, now_ns);
     latency(&mut out, stats);
     models(&mut out, stats);
+    stats.published.with(|board| {
+        service_graph(&mut out, board, stats);
+        services(&mut out, board);
+    });
     out
+}
+
+/// A label value with `\`, `"` and line breaks escaped, as the text format requires.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn edge_labels(key: &EdgeKey) -> String {
+    format!(
+        "client=\"{}\",server=\"{}\",connection_type=\"{}\"",
+        escape(&key.client),
+        escape(&key.server),
+        key.connection_type
+    )
+}
+
+/// The service graph under Grafana Tempo's metrics-generator names, so Grafana's service
+/// graph view and Tempo dashboards read it unchanged.
+fn service_graph(out: &mut String, board: &Board, stats: &Stats) {
+    for (name, help, value) in [
+        (
+            "traces_service_graph_request_total",
+            "Calls from client to server since the job started.",
+            (|t: &EdgeTotals| t.requests) as fn(&EdgeTotals) -> f64,
+        ),
+        (
+            "traces_service_graph_request_failed_total",
+            "Failed calls from client to server since the job started.",
+            |t: &EdgeTotals| t.failed,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        for (key, totals) in &board.edges {
+            sample(
+                out,
+                name,
+                &format!("{{{}}}", edge_labels(key)),
+                value(totals),
+            );
+        }
+    }
+    for (side, help) in [
+        ("server", "Durations of the callee's server spans, seconds."),
+        ("client", "Durations of the caller's client spans, seconds."),
+    ] {
+        let name = format!("traces_service_graph_request_{side}_seconds");
+        family(out, &name, "histogram", help);
+        for (key, totals) in &board.edges {
+            let histogram = if side == "server" {
+                &totals.server
+            } else {
+                &totals.client
+            };
+            edge_histogram(out, &name, &edge_labels(key), histogram);
+        }
+    }
+    for (name, help, value) in [
+        (
+            "traces_service_graph_unpaired_spans_total",
+            "Spans whose parent never arrived within the pairing wait.",
+            load(&stats.unpaired_spans),
+        ),
+        (
+            "traces_service_graph_dropped_spans_total",
+            "Calls beyond graph.max_edges_per_minute: not dropped but counted on the \
+             __overflow__ server.",
+            load(&stats.overflow_calls),
+        ),
+        (
+            "aiops_published_series_over_cap_total",
+            "Edges folded into __overflow__ and services left out: beyond the series cap.",
+            board.over_cap,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        sample(out, name, "", value);
+    }
+    let name = "aiops_service_graph_minute_timestamp_seconds";
+    family(
+        out,
+        name,
+        "gauge",
+        "Start of the latest minute whose calls the service-graph counters include.",
+    );
+    if let Some(minute) = board.edges_through_s {
+        sample(out, name, "", minute);
+    }
+}
+
+fn edge_histogram(out: &mut String, name: &str, labels: &str, histogram: &SecondsHistogram) {
+    let cumulative = histogram.cumulative();
+    for (bound, count) in SERVICE_GRAPH_BUCKETS.iter().zip(cumulative) {
+        sample(
+            out,
+            &format!("{name}_bucket"),
+            &format!("{{{labels},le=\"{bound}\"}}"),
+            count,
+        );
+    }
+    let total = cumulative[SERVICE_GRAPH_BUCKETS.len()];
+    sample(
+        out,
+        &format!("{name}_bucket"),
+        &format!("{{{labels},le=\"+Inf\"}}"),
+        total,
+    );
+    sample(
+        out,
+        &format!("{name}_sum"),
+        &format!("{{{labels}}}"),
+        histogram.sum,
+    );
+    sample(
+        out,
+        &format!("{name}_count"),
+        &format!("{{{labels}}}"),
+        total,
+    );
+}
+
+/// Per-service gauges of each service's latest closed minute (a service that stops sending
+/// keeps its last minute: `aiops_service_minute_timestamp_seconds` says which).
+fn services(out: &mut String, board: &Board) {
+    type Value = fn(&ServiceMinute) -> Option<f64>;
+    let gauges: [(&str, &str, Value); 6] = [
+        (
+            "aiops_service_minute_timestamp_seconds",
+            "Start of the service's latest closed minute, the one the other gauges describe.",
+            |m| Some(m.minute_s as f64),
+        ),
+        ("aiops_service_request_rate", "Requests per second.", |m| {
+            m.request_rate
+        }),
+        (
+            "aiops_service_error_rate",
+            "Failed share of requests.",
+            |m| m.error_rate,
+        ),
+        (
+            "aiops_service_p99_latency_seconds",
+            "p99 request latency.",
+            |m| m.p99_seconds,
+        ),
+        (
+            "aiops_service_anomaly_score",
+            "Detector score, 0.5 at the threshold.",
+            |m| m.anomaly_score,
+        ),
+        (
+            "aiops_service_anomalous",
+            "1 when the minute was flagged anomalous.",
+            |m| Some(f64::from(u8::from(m.anomalous))),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        family(out, name, "gauge", help);
+        for (service, minute) in &board.services {
+            if let Some(value) = value(minute) {
+                sample(
+                    out,
+                    name,
+                    &format!("{{service=\"{}\"}}", escape(service)),
+                    value,
+                );
+            }
+        }
+    }
 }
 
 /// `aiops_build_info{version}` 1: which release is running, for dashboards and alerts.
@@ -398,6 +575,62 @@ mod tests {
         assert!(text.contains("aiops_window_commit_latency_seconds_count 2\n"));
         assert_eq!(stats.commit_latency.quantile_bound(0.5), Some(0.05));
         assert_eq!(stats.commit_latency.quantile_bound(0.99), Some(1.0));
+    }
+
+    #[test]
+    fn renders_the_service_graph_under_tempo_names_and_service_gauges() {
+        use crate::published::{EdgeKey, EdgeTotals, ServiceMinute};
+        let stats = Stats::default();
+        let mut totals = EdgeTotals {
+            requests: 3.0,
+            failed: 1.0,
+            ..EdgeTotals::default()
+        };
+        totals.server.add_ms(50.0, 3.0);
+        totals.client.add_ms(300.0, 3.0);
+        let key = EdgeKey {
+            client: "front\"end".into(),
+            server: "cart".into(),
+            connection_type: "",
+        };
+        let minute = ServiceMinute {
+            minute_s: 1_767_603_600,
+            request_rate: Some(2.5),
+            p99_seconds: Some(0.08),
+            anomalous: true,
+            ..ServiceMinute::default()
+        };
+        stats.published.with(|board| {
+            board.cap = 10;
+            board.add_edges(1_767_603_600, [(key, totals)]);
+            board.set_services([("cart".to_string(), minute)]);
+        });
+        let text = render(&stats, 0);
+        let labels = r#"client="front\"end",server="cart",connection_type="""#;
+        for line in [
+            format!("traces_service_graph_request_total{{{labels}}} 3\n"),
+            format!("traces_service_graph_request_failed_total{{{labels}}} 1\n"),
+            format!(
+                "traces_service_graph_request_server_seconds_bucket{{{labels},le=\"0.1\"}} 3\n"
+            ),
+            format!(
+                "traces_service_graph_request_client_seconds_bucket{{{labels},le=\"0.2\"}} 0\n"
+            ),
+            format!(
+                "traces_service_graph_request_client_seconds_bucket{{{labels},le=\"0.4\"}} 3\n"
+            ),
+            format!("traces_service_graph_request_client_seconds_count{{{labels}}} 3\n"),
+            "aiops_service_graph_minute_timestamp_seconds 1767603600\n".to_string(),
+            "aiops_service_request_rate{service=\"cart\"} 2.5\n".to_string(),
+            "aiops_service_p99_latency_seconds{service=\"cart\"} 0.08\n".to_string(),
+            "aiops_service_anomalous{service=\"cart\"} 1\n".to_string(),
+        ] {
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
+        assert!(
+            !text.contains("aiops_service_error_rate{"),
+            "no sample for an unknown value"
+        );
     }
 
     #[test]
