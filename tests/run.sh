@@ -191,7 +191,8 @@ monitoring_tools() {
   export AIOPS_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager
   echo "$(prometheus --version 2>&1 | head -n 1)"
   promtool check config deploy/prometheus.yml >/dev/null
-  echo "deploy/prometheus.yml valid (promtool check config)"
+  amtool check-config deploy/alertmanager.yml >/dev/null
+  echo "deploy/prometheus.yml and deploy/alertmanager.yml valid (promtool, amtool)"
 }
 
 # The public datasets (NAB, ASD, Nezha) are not in the repository: the NAB and ASD reference tests

@@ -140,6 +140,12 @@ pub struct Stats {
     pub model_load_errors: AtomicU64,
     /// Input drift of the loaded model: PSI per (worker, input) over the drift window.
     pub drift: Mutex<BTreeMap<(usize, String), f64>>,
+    /// Alert batches and webhook messages delivered.
+    pub alerts_sent: AtomicU64,
+    /// Deliveries that failed (receiver unreachable or refusing); retried with backoff.
+    pub alert_send_failures: AtomicU64,
+    /// Incident updates or alerts dropped: the notifier's channel or queue was full.
+    pub alerts_dropped: AtomicU64,
     /// Results published as Prometheus series (service graph, per-service gauges).
     pub published: crate::published::Published,
 }

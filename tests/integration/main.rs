@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic: a panic is a failed test
 
+mod alerts;
 mod backfill;
 mod common;
 mod correctness;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::{number, read_rows, spawn};
 use crate::graph::json_lines;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
@@ -24,7 +24,7 @@ fn prometheus_binary() -> String {
 }
 
 /// Stops a child process when dropped, so a failed assertion leaves nothing running.
-struct Running(Child);
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -79,7 +79,7 @@ fn encode(text: &str) -> String {
 }
 
 /// `GET path` on Prometheus's HTTP API: the JSON answer (null when unreachable).
-fn api(addr: &str, path: &str) -> serde_json::Value {
+pub fn api(addr: &str, path: &str) -> serde_json::Value {
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
         return serde_json::Value::Null;
     };

@@ -29,7 +29,7 @@ pub use input::{
     IdentityConfig, KafkaConfig, KafkaTopic, ReceiverConfig, SourceConfig, SourceKind, StartOffset,
     WatermarkConfig,
 };
-pub use output::{MetricsConfig, PostgresConfig, SinkConfig};
+pub use output::{AlertsConfig, MetricsConfig, PostgresConfig, SinkConfig};
 pub use simulator::{FaultKind, FaultSpec, Shape, SimConfig};
 
 use crate::error::{Error, Result};
@@ -69,6 +69,8 @@ pub struct JobConfig {
     pub postgres: PostgresConfig,
     /// `[metrics]`.
     pub metrics: MetricsConfig,
+    /// `[alerts]`.
+    pub alerts: AlertsConfig,
 }
 
 fn merge(base: &mut toml::Value, overlay: toml::Value) {

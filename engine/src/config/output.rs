@@ -47,6 +47,26 @@ impl PostgresConfig {
     }
 }
 
+/// `[alerts]`: incidents as alerts to people.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Alertmanager base URL (`http://alertmanager:9093`); `None` (`""`): not sent.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub alertmanager_url: Option<String>,
+    /// A generic webhook (JSON with a Slack-compatible `text`); `None` (`""`): not sent.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub webhook_url: Option<String>,
+    /// Active alerts are sent again this often, seconds (they expire after four intervals).
+    pub resend_s: u64,
+    /// Most alerts held while a receiver is unreachable; beyond it the oldest are dropped.
+    pub max_queued: usize,
+    /// Link to an incident, `{incident_id}` replaced; `""`: no link.
+    pub incident_url: String,
+    /// User-facing entry services: an incident touching one is critical.
+    pub entry_services: Vec<String>,
+}
+
 /// `[metrics]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -19,6 +19,7 @@ use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, SplitLinks, WithNeighbour
 use crate::score::RaiseIncidents;
 use crate::score::{AnnotateRows, DetectAnomalies, Detector, Incident, IncidentTracker};
 use crate::sink::alerts::KafkaAlerts;
+use crate::sink::notify::Notifier;
 use crate::sink::postgres::{GraphRecord, GraphStore, PaneStore};
 use crate::sink::results::{PublishEdges, PublishRows};
 use crate::sink::{JsonLines, PersistClosed, RowSink, WriteRows};
@@ -56,6 +57,8 @@ pub(super) struct Outputs {
     pub graph: Option<GraphStore>,
     /// Incident updates to Kafka.
     pub alerts: Option<KafkaAlerts>,
+    /// Incidents to Alertmanager and the webhook.
+    pub notifier: Option<Notifier>,
     /// Edges as JSON lines.
     pub edge_lines: JsonLines<EdgeWindow>,
     /// Incidents as JSON lines.
@@ -151,6 +154,9 @@ pub(super) fn build(
             .inspect_core(move |event| incident_lines.observe(event));
         if let Some(mut alerts) = outputs.alerts {
             incidents = incidents.inspect_core(move |event| alerts.observe(event));
+        }
+        if let Some(mut notifier) = outputs.notifier {
+            incidents = incidents.inspect_core(move |event| notifier.observe(event));
         }
         let mut edge_lines = outputs.edge_lines;
         let edges = edges.inspect_core(move |event| edge_lines.observe(event));

@@ -13,6 +13,7 @@ use crate::graph::EdgeWindow;
 use crate::record::Signal;
 use crate::score::Incident;
 use crate::sink::alerts::KafkaAlerts;
+use crate::sink::notify::Notifier;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::{load_edges, GraphStore, PaneStore, PostgresSink, StoredProgress};
 use crate::sink::{DeadLetters, JsonLines, KafkaDeadLetters, RowSink, SideOutput};
@@ -83,6 +84,15 @@ pub(super) fn alerts(
     match (shared.input.is_kafka(), &kafka.alerts_topic, index) {
         (true, Some(topic), 0) => Ok(Some(KafkaAlerts::new(kafka, topic, keep)?)),
         _ => Ok(None),
+    }
+}
+
+/// Incidents to Alertmanager and the webhook, from worker 0 (which sees every incident and the
+/// incident stream's frontier), when `[alerts]` names a receiver.
+pub(super) fn notifier(shared: &Shared, index: usize) -> Option<Notifier> {
+    match index {
+        0 => Notifier::start(&shared.config.alerts, Arc::clone(&shared.stats)),
+        _ => None,
     }
 }
 

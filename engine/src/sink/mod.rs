@@ -15,6 +15,7 @@ mod batch;
 mod buffer;
 pub mod dead_letter;
 mod json_lines;
+pub mod notify;
 mod operator;
 pub mod parquet;
 pub mod parquet_read;

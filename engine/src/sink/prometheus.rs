@@ -130,6 +130,21 @@ fn counters(out: &mut String, stats: &Stats) {
             load(&stats.retention_dropped_rows),
         ),
         (
+            "aiops_alerts_sent_total",
+            "Alert batches (Alertmanager) and webhook messages delivered.",
+            load(&stats.alerts_sent),
+        ),
+        (
+            "aiops_alert_send_failures_total",
+            "Alert deliveries that failed and are retried.",
+            load(&stats.alert_send_failures),
+        ),
+        (
+            "aiops_alerts_dropped_total",
+            "Incident updates or alerts dropped because the notifier's queue was full.",
+            load(&stats.alerts_dropped),
+        ),
+        (
             "aiops_sink_retries_total",
             "Sink writes that failed and were retried.",
             retries,

@@ -1,0 +1,424 @@
+//! Incidents to people: alerts in Alertmanager (API v2, `POST /api/v2/alerts`) and messages to
+//! a generic webhook (JSON with Slack-compatible `text`).
+//!
+//! The dataflow only hands incident updates and frontier moves to a bounded channel (the
+//! observer never blocks: a full channel drops the update and counts it). A notifier thread
+//! keeps every incident it knows, derives the alerts from them, sends them when they change and
+//! re-sends active ones every `alerts.resend_s` (each expires after four intervals, so a job
+//! that dies stops paging within minutes), resolves an incident's alerts (`endsAt`) once the
+//! event-time frontier has passed its last minute by more than the incidents' quiet gap, and
+//! retries an unreachable receiver with backoff while holding at most `alerts.max_queued`
+//! incidents. Alert times are wall-clock (Alertmanager's clock), the incident's own minutes are
+//! in the annotations.
+//!
+//! Labels: `alertname` (`AiopsRootCause` once per incident, `AiopsAnomaly` per anomalous
+//! service), `service`, `severity`, `root_cause`, `incident_id`. An inhibit rule (see
+//! `deploy/alertmanager.yml`) silences the symptoms of an incident by its root-cause alert.
+//! Severity is the blast radius: `critical` when an entry service (`alerts.entry_services`) is
+//! anomalous or at least [`CRITICAL_SERVICES`] services are, else `warning`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use timely::progress::Stamp;
+
+use crate::config::AlertsConfig;
+use crate::retry::Backoff;
+use crate::score::incidents::GAP_MINUTES;
+use crate::score::Incident;
+use crate::stats::Stats;
+use crate::time::Pane;
+
+/// Anomalous services from which an incident is critical without touching an entry service.
+pub const CRITICAL_SERVICES: usize = 3;
+
+/// Updates the observer may have in flight to the notifier thread.
+const CHANNEL: usize = 4_096;
+
+/// How long one HTTP request may take: a slow receiver must not hold alerts back for long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+enum Event {
+    Update(Box<Incident>),
+    /// Minutes before this pane are closed everywhere.
+    ClosedBefore(Pane),
+}
+
+/// Sends incidents to Alertmanager and the webhook from its own thread.
+pub struct Notifier {
+    events: Option<SyncSender<Event>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<Stats>,
+}
+
+impl Notifier {
+    /// Starts the notifier when `config` names a receiver.
+    pub fn start(config: &AlertsConfig, stats: Arc<Stats>) -> Option<Self> {
+        if config.alertmanager_url.is_none() && config.webhook_url.is_none() {
+            return None;
+        }
+        let (events, receiver) = std::sync::mpsc::sync_channel(CHANNEL);
+        let mut state = Notifications::new(config.clone(), Arc::clone(&stats));
+        let thread = std::thread::Builder::new()
+            .name("aiops-alerts".into())
+            .spawn(move || state.run(&receiver))
+            .map_err(|error| tracing::error!(%error, "cannot start the alert notifier"))
+            .ok()?;
+        Some(Notifier {
+            events: Some(events),
+            thread: Some(thread),
+            stats,
+        })
+    }
+
+    /// Handles one `inspect_core` event of the incident stream.
+    pub fn observe(&mut self, event: Result<(&Stamp<Pane>, &Vec<Incident>), &[Pane]>) {
+        match event {
+            Ok((_, incidents)) => incidents
+                .iter()
+                .for_each(|incident| self.send(Event::Update(Box::new(incident.clone())))),
+            // An empty frontier is the end of input, not quiet minutes: nothing is resolved by
+            // it (a stopping job's alerts expire unless its successor re-sends them).
+            Err(frontier) => {
+                if let Some(open) = frontier.iter().min() {
+                    self.send(Event::ClosedBefore(*open));
+                }
+            }
+        }
+    }
+
+    fn send(&self, event: Event) {
+        let Some(events) = &self.events else { return };
+        if let Err(TrySendError::Full(_)) = events.try_send(event) {
+            Stats::add(&self.stats.alerts_dropped, 1);
+        }
+    }
+}
+
+impl Drop for Notifier {
+    /// Closes the channel; the thread makes one last delivery attempt and ends.
+    fn drop(&mut self) {
+        self.events = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// An incident as the notifier tracks it.
+struct Tracked {
+    latest: Incident,
+    /// When the notifier first saw it (the alerts' `startsAt`).
+    seen: DateTime<Utc>,
+    /// Its latest anomalous minute.
+    last_pane: Pane,
+    /// When it ended, once the frontier passed its quiet gap.
+    resolved: Option<DateTime<Utc>>,
+    /// The root cause last announced on the webhook.
+    announced: Option<Option<String>>,
+}
+
+/// The notifier thread's state.
+struct Notifications {
+    config: AlertsConfig,
+    stats: Arc<Stats>,
+    agent: ureq::Agent,
+    incidents: BTreeMap<String, Tracked>,
+    webhook_outbox: VecDeque<Value>,
+    changed: bool,
+    resend_at: Instant,
+    backoff: Backoff,
+}
+
+impl Notifications {
+    fn new(config: AlertsConfig, stats: Arc<Stats>) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .into();
+        Notifications {
+            config,
+            stats,
+            agent,
+            incidents: BTreeMap::new(),
+            webhook_outbox: VecDeque::new(),
+            changed: false,
+            resend_at: Instant::now(),
+            backoff: Backoff::for_writes(),
+        }
+    }
+
+    fn run(&mut self, events: &Receiver<Event>) {
+        loop {
+            match events.recv_timeout(Duration::from_millis(200)) {
+                Ok(event) => self.apply(event, Utc::now()),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.deliver();
+                    return;
+                }
+            }
+            let due = self.changed || Instant::now() >= self.resend_at;
+            if due && !self.backoff.waiting() {
+                self.deliver();
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Event, now: DateTime<Utc>) {
+        match event {
+            Event::Update(incident) => {
+                let pane = (incident.time_us.max(0) / 60_000_000) as Pane;
+                let tracked = self
+                    .incidents
+                    .entry(incident.incident_id.clone())
+                    .or_insert_with(|| Tracked {
+                        latest: (*incident).clone(),
+                        seen: now,
+                        last_pane: pane,
+                        resolved: None,
+                        announced: None,
+                    });
+                if pane >= tracked.last_pane {
+                    tracked.last_pane = pane;
+                    tracked.latest = *incident;
+                }
+                self.changed = true;
+            }
+            Event::ClosedBefore(open) => {
+                for tracked in self.incidents.values_mut() {
+                    let over = tracked.last_pane + GAP_MINUTES + 1 < open;
+                    if over && tracked.resolved.is_none() {
+                        tracked.resolved = Some(now);
+                        self.changed = true;
+                    }
+                }
+            }
+        }
+        self.bound();
+    }
+
+    /// Keeps at most `max_queued` incidents: the oldest resolved go first, then the oldest.
+    fn bound(&mut self) {
+        while self.incidents.len() > self.config.max_queued.max(1) {
+            let victim = self
+                .incidents
+                .iter()
+                .min_by_key(|(_, t)| (t.resolved.is_none(), t.seen))
+                .map(|(id, _)| id.clone());
+            if let Some(id) = victim {
+                self.incidents.remove(&id);
+                Stats::add(&self.stats.alerts_dropped, 1);
+            }
+        }
+    }
+
+    /// Sends everything due; on success forgets resolved incidents, on failure backs off.
+    fn deliver(&mut self) {
+        self.queue_webhook_messages();
+        let delivered = self.post_alerts() && self.post_webhook_messages();
+        if delivered {
+            self.incidents.retain(|_, t| t.resolved.is_none());
+            self.changed = false;
+            self.resend_at = Instant::now() + Duration::from_secs(self.config.resend_s.max(1));
+            self.backoff.succeeded();
+        } else {
+            self.backoff.failed();
+        }
+    }
+
+    fn post_alerts(&mut self) -> bool {
+        let Some(base) = self.config.alertmanager_url.clone() else {
+            return true;
+        };
+        let now = Utc::now();
+        let expires = now + Duration::from_secs(4 * self.config.resend_s.max(1));
+        let alerts: Vec<Value> = self
+            .incidents
+            .values()
+            .flat_map(|tracked| alerts_of(tracked, &self.config, expires))
+            .collect();
+        if alerts.is_empty() {
+            return true;
+        }
+        let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
+        self.post(&url, &Value::Array(alerts), "Alertmanager")
+    }
+
+    fn queue_webhook_messages(&mut self) {
+        if self.config.webhook_url.is_none() {
+            return;
+        }
+        for tracked in self.incidents.values_mut() {
+            let status = match tracked.resolved {
+                Some(_) => "resolved",
+                None => "firing",
+            };
+            let root = tracked.latest.root_cause.clone();
+            let first_or_new_cause = tracked.announced.as_ref() != Some(&root);
+            if first_or_new_cause || status == "resolved" {
+                let message = webhook_message(tracked, status, &self.config);
+                self.webhook_outbox.push_back(message);
+                tracked.announced = Some(root);
+            }
+        }
+        while self.webhook_outbox.len() > self.config.max_queued.max(1) {
+            self.webhook_outbox.pop_front();
+            Stats::add(&self.stats.alerts_dropped, 1);
+        }
+    }
+
+    fn post_webhook_messages(&mut self) -> bool {
+        let Some(url) = self.config.webhook_url.clone() else {
+            return true;
+        };
+        while let Some(message) = self.webhook_outbox.front().cloned() {
+            if !self.post(&url, &message, "webhook") {
+                return false;
+            }
+            self.webhook_outbox.pop_front();
+        }
+        true
+    }
+
+    /// POSTs `body` as JSON; failures are logged with the receiver and counted.
+    fn post(&self, url: &str, body: &Value, receiver: &str) -> bool {
+        let result = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_str());
+        match result {
+            Ok(_) => {
+                Stats::add(&self.stats.alerts_sent, 1);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, %url, "{receiver} unreachable; alerts kept and retried");
+                Stats::add(&self.stats.alert_send_failures, 1);
+                false
+            }
+        }
+    }
+}
+
+/// `critical` or `warning`, from the blast radius.
+fn severity(incident: &Incident, entry_services: &[String]) -> &'static str {
+    let entry_hit = incident
+        .anomalous_services
+        .iter()
+        .any(|s| entry_services.contains(s));
+    if entry_hit || incident.anomalous_services.len() >= CRITICAL_SERVICES {
+        "critical"
+    } else {
+        "warning"
+    }
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn minute(time_us: i64) -> String {
+    DateTime::from_timestamp_micros(time_us).map_or_else(String::new, rfc3339)
+}
+
+/// The ranked candidates with their evidence, one per line.
+fn candidates_text(incident: &Incident) -> String {
+    incident
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| format!("{}. {} ({})", rank + 1, c.service, c.evidence.join("; ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn summary(incident: &Incident) -> String {
+    let cause = incident.root_cause.as_deref().unwrap_or("unknown");
+    format!(
+        "{} anomalous ({}); root cause probably {cause} ({})",
+        incident.anomalous_services.len(),
+        incident.anomalous_services.join(", "),
+        incident.method
+    )
+}
+
+fn link(config: &AlertsConfig, incident: &Incident) -> String {
+    config
+        .incident_url
+        .replace("{incident_id}", &incident.incident_id)
+}
+
+/// The root-cause alert and one symptom alert per anomalous service of `tracked`.
+fn alerts_of(tracked: &Tracked, config: &AlertsConfig, expires: DateTime<Utc>) -> Vec<Value> {
+    let incident = &tracked.latest;
+    let severity = severity(incident, &config.entry_services);
+    let root = incident.root_cause.clone().unwrap_or_default();
+    let ends = rfc3339(tracked.resolved.unwrap_or(expires));
+    let annotations = json!({
+        "summary": summary(incident),
+        "candidates": candidates_text(incident),
+        "opened": minute(incident.opened_us),
+        "last_minute": minute(incident.time_us),
+        "incident_url": link(config, incident),
+    });
+    let alert = |alertname: &str, service: &str| {
+        json!({
+            "labels": {
+                "alertname": alertname,
+                "service": service,
+                "severity": severity,
+                "root_cause": root,
+                "incident_id": incident.incident_id,
+            },
+            "annotations": annotations,
+            "startsAt": rfc3339(tracked.seen),
+            "endsAt": ends,
+            "generatorURL": link(config, incident),
+        })
+    };
+    let mut alerts: Vec<Value> = incident
+        .root_cause
+        .iter()
+        .map(|cause| alert("AiopsRootCause", cause))
+        .collect();
+    alerts.extend(
+        incident
+            .anomalous_services
+            .iter()
+            .map(|service| alert("AiopsAnomaly", service)),
+    );
+    alerts
+}
+
+/// One webhook message: Slack-compatible `text`, and the facts as fields.
+fn webhook_message(tracked: &Tracked, status: &str, config: &AlertsConfig) -> Value {
+    let incident = &tracked.latest;
+    let severity = severity(incident, &config.entry_services);
+    let url = link(config, incident);
+    let mut text = format!(
+        "[{status}] {} {severity}: {}",
+        incident.incident_id,
+        summary(incident)
+    );
+    if !url.is_empty() {
+        text.push_str(&format!(" <{url}>"));
+    }
+    json!({
+        "text": text,
+        "status": status,
+        "incident_id": incident.incident_id,
+        "severity": severity,
+        "root_cause": incident.root_cause,
+        "anomalous_services": incident.anomalous_services,
+        "candidates": candidates_text(incident),
+        "opened": minute(incident.opened_us),
+        "incident_url": url,
+    })
+}
