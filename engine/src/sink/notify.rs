@@ -422,3 +422,109 @@ fn webhook_message(tracked: &Tracked, status: &str, config: &AlertsConfig) -> Va
         "incident_url": url,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiops_models::rca::Candidate;
+
+    fn config() -> AlertsConfig {
+        AlertsConfig {
+            alertmanager_url: Some("http://127.0.0.1:1".into()),
+            webhook_url: None,
+            resend_s: 60,
+            max_queued: 2,
+            incident_url: "http://console/incidents/{incident_id}".into(),
+            entry_services: vec!["frontend".into()],
+        }
+    }
+
+    fn incident(id: &str, minute: i64, services: &[&str]) -> Incident {
+        Incident {
+            incident_id: id.into(),
+            time_us: minute * 60_000_000,
+            opened_us: minute * 60_000_000,
+            anomalous_services: services.iter().map(|s| s.to_string()).collect(),
+            method: "combined".into(),
+            root_cause: services.first().map(|s| s.to_string()),
+            candidates: vec![Candidate {
+                service: services[0].into(),
+                score: 1.0,
+                evidence: vec!["p95_latency_1m z=+8.1".into()],
+            }],
+            rankings: BTreeMap::new(),
+            edges: 0,
+        }
+    }
+
+    #[test]
+    fn an_incident_is_one_root_cause_alert_and_a_symptom_per_service() {
+        let mut state = Notifications::new(config(), Arc::new(Stats::default()));
+        let now = Utc::now();
+        state.apply(
+            Event::Update(Box::new(incident("INC-1", 10, &["db", "api"]))),
+            now,
+        );
+        let alerts = alerts_of(&state.incidents["INC-1"], &state.config, now);
+        let names: Vec<(&str, &str)> = alerts
+            .iter()
+            .map(|a| {
+                let labels = &a["labels"];
+                (
+                    labels["alertname"].as_str().unwrap(),
+                    labels["service"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("AiopsRootCause", "db"),
+            ("AiopsAnomaly", "db"),
+            ("AiopsAnomaly", "api"),
+        ];
+        assert_eq!(names, expected);
+        assert!(alerts.iter().all(|a| a["labels"]["severity"] == "warning"));
+        assert_eq!(alerts[0]["generatorURL"], "http://console/incidents/INC-1");
+        assert_eq!(
+            alerts[0]["annotations"]["candidates"],
+            "1. db (p95_latency_1m z=+8.1)"
+        );
+        let wide = incident("INC-2", 10, &["a", "b", "c"]);
+        assert_eq!(severity(&wide, &[]), "critical", "three services");
+        let entry = incident("INC-3", 10, &["frontend"]);
+        assert_eq!(severity(&entry, &config().entry_services), "critical");
+    }
+
+    #[test]
+    fn incidents_resolve_after_their_quiet_gap_and_the_queue_is_bounded() {
+        let stats = Arc::new(Stats::default());
+        let mut state = Notifications::new(config(), Arc::clone(&stats));
+        let now = Utc::now();
+        state.apply(Event::Update(Box::new(incident("INC-1", 10, &["db"]))), now);
+        state.apply(Event::ClosedBefore(10 + GAP_MINUTES + 1), now);
+        assert!(
+            state.incidents["INC-1"].resolved.is_none(),
+            "within the gap"
+        );
+        state.apply(Event::ClosedBefore(10 + GAP_MINUTES + 2), now);
+        assert_eq!(state.incidents["INC-1"].resolved, Some(now));
+        state.apply(
+            Event::Update(Box::new(incident("INC-2", 20, &["api"]))),
+            now,
+        );
+        state.apply(
+            Event::Update(Box::new(incident("INC-3", 30, &["api"]))),
+            now,
+        );
+        assert_eq!(
+            state.incidents.keys().collect::<Vec<_>>(),
+            ["INC-2", "INC-3"],
+            "the resolved one goes first"
+        );
+        assert_eq!(
+            stats
+                .alerts_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+    }
+}
