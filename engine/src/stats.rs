@@ -62,6 +62,46 @@ impl LatencyHistogram {
     }
 }
 
+/// Longest the watermark may stand still while records keep arriving before the job reports
+/// itself not ready: windows close every minute once the allowed lateness has passed, so five
+/// minutes without one closing while input flows means the dataflow is stuck.
+pub const WATERMARK_STALL: Duration = Duration::from_secs(300);
+
+/// What readiness last saw of the watermark: the first open pane, since when, and the records
+/// read by then.
+#[derive(Debug, Clone, Copy)]
+pub struct WatermarkSeen {
+    /// `closed_before_pane` as last seen.
+    pub pane: u64,
+    /// When it last moved (or was first seen).
+    pub since: std::time::Instant,
+    /// Records read when it last moved.
+    pub messages: u64,
+}
+
+impl WatermarkSeen {
+    /// Updates with the current pane and record count at `now`; returns how long the
+    /// watermark has stood still while records arrived, if longer than `bound`.
+    pub fn stalled(
+        &mut self,
+        pane: u64,
+        messages: u64,
+        now: std::time::Instant,
+        bound: Duration,
+    ) -> Option<Duration> {
+        if pane != self.pane {
+            *self = WatermarkSeen {
+                pane,
+                since: now,
+                messages,
+            };
+            return None;
+        }
+        let still = now.saturating_duration_since(self.since);
+        (messages > self.messages && still > bound).then_some(still)
+    }
+}
+
 /// Per Kafka partition: records consumed and the lag behind the partition's end.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionCounters {
@@ -146,6 +186,8 @@ pub struct Stats {
     pub alert_send_failures: AtomicU64,
     /// Incident updates or alerts dropped: the notifier's channel or queue was full.
     pub alerts_dropped: AtomicU64,
+    /// The watermark as readiness last saw it.
+    pub watermark_seen: Mutex<Option<WatermarkSeen>>,
     /// Results published as Prometheus series (service graph, per-service gauges).
     pub published: crate::published::Published,
 }
@@ -290,5 +332,35 @@ impl Stats {
             event_clock_ns: get(&self.event_clock_ns),
             closed_before_pane: get(&self.closed_before_pane),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_watermark_stalls_only_while_records_arrive() {
+        let start = Instant::now();
+        let bound = Duration::from_secs(300);
+        let mut seen = WatermarkSeen {
+            pane: 10,
+            since: start,
+            messages: 100,
+        };
+        let later = start + Duration::from_secs(301);
+        assert_eq!(seen.stalled(10, 100, later, bound), None, "idle, not stuck");
+        assert_eq!(
+            seen.stalled(10, 101, later, bound),
+            Some(Duration::from_secs(301))
+        );
+        assert_eq!(seen.stalled(11, 101, later, bound), None, "it moved");
+        let within = later + Duration::from_secs(299);
+        assert_eq!(
+            seen.stalled(11, 500, within, bound),
+            None,
+            "within the bound"
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::published::{
     Board, EdgeKey, EdgeTotals, SecondsHistogram, ServiceMinute, SERVICE_GRAPH_BUCKETS,
 };
-use crate::stats::{Stats, LATENCY_BUCKETS};
+use crate::stats::{Stats, WatermarkSeen, LATENCY_BUCKETS, WATERMARK_STALL};
 use crate::time::pane_start_ns;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -529,15 +529,41 @@ fn route(request: &[u8], stats: &Stats) -> (&'static str, &'static str, String) 
     }
 }
 
-/// Ready: workers are running and the sink is reachable. 503 before the workers start, once
-/// they stopped, and while sink writes fail and are retried (the job then pauses its sources).
+/// Ready: workers are running, the sink is reachable and the watermark advances. 503 before
+/// the workers start, once they stopped, while sink writes fail and are retried (the job then
+/// pauses its sources), and while records arrive but no window has closed for
+/// [`WATERMARK_STALL`] (a job with no input at all stays ready: it is idle, not stuck, and
+/// its receivers must stay reachable).
 fn readiness(stats: &Stats) -> (&'static str, &'static str, String) {
     const TEXT: &str = "text/plain; charset=utf-8";
     const UNAVAILABLE: &str = "503 Service Unavailable";
-    match (stats.snapshot().workers_running, stats.sink_outage()) {
-        (0, _) => (UNAVAILABLE, TEXT, "workers not running\n".into()),
-        (_, Some(error)) => (UNAVAILABLE, TEXT, format!("sink unreachable: {error}\n")),
-        (n, None) => ("200 OK", TEXT, format!("ready: {n} workers running\n")),
+    let totals = stats.snapshot();
+    let stalled = {
+        let mut seen = stats
+            .watermark_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let (pane, messages) = (totals.closed_before_pane, totals.messages);
+        let seen = seen.get_or_insert(WatermarkSeen {
+            pane,
+            since: now,
+            messages,
+        });
+        seen.stalled(pane, messages, now, WATERMARK_STALL)
+    };
+    match (totals.workers_running, stats.sink_outage(), stalled) {
+        (0, _, _) => (UNAVAILABLE, TEXT, "workers not running\n".into()),
+        (_, Some(error), _) => (UNAVAILABLE, TEXT, format!("sink unreachable: {error}\n")),
+        (_, None, Some(still)) => (
+            UNAVAILABLE,
+            TEXT,
+            format!(
+                "watermark stalled: no window closed for {} s while records arrive\n",
+                still.as_secs()
+            ),
+        ),
+        (n, None, None) => ("200 OK", TEXT, format!("ready: {n} workers running\n")),
     }
 }
 
@@ -679,6 +705,23 @@ mod tests {
         );
         assert_eq!((status, body.as_str()), expected);
         stats.set_sink_outage(None);
+        // Records arrive but the watermark has not moved for longer than the bound.
+        let long_ago = std::time::Instant::now() - WATERMARK_STALL - Duration::from_secs(1);
+        *stats.watermark_seen.lock().unwrap() = Some(WatermarkSeen {
+            pane: 0,
+            since: long_ago,
+            messages: 0,
+        });
+        Stats::add(&stats.messages, 5);
+        let (status, _, body) = route(b"GET /readyz HTTP/1.1\r\n", &stats);
+        assert_eq!(status, "503 Service Unavailable");
+        assert!(body.starts_with("watermark stalled"), "{body}");
+        Stats::raise(&stats.closed_before_pane, 7);
+        assert_eq!(
+            route(b"GET /readyz HTTP/1.1\r\n", &stats).0,
+            "200 OK",
+            "it moved"
+        );
         assert_eq!(route(b"GET / HTTP/1.1\r\n", &stats).0, "404 Not Found");
         assert_eq!(
             route(b"POST /metrics HTTP/1.1\r\n", &stats).0,
