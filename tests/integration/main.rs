@@ -7,6 +7,7 @@ mod alerts;
 mod backfill;
 mod common;
 mod correctness;
+mod dashboards;
 mod deploy;
 mod eval;
 mod graph;

@@ -35,7 +35,7 @@ impl Drop for Running {
 
 /// `deploy/prometheus.yml` with the compose service names replaced by loopback addresses
 /// and a one-second scrape interval (the test cannot wait 15 s per sample).
-fn prometheus_config(dir: &Path, job: &str, alertmanager: &str, itself: &str) -> String {
+pub fn prometheus_config(dir: &Path, job: &str, alertmanager: &str, itself: &str) -> String {
     let deployed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../deploy/prometheus.yml"
@@ -52,7 +52,7 @@ fn prometheus_config(dir: &Path, job: &str, alertmanager: &str, itself: &str) ->
     path.display().to_string()
 }
 
-fn start_prometheus(dir: &Path, config: &str, addr: &str) -> Running {
+pub fn start_prometheus(dir: &Path, config: &str, addr: &str) -> Running {
     let child = Command::new(prometheus_binary())
         .args([
             &format!("--config.file={config}"),
@@ -94,7 +94,7 @@ pub fn api(addr: &str, path: &str) -> serde_json::Value {
 }
 
 /// An instant PromQL query at `time`: (labels, value) per series.
-fn query(addr: &str, promql: &str, time: f64) -> Vec<(BTreeMap<String, String>, f64)> {
+pub fn query(addr: &str, promql: &str, time: f64) -> Vec<(BTreeMap<String, String>, f64)> {
     let answer = api(
         addr,
         &format!("/api/v1/query?query={}&time={time}", encode(promql)),
