@@ -18,10 +18,41 @@ use crate::published::{EdgeKey, EdgeTotals, ServiceMinute};
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane};
 
+/// What an observer saw, held by timely time until the frontier passes it.
+struct ByMinute<T> {
+    pending: BTreeMap<Pane, Vec<T>>,
+}
+
+impl<T> ByMinute<T> {
+    fn new() -> Self {
+        ByMinute {
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Holds `items` of the batch stamped `stamp`.
+    fn hold(&mut self, stamp: &Stamp<Pane>, items: impl IntoIterator<Item = T>) {
+        self.pending
+            .entry(time_of(stamp))
+            .or_default()
+            .extend(items);
+    }
+
+    /// Everything held before the `frontier` (an empty frontier: everything), with the last
+    /// minute it covers; `None` when nothing closed.
+    fn closed(&mut self, frontier: &[Pane]) -> Option<(Pane, Vec<T>)> {
+        let open = frontier.iter().min().copied().unwrap_or(Pane::MAX);
+        let later = self.pending.split_off(&open);
+        let closed = std::mem::replace(&mut self.pending, later);
+        let last = *closed.keys().last()?;
+        Some((last, closed.into_values().flatten().collect()))
+    }
+}
+
 /// Publishes the calls of each closed minute (`inspect_core` on the call partials).
 pub struct PublishEdges {
     stats: Arc<Stats>,
-    pending: BTreeMap<Pane, Vec<(EdgeKey, EdgeTotals)>>,
+    held: ByMinute<(EdgeKey, EdgeTotals)>,
 }
 
 impl PublishEdges {
@@ -30,24 +61,19 @@ impl PublishEdges {
         stats.published.with(|board| board.cap = board.cap.max(cap));
         PublishEdges {
             stats,
-            pending: BTreeMap::new(),
+            held: ByMinute::new(),
         }
     }
 
     /// Holds partials until their minute closes, then publishes the minute.
     pub fn observe(&mut self, event: Result<(&Stamp<Pane>, &Vec<EdgePartial>), &[Pane]>) {
         match event {
-            Ok((stamp, partials)) => {
-                let entry = self.pending.entry(time_of(stamp)).or_default();
-                entry.extend(partials.iter().map(|p| (key_of(p), totals_of(p))));
-            }
+            Ok((stamp, partials)) => self
+                .held
+                .hold(stamp, partials.iter().map(|p| (key_of(p), totals_of(p)))),
             Err(frontier) => {
-                let open = frontier.iter().min().copied().unwrap_or(Pane::MAX);
-                let later = self.pending.split_off(&open);
-                let closed = std::mem::replace(&mut self.pending, later);
-                if let Some(&last) = closed.keys().last() {
+                if let Some((last, edges)) = self.held.closed(frontier) {
                     let through_s = (pane_start_ns(last) / 1_000_000_000) as i64;
-                    let edges = closed.into_values().flatten();
                     self.stats
                         .published
                         .with(|board| board.add_edges(through_s, edges));
@@ -86,7 +112,7 @@ fn totals_of(partial: &EdgePartial) -> EdgeTotals {
 /// Publishes each service's latest closed minute (`inspect_core` on the scored rows).
 pub struct PublishRows {
     stats: Arc<Stats>,
-    pending: BTreeMap<Pane, Vec<(String, ServiceMinute)>>,
+    held: ByMinute<(String, ServiceMinute)>,
 }
 
 impl PublishRows {
@@ -95,26 +121,20 @@ impl PublishRows {
         stats.published.with(|board| board.cap = board.cap.max(cap));
         PublishRows {
             stats,
-            pending: BTreeMap::new(),
+            held: ByMinute::new(),
         }
     }
 
     /// Holds rows until their minute closes, then publishes the minute.
     pub fn observe(&mut self, event: Result<(&Stamp<Pane>, &Vec<FeatureRow>), &[Pane]>) {
         match event {
-            Ok((stamp, rows)) => {
-                let entry = self.pending.entry(time_of(stamp)).or_default();
-                entry.extend(
-                    rows.iter()
-                        .map(|row| (row.service_name.clone(), minute_of(row))),
-                );
-            }
+            Ok((stamp, rows)) => self.held.hold(
+                stamp,
+                rows.iter()
+                    .map(|row| (row.service_name.clone(), minute_of(row))),
+            ),
             Err(frontier) => {
-                let open = frontier.iter().min().copied().unwrap_or(Pane::MAX);
-                let later = self.pending.split_off(&open);
-                let closed = std::mem::replace(&mut self.pending, later);
-                if !closed.is_empty() {
-                    let services = closed.into_values().flatten();
+                if let Some((_, services)) = self.held.closed(frontier) {
                     self.stats
                         .published
                         .with(|board| board.set_services(services));
