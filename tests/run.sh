@@ -65,12 +65,44 @@ start_postgres() {
   local port
   port=$(free_port)
   as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+  pg_tls
   as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" \
-    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" -w start >/dev/null
+    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on \
+        -c ssl_cert_file=$pg_dir/tls/server.crt -c ssl_key_file=$pg_dir/tls/server.key" \
+    -w start >/dev/null
+  as_postgres "$pg_bin/psql" -q -h "$pg_dir" -p "$port" -U postgres \
+    -c "CREATE ROLE tls_only SUPERUSER LOGIN" >/dev/null
   export AIOPS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  # The role tls_only may connect over TLS only, as a managed database demands.
+  export AIOPS_TEST_PG_TLS_URL="postgres://tls_only@127.0.0.1:$port/postgres"
+  export AIOPS_TEST_PG_TLS_CA="$pg_dir/tls/ca.pem" AIOPS_TEST_PG_OTHER_CA="$pg_dir/tls/other-ca.pem"
   # Outage tests start and stop servers of their own with these binaries.
   export AIOPS_TEST_PG_BIN="$pg_bin"
   echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($pg_dir)"
+}
+
+# A test CA, a server certificate for 127.0.0.1 and localhost signed by it, an unrelated CA
+# (to be refused), and pg_hba lines that let the role tls_only in over TLS only.
+pg_tls() {
+  local tls="$pg_dir/tls"
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=aiops test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=someone else" \
+    -keyout "$tls/other-ca.key" -out "$tls/other-ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tls/san.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+    -CAcreateserial -days 2 -extfile "$tls/san.ext" -out "$tls/server.crt" 2>/dev/null
+  chmod 600 "$tls/server.key"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$tls"
+  local hba="$pg_dir/data/pg_hba.conf"
+  printf 'hostssl all tls_only 127.0.0.1/32 trust\nhost all tls_only 127.0.0.1/32 reject\n' \
+    | cat - "$hba" >"$hba.new"
+  mv "$hba.new" "$hba"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$hba"
+  return 0
 }
 
 free_port() {

@@ -24,4 +24,5 @@ mod retention;
 mod sampling;
 mod schema;
 mod semconv;
+mod tls;
 mod workers;

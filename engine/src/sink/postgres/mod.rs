@@ -13,13 +13,14 @@ pub mod migrate;
 mod offsets;
 mod pane_state;
 mod partitions;
+pub mod tls;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::RowSink;
 use crate::config::PostgresConfig;
@@ -45,7 +46,11 @@ pub fn db_error(context: impl Into<String>, error: &postgres::Error) -> Error {
             format!("{}: {}", db.code().code(), db.message()),
             TRANSIENT_SQLSTATE_CLASSES.contains(&&db.code().code()[..2]),
         ),
-        None => (error.to_string(), true),
+        // Client-side failures (TLS handshake, connection refused) keep their cause.
+        None => match std::error::Error::source(error) {
+            Some(cause) => (format!("{error}: {cause}"), true),
+            None => (error.to_string(), true),
+        },
     };
     Error::Database {
         context: context.into(),
@@ -61,10 +66,13 @@ pub fn server_of(url: &str) -> String {
     host.split(['/', '?']).next().unwrap_or(host).to_string()
 }
 
-/// Connects, with the server named in the error.
+/// Connects (with TLS as the URL's `sslmode` and `sslrootcert` ask, see [`tls`]), with the
+/// server named in the error.
 pub fn connect(url: &str) -> Result<Client> {
-    Client::connect(url, NoTls)
-        .map_err(|e| db_error(format!("connecting to {}", server_of(url)), &e))
+    tls::connect(url).map_err(|error| match error {
+        tls::ConnectError::Setup(error) => error,
+        tls::ConnectError::Driver(e) => db_error(format!("connecting to {}", server_of(url)), &e),
+    })
 }
 
 /// Connects, retrying connection failures with exponential backoff for up to `patience`
