@@ -260,7 +260,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         panes: pane_store,
         graph: sinks::graph_store(shared)?,
         alerts: sinks::alerts(shared, index, keep.clone())?,
-        notifier: sinks::notifier(shared, index),
+        notifier: sinks::notifier(shared, index, keep.clone()),
         edge_lines: sinks::edge_lines(shared, index, keep.clone()),
         incident_lines: sinks::incident_lines(shared, index, keep),
     };

@@ -89,9 +89,9 @@ pub(super) fn alerts(
 
 /// Incidents to Alertmanager and the webhook, from worker 0 (which sees every incident and the
 /// incident stream's frontier), when `[alerts]` names a receiver.
-pub(super) fn notifier(shared: &Shared, index: usize) -> Option<Notifier> {
+pub(super) fn notifier(shared: &Shared, index: usize, keep: Range<i64>) -> Option<Notifier> {
     match index {
-        0 => Notifier::start(&shared.config.alerts, Arc::clone(&shared.stats)),
+        0 => Notifier::start(&shared.config.alerts, keep, Arc::clone(&shared.stats)),
         _ => None,
     }
 }

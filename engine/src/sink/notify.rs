@@ -18,6 +18,7 @@
 //! anomalous or at least [`CRITICAL_SERVICES`] services are, else `warning`.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -52,13 +53,16 @@ enum Event {
 /// Sends incidents to Alertmanager and the webhook from its own thread.
 pub struct Notifier {
     events: Option<SyncSender<Event>>,
+    /// Updates of minutes outside (replayed at a restart) are not sent again.
+    keep: Range<i64>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<Stats>,
 }
 
 impl Notifier {
-    /// Starts the notifier when `config` names a receiver.
-    pub fn start(config: &AlertsConfig, stats: Arc<Stats>) -> Option<Self> {
+    /// Starts the notifier when `config` names a receiver; it sends the updates of minutes in
+    /// `keep` (µs).
+    pub fn start(config: &AlertsConfig, keep: Range<i64>, stats: Arc<Stats>) -> Option<Self> {
         if config.alertmanager_url.is_none() && config.webhook_url.is_none() {
             return None;
         }
@@ -71,6 +75,7 @@ impl Notifier {
             .ok()?;
         Some(Notifier {
             events: Some(events),
+            keep,
             thread: Some(thread),
             stats,
         })
@@ -81,6 +86,7 @@ impl Notifier {
         match event {
             Ok((_, incidents)) => incidents
                 .iter()
+                .filter(|incident| self.keep.contains(&incident.time_us))
                 .for_each(|incident| self.send(Event::Update(Box::new(incident.clone())))),
             // An empty frontier is the end of input, not quiet minutes: nothing is resolved by
             // it (a stopping job's alerts expire unless its successor re-sends them).
@@ -156,7 +162,13 @@ impl Notifications {
     fn run(&mut self, events: &Receiver<Event>) {
         loop {
             match events.recv_timeout(Duration::from_millis(200)) {
-                Ok(event) => self.apply(event, Utc::now()),
+                Ok(event) => {
+                    // A burst (a replay, a catch-up) is applied whole, then sent once.
+                    self.apply(event, Utc::now());
+                    while let Ok(event) = events.try_recv() {
+                        self.apply(event, Utc::now());
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.deliver();

@@ -76,8 +76,11 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
         config.sink.data_dir = dir;
     }
     check_retention(&config.postgres, from, args.past_retention)?;
-    // A backfill serves no metrics: it may run next to the live job on the same host.
+    // A backfill serves no metrics: it may run next to the live job on the same host. Nor does
+    // it page anyone about incidents of the past.
     config.metrics.addr = None;
+    config.alerts.alertmanager_url = None;
+    config.alerts.webhook_url = None;
     let cluster = ClusterOptions {
         workers: args.workers,
         ..ClusterOptions::default()
