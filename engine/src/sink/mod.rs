@@ -50,8 +50,8 @@ impl RowSink for Box<dyn RowSink> {
         (**self).commits_each_window()
     }
 
-    fn horizon_us(&self, now_us: i64) -> Option<i64> {
-        (**self).horizon_us(now_us)
+    fn horizon_us(&self) -> Option<i64> {
+        (**self).horizon_us()
     }
 }
 
@@ -67,12 +67,12 @@ pub trait RowSink {
     fn commits_each_window(&self) -> bool {
         false
     }
-    /// The retention horizon at wall-clock `now_us`: rows of minutes before it are not
+    /// The retention horizon now (wall clock): rows of minutes before it are not
     /// written but counted as expired, because retention would drop them (at once, or at its
     /// next run). Refusing them, rather than writing and dropping, keeps a restarted or
     /// replayed job's table equal to an undisturbed one's, and the written-rows count true.
     /// `None`: the sink keeps everything.
-    fn horizon_us(&self, _now_us: i64) -> Option<i64> {
+    fn horizon_us(&self) -> Option<i64> {
         None
     }
 }

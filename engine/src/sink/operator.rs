@@ -95,7 +95,7 @@ impl<'scope> WriteRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
             move |_capability, info| {
                 let activator = scope.activator_for(info.address);
                 move |(input, frontier), _output| {
-                    let horizon = sink.horizon_us(chrono::Utc::now().timestamp_micros());
+                    let horizon = sink.horizon_us();
                     input.for_each(|capability, rows| {
                         Stats::add(&stats.rows, rows.len() as u64);
                         rows.retain(|row| keep.contains(&row.time_us));

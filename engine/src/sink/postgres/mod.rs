@@ -245,7 +245,8 @@ impl RowSink for PostgresSink {
         true
     }
 
-    fn horizon_us(&self, now_us: i64) -> Option<i64> {
+    fn horizon_us(&self) -> Option<i64> {
+        let now_us = chrono::Utc::now().timestamp_micros();
         Some(partitions::horizon_us(now_us, self.config.retention_days))
     }
 
