@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::aiops;
+use crate::common::{aiops, free_port};
 use crate::graph::json_lines;
-use crate::published::{api, free_port, Running};
+use crate::published::{api, Running};
 
 fn start_alertmanager(dir: &std::path::Path, addr: &str) -> Running {
     let binary = std::env::var("AIOPS_TEST_ALERTMANAGER").unwrap_or_else(|_| {

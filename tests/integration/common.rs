@@ -20,6 +20,15 @@ pub fn aiops() -> Command {
     command
 }
 
+/// A loopback port nothing listens on now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `postgres.retention_days` of the tests: longer than any replayed telemetry is old.
 pub const KEEP_FOR_A_CENTURY: &str = "36500";
 

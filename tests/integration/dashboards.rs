@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 use serde_json::Value;
 
-use crate::common::{fresh_database, run_ok, spawn};
-use crate::published::{api, free_port, prometheus_config, query, start_prometheus, Running};
+use crate::common::{free_port, fresh_database, run_ok, spawn};
+use crate::published::{api, prometheus_config, query, start_prometheus, Running};
 
 /// The service the per-service panels are checked for: the simulated shop's entry, a caller.
 const SERVICE: &str = "frontend";

@@ -4,7 +4,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{aiops, parquet_files, read_batches, run_ok, simulate, summary_value};
+use crate::common::{
+    aiops, free_port, parquet_files, read_batches, run_ok, simulate, summary_value,
+};
 
 #[test]
 fn default_run_is_queryable_early_and_stops_cleanly_on_ctrl_c() {
@@ -141,12 +143,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 #[test]
 fn sigterm_stops_the_job_as_ctrl_c_does_and_the_health_checks_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
     let child = aiops()
         .args(["run", "--metrics-addr", &addr, "-q"])
         .current_dir(dir.path())

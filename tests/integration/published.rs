@@ -8,13 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{number, read_rows, spawn};
+use crate::common::{free_port, number, read_rows, spawn};
 use crate::graph::json_lines;
-
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// The Prometheus binary from the test script, or a failure that says how to get one.
 fn prometheus_binary() -> String {

@@ -5,7 +5,7 @@
 //! dead-lettered; a job that is behind refuses instead of buffering.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -24,21 +24,13 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-use crate::common::{read_rows, replay_with_env, summary_value};
+use crate::common::{free_port, read_rows, replay_with_env, summary_value};
 
 /// Windows stay open an hour: the SDK's providers export independently, so one service's
 /// spans may arrive after another's later ones (the file replay reads them in another order).
 const LATENESS: (&str, &str) = ("AIOPS_WATERMARK__ALLOWED_LATENESS_MS", "3600000");
 /// 2026-01-05T09:00:00Z.
 const T0_NS: u64 = 1_767_603_600 * 1_000_000_000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A running `aiops run` with both receivers.
 struct Job {

@@ -1,10 +1,9 @@
 //! One worker, two workers and two processes produce identical feature rows.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::common::{aiops, assert_ok, read_rows, run_ok, START};
+use crate::common::{aiops, assert_ok, free_port, read_rows, run_ok, START};
 
 fn args(data: &str) -> Vec<&str> {
     vec![
@@ -25,14 +24,6 @@ fn args(data: &str) -> Vec<&str> {
         "trainticket",
         "-q",
     ]
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run_cluster(data: &Path) {
