@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use aiops_engine::features::{FeatureWindows, MetricPanes, SpanPanes};
+use aiops_engine::features::{FeatureWindows, LogPane, MetricPanes, SpanPanes};
 use aiops_engine::graph::{CallPairs, EdgeWindows, SplitLinks, WithNeighbours};
 use aiops_engine::otlp::{decode_spans, Decoding};
 use aiops_engine::record::Encoding;
@@ -26,7 +26,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 /// The same allocator as the `aiops` binary: decode is allocation-bound.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Probe, ToStream};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 mod common;
@@ -39,6 +39,7 @@ fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
         let probe = ProbeHandle::new();
         worker.dataflow::<Pane, _, _>(|scope| {
             let metrics = metrics_in.to_stream(scope).metric_panes();
+            let logs = Vec::<LogPane>::new().to_stream(scope).container::<Vec<_>>();
             let spans = spans_in.to_stream(scope);
             match graph {
                 true => {
@@ -48,14 +49,14 @@ fn pipeline(requests: Arc<Vec<Vec<u8>>>, graph: bool) -> usize {
                         .edge_windows();
                     spans
                         .span_panes()
-                        .feature_windows(metrics, chrono_tz::Tz::UTC, || 0)
+                        .feature_windows(metrics, logs, chrono_tz::Tz::UTC, || 0)
                         .with_neighbours(edges)
                         .probe_with(&probe);
                 }
                 false => {
                     spans
                         .span_panes()
-                        .feature_windows(metrics, chrono_tz::Tz::UTC, || 0)
+                        .feature_windows(metrics, logs, chrono_tz::Tz::UTC, || 0)
                         .probe_with(&probe);
                 }
             }

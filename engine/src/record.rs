@@ -193,6 +193,31 @@ impl MetricPoint {
     }
 }
 
+/// One decoded log record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Resource of the emitting service.
+    pub resource: Arc<ResourceInfo>,
+    /// `time_unix_nano`, or `observed_time_unix_nano` when the source left it unset.
+    pub time_ns: u64,
+    /// Severity ERROR or worse: `severity_number` >= 17, or, when unset, the severity text or
+    /// the level word at the start of the body (see [`crate::otlp`]).
+    pub error: bool,
+    /// The body as text (a string body as is; other values rendered as JSON).
+    pub body: String,
+    /// Trace id of the span the record was written in, when it carries one.
+    pub trace_id: Option<[u8; 16]>,
+    /// Span id of the span the record was written in, when it carries one.
+    pub span_id: Option<[u8; 8]>,
+}
+
+impl LogRecord {
+    /// The emitting service's name.
+    pub fn service(&self) -> &str {
+        &self.resource.service
+    }
+}
+
 /// Where a record came from, precise enough for a user to find the bytes again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Location {
@@ -311,6 +336,8 @@ pub enum Signal {
     Traces,
     /// `ExportMetricsServiceRequest`.
     Metrics,
+    /// `ExportLogsServiceRequest`.
+    Logs,
 }
 
 impl fmt::Display for Signal {
@@ -318,6 +345,7 @@ impl fmt::Display for Signal {
         f.write_str(match self {
             Signal::Traces => "traces",
             Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
         })
     }
 }

@@ -126,6 +126,8 @@ pub struct Stats {
     pub incidents: AtomicU64,
     /// Metric points decoded and accepted.
     pub metric_points: AtomicU64,
+    /// Log records decoded and accepted.
+    pub log_records: AtomicU64,
     /// Decoded metric points of metrics no feature reads (see `features::metric_map`).
     pub unmapped_points: AtomicU64,
     /// Spans and points of environments the job does not process (`[identity] environments`).
@@ -137,8 +139,6 @@ pub struct Stats {
     /// Receiver requests refused because the job was behind or stopping (HTTP 429/503, gRPC
     /// RESOURCE_EXHAUSTED/UNAVAILABLE).
     pub receiver_refused: AtomicU64,
-    /// Log records received (counted; no feature reads logs yet).
-    pub log_records: AtomicU64,
     /// Whole records that could not be framed or decoded.
     pub bad_messages: AtomicU64,
     /// Individual spans or points rejected inside otherwise readable records.
@@ -201,6 +201,8 @@ pub struct Snapshot {
     pub spans: u64,
     /// See [`Stats::metric_points`].
     pub metric_points: u64,
+    /// See [`Stats::log_records`].
+    pub log_records: u64,
     /// See [`Stats::unmapped_points`].
     pub unmapped_points: u64,
     /// See [`Stats::other_environments`].
@@ -213,8 +215,6 @@ pub struct Snapshot {
     pub receiver_requests: u64,
     /// See [`Stats::receiver_refused`].
     pub receiver_refused: u64,
-    /// See [`Stats::log_records`].
-    pub log_records: u64,
     /// See [`Stats::bad_messages`].
     pub bad_messages: u64,
     /// See [`Stats::bad_records`].
@@ -317,13 +317,13 @@ impl Stats {
             messages: get(&self.messages),
             spans: get(&self.spans),
             metric_points: get(&self.metric_points),
+            log_records: get(&self.log_records),
             unmapped_points: get(&self.unmapped_points),
             other_environments: get(&self.other_environments),
             duplicates: get(&self.duplicates),
             workers_running: get(&self.workers_running),
             receiver_requests: get(&self.receiver_requests),
             receiver_refused: get(&self.receiver_refused),
-            log_records: get(&self.log_records),
             bad_messages: get(&self.bad_messages),
             bad_records: get(&self.bad_records),
             late_records: get(&self.late_records),

@@ -84,7 +84,7 @@ fn format_time_ns(ns: u64) -> String {
 fn status(now: &Snapshot, before: &Snapshot, seconds: f64) -> String {
     let rate = |a: u64, b: u64| (a - b) as f64 / seconds.max(1e-3);
     format!(
-        "sim {} | {:>8.0} spans/s | {:>6.0} points/s | rows {} (closed to {}) | late {} | bad {}",
+        "sim {} | {:>8.0} spans/s | {:>6.0} points/s | {:>6.0} logs/s | rows {} (closed to {}) | late {} | bad {}",
         if now.event_clock_ns == 0 {
             "-".to_string()
         } else {
@@ -92,6 +92,7 @@ fn status(now: &Snapshot, before: &Snapshot, seconds: f64) -> String {
         },
         rate(now.spans, before.spans),
         rate(now.metric_points, before.metric_points),
+        rate(now.log_records, before.log_records),
         now.rows,
         if now.closed_before_pane == 0 {
             "-".to_string()
@@ -189,6 +190,7 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
     println!("  records read        {:>12}", totals.messages);
     println!("  spans               {:>12}", totals.spans);
     println!("  metric points       {:>12}", totals.metric_points);
+    println!("  log records         {:>12}", totals.log_records);
     if totals.unmapped_points > 0 {
         let unmapped = totals.unmapped_points;
         println!("  unmapped points     {unmapped:>12}  (of metrics no feature reads)");
@@ -198,10 +200,6 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
         println!(
             "  receiver requests   {requests:>12}  ({refused} refused: job behind or stopping)"
         );
-    }
-    if totals.log_records > 0 {
-        let logs = totals.log_records;
-        println!("  log records         {logs:>12}  (counted; no feature reads logs yet)");
     }
     if totals.other_environments > 0 {
         let other = totals.other_environments;

@@ -46,6 +46,7 @@ pub fn kafka_config_at(dir: &Path, test: &str, partitions: i32, brokers: &str) -
              alerts_topic = \"{name}_alerts\"\n\
              [[kafka.topics]]\nname = \"{name}_spans\"\nsignal = \"traces\"\nencoding = \"otlp_proto\"\n\
              [[kafka.topics]]\nname = \"{name}_metrics\"\nsignal = \"metrics\"\nencoding = \"otlp_proto\"\n\
+             [[kafka.topics]]\nname = \"{name}_logs\"\nsignal = \"logs\"\nencoding = \"otlp_json\"\n\
              [watermark]\nidle_timeout_ms = 600000\n",
         ),
     )

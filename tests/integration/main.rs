@@ -14,6 +14,7 @@ mod graph;
 mod input_faults;
 mod kafka;
 mod lifecycle;
+mod logs;
 mod models;
 mod ordering;
 mod outages;

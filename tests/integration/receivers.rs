@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-use crate::common::{free_port, read_rows, replay_with_env, summary_value};
+use crate::common::{free_port, number, read_rows, replay_with_env, summary_value};
 
 /// Windows stay open an hour: the SDK's providers export independently, so one service's
 /// spans may arrive after another's later ones (the file replay reads them in another order).
@@ -146,7 +146,22 @@ fn sdk_telemetry_through_the_receivers_gives_the_rows_of_its_file_replay() {
     assert_eq!(summary_value(&summary, "bad input"), 0);
     let replay = replay_with_env(&files, &replayed, &[LATENESS]);
     assert_eq!(summary_value(&replay, "spans"), 1_800);
+    assert_eq!(summary_value(&replay, "log records"), 100);
     let (live_rows, replayed_rows) = (read_rows(&live), read_rows(&replayed));
+    // 50 lines a service, one a second from T0, every tenth an error.
+    let logged: Vec<(&str, Option<f64>, Option<f64>)> = live_rows
+        .iter()
+        .filter(|r| r["service_name"] == "checkout")
+        .map(|r| {
+            (
+                r["time"].as_str(),
+                number(r, "log_rate"),
+                number(r, "error_log_rate"),
+            )
+        })
+        .collect();
+    assert_eq!(logged[0].1, Some(50.0 / 60.0), "{logged:?}");
+    assert_eq!(logged[0].2, Some(5.0 / 60.0), "{logged:?}");
     let services: std::collections::BTreeSet<&str> = live_rows
         .iter()
         .map(|r| r["service_name"].as_str())

@@ -14,11 +14,21 @@ fn sql_migration_declares_the_schema_columns() {
     ))
     .unwrap();
     let body = &sql[sql.find("otlp_ai_features (").unwrap()..sql.find("PRIMARY KEY").unwrap()];
+    // Later migrations append columns; PostgreSQL puts them last, as the row declares them.
+    let added: Vec<String> = aiops_engine::sink::postgres::migrate::MIGRATIONS
+        .iter()
+        .flat_map(|(_, text)| text.lines())
+        .filter_map(|line| {
+            line.strip_prefix("ALTER TABLE otlp_ai_features ADD COLUMN IF NOT EXISTS ")
+        })
+        .map(|line| line.trim_end_matches(';').to_string())
+        .collect();
     let declared: Vec<(String, String, bool)> = body
         .lines()
         .skip(1)
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .chain(added.iter().map(String::as_str))
         .map(|line| {
             let line = line.trim_end_matches(',');
             let (name, rest) = line.split_once(' ').unwrap();

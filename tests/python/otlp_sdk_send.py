@@ -87,13 +87,12 @@ class TeeMetrics(MetricExporter):
         self.exporter.shutdown()
 
 
-class CountLogs(LogRecordExporter):
-    """Logs have no file source yet: only sent, and counted."""
-
-    def __init__(self, exporter):
-        self.exporter, self.sent = exporter, 0
+class TeeLogs(LogRecordExporter):
+    def __init__(self, path, exporter):
+        self.path, self.exporter, self.sent = path, exporter, 0
 
     def export(self, batch):
+        append(self.path, encode_logs(batch))
         result = self.exporter.export(batch)
         if result != LogRecordExportResult.SUCCESS:
             FAILURES.append(f"logs: {result}")
@@ -168,7 +167,7 @@ def send_logs(args):
     counters = []
     for service, exporter in (("checkout", GrpcLogs(endpoint=args.grpc, insecure=True)),
                               ("payments", HttpLogs(endpoint=f"{args.http}/v1/logs"))):
-        counter = CountLogs(exporter)
+        counter = TeeLogs(f"{args.files}/logs-{service}.binpb", exporter)
         provider = LoggerProvider(resource=resource(service))
         provider.add_log_record_processor(SimpleLogRecordProcessor(counter))
         logger = provider.get_logger("app")

@@ -6,8 +6,10 @@
 //! root-cause datasets are [`Case`]s.
 
 pub mod asd;
+pub mod ids;
 pub mod nab;
 pub mod nezha;
+pub mod nezha_logs;
 pub mod simulator;
 
 use serde::Serialize;

@@ -3,7 +3,8 @@
 //! job raises them; those of the fault lists are this crate's.
 //!
 //! The dataset (see `shared/data/nezha-trainticket/README.md`) holds, per day, per-minute span
-//! files `trace/HH_MM_trace.csv.gz` and per-pod metric files `metric/<pod>_metric.csv.gz`. This
+//! files `trace/HH_MM_trace.csv.gz`, per-pod metric files `metric/<pod>_metric.csv.gz` and
+//! per-minute log files `log/HH_MM_log.csv.gz`. This
 //! source turns them into the OTLP export requests an instrumented TrainTicket would have sent,
 //! in event-time order, so they go through the same decode → features → graph → RCA path as
 //! live telemetry. What the CSV lacks is filled in the way the data implies, and nothing else:
@@ -12,6 +13,7 @@
 //! - Span kind: the spans carry none. A span whose parent is in another service (or that is a
 //!   root) is the service's SERVER span; a span with a child in another service is a CLIENT
 //!   span; others are INTERNAL. The status is unknown, so spans report no errors.
+//! - Logs: `log/HH_MM_log.csv.gz` lines become log records ([`super::nezha_logs`]).
 //! - Metrics: `CpuUsageRate(%)` and `MemoryUsageRate(%)` become `k8s.pod.cpu.utilization` and
 //!   `k8s.pod.memory.utilization` (ratios), `NetworkReceiveBytes` / `NetworkTransmitBytes`
 //!   (per second) become delta `k8s.pod.network.io` sums over the sample's minute. The other
@@ -42,6 +44,8 @@ use aiops_engine::source::otlp_build::{gauge, scope, string};
 use aiops_engine::source::{Batch, Poll, RawMessage, Source, SourceFault};
 use aiops_engine::{Error, Result};
 
+use super::ids::hex;
+use super::nezha_logs::{log_request, parse_log_line};
 use super::{Case, Published};
 use crate::error::{Error as DataError, Result as DataResult};
 
@@ -61,6 +65,7 @@ pub fn service_of_pod(pod: &str) -> &str {
 /// One replayable unit, ordered by its earliest event time.
 enum Item {
     Traces(PathBuf),
+    Logs(PathBuf),
     Metrics(Vec<MetricSample>),
 }
 
@@ -138,6 +143,7 @@ impl NezhaSource {
         for (dir, day) in days(root)? {
             source.index_traces(&dir, day, &mut timeline)?;
             source.index_metrics(&dir, &mut timeline)?;
+            index_logs(&dir, day, &mut timeline)?;
         }
         source.items = timeline
             .into_iter()
@@ -252,18 +258,6 @@ struct Row {
     operation: String,
     start_ns: u64,
     end_ns: u64,
-}
-
-fn hex(text: &str, bytes: usize) -> std::result::Result<Vec<u8>, String> {
-    if text.len() != bytes * 2 || !text.is_ascii() {
-        return Err(format!("id {text:?} is not {bytes} hex bytes"));
-    }
-    (0..bytes)
-        .map(|i| {
-            u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-                .map_err(|_| format!("id {text:?} is not hex"))
-        })
-        .collect()
 }
 
 fn parse_span(line: &str) -> std::result::Result<Row, String> {
@@ -409,7 +403,54 @@ fn metric_request(samples: &[MetricSample]) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest { resource_metrics }
 }
 
+/// Log files (absent in older copies of the dataset), keyed by their minute.
+fn index_logs(
+    dir: &Path,
+    day: chrono::NaiveDate,
+    timeline: &mut BTreeMap<u64, Vec<Item>>,
+) -> Result<()> {
+    let log_dir = dir.join("log");
+    let Ok(entries) = std::fs::read_dir(&log_dir) else {
+        return Ok(());
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some(time) = name
+            .strip_suffix("_log.csv.gz")
+            .and_then(|hm| chrono::NaiveTime::parse_from_str(hm, "%H_%M").ok())
+        else {
+            continue;
+        };
+        let minute_ns = day.and_time(time).and_utc().timestamp() as u64 * SECOND_NS;
+        timeline
+            .entry(minute_ns)
+            .or_default()
+            .push(Item::Logs(path));
+    }
+    Ok(())
+}
+
 impl NezhaSource {
+    fn read_logs(&mut self, path: &Path, batch: &mut Batch) -> Result<()> {
+        let mut lines = Vec::new();
+        for (line, text) in gz_lines(path)? {
+            let text = text.map_err(|e| Error::io(path, e))?;
+            match parse_log_line(&text) {
+                Ok(parsed) => lines.push(parsed),
+                Err(reason) => batch.faults.push(fault(path, line, reason)),
+            }
+        }
+        let location = self.location(path);
+        batch.messages.push(RawMessage {
+            partition: 0,
+            signal: Signal::Logs,
+            encoding: Encoding::OtlpProto,
+            bytes: log_request(lines, pod_resource).encode_to_vec(),
+            location,
+        });
+        Ok(())
+    }
+
     fn read_traces(&mut self, path: &Path, batch: &mut Batch) -> Result<()> {
         let mut rows = Vec::new();
         for (line, text) in gz_lines(path)? {
@@ -461,6 +502,11 @@ impl Source for NezhaSource {
         match item {
             Item::Traces(path) => {
                 if let Err(error) = self.read_traces(&path, &mut batch) {
+                    batch.faults.push(fault(&path, 0, error.to_string()));
+                }
+            }
+            Item::Logs(path) => {
+                if let Err(error) = self.read_logs(&path, &mut batch) {
                     batch.faults.push(fault(&path, 0, error.to_string()));
                 }
             }
@@ -549,6 +595,70 @@ pub const PUBLISHED: [Published; 4] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write_gz(path: &Path, text: &str) {
+        use std::io::Write;
+        let file = std::fs::File::create(path).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+    }
+
+    #[test]
+    fn log_files_are_replayed_as_log_records_between_the_other_signals() {
+        let root = tempfile::tempdir().unwrap();
+        let day = root.path().join("2023-01-29");
+        for dir in ["trace", "metric", "log"] {
+            std::fs::create_dir_all(day.join(dir)).unwrap();
+        }
+        let line = |pod: &str, ns: u64, level: &str| {
+            format!(
+                "t,{ns},n,{pod},server,,,\"{{\"\"log\"\":\"\"16:42:22.382 {level}  a.B#1 [x][y]\\n\"\"}}\""
+            )
+        };
+        let minute_ns = 1_674_981_720 * SECOND_NS; // 08:42:00
+        let text = [
+            "Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log".to_string(),
+            line("ts-a-service-1-x", minute_ns + 5, "INFO"),
+            line("ts-b-service-2-y", minute_ns + 6, "ERROR"),
+            "garbage".to_string(),
+        ]
+        .join("\n");
+        write_gz(&day.join("log").join("08_42_log.csv.gz"), &text);
+        let mut source = NezhaSource::open(root.path(), 0).unwrap();
+        let (mut records, mut faults) = (Vec::new(), 0);
+        loop {
+            match source.poll() {
+                Poll::Ready(batch) => {
+                    faults += batch.faults.len();
+                    for message in batch.messages {
+                        assert_eq!(message.signal, Signal::Logs);
+                        aiops_engine::otlp::decode_logs(
+                            &message.bytes,
+                            message.encoding,
+                            &Default::default(),
+                            &mut records,
+                        )
+                        .unwrap();
+                    }
+                }
+                Poll::Done => break,
+                Poll::Wait(_) => {}
+            }
+        }
+        assert_eq!(faults, 1, "the garbage line is a fault with its place");
+        let seen: Vec<(&str, u64, bool)> = records
+            .iter()
+            .map(|r| (r.service(), r.time_ns, r.error))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("ts-a-service", minute_ns + 5, false),
+                ("ts-b-service", minute_ns + 6, true)
+            ]
+        );
+    }
 
     #[test]
     fn pods_map_to_services_by_dropping_two_parts() {

@@ -105,6 +105,13 @@ pub struct SimConfig {
     pub speed: f64,
     /// Encoding of the emitted OTLP.
     pub encoding: Encoding,
+    /// Whether served requests write log lines (see `source::sim::logs`).
+    #[serde(default = "logs_on")]
+    pub logs: bool,
+}
+
+fn logs_on() -> bool {
+    true
 }
 
 impl SimConfig {
@@ -154,6 +161,7 @@ impl Default for SimConfig {
             duration: None,
             speed: 60.0,
             encoding: Encoding::OtlpProto,
+            logs: true,
         }
     }
 }

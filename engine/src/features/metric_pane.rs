@@ -14,6 +14,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
+use super::log_pane::LogPane;
 use super::metric_map::{mapping, Mapping, Measure, ResourceFeature, Share};
 use super::served::{served, HistogramState};
 use super::service_hash;
@@ -49,6 +50,8 @@ pub struct MetricPane {
     pub region: Option<String>,
     /// Requests reported by server-duration histograms (see [`super::served`]).
     pub served: Option<SpanPane>,
+    /// The service's log features of the pane, joined in by [`super::windows`].
+    pub logs: Option<LogPane>,
 }
 
 impl MetricPane {

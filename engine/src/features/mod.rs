@@ -1,23 +1,27 @@
 //! Per-(service, minute) features, the fourth stage: panes, sliding windows, the span/metric
 //! join, and the feature row they produce.
 //!
-//! Spans and metric points are keyed by service and cut into one-minute panes
+//! Spans, metric points and log records are keyed by service and cut into one-minute panes
 //! ([`span_pane`], with its latency [`sketch`]; [`metric_pane`], whose metric names are mapped
 //! in [`metric_map`] and whose server-duration histograms become requests in [`served`] for
-//! services without spans); [`windows`] joins the two pane streams by (service, pane) as an outer
+//! services without spans; [`log_pane`], whose lines are mined into [`templates`]);
+//! [`windows`] joins the pane streams by (service, pane) as an outer
 //! join and derives the 5m/15m/1h windows, which slide by one minute, by merging the last
 //! panes, with the [`calendar`] features of the minute. [`row::FeatureRow`] is the result, one
 //! per (service, minute), and [`row`] is also the one definition of its columns.
 
 pub mod calendar;
+pub mod log_pane;
 pub mod metric_map;
 pub mod metric_pane;
 pub mod row;
 pub mod served;
 pub mod sketch;
 pub mod span_pane;
+pub mod templates;
 pub mod windows;
 
+pub use log_pane::{LogPane, LogPanes};
 pub use metric_pane::{MetricPane, MetricPanes};
 pub use row::FeatureRow;
 pub use sketch::LatencySketch;

@@ -329,6 +329,12 @@ feature_row! {
     incident_id: Option<String>,
     /// When the row was produced, UTC
     created_at_us: i64 => "created_at",
+    /// Log records per second over the minute
+    log_rate: Option<f64>,
+    /// Log records of severity ERROR or worse per second over the minute
+    error_log_rate: Option<f64>,
+    /// Log records per second whose template was first seen this minute (see templates.rs)
+    new_template_rate: Option<f64>,
 }
 
 /// The table the rows are stored in.
@@ -490,6 +496,7 @@ mod tests {
             cells[callers],
             CellRef::TextList(Some(&["frontend".to_string()][..]))
         );
-        assert_eq!(COLUMNS.last().unwrap().name, "created_at");
+        // Columns added by later migrations come last, as PostgreSQL appends them.
+        assert_eq!(COLUMNS.last().unwrap().name, "new_template_rate");
     }
 }

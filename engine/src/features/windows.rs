@@ -1,4 +1,4 @@
-//! The `feature_windows` operator: outer join of span and metric panes, sliding windows.
+//! The `feature_windows` operator: outer join of span, metric and log panes, sliding windows.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -7,7 +7,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::StreamVec;
 
 use super::calendar::calendar;
-use super::{FeatureRow, LatencySketch, MetricPane, SpanPane};
+use super::{FeatureRow, LatencySketch, LogPane, MetricPane, SpanPane};
 use crate::time::{pane_start_ns, Pane, PaneJoin};
 
 /// The longest window (1 h), in panes: history older than this is dropped.
@@ -191,25 +191,53 @@ impl RowBuilder {
             region: span_region.max(metric.region),
             deployment_version: span_version.max(metric.version),
             created_at_us,
+            log_rate: metric.logs.as_ref().map(|l| l.lines as f64 / 60.0),
+            error_log_rate: metric.logs.as_ref().map(|l| l.errors as f64 / 60.0),
+            new_template_rate: metric
+                .logs
+                .as_ref()
+                .map(|l| l.new_template_lines as f64 / 60.0),
             ..Default::default()
         }
     }
 }
 
+/// Attaches each service's log pane to its metric pane (an outer join: a service with logs
+/// and no metrics gets an otherwise empty metric pane).
+fn attach_logs(metrics: Vec<MetricPane>, logs: Vec<LogPane>) -> Vec<MetricPane> {
+    let mut joined: BTreeMap<String, MetricPane> = metrics
+        .into_iter()
+        .map(|pane| (pane.service.clone(), pane))
+        .collect();
+    for log_pane in logs {
+        let metric = joined
+            .entry(log_pane.service.clone())
+            .or_insert_with(|| MetricPane {
+                service: log_pane.service.clone(),
+                pane: log_pane.pane,
+                ..Default::default()
+            });
+        metric.logs = Some(log_pane);
+    }
+    joined.into_values().collect()
+}
+
 /// Extension trait: join span and metric panes into feature rows.
 pub trait FeatureWindows<'scope> {
-    /// Joins span panes with metric panes by (service, pane) — an outer join — and emits one
+    /// Joins span panes with metric panes, and those with log panes, by (service, pane) —
+    /// outer joins — and emits one
     /// [`FeatureRow`] per service present in the pane, at the pane's timestamp, once both input
     /// frontiers have passed it. The 5m/15m/1h windows end at the row's minute and are merges
     /// of the service's last panes, so every window slides by one minute.
     ///
-    /// Both inputs must already be partitioned by service with the same routing (as
-    /// `span_panes` and `metric_panes` are): this operator does not exchange. State: per
+    /// All inputs must already be partitioned by service with the same routing (as
+    /// `span_panes`, `metric_panes` and `log_panes` are): this operator does not exchange. State: per
     /// service, the last 60 panes' counters and the last 5 panes' sketches; services silent for
     /// an hour are dropped. `now_us` stamps `created_at`.
     fn feature_windows(
         self,
         metrics: StreamVec<'scope, Pane, MetricPane>,
+        logs: StreamVec<'scope, Pane, LogPane>,
         zone: Tz,
         now_us: fn() -> i64,
     ) -> StreamVec<'scope, Pane, FeatureRow>;
@@ -219,12 +247,16 @@ impl<'scope> FeatureWindows<'scope> for StreamVec<'scope, Pane, SpanPane> {
     fn feature_windows(
         self,
         metrics: StreamVec<'scope, Pane, MetricPane>,
+        logs: StreamVec<'scope, Pane, LogPane>,
         zone: Tz,
         now_us: fn() -> i64,
     ) -> StreamVec<'scope, Pane, FeatureRow> {
         let mut builder = RowBuilder::new(zone);
+        let resources = metrics.pane_join(logs, (Pipeline, Pipeline), "AttachLogs", |_, m, l| {
+            attach_logs(m, l)
+        });
         self.pane_join(
-            metrics,
+            resources,
             (Pipeline, Pipeline),
             "FeatureWindows",
             move |pane, span_panes, metric_panes| {

@@ -1,4 +1,4 @@
-//! The worker's dataflow, wired stage by stage: spans and metric points into panes, panes into
+//! The worker's dataflow, wired stage by stage: spans, metric points and logs into panes, panes into
 //! windows and feature rows, spans into call edges, rows scored, incidents raised, and every
 //! output attached. Nothing here touches IO itself: the sinks and stores it is given do.
 
@@ -12,15 +12,17 @@ use timely::dataflow::operators::{Concat, Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
-use super::ingest::{MetricInput, SpanInput};
+use super::ingest::Inputs;
 use crate::config::GraphConfig;
-use crate::features::{service_hash, FeatureWindows, MetricPanes, SpanPane, SpanPanes};
+use crate::features::{
+    service_hash, FeatureWindows, LogPane, LogPanes, MetricPanes, SpanPane, SpanPanes,
+};
 use crate::graph::{CallPairs, EdgeWindow, EdgeWindows, SplitLinks, WithNeighbours};
 use crate::score::RaiseIncidents;
 use crate::score::{AnnotateRows, DetectAnomalies, Detector, Incident, IncidentTracker};
 use crate::sink::alerts::KafkaAlerts;
 use crate::sink::notify::Notifier;
-use crate::sink::postgres::{GraphRecord, GraphStore, PaneStore};
+use crate::sink::postgres::{GraphRecord, GraphStore, LogPaneStore, PaneStore};
 use crate::sink::results::{PublishEdges, PublishRows};
 use crate::sink::{JsonLines, PersistClosed, RowSink, WriteRows};
 use crate::stats::Stats;
@@ -53,6 +55,8 @@ pub(super) struct Outputs {
     pub flush_interval: Duration,
     /// Closed span panes, for a resumable job.
     pub panes: Option<PaneStore>,
+    /// Closed log panes (the template miners' state), for a resumable job.
+    pub log_panes: Option<LogPaneStore>,
     /// Edges and incidents in PostgreSQL.
     pub graph: Option<GraphStore>,
     /// Incident updates to Kafka.
@@ -67,10 +71,8 @@ pub(super) struct Outputs {
 
 /// The dataflow's inputs, and the probes the drive loop watches.
 pub(super) struct Handles {
-    /// Decoded spans.
-    pub spans: SpanInput,
-    /// Decoded metric points.
-    pub metrics: MetricInput,
+    /// Decoded spans, points and log records.
+    pub inputs: Inputs,
     /// Rows are scored up to here: bounds the panes in flight.
     pub scored: ProbeHandle<Pane>,
     /// Everything before here is durable in every sink: bounds what a restart replays.
@@ -98,31 +100,45 @@ fn announce(incident: &Incident, from_us: i64) {
     );
 }
 
+/// What a restarted job restored from PostgreSQL: closed span and log panes.
+#[derive(Default)]
+pub(super) struct Restored {
+    /// Span panes of the last hour before the first minute not yet durable.
+    pub spans: Vec<SpanPane>,
+    /// Each service's latest log pane of that hour.
+    pub logs: Vec<LogPane>,
+}
+
 /// Sends restored panes into the dataflow at their own minutes, oldest first.
-fn inject(mut panes: Vec<SpanPane>, input: &mut InputHandleVec<Pane, SpanPane>) {
-    panes.sort_by_key(|pane| pane.pane);
+fn inject<P: Clone + 'static>(
+    mut panes: Vec<P>,
+    input: &mut InputHandleVec<Pane, P>,
+    pane_of: fn(&P) -> Pane,
+) {
+    panes.sort_by_key(pane_of);
     for pane in panes {
-        if pane.pane > *input.time() {
-            input.advance_to(pane.pane);
+        if pane_of(&pane) > *input.time() {
+            input.advance_to(pane_of(&pane));
         }
         input.send(pane);
     }
 }
 
-/// Builds the worker's dataflow, sends it the span panes `restored` from PostgreSQL at a
-/// restart, and returns its inputs and probes.
+/// Builds the worker's dataflow, sends it the panes `restored` from PostgreSQL at a restart,
+/// and returns its inputs and probes.
 pub(super) fn build(
     worker: &mut Worker,
     stages: Stages,
     outputs: Outputs,
-    restored: Vec<SpanPane>,
+    restored: Restored,
 ) -> Handles {
-    let (mut spans_in, mut metrics_in) = (SpanInput::new(), MetricInput::new());
+    let mut inputs = Inputs::default();
     let mut restored_in: InputHandleVec<Pane, SpanPane> = InputHandleVec::new();
+    let mut restored_logs_in: InputHandleVec<Pane, LogPane> = InputHandleVec::new();
     let (probe, durable) = (ProbeHandle::new(), ProbeHandle::new());
     let (graph, stats) = (&stages.graph, &stages.stats);
     worker.dataflow::<Pane, _, _>(|scope| {
-        let (spans, links) = spans_in.to_stream(scope).split_links(stages.span_floor);
+        let (spans, links) = inputs.spans.to_stream(scope).split_links(stages.span_floor);
         let span_panes = spans.span_panes();
         if let Some(store) = outputs.panes {
             span_panes
@@ -139,10 +155,17 @@ pub(super) fn build(
         let restored_panes = restored_in
             .to_stream(scope)
             .exchange(|pane: &SpanPane| service_hash(&pane.service));
-        let metric_panes = metrics_in.to_stream(scope).metric_panes();
+        let metric_panes = inputs.metrics.to_stream(scope).metric_panes();
+        let log_panes = inputs
+            .logs
+            .to_stream(scope)
+            .log_panes(restored_logs_in.to_stream(scope));
+        if let Some(store) = outputs.log_panes {
+            log_panes.clone().persist_closed(store).probe_with(&durable);
+        }
         let scored = span_panes
             .concat(restored_panes)
-            .feature_windows(metric_panes, stages.zone, now_us)
+            .feature_windows(metric_panes, log_panes, stages.zone, now_us)
             .with_neighbours(edges.clone())
             .detect_anomalies(stages.detector);
         let (announce_from, mut incident_lines) = (outputs.keep.start, outputs.incident_lines);
@@ -183,10 +206,10 @@ pub(super) fn build(
             )
             .probe_with(&durable);
     });
-    inject(restored, &mut restored_in);
+    inject(restored.spans, &mut restored_in, |pane| pane.pane);
+    inject(restored.logs, &mut restored_logs_in, |pane| pane.pane);
     Handles {
-        spans: spans_in,
-        metrics: metrics_in,
+        inputs,
         scored: probe,
         durable,
     }

@@ -78,8 +78,7 @@ pub(super) fn run(
     stop: &AtomicBool,
 ) -> Result<()> {
     let Handles {
-        mut spans,
-        mut metrics,
+        mut inputs,
         scored,
         durable,
     } = handles;
@@ -90,30 +89,29 @@ pub(super) fn run(
             stopping = true;
             drive.stop();
         }
-        drive.commit_if_due(*spans.time(), &durable);
-        let undurable_limit = spans.time().saturating_sub(MAX_UNDURABLE_PANES);
+        drive.commit_if_due(inputs.time(), &durable);
+        let undurable_limit = inputs.time().saturating_sub(MAX_UNDURABLE_PANES);
         if drive.database_sink && durable.less_than(&undurable_limit) {
             worker.step_or_park(Some(Duration::from_millis(50)));
             continue;
         }
         match drive.source.poll() {
-            Poll::Ready(batch) => drive.ingest.push(batch, &mut spans, &mut metrics),
+            Poll::Ready(batch) => drive.ingest.push(batch, &mut inputs),
             Poll::Wait(wait) => {
-                drive.ingest.advance(&mut spans, &mut metrics);
+                drive.ingest.advance(&mut inputs);
                 worker.step_or_park(Some(wait.min(Duration::from_millis(100))));
                 continue;
             }
             Poll::Done => break,
         }
         worker.step();
-        let behind = spans.time().saturating_sub(MAX_PANES_IN_FLIGHT);
+        let behind = inputs.time().saturating_sub(MAX_PANES_IN_FLIGHT);
         while scored.less_than(&behind) {
             worker.step();
         }
     }
     drive.ingest.finish();
-    drop(spans);
-    drop(metrics);
+    drop(inputs);
     while worker.step_or_park(Some(Duration::from_millis(5))) {}
     let Some(committer) = drive.committer.as_mut() else {
         return Ok(());

@@ -17,8 +17,8 @@ use timely::dataflow::InputHandleVec;
 use super::dedup::DuplicateFilter;
 use super::resume::ResumeTracker;
 use crate::features::metric_map::is_read;
-use crate::otlp::{decode_metrics, decode_spans, Decoding};
-use crate::record::{Location, MetricPoint, ResourceInfo, Signal, Span};
+use crate::otlp::{decode_logs, decode_metrics, decode_spans, Decoding};
+use crate::record::{Location, LogRecord, MetricPoint, ResourceInfo, Signal, Span};
 use crate::sink::{DeadLetters, SideOutput};
 use crate::source::{Batch, Decoded, RawMessage, SourceFault};
 use crate::stats::Stats;
@@ -31,6 +31,41 @@ const LOUD_PROBLEMS: u64 = 20;
 pub type SpanInput = InputHandleVec<Pane, Span>;
 /// Input handles of the dataflow.
 pub type MetricInput = InputHandleVec<Pane, MetricPoint>;
+/// Input handles of the dataflow.
+pub type LogInput = InputHandleVec<Pane, LogRecord>;
+
+/// The dataflow's three inputs, advanced together.
+pub struct Inputs {
+    /// Decoded spans.
+    pub spans: SpanInput,
+    /// Decoded metric points.
+    pub metrics: MetricInput,
+    /// Decoded log records.
+    pub logs: LogInput,
+}
+
+impl Default for Inputs {
+    fn default() -> Self {
+        Inputs {
+            spans: SpanInput::new(),
+            metrics: MetricInput::new(),
+            logs: LogInput::new(),
+        }
+    }
+}
+
+impl Inputs {
+    /// The open pane: the inputs' common time.
+    pub fn time(&self) -> Pane {
+        *self.spans.time()
+    }
+
+    fn advance_to(&mut self, pane: Pane) {
+        self.spans.advance_to(pane);
+        self.metrics.advance_to(pane);
+        self.logs.advance_to(pane);
+    }
+}
 
 /// Per-worker ingest state.
 pub struct Ingest {
@@ -40,12 +75,15 @@ pub struct Ingest {
     dead: Box<dyn DeadLetters>,
     spans: Vec<Span>,
     points: Vec<MetricPoint>,
+    logs: Vec<LogRecord>,
     /// Event-time panes of the records of the message being routed.
     panes: Vec<Pane>,
     resume: ResumeTracker,
     duplicates: DuplicateFilter,
     /// Spans of panes before this one are already in the restored pane state.
     span_floor: Pane,
+    /// Log records of panes before this one are already in the restored template state.
+    log_floor: Pane,
     /// Metrics-only operation: spans are dropped after decoding.
     drop_spans: bool,
     /// The newest pane any accepted record fell in.
@@ -71,10 +109,12 @@ impl Ingest {
             dead,
             spans: Vec::new(),
             points: Vec::new(),
+            logs: Vec::new(),
             panes: Vec::new(),
             resume: ResumeTracker::default(),
             duplicates: DuplicateFilter::default(),
             span_floor: 0,
+            log_floor: 0,
             drop_spans: false,
             newest_pane: 0,
             problems: 0,
@@ -104,6 +144,12 @@ impl Ingest {
     /// Drops spans of panes before `pane`: a restored state already holds them.
     pub fn with_span_floor(mut self, pane: Pane) -> Self {
         self.span_floor = pane;
+        self
+    }
+
+    /// Drops log records of panes before `pane`: a restored state already mined them.
+    pub fn with_log_floor(mut self, pane: Pane) -> Self {
+        self.log_floor = pane;
         self
     }
 
@@ -173,6 +219,12 @@ impl Ingest {
                 let (decoding, points) = (&self.decoding, &mut self.points);
                 decode_metrics(&message.bytes, message.encoding, decoding, points)
             }
+            Signal::Logs => decode_logs(
+                &message.bytes,
+                message.encoding,
+                &self.decoding,
+                &mut self.logs,
+            ),
         };
         self.count_unmapped(&self.points);
         match result {
@@ -194,7 +246,11 @@ impl Ingest {
                     .map(|r| format!("{}: {}", r.position, r.error))
                     .collect::<Vec<_>>()
                     .join("; ");
-                self.warn("rejected spans or points", &message.location, &reason);
+                self.warn(
+                    "rejected spans, points or log records",
+                    &message.location,
+                    &reason,
+                );
                 self.dead_letter(
                     &message.location,
                     &reason,
@@ -258,6 +314,12 @@ impl Ingest {
             |p| p.time_ns,
             &mut dropped,
         );
+        remove_where(
+            &mut self.logs,
+            |l| other(&l.resource),
+            |l| l.time_ns,
+            &mut dropped,
+        );
         for time in &dropped {
             self.watermarks.observe(partition, *time, now);
         }
@@ -266,12 +328,12 @@ impl Ingest {
 
     /// Processes a batch: decode, route to the inputs or the late output, advance watermarks
     /// and the inputs' time to the open pane.
-    pub fn push(&mut self, batch: Batch, spans_in: &mut SpanInput, metrics_in: &mut MetricInput) {
+    pub fn push(&mut self, batch: Batch, inputs: &mut Inputs) {
         let now = Instant::now();
         for fault in batch.faults {
             self.fault(fault);
         }
-        let open = *spans_in.time();
+        let open = inputs.time();
         for message in &batch.messages {
             Stats::add(&self.stats.messages, 1);
             if self
@@ -285,10 +347,10 @@ impl Ingest {
             }
             self.decode(message);
             let origin = (message.partition, &message.location);
-            self.route_decoded(origin, (open, now), spans_in, metrics_in);
+            self.route_decoded(origin, (open, now), inputs);
         }
         for decoded in batch.decoded {
-            self.push_decoded(decoded, (open, now), spans_in, metrics_in);
+            self.push_decoded(decoded, (open, now), inputs);
         }
         for (partition, event_ns) in batch.progress {
             self.watermarks.observe(partition, event_ns, now);
@@ -297,7 +359,7 @@ impl Ingest {
         for partition in batch.finished {
             self.watermarks.finish(partition);
         }
-        self.advance(spans_in, metrics_in);
+        self.advance(inputs);
     }
 
     /// Routes the records in the decode buffers: drops spans in metrics-only operation and
@@ -306,8 +368,7 @@ impl Ingest {
         &mut self,
         (partition, location): (u32, &Location),
         (open, now): (Pane, Instant),
-        spans_in: &mut SpanInput,
-        metrics_in: &mut MetricInput,
+        inputs: &mut Inputs,
     ) {
         if self.drop_spans {
             self.spans.clear();
@@ -321,7 +382,7 @@ impl Ingest {
             (open, self.span_floor),
             |s| s.start_ns,
             |stats| &stats.spans,
-            spans_in,
+            &mut inputs.spans,
         );
         self.spans = spans;
         let mut points = std::mem::take(&mut self.points);
@@ -331,26 +392,30 @@ impl Ingest {
             (open, 0),
             |p| p.time_ns,
             |stats| &stats.metric_points,
-            metrics_in,
+            &mut inputs.metrics,
         );
         self.points = points;
+        let mut logs = std::mem::take(&mut self.logs);
+        self.route(
+            &mut logs,
+            (partition, location),
+            (open, self.log_floor),
+            |l| l.time_ns,
+            |stats| &stats.log_records,
+            &mut inputs.logs,
+        );
+        self.logs = logs;
         self.consumed(location);
     }
 
     /// Routes records a source decoded itself (the receivers), counting and dead-lettering
     /// its rejected records as [`Self::decode`] does for raw ones.
-    fn push_decoded(
-        &mut self,
-        mut decoded: Decoded,
-        clock: (Pane, Instant),
-        spans_in: &mut SpanInput,
-        metrics_in: &mut MetricInput,
-    ) {
+    fn push_decoded(&mut self, mut decoded: Decoded, clock: (Pane, Instant), inputs: &mut Inputs) {
         Stats::add(&self.stats.messages, 1);
         if let Some(rejected) = decoded.rejected.take() {
             Stats::add(&self.stats.bad_records, rejected.count);
             self.warn(
-                "rejected spans or points",
+                "rejected spans, points or log records",
                 &decoded.location,
                 &rejected.reason,
             );
@@ -360,12 +425,8 @@ impl Ingest {
         self.count_unmapped(&decoded.points);
         self.spans.append(&mut decoded.spans);
         self.points.append(&mut decoded.points);
-        self.route_decoded(
-            (decoded.partition, &decoded.location),
-            clock,
-            spans_in,
-            metrics_in,
-        );
+        self.logs.append(&mut decoded.logs);
+        self.route_decoded((decoded.partition, &decoded.location), clock, inputs);
     }
 
     /// Counts the decoded metric points no feature reads.
@@ -391,11 +452,10 @@ impl Ingest {
     }
 
     /// Moves the inputs to the open pane (idle partitions may let it move without data).
-    pub fn advance(&mut self, spans_in: &mut SpanInput, metrics_in: &mut MetricInput) {
+    pub fn advance(&mut self, inputs: &mut Inputs) {
         let open = self.watermarks.open_pane(Instant::now());
-        if open > *spans_in.time() {
-            spans_in.advance_to(open);
-            metrics_in.advance_to(open);
+        if open > inputs.time() {
+            inputs.advance_to(open);
         }
     }
 

@@ -37,7 +37,6 @@ use timely::worker::Worker;
 
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
-use crate::features::SpanPane;
 use crate::otlp::{Decoding, Receivers, ServiceNaming};
 use crate::sink::postgres::{OffsetStore, StoredProgress};
 use crate::stats::Stats;
@@ -213,7 +212,13 @@ fn decoding(config: &JobConfig) -> Result<Decoding> {
 
 /// The worker's ingest: watermarks over its source's partitions, its side outputs, and what
 /// a restart already restored.
-fn ingest(shared: &Shared, index: usize, partitions: Vec<u32>, span_floor: Pane) -> Result<Ingest> {
+fn ingest(
+    shared: &Shared,
+    index: usize,
+    partitions: Vec<u32>,
+    floors: (Pane, Pane),
+) -> Result<Ingest> {
+    let (span_floor, log_floor) = floors;
     let config = &shared.config;
     let watermarks = Watermarks::new(config.watermark.clone(), partitions, Instant::now());
     let late = sinks::late_records(shared, index);
@@ -226,14 +231,15 @@ fn ingest(shared: &Shared, index: usize, partitions: Vec<u32>, span_floor: Pane)
             .with_environments(config.identity.environment_filter())
             .without_spans(!config.source.traces)
             .with_resume(resume)
-            .with_span_floor(span_floor.saturating_sub(wait)),
+            .with_span_floor(span_floor.saturating_sub(wait))
+            .with_log_floor(log_floor),
     )
 }
 
 fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
     let (index, peers) = (worker.index(), worker.peers());
     let (committer, stored) = resume_point(shared, index)?;
-    let (pane_store, restored) = sinks::restore_span_panes(shared, &stored)?;
+    let (pane_store, log_pane_store, restored) = sinks::restore_panes(shared, &stored)?;
     let source = shared.input.open(
         &shared.config,
         (&shared.stats, shared.receivers.as_ref()),
@@ -241,9 +247,15 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         &stored,
     )?;
     let keep = shared.rows_to_keep(&stored);
-    let span_floor = match (&stored.durable_before, restored.is_empty()) {
+    let span_floor = match (&stored.durable_before, restored.spans.is_empty()) {
         (Some(pane), false) => *pane,
         _ => 0,
+    };
+    // Log records before the first minute not yet durable were mined into the restored
+    // templates (a service without a restored pane had not logged for an hour).
+    let log_floor = match log_pane_store {
+        Some(_) => stored.durable_before.unwrap_or(0),
+        None => 0,
     };
     let stages = Stages {
         graph: shared.config.graph.clone(),
@@ -258,6 +270,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         keep: keep.clone(),
         flush_interval: Duration::from_millis(shared.config.sink.flush_interval_ms),
         panes: pane_store,
+        log_panes: log_pane_store,
         graph: sinks::graph_store(shared)?,
         alerts: sinks::alerts(shared, index, keep.clone())?,
         notifier: sinks::notifier(shared, index, keep.clone()),
@@ -265,10 +278,14 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<()> {
         incident_lines: sinks::incident_lines(shared, index, keep),
     };
     // Every worker loaded the same restored panes; worker 0 sends them, routed by service.
-    let restored: Vec<SpanPane> = if index == 0 { restored } else { Vec::new() };
+    let restored = if index == 0 {
+        restored
+    } else {
+        Default::default()
+    };
     let handles = dataflow::build(worker, stages, outputs, restored);
     let drive = drive::Drive {
-        ingest: ingest(shared, index, source.partitions(), span_floor)?,
+        ingest: ingest(shared, index, source.partitions(), (span_floor, log_floor))?,
         source,
         committer,
         database_sink: shared.config.postgres.url.is_some(),

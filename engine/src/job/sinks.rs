@@ -5,17 +5,19 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::dataflow::Restored;
 use super::resume::needed_from;
 use super::Shared;
 use crate::error::Result;
-use crate::features::SpanPane;
 use crate::graph::EdgeWindow;
 use crate::record::Signal;
 use crate::score::Incident;
 use crate::sink::alerts::KafkaAlerts;
 use crate::sink::notify::Notifier;
 use crate::sink::parquet::ParquetSink;
-use crate::sink::postgres::{load_edges, GraphStore, PaneStore, PostgresSink, StoredProgress};
+use crate::sink::postgres::{
+    load_edges, GraphStore, LogPaneStore, PaneStore, PostgresSink, StoredProgress,
+};
 use crate::sink::{DeadLetters, JsonLines, KafkaDeadLetters, RowSink, SideOutput};
 use crate::time::{pane_start_ns, Pane};
 
@@ -113,26 +115,31 @@ pub(super) fn persisted_topics(shared: &Shared) -> Vec<String> {
     }
     let topics = shared.config.kafka.topics.iter();
     topics
-        .filter(|t| t.signal == Signal::Traces)
+        .filter(|t| matches!(t.signal, Signal::Traces | Signal::Logs))
         .map(|t| t.name.clone())
         .collect()
 }
 
-/// For a resumable job: the store closed span panes go to, and the panes of the hour before
-/// the first minute not yet durable, which replace replaying that hour of spans.
-pub(super) fn restore_span_panes(
+/// For a resumable job: the stores closed span and log panes go to, and what they hold of
+/// the hour before the first minute not yet durable, which replaces replaying that hour of
+/// spans and logs.
+pub(super) fn restore_panes(
     shared: &Shared,
     stored: &StoredProgress,
-) -> Result<(Option<PaneStore>, Vec<SpanPane>)> {
+) -> Result<(Option<PaneStore>, Option<LogPaneStore>, Restored)> {
     if !shared.resumable() {
-        return Ok((None, Vec::new()));
+        return Ok((None, None, Restored::default()));
     }
-    let mut store = PaneStore::connect(&shared.config.postgres)?;
+    let mut spans = PaneStore::connect(&shared.config.postgres)?;
+    let mut logs = LogPaneStore::connect(&shared.config.postgres)?;
     let restored = match stored.durable_before {
-        Some(pane) => store.load(needed_from(pane), pane)?,
-        None => Vec::new(),
+        Some(pane) => Restored {
+            spans: spans.load(needed_from(pane), pane)?,
+            logs: logs.load_latest(needed_from(pane), pane)?,
+        },
+        None => Restored::default(),
     };
-    Ok((Some(store), restored))
+    Ok((Some(spans), Some(logs), restored))
 }
 
 /// For worker 0 of a resumed job with PostgreSQL: the stored edges of the detection history

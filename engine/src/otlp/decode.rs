@@ -146,7 +146,10 @@ pub fn spans_of(
     rejected
 }
 
-fn fixed_id<const N: usize>(bytes: &[u8], field: &'static str) -> Result<[u8; N], DecodeError> {
+pub(super) fn fixed_id<const N: usize>(
+    bytes: &[u8],
+    field: &'static str,
+) -> Result<[u8; N], DecodeError> {
     let id: [u8; N] = bytes.try_into().map_err(|_| DecodeError::InvalidId {
         field,
         length: bytes.len(),
@@ -157,7 +160,7 @@ fn fixed_id<const N: usize>(bytes: &[u8], field: &'static str) -> Result<[u8; N]
     Ok(id)
 }
 
-fn check_timestamp(field: &'static str, value_ns: u64) -> Result<u64, DecodeError> {
+pub(super) fn check_timestamp(field: &'static str, value_ns: u64) -> Result<u64, DecodeError> {
     if value_ns == 0 {
         return Err(DecodeError::MissingField(field));
     }

@@ -1,6 +1,7 @@
 //! OTLP decode: Collector-format Kafka records or file records into [`crate::record`] types.
 //!
-//! One record is one serialized `ExportTraceServiceRequest` or `ExportMetricsServiceRequest`,
+//! One record is one serialized `ExportTraceServiceRequest`, `ExportMetricsServiceRequest` or
+//! `ExportLogsServiceRequest`,
 //! as the OpenTelemetry Collector's kafka exporter writes it, in `otlp_proto` or `otlp_json`.
 //! The message types are the generated ones of the `opentelemetry-proto` crate.
 //!
@@ -11,6 +12,7 @@
 
 mod attributes;
 mod decode;
+mod logs;
 pub mod receiver;
 pub mod sampling;
 
@@ -18,4 +20,5 @@ pub use attributes::ServiceNaming;
 pub use decode::{
     decode_metrics, decode_spans, parse, points_of, spans_of, DecodeError, Decoding, Rejected,
 };
+pub use logs::{body_is_error, decode_logs, level_is_error, logs_of, MAX_BODY_BYTES};
 pub use receiver::{ReceiverSource, Receivers};

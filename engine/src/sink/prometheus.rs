@@ -60,13 +60,18 @@ fn counters(out: &mut String, stats: &Stats) {
             totals.metric_points,
         ),
         (
+            "aiops_log_records_total",
+            "Log records decoded and accepted.",
+            totals.log_records,
+        ),
+        (
             "aiops_unmapped_metric_points_total",
             "Decoded metric points of metrics no feature reads.",
             totals.unmapped_points,
         ),
         (
             "aiops_other_environment_records_total",
-            "Spans and points of environments the job does not process.",
+            "Spans, points and log records of environments the job does not process.",
             totals.other_environments,
         ),
         (
@@ -78,11 +83,6 @@ fn counters(out: &mut String, stats: &Stats) {
             "aiops_receiver_refused_total",
             "Receiver requests refused because the job was behind or stopping.",
             totals.receiver_refused,
-        ),
-        (
-            "aiops_log_records_total",
-            "Log records received (no feature reads logs yet).",
-            totals.log_records,
         ),
         (
             "aiops_decode_errors_total",

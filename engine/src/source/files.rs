@@ -1,6 +1,6 @@
 //! OTLP file replay, and the writer that produces such files.
 //!
-//! Layout: one file per stream, named `traces-*.{binpb,jsonl}` or `metrics-*.{binpb,jsonl}`.
+//! Layout: one file per stream, named `traces-*`, `metrics-*` or `logs-*`, `.binpb` or `.jsonl`.
 //! `.jsonl` holds one OTLP/JSON request per line (the Collector's file exporter format);
 //! `.binpb` holds protobuf requests, each preceded by its length as a 4-byte big-endian
 //! integer. Each file is a partition with its own watermark; the files of a directory are
@@ -29,8 +29,10 @@ pub fn classify(path: &Path) -> std::result::Result<(Signal, Encoding), String> 
         Signal::Traces
     } else if name.starts_with("metrics") {
         Signal::Metrics
+    } else if name.starts_with("logs") {
+        Signal::Logs
     } else {
-        return Err("file name must start with traces, spans or metrics".to_string());
+        return Err("file name must start with traces, spans, metrics or logs".to_string());
     };
     let encoding = match path.extension().and_then(|e| e.to_str()) {
         Some("binpb") | Some("pb") => Encoding::OtlpProto,

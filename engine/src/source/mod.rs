@@ -28,7 +28,7 @@ pub use kafka_writer::KafkaWriter;
 pub use merge::Merged;
 pub use simulator::SimulatorSource;
 
-use crate::record::{Encoding, Location, MetricPoint, Signal, Span};
+use crate::record::{Encoding, Location, LogRecord, MetricPoint, Signal, Span};
 
 /// One still-encoded OTLP record.
 #[derive(Debug, Clone)]
@@ -68,6 +68,8 @@ pub struct Decoded {
     pub spans: Vec<Span>,
     /// Valid metric points.
     pub points: Vec<MetricPoint>,
+    /// Valid log records.
+    pub logs: Vec<LogRecord>,
     /// Records that were rejected: how many, why, and the request they came from (to
     /// dead-letter, as a rejected record of a file or topic is).
     pub rejected: Option<RejectedRecords>,

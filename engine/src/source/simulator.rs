@@ -87,6 +87,10 @@ impl Source for SimulatorSource {
                 let bytes = self.encoding.encode(&metrics);
                 batch.messages.push(self.message(Signal::Metrics, bytes));
             }
+            if let Some(logs) = second.logs {
+                let bytes = self.encoding.encode(&logs);
+                batch.messages.push(self.message(Signal::Logs, bytes));
+            }
             if self.speed > 0.0 {
                 break;
             }

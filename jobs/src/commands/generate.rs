@@ -29,7 +29,7 @@ pub struct GenerateArgs {
     /// Kafka bootstrap servers (with --to kafka; default: kafka.brokers of the config).
     #[arg(long, value_name = "BROKERS")]
     brokers: Option<String>,
-    /// Record encoding.
+    /// Record encoding of the files (Kafka records take their topic's configured encoding).
     #[arg(long, value_enum, default_value = "otlp-proto")]
     format: EncodingArg,
     /// Files per signal, or Kafka partitions written (the simulator's shards; replay spreads
@@ -47,10 +47,15 @@ pub enum Destination {
     Kafka,
 }
 
-/// Where one signal's records go.
+/// Where one signal's records go, and in which encoding.
 enum Writer {
-    File(OtlpFileWriter),
-    Kafka { topic: String, partition: i32 },
+    File(OtlpFileWriter, Encoding),
+    /// A topic is written in its configured encoding, as the job will read it.
+    Kafka {
+        topic: String,
+        partition: i32,
+        encoding: Encoding,
+    },
 }
 
 fn progress_bar(seconds: u64, shards: usize) -> ProgressBar {
@@ -86,67 +91,25 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }
-    let (traces, metrics, destination) = match args.to {
+    let (counts, destination) = match args.to {
         Destination::Files => {
             let out = args.out.clone().unwrap_or_default();
             let shards = args.shards.unwrap_or(1).max(1);
-            let (traces, metrics) = write_shards(
+            let counts = write_shards(
                 &sim,
                 shards,
-                encoding,
                 |signal, index| {
-                    Ok(Writer::File(OtlpFileWriter::create(
-                        &out, signal, index, encoding,
-                    )?))
+                    if signal == Signal::Logs && !config.simulator.logs {
+                        return Ok(None);
+                    }
+                    let file = OtlpFileWriter::create(&out, signal, index, encoding)?;
+                    Ok(Some(Writer::File(file, encoding)))
                 },
                 None,
             )?;
-            (traces, metrics, out.display().to_string())
+            (counts, out.display().to_string())
         }
-        Destination::Kafka => {
-            let span_topic = topic_for(&config, Signal::Traces)?.name.clone();
-            let metric_topic = topic_for(&config, Signal::Metrics)?.name.clone();
-            let counts = aiops_engine::source::kafka::partition_counts(&config.kafka)?;
-            let count = |topic: &str| {
-                counts
-                    .iter()
-                    .find(|(t, _)| t == topic)
-                    .map_or(1, |(_, n)| *n)
-            };
-            let (span_partitions, metric_partitions) = (count(&span_topic), count(&metric_topic));
-            let shards = args
-                .shards
-                .unwrap_or(span_partitions.max(metric_partitions) as usize)
-                .max(1);
-            let mut producer = KafkaWriter::new(&config.kafka)?;
-            let (traces, metrics) = write_shards(
-                &sim,
-                shards,
-                encoding,
-                |signal, index| {
-                    Ok(match signal {
-                        Signal::Traces => Writer::Kafka {
-                            topic: span_topic.clone(),
-                            partition: index as i32 % span_partitions,
-                        },
-                        Signal::Metrics => Writer::Kafka {
-                            topic: metric_topic.clone(),
-                            partition: index as i32 % metric_partitions,
-                        },
-                    })
-                },
-                Some(&mut producer),
-            )?;
-            producer.flush()?;
-            (
-                traces,
-                metrics,
-                format!(
-                    "Kafka {} ({span_topic}, {metric_topic})",
-                    config.kafka.brokers
-                ),
-            )
-        }
+        Destination::Kafka => to_kafka(&config, &sim, args.shards)?,
     };
     if let Some(out) = &args.out {
         let truth = out.join("ground_truth.csv");
@@ -154,9 +117,14 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", truth.display()))?;
     }
     let seconds = (sim.end_ns() - sim.start_ns()) / 1_000_000_000;
+    let Counts {
+        traces,
+        metrics,
+        logs,
+    } = counts;
     println!(
-        "wrote {traces} trace and {metrics} metric records ({encoding}) covering {seconds} \
-         simulated seconds, {} faults, to {destination}",
+        "wrote {traces} trace, {metrics} metric and {logs} log records ({encoding}) covering \
+         {seconds} simulated seconds, {} faults, to {destination}",
         sim.faults
             .iter()
             .filter(|f| f.start_ns < sim.end_ns())
@@ -165,35 +133,85 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs every shard of the simulation into the writers `open` returns; returns the trace and
-/// metric record counts.
+/// Writes the simulation to the configured topics: each signal's shard `i` to partition
+/// `i mod partitions`; logs only when a logs topic is configured.
+fn to_kafka(
+    config: &JobConfig,
+    sim: &Arc<Simulator>,
+    shards: Option<usize>,
+) -> anyhow::Result<(Counts, String)> {
+    let partitions = aiops_engine::source::kafka::partition_counts(&config.kafka)?;
+    let target = |signal: Signal| -> Option<(&KafkaTopic, i32)> {
+        let topic = config.kafka.topics.iter().find(|t| t.signal == signal)?;
+        let count = partitions
+            .iter()
+            .find(|(t, _)| *t == topic.name)
+            .map_or(1, |(_, n)| *n);
+        Some((topic, count))
+    };
+    // Traces and metrics need a topic; logs are written only where one is configured.
+    topic_for(config, Signal::Traces)?;
+    topic_for(config, Signal::Metrics)?;
+    let most = [Signal::Traces, Signal::Metrics, Signal::Logs]
+        .into_iter()
+        .filter_map(|signal| target(signal).map(|(_, n)| n))
+        .max()
+        .unwrap_or(1);
+    let shards = shards.unwrap_or(most as usize).max(1);
+    let mut producer = KafkaWriter::new(&config.kafka)?;
+    let counts = write_shards(
+        sim,
+        shards,
+        |signal, index| {
+            Ok(target(signal).map(|(topic, count)| Writer::Kafka {
+                topic: topic.name.clone(),
+                partition: index as i32 % count,
+                encoding: topic.encoding,
+            }))
+        },
+        Some(&mut producer),
+    )?;
+    producer.flush()?;
+    let topics: Vec<String> = [Signal::Traces, Signal::Metrics, Signal::Logs]
+        .into_iter()
+        .filter_map(|signal| target(signal).map(|(topic, _)| topic.name.clone()))
+        .collect();
+    Ok((
+        counts,
+        format!("Kafka {} ({})", config.kafka.brokers, topics.join(", ")),
+    ))
+}
+
+/// Runs every shard of the simulation into the writers `open` returns (none: the signal is
+/// not written); returns the record counts.
 fn write_shards(
     sim: &Arc<Simulator>,
     shards: usize,
-    encoding: Encoding,
-    mut open: impl FnMut(Signal, usize) -> anyhow::Result<Writer>,
+    mut open: impl FnMut(Signal, usize) -> anyhow::Result<Option<Writer>>,
     mut producer: Option<&mut KafkaWriter>,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<Counts> {
     let seconds = (sim.end_ns() - sim.start_ns()) / 1_000_000_000;
     let bar = progress_bar(seconds, shards);
-    let mut counts = (0, 0);
+    let mut counts = Counts::default();
     for index in 0..shards {
         let mut traces = open(Signal::Traces, index)?;
         let mut metrics = open(Signal::Metrics, index)?;
+        let mut logs = open(Signal::Logs, index)?;
         let mut shard = sim.shard(index, shards);
         while let Some(second) = shard.next_second() {
             if let Some(request) = second.traces {
-                write(&mut traces, &mut producer, &encoding.encode(&request))?;
-                counts.0 += 1;
+                counts.traces += write(&mut traces, &mut producer, |e| e.encode(&request))?;
             }
             if let Some(request) = second.metrics {
-                write(&mut metrics, &mut producer, &encoding.encode(&request))?;
-                counts.1 += 1;
+                counts.metrics += write(&mut metrics, &mut producer, |e| e.encode(&request))?;
+            }
+            if let Some(request) = second.logs {
+                counts.logs += write(&mut logs, &mut producer, |e| e.encode(&request))?;
             }
             bar.inc(1);
         }
-        for writer in [traces, metrics] {
-            if let Writer::File(file) = writer {
+        for writer in [traces, metrics, logs].into_iter().flatten() {
+            if let Writer::File(file, _) = writer {
                 file.finish()?;
             }
         }
@@ -202,17 +220,32 @@ fn write_shards(
     Ok(counts)
 }
 
+/// Writes one record, encoded by `encode` in the writer's encoding, where `writer` says;
+/// returns how many were written (0 when the signal has nowhere to go).
 fn write(
-    writer: &mut Writer,
+    writer: &mut Option<Writer>,
     producer: &mut Option<&mut KafkaWriter>,
-    bytes: &[u8],
-) -> anyhow::Result<()> {
+    encode: impl Fn(Encoding) -> Vec<u8>,
+) -> anyhow::Result<u64> {
     match writer {
-        Writer::File(file) => file.write(bytes)?,
-        Writer::Kafka { topic, partition } => {
+        None => return Ok(0),
+        Some(Writer::File(file, encoding)) => file.write(&encode(*encoding))?,
+        Some(Writer::Kafka {
+            topic,
+            partition,
+            encoding,
+        }) => {
             let producer = producer.as_mut().context("no Kafka producer")?;
-            producer.send(topic, Some(*partition), bytes, None)?;
+            producer.send(topic, Some(*partition), &encode(*encoding), None)?;
         }
     }
-    Ok(())
+    Ok(1)
+}
+
+/// Records written per signal.
+#[derive(Default)]
+struct Counts {
+    traces: u64,
+    metrics: u64,
+    logs: u64,
 }

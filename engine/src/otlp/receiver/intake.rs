@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 
 use super::queue::{Queue, Refusal};
-use crate::otlp::{decode_metrics, decode_spans, parse, DecodeError, Decoding, Rejected};
+use crate::otlp::{decode_logs, decode_metrics, decode_spans, DecodeError, Decoding, Rejected};
 use crate::record::{Encoding, Location, Signal};
 use crate::source::{Decoded, RejectedRecords, SourceFault};
 use crate::stats::Stats;
@@ -125,7 +125,7 @@ impl Intake {
         let signal = match export {
             Export::Traces => Signal::Traces,
             Export::Metrics => Signal::Metrics,
-            Export::Logs => return self.logs(body, encoding, location),
+            Export::Logs => Signal::Logs,
         };
         let decoded = match self.decode(signal, body, encoding, location) {
             Ok(decoded) => decoded,
@@ -148,7 +148,7 @@ impl Intake {
         }
     }
 
-    /// Decodes a traces or metrics body; an unreadable one is queued as a fault and its
+    /// Decodes a request body; an unreadable one is queued as a fault and its
     /// reason returned.
     fn decode(
         &self,
@@ -157,10 +157,11 @@ impl Intake {
         encoding: Encoding,
         location: Location,
     ) -> Result<Decoded, String> {
-        let (mut spans, mut points) = (Vec::new(), Vec::new());
+        let (mut spans, mut points, mut logs) = (Vec::new(), Vec::new(), Vec::new());
         let result = match signal {
             Signal::Traces => decode_spans(&body, encoding, &self.decoding, &mut spans),
             Signal::Metrics => decode_metrics(&body, encoding, &self.decoding, &mut points),
+            Signal::Logs => decode_logs(&body, encoding, &self.decoding, &mut logs),
         };
         let rejected = match result {
             Ok(rejected) => rejected,
@@ -171,6 +172,7 @@ impl Intake {
             location,
             spans,
             points,
+            logs,
             rejected: rejected_records(&rejected, signal, body),
         })
     }
@@ -184,26 +186,6 @@ impl Intake {
             bytes: body,
         });
         reason
-    }
-
-    /// Log records are read and counted; no feature uses them yet.
-    fn logs(&self, body: Vec<u8>, encoding: Encoding, location: Location) -> Outcome {
-        match parse::<ExportLogsServiceRequest>(&body, encoding) {
-            Ok(request) => {
-                let count: usize = request
-                    .resource_logs
-                    .iter()
-                    .flat_map(|r| &r.scope_logs)
-                    .map(|s| s.log_records.len())
-                    .sum();
-                Stats::add(&self.stats.log_records, count as u64);
-                Outcome::Accepted {
-                    rejected: 0,
-                    message: String::new(),
-                }
-            }
-            Err(error) => Outcome::Invalid(self.unreadable(location, &error, body)),
-        }
     }
 }
 

@@ -77,7 +77,7 @@ impl Queue {
 
     /// Queues a decoded request, or says why not.
     pub fn offer(&self, decoded: Decoded) -> Result<Answer, Refusal> {
-        let records = decoded.spans.len() + decoded.points.len();
+        let records = decoded.spans.len() + decoded.points.len() + decoded.logs.len();
         let mut state = self.state();
         if state.closed {
             return Err(Refusal::Closed);
@@ -177,6 +177,7 @@ mod tests {
             },
             spans: vec![span; spans],
             points: Vec::new(),
+            logs: Vec::new(),
             rejected: None,
         }
     }

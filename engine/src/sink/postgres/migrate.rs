@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_storage_hygiene.timescale.sql",
         include_str!("../../../../sql/migrations/0006_storage_hygiene.timescale.sql"),
     ),
+    (
+        "0007_logs.sql",
+        include_str!("../../../../sql/migrations/0007_logs.sql"),
+    ),
 ];
 
 /// Run after the migrations that rebuild the continuous aggregate, outside a transaction

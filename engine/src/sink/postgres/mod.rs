@@ -30,7 +30,7 @@ use crate::stats::Stats;
 pub use graph::{load_edges, GraphRecord, GraphStore};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
-pub use pane_state::PaneStore;
+pub use pane_state::{LogPaneStore, PaneStore, StoredPane};
 pub use partitions::{horizon_us, Dropped};
 
 /// SQLSTATE classes that describe the server's state, not the statement: connection

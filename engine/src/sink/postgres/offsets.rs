@@ -111,12 +111,14 @@ impl OffsetStore {
                 .map_err(|e| failed(&e))?;
         }
         let state_from = state_from.min(i64::MAX as u64) as i64;
-        transaction
-            .execute(
-                "DELETE FROM aiops_span_panes WHERE consumer = $1 AND pane < $2",
-                &[&self.consumer, &state_from],
-            )
-            .map_err(|e| failed(&e))?;
+        for table in ["aiops_span_panes", "aiops_log_panes"] {
+            transaction
+                .execute(
+                    &format!("DELETE FROM {table} WHERE consumer = $1 AND pane < $2"),
+                    &[&self.consumer, &state_from],
+                )
+                .map_err(|e| failed(&e))?;
+        }
         transaction.commit().map_err(|e| failed(&e))
     }
 }

@@ -1,4 +1,5 @@
-//! Closed span panes in PostgreSQL: the state a restarted Kafka job rebuilds its windows from.
+//! Closed span and log panes in PostgreSQL: the state a restarted Kafka job rebuilds its
+//! windows and template miners from.
 //!
 //! A feature row of minute `m` needs the request statistics of minutes `m-59 ..= m`. Keeping
 //! each closed (service, minute) [`SpanPane`] lets a restart load the last hour of them
@@ -11,21 +12,92 @@
 //! and [`STATE_FORMAT`] before the pane. State without them is the first format (whole
 //! request counts, before sampling weights), written by earlier versions; it is still read,
 //! so an upgrade restarts from its stored windows.
+//!
+//! Log panes ([`LogPane`]) go to `aiops_log_panes` in the same shape; each carries its
+//! service's templates after the minute, so a restart needs only each service's latest one.
 
 use super::{db_error, Connection};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
-use crate::features::{LatencySketch, SpanPane};
+use crate::features::{LatencySketch, LogPane, SpanPane};
 use crate::sink::ClosedStore;
 use crate::time::Pane;
 
-impl ClosedStore<SpanPane> for PaneStore {
+/// A closed pane kept as state: its table, its key and its encoding.
+pub trait StoredPane: Sized + 'static {
+    /// The table.
+    const TABLE: &'static str;
+    /// What the rows are, for messages.
+    const WHAT: &'static str;
+    /// The pane's service.
+    fn service(&self) -> &str;
+    /// The pane's minute.
+    fn pane(&self) -> Pane;
+    /// The stored bytes.
+    fn encode(&self) -> Result<Vec<u8>>;
+    /// Reads stored bytes.
+    fn decode(state: &[u8]) -> std::result::Result<Self, postcard::Error>;
+}
+
+impl StoredPane for SpanPane {
+    const TABLE: &'static str = "aiops_span_panes";
     const WHAT: &'static str = "span panes";
 
-    fn write(&mut self, _panes: &[Pane], records: &[SpanPane]) -> Result<()> {
+    fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn pane(&self) -> Pane {
+        self.pane
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        encode_state(self)
+    }
+
+    fn decode(state: &[u8]) -> std::result::Result<Self, postcard::Error> {
+        decode_state(state)
+    }
+}
+
+impl StoredPane for LogPane {
+    const TABLE: &'static str = "aiops_log_panes";
+    const WHAT: &'static str = "log panes";
+
+    fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn pane(&self) -> Pane {
+        self.pane
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        let mut state = vec![0, LOG_STATE_FORMAT];
+        let body = postcard::to_allocvec(self)
+            .map_err(|e| Error::Schema(format!("log pane state: {e}")))?;
+        state.extend(body);
+        Ok(state)
+    }
+
+    fn decode(state: &[u8]) -> std::result::Result<Self, postcard::Error> {
+        match state.strip_prefix(&[0, LOG_STATE_FORMAT]) {
+            Some(body) => postcard::from_bytes(body),
+            None => Err(postcard::Error::DeserializeBadEncoding),
+        }
+    }
+}
+
+impl<P: StoredPane> ClosedStore<P> for PaneStore<P> {
+    const WHAT: &'static str = P::WHAT;
+
+    fn write(&mut self, _panes: &[Pane], records: &[P]) -> Result<()> {
         PaneStore::write(self, records)
     }
 }
+
+/// The format of stored log panes.
+const LOG_STATE_FORMAT: u8 = 1;
 
 /// The format of stored pane state: 2 since request counts became weights.
 const STATE_FORMAT: u8 = 2;
@@ -72,49 +144,60 @@ fn decode_state(state: &[u8]) -> std::result::Result<SpanPane, postcard::Error> 
     })
 }
 
-/// Writes and reads one consumer's closed span panes.
-pub struct PaneStore {
+/// Writes and reads one consumer's closed panes of one kind.
+pub struct PaneStore<P = SpanPane> {
     connection: Connection,
     consumer: String,
+    kind: std::marker::PhantomData<P>,
 }
+
+/// The store of closed log panes.
+pub type LogPaneStore = PaneStore<LogPane>;
 
 fn to_i64(pane: Pane) -> i64 {
     pane.min(i64::MAX as u64) as i64
 }
 
-impl PaneStore {
+impl<P: StoredPane> PaneStore<P> {
     /// Connects.
     pub fn connect(config: &PostgresConfig) -> Result<Self> {
         Ok(PaneStore {
             connection: Connection::open(config)?,
             consumer: config.consumer.clone(),
+            kind: std::marker::PhantomData,
         })
     }
 
     /// Upserts `panes` in one transaction; reconnects first if the connection was lost.
-    pub fn write(&mut self, panes: &[SpanPane]) -> Result<()> {
+    pub fn write(&mut self, panes: &[P]) -> Result<()> {
         if panes.is_empty() {
             return Ok(());
         }
         let server = self.connection.server().to_string();
-        let failed = |e: &postgres::Error| db_error(format!("storing span panes on {server}"), e);
+        let failed = |e: &postgres::Error| db_error(format!("storing {} on {server}", P::WHAT), e);
         let mut transaction = self
             .connection
             .client()?
             .transaction()
             .map_err(|e| failed(&e))?;
         let statement = transaction
-            .prepare(
-                "INSERT INTO aiops_span_panes (consumer, pane, service_name, state) VALUES ($1, $2, $3, $4) \
+            .prepare(&format!(
+                "INSERT INTO {} (consumer, pane, service_name, state) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (consumer, pane, service_name) DO UPDATE SET state = EXCLUDED.state",
-            )
+                P::TABLE
+            ))
             .map_err(|e| failed(&e))?;
         for pane in panes {
-            let state = encode_state(pane)?;
+            let state = pane.encode()?;
             transaction
                 .execute(
                     &statement,
-                    &[&self.consumer, &to_i64(pane.pane), &pane.service, &state],
+                    &[
+                        &self.consumer,
+                        &to_i64(pane.pane()),
+                        &pane.service(),
+                        &state,
+                    ],
                 )
                 .map_err(|e| failed(&e))?;
         }
@@ -122,24 +205,38 @@ impl PaneStore {
     }
 
     /// The panes of minutes `from .. to`, oldest first.
-    pub fn load(&mut self, from: Pane, to: Pane) -> Result<Vec<SpanPane>> {
+    pub fn load(&mut self, from: Pane, to: Pane) -> Result<Vec<P>> {
+        self.query(
+            "SELECT state FROM {table} WHERE consumer = $1 AND pane >= $2 AND pane < $3 \
+             ORDER BY pane, service_name",
+            (from, to),
+        )
+    }
+
+    /// Each service's latest pane of minutes `from .. to`, by service.
+    pub fn load_latest(&mut self, from: Pane, to: Pane) -> Result<Vec<P>> {
+        self.query(
+            "SELECT DISTINCT ON (service_name) state FROM {table} \
+             WHERE consumer = $1 AND pane >= $2 AND pane < $3 ORDER BY service_name, pane DESC",
+            (from, to),
+        )
+    }
+
+    fn query(&mut self, sql: &str, (from, to): (Pane, Pane)) -> Result<Vec<P>> {
         let server = self.connection.server().to_string();
         let rows = self
             .connection
             .client()?
             .query(
-                "SELECT state FROM aiops_span_panes WHERE consumer = $1 AND pane >= $2 AND pane < $3 \
-                 ORDER BY pane, service_name",
+                &sql.replace("{table}", P::TABLE),
                 &[&self.consumer, &to_i64(from), &to_i64(to)],
             )
-            .map_err(|e| db_error(format!("reading span panes on {server}"), &e))?;
+            .map_err(|e| db_error(format!("reading {} on {server}", P::WHAT), &e))?;
         rows.iter()
             .map(|row| {
                 let state: Vec<u8> = row.get(0);
-                decode_state(&state).map_err(|e| {
-                    Error::Schema(format!(
-                        "aiops_span_panes on {server}: unreadable state: {e}"
-                    ))
+                P::decode(&state).map_err(|e| {
+                    Error::Schema(format!("{} on {server}: unreadable state: {e}", P::TABLE))
                 })
             })
             .collect()

@@ -11,6 +11,7 @@
 
 pub mod fault;
 pub mod load;
+mod logs;
 pub mod metrics;
 mod rng;
 pub mod topology;
@@ -19,8 +20,10 @@ mod trace;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use rand_distr::{Distribution, Poisson};
@@ -56,6 +59,8 @@ pub struct SimSecond {
     pub traces: Option<ExportTraceServiceRequest>,
     /// Metric samples taken in the second, if any.
     pub metrics: Option<ExportMetricsServiceRequest>,
+    /// Log records of the requests served in the second (`simulator.logs`), if any.
+    pub logs: Option<ExportLogsServiceRequest>,
 }
 
 impl Simulator {
@@ -202,14 +207,50 @@ impl SimShard {
         }
         let time_ns = self.next_ns;
         self.next_ns += SECOND_NS;
+        let (traces, logs) = self.traces(time_ns);
         Some(SimSecond {
             time_ns,
-            traces: self.traces(time_ns),
+            traces,
             metrics: self.metrics(time_ns),
+            logs,
         })
     }
 
-    fn traces(&self, second_ns: u64) -> Option<ExportTraceServiceRequest> {
+    /// The log records the pods write for the requests they served, grouped by pod.
+    fn logs(
+        &self,
+        by_pod: &BTreeMap<(usize, usize), Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
+    ) -> Option<ExportLogsServiceRequest> {
+        let sim = &self.sim;
+        let resource_logs: Vec<ResourceLogs> = by_pod
+            .iter()
+            .filter_map(|((service, pod), spans)| {
+                let log_records: Vec<_> = spans.iter().filter_map(logs::request_log).collect();
+                (!log_records.is_empty()).then(|| ResourceLogs {
+                    resource: Some(crate::source::otlp_build::resource(
+                        &sim.topology.services[*service].name,
+                        *pod,
+                        &sim.config.region,
+                    )),
+                    scope_logs: vec![ScopeLogs {
+                        scope: crate::source::otlp_build::scope(),
+                        log_records,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+            })
+            .collect();
+        (!resource_logs.is_empty()).then_some(ExportLogsServiceRequest { resource_logs })
+    }
+
+    fn traces(
+        &self,
+        second_ns: u64,
+    ) -> (
+        Option<ExportTraceServiceRequest>,
+        Option<ExportLogsServiceRequest>,
+    ) {
         let sim = &self.sim;
         let seed = sim.config.seed;
         let mut by_pod: BTreeMap<(usize, usize), Vec<_>> = BTreeMap::new();
@@ -233,8 +274,13 @@ impl SimShard {
             }
         }
         if by_pod.is_empty() {
-            return None;
+            return (None, None);
         }
+        let logs = if sim.config.logs {
+            self.logs(&by_pod)
+        } else {
+            None
+        };
         let resource_spans = by_pod
             .into_iter()
             .map(|((service, pod), spans)| ResourceSpans {
@@ -251,7 +297,7 @@ impl SimShard {
                 ..Default::default()
             })
             .collect();
-        Some(ExportTraceServiceRequest { resource_spans })
+        (Some(ExportTraceServiceRequest { resource_spans }), logs)
     }
 
     fn metrics(&mut self, second_ns: u64) -> Option<ExportMetricsServiceRequest> {

@@ -1,0 +1,102 @@
+//! Logs, the third signal: the simulator's log lines replayed from files and counted by hand
+//! give the rows' log features; templates flag what is new.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aiops_engine::otlp::{decode_logs, Decoding};
+use aiops_engine::record::{Encoding, LogRecord};
+
+use crate::common::{generate, number, read_rows, replay};
+
+/// Every log record of the `logs-*` files under `dir`, decoded independently of the job.
+fn logs_of(dir: &Path) -> Vec<LogRecord> {
+    let mut logs = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("logs-") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let mut at = 0;
+        while at + 4 <= bytes.len() {
+            let length = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let record = &bytes[at + 4..at + 4 + length];
+            let rejected =
+                decode_logs(record, Encoding::OtlpProto, &Decoding::default(), &mut logs)
+                    .expect("a log record the simulator wrote decodes");
+            assert!(rejected.is_empty(), "{rejected:?}");
+            at += 4 + length;
+        }
+    }
+    logs
+}
+
+#[test]
+fn log_features_equal_the_records_counted_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let otlp = generate(dir.path(), &["--duration", "25m"]);
+    let logs = logs_of(&otlp);
+    assert!(
+        logs.len() > 1000,
+        "the simulator writes a line per request: {}",
+        logs.len()
+    );
+    let mut expected: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for log in &logs {
+        let minute = log.time_ns / 60_000_000_000 * 60;
+        let time = chrono::DateTime::from_timestamp(minute as i64, 0).unwrap();
+        let key = (
+            log.service().to_string(),
+            time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+        let counts = expected.entry(key).or_default();
+        counts.0 += 1;
+        counts.1 += u64::from(log.error);
+    }
+    assert!(
+        expected.values().any(|(_, errors)| *errors > 0),
+        "some lines are errors"
+    );
+    let data = dir.path().join("data");
+    let summary = replay(&otlp, &data);
+    assert!(
+        summary.contains(&format!("log records {:>12}", logs.len())),
+        "{summary}"
+    );
+    let rows = read_rows(&data);
+    let mut seen = 0;
+    for row in &rows {
+        let key = (row["service_name"].clone(), row["time"].clone());
+        let Some((lines, errors)) = expected.get(&key) else {
+            assert_eq!(
+                number(row, "log_rate"),
+                None,
+                "{key:?}: no lines, no log rate"
+            );
+            continue;
+        };
+        seen += 1;
+        assert_eq!(
+            number(row, "log_rate"),
+            Some(*lines as f64 / 60.0),
+            "{key:?}"
+        );
+        assert_eq!(
+            number(row, "error_log_rate"),
+            Some(*errors as f64 / 60.0),
+            "{key:?}"
+        );
+        let new = number(row, "new_template_rate").expect("mined");
+        assert!(
+            (0.0..=*lines as f64 / 60.0).contains(&new),
+            "{key:?}: {new}"
+        );
+    }
+    assert_eq!(
+        seen,
+        expected.len(),
+        "every (service, minute) with lines has a row"
+    );
+}
