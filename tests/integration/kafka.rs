@@ -269,6 +269,23 @@ fn killed_at_random_points_and_restarted_the_table_is_the_same() {
     run_kafka(&config, &url, &data);
     let expected = table(&reference);
     assert!(expected.len() > 8 * 140, "{} rows", expected.len());
+    // The logs topic (otlp_json) fed the rows, and the templates found something new.
+    let value = |row: &String, column: &str| {
+        let row: serde_json::Value = serde_json::from_str(row).unwrap();
+        row[column].as_f64()
+    };
+    let logged = expected
+        .iter()
+        .filter(|r| value(r, "log_rate").is_some())
+        .count();
+    assert!(
+        logged * 10 > expected.len() * 9,
+        "{logged} of {} rows",
+        expected.len()
+    );
+    assert!(expected
+        .iter()
+        .any(|r| value(r, "new_template_rate") > Some(0.0)));
     let got = table(&url);
     assert_eq!(got.len(), expected.len());
     for (got, expected) in got.iter().zip(&expected) {

@@ -7,7 +7,7 @@ use std::path::Path;
 use aiops_engine::otlp::{decode_logs, Decoding};
 use aiops_engine::record::{Encoding, LogRecord};
 
-use crate::common::{generate, number, read_rows, replay};
+use crate::common::{generate, number, read_rows, replay, summary_value};
 
 /// Every log record of the `logs-*` files under `dir`, decoded independently of the job.
 fn logs_of(dir: &Path) -> Vec<LogRecord> {
@@ -61,8 +61,9 @@ fn log_features_equal_the_records_counted_by_hand() {
     );
     let data = dir.path().join("data");
     let summary = replay(&otlp, &data);
-    assert!(
-        summary.contains(&format!("log records {:>12}", logs.len())),
+    assert_eq!(
+        summary_value(&summary, "log records"),
+        logs.len() as u64,
         "{summary}"
     );
     let rows = read_rows(&data);
@@ -99,4 +100,28 @@ fn log_features_equal_the_records_counted_by_hand() {
         expected.len(),
         "every (service, minute) with lines has a row"
     );
+
+    // The simulator's one fault (latency on cart from 09:10, ground_truth.csv) makes cart write
+    // a line it never wrote before; its templates flag it, and no other service's more.
+    let truth = std::fs::read_to_string(otlp.join("ground_truth.csv")).unwrap();
+    assert!(
+        truth.contains("latency,cart,2026-01-05T09:10:00Z"),
+        "{truth}"
+    );
+    let new_lines = |service: &str| -> f64 {
+        rows.iter()
+            .filter(|r| r["service_name"] == service)
+            .filter(|r| ("2026-01-05T09:10".."2026-01-05T09:15").contains(&r["time"].as_str()))
+            .filter_map(|r| number(r, "new_template_rate"))
+            .sum()
+    };
+    let cart = new_lines("cart");
+    assert!(cart > 0.0, "the fault's first lines are new");
+    for row in rows.iter().filter(|r| r["service_name"] != "cart") {
+        assert!(
+            new_lines(&row["service_name"]) < cart,
+            "{}",
+            row["service_name"]
+        );
+    }
 }

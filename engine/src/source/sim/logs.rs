@@ -3,19 +3,26 @@
 //! do not change with logs on or off).
 //!
 //! A served request logs INFO `handled <operation> in <ms> ms for client <id>`; a slow one
-//! (over a second, as under a latency fault) logs WARN `slow request <operation>: <ms> ms over
-//! budget 1000 ms`; a failed one logs ERROR `request <operation> failed: upstream returned
-//! error after <ms> ms`. Each record carries its span's trace and span ids.
+//! (over a second) logs WARN `slow request <operation>: <ms> ms over budget 1000 ms`; a failed
+//! one logs ERROR `request <operation> failed: upstream returned error after <ms> ms`. A fault
+//! on the service changes what it writes, as a real fault would: an error burst fails with
+//! `connection reset by peer`, a CPU hog warns of a saturated thread pool, a memory leak of
+//! long GC pauses, a latency fault of slow queries; a network delay into the service leaves its
+//! own lines unchanged (its callers see it). Each record carries its span's trace and span ids.
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 
+use super::fault::Fault;
+use crate::config::FaultKind;
+
 /// Requests slower than this log a warning.
 const SLOW_MS: u64 = 1000;
 
-/// The log record a span's service writes for it, if the span is a served request.
-pub fn request_log(span: &Span) -> Option<LogRecord> {
+/// The log record a span's service writes for it, if the span is a served request; `fault`
+/// is the fault active on the service when the request ended, if any.
+pub fn request_log(span: &Span, fault: Option<&Fault>) -> Option<LogRecord> {
     if span.kind != SpanKind::Server as i32 {
         return None;
     }
@@ -28,21 +35,11 @@ pub fn request_log(span: &Span) -> Option<LogRecord> {
         .as_ref()
         .is_some_and(|s| s.code == StatusCode::Error as i32);
     let client = span.trace_id.first().copied().unwrap_or(0) % 50;
-    let (severity, text, body) = if failed {
-        let body = format!(
-            "request {} failed: upstream returned error after {ms} ms",
-            span.name
-        );
-        (SeverityNumber::Error, "ERROR", body)
-    } else if ms > SLOW_MS {
-        let body = format!(
-            "slow request {}: {ms} ms over budget {SLOW_MS} ms",
-            span.name
-        );
-        (SeverityNumber::Warn, "WARN", body)
-    } else {
-        let body = format!("handled {} in {ms} ms for client {client}", span.name);
-        (SeverityNumber::Info, "INFO", body)
+    let (severity, body) = line(&span.name, ms, failed, client, fault.map(|f| f.kind));
+    let text = match severity {
+        SeverityNumber::Error => "ERROR",
+        SeverityNumber::Warn => "WARN",
+        _ => "INFO",
     };
     Some(LogRecord {
         time_unix_nano: span.end_time_unix_nano,
@@ -56,4 +53,47 @@ pub fn request_log(span: &Span) -> Option<LogRecord> {
         span_id: span.span_id.clone(),
         ..Default::default()
     })
+}
+
+/// The severity and body of a request's line.
+fn line(
+    name: &str,
+    ms: u64,
+    failed: bool,
+    client: u8,
+    fault: Option<FaultKind>,
+) -> (SeverityNumber, String) {
+    use SeverityNumber::{Error, Info, Warn};
+    match (failed, fault) {
+        (true, Some(FaultKind::ErrorBurst)) => (
+            Error,
+            format!("request {name} failed: connection reset by peer after {ms} ms"),
+        ),
+        (true, _) => (
+            Error,
+            format!("request {name} failed: upstream returned error after {ms} ms"),
+        ),
+        (false, Some(FaultKind::CpuHog)) => (
+            Warn,
+            format!(
+                "worker pool saturated: {} tasks queued for {name}",
+                20 + client
+            ),
+        ),
+        (false, Some(FaultKind::MemoryLeak)) => (
+            Warn,
+            format!("GC pause of {} ms while serving {name}", 50 + ms % 200),
+        ),
+        (false, Some(FaultKind::Latency)) => {
+            (Warn, format!("slow database query during {name}: {ms} ms"))
+        }
+        (false, _) if ms > SLOW_MS => (
+            Warn,
+            format!("slow request {name}: {ms} ms over budget {SLOW_MS} ms"),
+        ),
+        (false, _) => (
+            Info,
+            format!("handled {name} in {ms} ms for client {client}"),
+        ),
+    }
 }

@@ -216,7 +216,9 @@ impl SimShard {
         })
     }
 
-    /// The log records the pods write for the requests they served, grouped by pod.
+    /// The log records the pods write for the requests they served, grouped by pod. A line
+    /// is written when its request ends; lines after the simulation's end are not written
+    /// (the simulated system stops there, as its spans, keyed by start, do).
     fn logs(
         &self,
         by_pod: &BTreeMap<(usize, usize), Vec<opentelemetry_proto::tonic::trace::v1::Span>>,
@@ -225,7 +227,16 @@ impl SimShard {
         let resource_logs: Vec<ResourceLogs> = by_pod
             .iter()
             .filter_map(|((service, pod), spans)| {
-                let log_records: Vec<_> = spans.iter().filter_map(logs::request_log).collect();
+                let fault_at = |time_ns: u64| {
+                    sim.faults.iter().find(|f| {
+                        f.service == *service && (f.start_ns..f.end_ns).contains(&time_ns)
+                    })
+                };
+                let log_records: Vec<_> = spans
+                    .iter()
+                    .filter(|span| span.end_time_unix_nano < sim.end_ns)
+                    .filter_map(|span| logs::request_log(span, fault_at(span.end_time_unix_nano)))
+                    .collect();
                 (!log_records.is_empty()).then(|| ResourceLogs {
                     resource: Some(crate::source::otlp_build::resource(
                         &sim.topology.services[*service].name,
