@@ -102,7 +102,12 @@ pub fn log_request(
 mod tests {
     use super::*;
 
-    const LINE: &str = r#"2023-01-29T08:42:22.383150913Z,1674981742383150913,33.33.33.116,ts-travel-service-64469b5b48-25zj6,server,ffc8ca7e4c8f06c75142c880d5595d96,439bc949a9eeb0cc,"{""log"":""16:42:22.382 ERROR t.s.TravelServiceImpl#532 [getRoute][Route is: Route(id=f3, stations=[shanghai, suzhou])]\n"",""stream"":""stdout""}""#;
+    const LINE: &str = concat!(
+        "2023-01-29T08:42:22.383150913Z,1674981742383150913,33.33.33.116,",
+        "ts-travel-service-64469b5b48-25zj6,server,ffc8ca7e4c8f06c75142c880d5595d96,439bc949a9eeb0cc,",
+        r#""{""log"":""16:42:22.382 ERROR t.s.TravelServiceImpl#532 [getRoute][Route is: "#,
+        r#"Route(id=f3, stations=[shanghai, suzhou])]\n"",""stream"":""stdout""}""#
+    );
 
     #[test]
     fn a_nezha_line_becomes_a_record_with_its_ids_and_application_line() {

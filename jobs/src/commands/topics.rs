@@ -8,9 +8,9 @@ use super::settings::SimArgs;
 /// Options of `aiops topics`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Creates the topics under [kafka] in the configuration (otlp_spans, otlp_metrics, otlp_logs by default) and \
-the dead-letter topic (otlp_dead_letter) where they do not exist yet, then lists every topic's partition count. \
-Idempotent. Partitions bound the job's parallelism: they are spread over all workers of all processes."
+    after_help = "Creates the topics under [kafka] in the configuration (otlp_spans, otlp_metrics, otlp_logs by \
+default) and the dead-letter topic (otlp_dead_letter) where they do not exist yet, then lists every topic's \
+partition count. Idempotent. Partitions bound the job's parallelism: they are spread over all workers of all processes."
 )]
 pub struct TopicsArgs {
     /// Configuration file (its kafka section names the topics and client options).
