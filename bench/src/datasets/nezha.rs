@@ -403,7 +403,7 @@ fn metric_request(samples: &[MetricSample]) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest { resource_metrics }
 }
 
-/// Log files (absent in older copies of the dataset), keyed by their minute.
+/// Log files (absent in older copies of the dataset), keyed like trace files.
 fn index_logs(
     dir: &Path,
     day: chrono::NaiveDate,
@@ -421,11 +421,10 @@ fn index_logs(
         else {
             continue;
         };
+        // Like a trace file, a log file `HH_MM` holds about `HH:MM-1:09 .. HH:MM:08`.
         let minute_ns = day.and_time(time).and_utc().timestamp() as u64 * SECOND_NS;
-        timeline
-            .entry(minute_ns)
-            .or_default()
-            .push(Item::Logs(path));
+        let key = minute_ns.saturating_sub(51 * SECOND_NS) + 1;
+        timeline.entry(key).or_default().push(Item::Logs(path));
     }
     Ok(())
 }
