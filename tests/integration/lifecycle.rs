@@ -95,6 +95,43 @@ fn query_prints_table_csv_and_json() {
     assert!(first["request_rate_1m"].as_f64().unwrap() > 0.0);
 }
 
+/// A Parquet file written before the log columns existed reads beside a new one: its rows have
+/// nulls there.
+#[test]
+fn query_reads_files_of_an_older_row_beside_new_ones() {
+    use datafusion::parquet::arrow::ArrowWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    simulate(&data, "2m", "3", &[]);
+    let features = dir.path().join("features");
+    let batches = crate::common::read_batches(dir.path());
+    let schema = batches[0].schema();
+    let added = ["log_rate", "error_log_rate", "new_template_rate"];
+    let old: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| !added.contains(&schema.field(i).name().as_str()))
+        .collect();
+    assert_eq!(old.len(), schema.fields().len() - 3);
+    let old_batch = batches[0].project(&old).unwrap();
+    let file = std::fs::File::create(features.join("old-format.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, old_batch.schema(), None).unwrap();
+    writer.write(&old_batch).unwrap();
+    writer.close().unwrap();
+    let sql = "SELECT count(*) AS all_rows, count(log_rate) AS with_logs FROM features";
+    let json = run_ok(&["query", sql, "--data-dir", &data, "--format", "json"]);
+    let counts: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    let new_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(
+        counts["all_rows"],
+        (new_rows + old_batch.num_rows()) as u64,
+        "{json}"
+    );
+    assert!(counts["with_logs"].as_u64().unwrap() > 0, "{json}");
+    assert!(
+        counts["with_logs"].as_u64().unwrap() <= new_rows as u64,
+        "{json}"
+    );
+}
+
 /// The metric names in the README's table of the job's own metrics (labels left out).
 fn readme_metrics() -> std::collections::BTreeSet<String> {
     let readme =

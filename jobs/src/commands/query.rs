@@ -58,8 +58,15 @@ async fn run_query(args: QueryArgs) -> anyhow::Result<()> {
     }
     let context = SessionContext::new();
     let location = format!("{}/", features.display());
+    // The current row's schema, not one inferred from some file: files written before a
+    // migration added columns read those columns as nulls.
+    let schema = aiops_engine::sink::feature_schema();
     context
-        .register_parquet("features", &location, ParquetReadOptions::default())
+        .register_parquet(
+            "features",
+            &location,
+            ParquetReadOptions::default().schema(&schema),
+        )
         .await
         .with_context(|| format!("registering {location}"))?;
     let frame = context.sql(&args.sql).await.context("planning the query")?;
