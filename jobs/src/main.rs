@@ -67,7 +67,28 @@ enum Command {
     Eval(commands::eval::EvalArgs),
 }
 
+/// A reader that stops early (`aiops query ... | head`) closes the pipe; Rust ignores SIGPIPE,
+/// so the next `println!` panics. That is the reader's choice, not a failure: stop quietly, as
+/// a command killed by SIGPIPE would, instead of printing a panic (`unsafe` is forbidden here,
+/// so the signal's default action cannot be restored).
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     // An evaluation (or a GNN training run over simulations) raises hundreds of incidents on
     // purpose; the job's log would bury its tables.
@@ -98,6 +119,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<commands::query::StdoutClosed>() => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -132,6 +132,28 @@ fn query_reads_files_of_an_older_row_beside_new_ones() {
     );
 }
 
+/// A reader that closes the pipe early (`| head`) stops the command quietly, not with a panic.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    simulate(&data, "2m", "3", &[]);
+    let sql = "SELECT f.service_name, f.time FROM features f CROSS JOIN features g";
+    for format in ["table", "csv", "json"] {
+        let mut child = crate::common::aiops()
+            .args(["query", sql, "--data-dir", &data, "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+        assert!(output.status.success(), "{format}: {stderr}");
+    }
+}
+
 /// The metric names in the README's table of the job's own metrics (labels left out).
 fn readme_metrics() -> std::collections::BTreeSet<String> {
     let readme =

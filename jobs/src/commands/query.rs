@@ -1,9 +1,11 @@
 //! `aiops query`: SQL over the Parquet feature store with DataFusion.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
@@ -71,14 +73,47 @@ async fn run_query(args: QueryArgs) -> anyhow::Result<()> {
         .with_context(|| format!("registering {location}"))?;
     let frame = context.sql(&args.sql).await.context("planning the query")?;
     let batches = frame.collect().await.context("running the query")?;
+    print_batches(&batches, args.format).map_err(|error| match closed_pipe(&error) {
+        true => anyhow::Error::new(StdoutClosed),
+        false => error,
+    })
+}
+
+/// The reader of stdout went away (`aiops query ... | head`): not a failure of the query.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed by its reader")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Whether the write failed because the pipe's reader closed it.
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind);
+        let arrow = match cause.downcast_ref::<datafusion::arrow::error::ArrowError>() {
+            Some(datafusion::arrow::error::ArrowError::IoError(_, io)) => Some(io.kind()),
+            _ => None,
+        };
+        io.or(arrow) == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match args.format {
-        Format::Table => println!("{}", pretty_format_batches(&batches)?),
+    match format {
+        Format::Table => writeln!(out, "{}", pretty_format_batches(batches)?)?,
         Format::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
-            for batch in &batches {
+            for batch in batches {
                 writer.write(batch)?;
             }
         }
