@@ -28,9 +28,15 @@ fn malformed_records_are_dead_lettered_with_their_location_and_the_rest_is_proce
     let stdout = replay(&input, &data);
     // garbage line + unknown extension + bad metrics line = 3 whole records, 1 rejected span
     assert_eq!(summary_value(&stdout, "bad input"), 4, "{stdout}");
+    let lines_of = |name: &str| {
+        std::fs::read_to_string(input.join(name))
+            .unwrap()
+            .lines()
+            .count() as u64
+    };
     assert_eq!(
         summary_value(&stdout, "records read"),
-        good as u64 + 2 + std::fs::read_to_string(&metrics).unwrap().lines().count() as u64 - 1
+        good as u64 + 2 + lines_of("metrics-0000.jsonl") - 1 + lines_of("logs-0000.jsonl")
     );
     let dead: Vec<serde_json::Value> = std::fs::read_dir(data.join("dead_letter"))
         .unwrap()
