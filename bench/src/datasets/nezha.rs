@@ -152,8 +152,7 @@ impl NezhaSource {
         Ok(source)
     }
 
-    /// Trace files, keyed by their first span's time: a file `HH_MM` holds the spans of
-    /// about `HH:MM-1:09 .. HH:MM:08`, and a metric row stamped `HH:MM-1:09` sorts before it.
+    /// Trace files: see [`minute_files`].
     fn index_traces(
         &mut self,
         dir: &Path,
@@ -162,16 +161,7 @@ impl NezhaSource {
     ) -> Result<()> {
         let trace_dir = dir.join("trace");
         let entries = std::fs::read_dir(&trace_dir).map_err(|e| Error::io(&trace_dir, e))?;
-        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let Some(time) = name
-                .strip_suffix("_trace.csv.gz")
-                .and_then(|hm| chrono::NaiveTime::parse_from_str(hm, "%H_%M").ok())
-            else {
-                continue;
-            };
-            let minute_ns = day.and_time(time).and_utc().timestamp() as u64 * SECOND_NS;
-            let key = minute_ns.saturating_sub(51 * SECOND_NS) + 1;
+        for (key, path) in minute_files(entries, "_trace.csv.gz", day) {
             timeline.entry(key).or_default().push(Item::Traces(path));
         }
         Ok(())
@@ -403,30 +393,39 @@ fn metric_request(samples: &[MetricSample]) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest { resource_metrics }
 }
 
-/// Log files (absent in older copies of the dataset), keyed like trace files.
+/// Log files (absent in older copies of the dataset): see [`minute_files`].
 fn index_logs(
     dir: &Path,
     day: chrono::NaiveDate,
     timeline: &mut BTreeMap<u64, Vec<Item>>,
 ) -> Result<()> {
-    let log_dir = dir.join("log");
-    let Ok(entries) = std::fs::read_dir(&log_dir) else {
+    let Ok(entries) = std::fs::read_dir(dir.join("log")) else {
         return Ok(());
     };
-    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let Some(time) = name
-            .strip_suffix("_log.csv.gz")
-            .and_then(|hm| chrono::NaiveTime::parse_from_str(hm, "%H_%M").ok())
-        else {
-            continue;
-        };
-        // Like a trace file, a log file `HH_MM` holds about `HH:MM-1:09 .. HH:MM:08`.
-        let minute_ns = day.and_time(time).and_utc().timestamp() as u64 * SECOND_NS;
-        let key = minute_ns.saturating_sub(51 * SECOND_NS) + 1;
+    for (key, path) in minute_files(entries, "_log.csv.gz", day) {
         timeline.entry(key).or_default().push(Item::Logs(path));
     }
     Ok(())
+}
+
+/// The files `HH_MM<suffix>` of `entries`, each keyed by its first event time: a trace or log
+/// file `HH_MM` holds about `HH:MM-1:09 .. HH:MM:08`, so a metric row stamped `HH:MM-1:09`
+/// sorts before it.
+fn minute_files(
+    entries: std::fs::ReadDir,
+    suffix: &str,
+    day: chrono::NaiveDate,
+) -> Vec<(u64, PathBuf)> {
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?;
+            let hm = name.strip_suffix(suffix)?;
+            let time = chrono::NaiveTime::parse_from_str(hm, "%H_%M").ok()?;
+            let minute_ns = day.and_time(time).and_utc().timestamp() as u64 * SECOND_NS;
+            Some((minute_ns.saturating_sub(51 * SECOND_NS) + 1, path))
+        })
+        .collect()
 }
 
 impl NezhaSource {
