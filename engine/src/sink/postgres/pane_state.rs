@@ -52,7 +52,7 @@ impl StoredPane for SpanPane {
     }
 
     fn encode(&self) -> Result<Vec<u8>> {
-        encode_state(self)
+        encode_as(STATE_FORMAT, self)
     }
 
     fn decode(state: &[u8]) -> std::result::Result<Self, postcard::Error> {
@@ -73,11 +73,7 @@ impl StoredPane for LogPane {
     }
 
     fn encode(&self) -> Result<Vec<u8>> {
-        let mut state = vec![0, LOG_STATE_FORMAT];
-        let body = postcard::to_allocvec(self)
-            .map_err(|e| Error::Schema(format!("log pane state: {e}")))?;
-        state.extend(body);
-        Ok(state)
+        encode_as(LOG_STATE_FORMAT, self)
     }
 
     fn decode(state: &[u8]) -> std::result::Result<Self, postcard::Error> {
@@ -116,10 +112,11 @@ struct FirstFormat {
     region: Option<String>,
 }
 
-fn encode_state(pane: &SpanPane) -> Result<Vec<u8>> {
-    let mut state = vec![0, STATE_FORMAT];
-    let body =
-        postcard::to_allocvec(pane).map_err(|e| Error::Schema(format!("span pane state: {e}")))?;
+/// A zero byte, `format`, then the pane as postcard.
+fn encode_as<P: StoredPane + serde::Serialize>(format: u8, pane: &P) -> Result<Vec<u8>> {
+    let mut state = vec![0, format];
+    let body = postcard::to_allocvec(pane)
+        .map_err(|e| Error::Schema(format!("{} state: {e}", P::WHAT)))?;
     state.extend(body);
     Ok(state)
 }
@@ -271,7 +268,7 @@ mod tests {
             requests: 12.5,
             ..old.clone()
         };
-        let read = decode_state(&encode_state(&current).unwrap()).unwrap();
+        let read = decode_state(&current.encode().unwrap()).unwrap();
         assert_eq!(
             (read.requests, read.errors, read.region),
             (12.5, 2.0, Some("eu".into()))
