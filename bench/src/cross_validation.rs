@@ -91,7 +91,7 @@ fn rank_of(gnn: &Gnn, input: &RankingInput, service: &str) -> Option<usize> {
     let graph = CallGraph::new(&input.edges, std::iter::empty());
     gnn.rank(&graph, &input.evidence)
         .iter()
-        .position(|candidate| candidate.service == service)
+        .position(|candidate| candidate.service == input.key_of(service))
         .map(|position| position + 1)
 }
 

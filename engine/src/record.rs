@@ -17,10 +17,55 @@ use serde::{Deserialize, Serialize};
 /// Service name used when a resource carries no `service.name` (as OpenTelemetry SDKs do).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
 
+/// Separates a service's name from its environment inside a service key (ASCII unit
+/// separator: no service name or environment holds it; [`service_key`] replaces one that
+/// does).
+const KEY_SEPARATOR: char = '\u{1f}';
+
+/// The key that identifies a service everywhere inside the job: its name (namespaced, as
+/// `shop/cart`) and its environment. Two environments of one service never share a key, so
+/// they never merge into one series, edge or model. Without an environment the key is the
+/// name itself.
+///
+/// Why one string and not a struct: panes, edges, detectors and rankers are keyed by a
+/// service string throughout, and the environment must separate all of them; a composite
+/// string gives every one of them the identity at once. Outputs split it again: rows, edges,
+/// incidents, alerts and metrics carry `service_name` and `environment` apart, and people
+/// read [`service_label`].
+pub fn service_key(name: &str, environment: &str) -> String {
+    let clean = |text: &str| text.replace(KEY_SEPARATOR, "_");
+    match environment {
+        "" => clean(name),
+        environment => format!("{}{KEY_SEPARATOR}{}", clean(name), clean(environment)),
+    }
+}
+
+/// A service key's name and environment (`""` when it has none).
+pub fn key_parts(key: &str) -> (&str, &str) {
+    key.split_once(KEY_SEPARATOR).unwrap_or((key, ""))
+}
+
+/// A service key for people: `name`, or `name@environment`.
+pub fn service_label(key: &str) -> std::borrow::Cow<'_, str> {
+    match key_parts(key) {
+        (name, "") => name.into(),
+        (name, environment) => format!("{name}@{environment}").into(),
+    }
+}
+
+/// A service key for people reading within `environment`: the plain name when the service is
+/// in it, else [`service_label`] (a call that crosses environments shows where it went).
+pub fn label_within<'a>(key: &'a str, environment: &str) -> std::borrow::Cow<'a, str> {
+    match key_parts(key) {
+        (name, own) if own == environment => name.into(),
+        _ => service_label(key),
+    }
+}
+
 /// Attributes of the resource (process, pod) that emitted a span or a metric point.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ResourceInfo {
-    /// `service.name`, or [`UNKNOWN_SERVICE`].
+    /// The [`service_key`] of `service.name` (or [`UNKNOWN_SERVICE`]) and the environment.
     pub service: String,
     /// `service.version`.
     pub service_version: Option<String>,
@@ -110,7 +155,7 @@ pub struct Span {
 }
 
 impl Span {
-    /// The emitting service's name.
+    /// The emitting service's key ([`service_key`]).
     pub fn service(&self) -> &str {
         &self.resource.service
     }
@@ -347,5 +392,31 @@ impl fmt::Display for Signal {
             Signal::Metrics => "metrics",
             Signal::Logs => "logs",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_key_keeps_name_and_environment_apart() {
+        let prod = service_key("shop/cart", "prod");
+        assert_ne!(prod, service_key("shop/cart", "staging"));
+        assert_ne!(prod, service_key("shop/cart", ""));
+        assert_eq!(key_parts(&prod), ("shop/cart", "prod"));
+        assert_eq!(key_parts("cart"), ("cart", ""));
+        assert_eq!(service_key("cart", ""), "cart");
+        assert_eq!(service_label(&prod), "shop/cart@prod");
+        assert_eq!(service_label("cart"), "cart");
+        assert_eq!(label_within(&prod, "prod"), "shop/cart");
+        assert_eq!(label_within(&prod, "staging"), "shop/cart@prod");
+        assert_eq!(label_within("mysql", "prod"), "mysql");
+    }
+
+    #[test]
+    fn a_separator_inside_a_name_cannot_forge_an_environment() {
+        let key = service_key("a\u{1f}b", "");
+        assert_eq!(key_parts(&key), ("a_b", ""));
     }
 }

@@ -153,7 +153,14 @@ pub fn read_rows(data_dir: &Path) -> Vec<Row> {
             rows.push(row);
         }
     }
-    rows.sort_by(|a, b| (&a["service_name"], &a["time"]).cmp(&(&b["service_name"], &b["time"])));
+    let key = |r: &Row| {
+        (
+            r["service_name"].clone(),
+            r["environment"].clone(),
+            r["time"].clone(),
+        )
+    };
+    rows.sort_by_key(key);
     rows
 }
 

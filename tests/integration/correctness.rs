@@ -119,8 +119,8 @@ fn reference_neighbours(
         }
         answered.insert((parent.trace_id, parent.span_id));
         calls.push((
-            parent.service().into(),
-            child.service().into(),
+            name(parent.service()),
+            name(child.service()),
             parent_minute.max(child_minute),
         ));
     }
@@ -133,7 +133,7 @@ fn reference_neighbours(
             .or(span.server_address.clone());
         if let (true, Some(peer)) = (outgoing, peer) {
             if !answered.contains(&(span.trace_id, span.span_id)) {
-                calls.push((span.service().into(), peer, minute_of(span.start_ns) + 1));
+                calls.push((name(span.service()), peer, minute_of(span.start_ns) + 1));
             }
         }
     }
@@ -147,6 +147,11 @@ fn reference_neighbours(
         lists.entry((caller, minute)).or_default().1.insert(callee);
     }
     lists
+}
+
+/// A service key's name: the rows name services within their environment.
+fn name(key: &str) -> String {
+    aiops_engine::record::key_parts(key).0.to_string()
 }
 
 /// A list column as the test helpers print it ("[a, b]"), as a set.
@@ -186,7 +191,7 @@ fn feature_rows_match_a_brute_force_reference() {
     let mut minutes: BTreeMap<(String, i64), Minute> = BTreeMap::new();
     for span in &spans {
         let minute = minutes
-            .entry((span.service().to_string(), minute_of(span.start_ns)))
+            .entry((name(span.service()), minute_of(span.start_ns)))
             .or_default();
         minute.any_span = true;
         if span.is_request() {
@@ -198,7 +203,7 @@ fn feature_rows_match_a_brute_force_reference() {
     let mut metric_minutes: BTreeMap<(String, i64), Vec<&MetricPoint>> = BTreeMap::new();
     for point in &points {
         metric_minutes
-            .entry((point.service().to_string(), minute_of(point.time_ns)))
+            .entry((name(point.service()), minute_of(point.time_ns)))
             .or_default()
             .push(point);
     }
@@ -209,6 +214,8 @@ fn feature_rows_match_a_brute_force_reference() {
         .collect();
 
     let rows = read_rows(dir.path());
+    // The simulator's resources are all in "production": rows name services within it.
+    assert!(rows.iter().all(|r| r["environment"] == "production"));
     let keys: BTreeSet<(String, i64)> = rows
         .iter()
         .map(|r| (r["service_name"].clone(), row_minute(r)))

@@ -48,7 +48,7 @@ fn log_features_equal_the_records_counted_by_hand() {
         let minute = log.time_ns / 60_000_000_000 * 60;
         let time = chrono::DateTime::from_timestamp(minute as i64, 0).unwrap();
         let key = (
-            log.service().to_string(),
+            aiops_engine::record::key_parts(log.service()).0.to_string(),
             time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         );
         let counts = expected.entry(key).or_default();

@@ -237,9 +237,9 @@ fn rollup_mismatches(client: &mut Client) -> (i64, i64) {
     let mismatches: i64 = client
         .query_one(
             "SELECT count(*) FROM otlp_features_1h r JOIN (SELECT date_trunc('hour', time) AS bucket, \
-               service_name, avg(request_rate_1m) AS rate, avg(cpu_usage) AS cpu, \
+               service_name, environment, avg(request_rate_1m) AS rate, avg(cpu_usage) AS cpu, \
                max(p99_latency_1m) AS p99 \
-             FROM otlp_ai_features GROUP BY 1, 2) b USING (bucket, service_name) \
+             FROM otlp_ai_features GROUP BY 1, 2, 3) b USING (bucket, service_name, environment) \
              WHERE abs(r.avg_request_rate - b.rate) > 1e-9 * b.rate \
                 OR r.max_p99_latency IS DISTINCT FROM b.p99 \
                 OR abs(r.avg_cpu_usage - b.cpu) > 1e-9 * b.cpu \
@@ -472,4 +472,93 @@ fn the_p99_rollup_migration_recomputes_hours_already_rolled_up() {
         (0, 4 * 2),
         "every filled hour holds its largest minute p99 after the migration"
     );
+}
+
+/// The columns of `table`'s primary key, in order.
+fn primary_key(client: &mut Client, table: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT a.attname::text FROM pg_index i \
+             JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary ORDER BY k.n",
+            &[&table],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn the_environment_migration_keeps_rows_and_keys_them_by_environment() {
+    let url = fresh_database("environment_migration");
+    run_ok(&["migrate", "--database-url", &url]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    simulate(&data, "20m", "4", &["--seed", "5", "--database-url", &url]);
+    // Put the tables back as migration 0007 left them, rows and all: no environments.
+    let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "ALTER TABLE otlp_ai_features DROP CONSTRAINT otlp_ai_features_pkey; \
+             ALTER TABLE otlp_ai_features DROP COLUMN environment; \
+             ALTER TABLE otlp_ai_features ADD PRIMARY KEY (service_name, time); \
+             ALTER TABLE otlp_features_1h DROP CONSTRAINT otlp_features_1h_pkey; \
+             ALTER TABLE otlp_features_1h DROP COLUMN environment; \
+             ALTER TABLE otlp_features_1h ADD PRIMARY KEY (service_name, bucket); \
+             ALTER TABLE service_edges DROP CONSTRAINT service_edges_pkey; \
+             ALTER TABLE service_edges DROP COLUMN environment, DROP COLUMN callee_environment; \
+             ALTER TABLE service_edges ADD PRIMARY KEY (caller, callee, time); \
+             ALTER TABLE service_dependencies DROP CONSTRAINT service_dependencies_pkey; \
+             ALTER TABLE service_dependencies DROP COLUMN environment, \
+               DROP COLUMN callee_environment; \
+             ALTER TABLE service_dependencies ADD PRIMARY KEY (caller, callee, valid_from); \
+             ALTER TABLE incidents DROP COLUMN environment; \
+             DELETE FROM aiops_schema_migrations WHERE name LIKE '0008%'",
+        )
+        .unwrap();
+    let before = count(&mut client, "SELECT count(*) FROM otlp_ai_features");
+    let edges = count(&mut client, "SELECT count(*) FROM service_edges");
+    assert!(
+        before >= 4 * 19 && edges > 0,
+        "{before} rows, {edges} edges"
+    );
+    let output = run_ok(&["migrate", "--database-url", &url]);
+    assert!(
+        output.contains("applied 0008_environment.native.sql, 0008_environment.sql"),
+        "{output}"
+    );
+    // Every row is still there, with no environment, under the new keys.
+    let unset = "SELECT count(*) FROM otlp_ai_features WHERE environment = ''";
+    assert_eq!(count(&mut client, unset), before);
+    let edges_unset = "SELECT count(*) FROM service_edges WHERE environment = ''";
+    assert_eq!(count(&mut client, edges_unset), edges);
+    for (table, key) in [
+        ("otlp_ai_features", "service_name environment time"),
+        ("otlp_features_1h", "service_name environment bucket"),
+        (
+            "service_edges",
+            "environment caller callee_environment callee time",
+        ),
+        (
+            "service_dependencies",
+            "environment caller callee_environment callee valid_from",
+        ),
+    ] {
+        assert_eq!(primary_key(&mut client, table).join(" "), key, "{table}");
+    }
+    // The same minutes again, now in "production": a second series beside the first, and
+    // the rollup keeps them apart.
+    simulate(&data, "20m", "4", &["--seed", "5", "--database-url", &url]);
+    let production = "SELECT count(*) FROM otlp_ai_features WHERE environment = 'production'";
+    assert_eq!(count(&mut client, production), before);
+    assert_eq!(count(&mut client, unset), before);
+    let production_edges = "SELECT count(*) FROM service_edges WHERE environment = 'production'";
+    assert_eq!(count(&mut client, production_edges), edges);
+    let hours = "SELECT count(DISTINCT environment) FROM otlp_features_1h";
+    assert_eq!(count(&mut client, hours), 2);
+    assert_eq!(rollup_mismatches(&mut client).0, 0);
+    let incidents = "SELECT count(*) FROM incidents WHERE environment NOT IN ('', 'production')";
+    assert_eq!(count(&mut client, incidents), 0);
 }

@@ -15,14 +15,20 @@ fn sql_migration_declares_the_schema_columns() {
     .unwrap();
     let body = &sql[sql.find("otlp_ai_features (").unwrap()..sql.find("PRIMARY KEY").unwrap()];
     // Later migrations append columns; PostgreSQL puts them last, as the row declares them.
-    let added: Vec<String> = aiops_engine::sink::postgres::migrate::MIGRATIONS
-        .iter()
-        .flat_map(|(_, text)| text.lines())
-        .filter_map(|line| {
-            line.strip_prefix("ALTER TABLE otlp_ai_features ADD COLUMN IF NOT EXISTS ")
-        })
-        .map(|line| line.trim_end_matches(';').to_string())
-        .collect();
+    // Both storage paths add the same ones: read the native path, check the other agrees.
+    let added_on = |path: &str| -> Vec<String> {
+        aiops_engine::sink::postgres::migrate::MIGRATIONS
+            .iter()
+            .filter(|(name, _)| !name.ends_with(&format!(".{path}.sql")))
+            .flat_map(|(_, text)| text.lines())
+            .filter_map(|line| {
+                line.strip_prefix("ALTER TABLE otlp_ai_features ADD COLUMN IF NOT EXISTS ")
+            })
+            .map(|line| line.trim_end_matches(';').to_string())
+            .collect()
+    };
+    let added = added_on("timescale");
+    assert_eq!(added, added_on("native"), "both paths add the same columns");
     let declared: Vec<(String, String, bool)> = body
         .lines()
         .skip(1)

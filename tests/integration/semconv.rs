@@ -197,13 +197,22 @@ fn only_the_configured_environments_are_processed() {
         let stdout = replay_with_env(&input, &data, env);
         (read_rows(&data), stdout)
     };
-    // All environments: the two pods are one service today (issue 22: identity).
+    // All environments: one series per environment, never merged.
     let (rows, _) = run("all", &[]);
-    close(row(&rows, "cart", "10:00"), "cpu_usage", 200.0);
+    let in_environment = |rows: &[Row], environment: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r["service_name"] == "cart" && r["environment"] == environment)
+            .map(|r| number(r, "cpu_usage").expect("cpu_usage"))
+            .collect()
+    };
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(in_environment(&rows, "production"), [100.0]);
+    assert_eq!(in_environment(&rows, "staging"), [300.0]);
     let (rows, stdout) = run(
         "production",
         &[("AIOPS_IDENTITY__ENVIRONMENTS", r#"["production"]"#)],
     );
-    close(row(&rows, "cart", "10:00"), "cpu_usage", 100.0);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(in_environment(&rows, "production"), [100.0]);
     assert_eq!(summary_value(&stdout, "other environments"), 1, "{stdout}");
 }

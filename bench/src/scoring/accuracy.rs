@@ -283,6 +283,7 @@ mod tests {
                 ranking.iter().map(|s| s.to_string()).collect(),
             )]),
             edges: 0,
+            environment: String::new(),
         }
     }
 

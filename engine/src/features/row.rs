@@ -10,6 +10,8 @@
 //! it in [`super::windows`]) and a migration.
 
 use serde::ser::SerializeMap;
+
+use crate::record::{key_parts, service_key};
 use serde::Serialize;
 
 /// Logical type of a column, with its Arrow and PostgreSQL counterparts.
@@ -335,12 +337,29 @@ feature_row! {
     error_log_rate: Option<f64>,
     /// Log records per second whose template was first seen this minute (see templates.rs)
     new_template_rate: Option<f64>,
+    /// deployment.environment.name ('' when unset); with service_name and time, the row's key
+    environment: String,
+}
+
+impl FeatureRow {
+    /// The row's service key (name and environment, see [`crate::record::service_key`]): what
+    /// detectors, graphs and incidents know the service by.
+    pub fn service_key(&self) -> String {
+        service_key(&self.service_name, &self.environment)
+    }
+
+    /// Sets `service_name` and `environment` from a service key.
+    pub fn set_service(&mut self, key: &str) {
+        let (name, environment) = key_parts(key);
+        self.service_name = name.to_string();
+        self.environment = environment.to_string();
+    }
 }
 
 /// The table the rows are stored in.
 pub const TABLE: &str = "otlp_ai_features";
 /// The table's key: a re-written window upserts instead of duplicating.
-pub const KEY: [&str; 2] = ["service_name", "time"];
+pub const KEY: [&str; 3] = ["service_name", "environment", "time"];
 
 /// The text of `schemas/feature_row.json`, as derived from [`COLUMNS`]: keys in a fixed order,
 /// so the file reads top to bottom as a reference.
@@ -378,7 +397,7 @@ pub fn json_schema() -> String {
         #[serde(rename = "$comment")]
         comment: &'static str,
         table: &'static str,
-        key: [&'static str; 2],
+        key: [&'static str; 3],
         types: Types,
         columns: Vec<ColumnEntry>,
     }
@@ -497,6 +516,6 @@ mod tests {
             CellRef::TextList(Some(&["frontend".to_string()][..]))
         );
         // Columns added by later migrations come last, as PostgreSQL appends them.
-        assert_eq!(COLUMNS.last().unwrap().name, "new_template_rate");
+        assert_eq!(COLUMNS.last().unwrap().name, "environment");
     }
 }

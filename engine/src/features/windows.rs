@@ -159,9 +159,8 @@ impl RowBuilder {
             Some(s) => (s.operation, s.http_status, s.version, s.region),
             None => (None, None, None, None),
         };
-        FeatureRow {
+        let mut row = FeatureRow {
             time_us: (pane_start_ns(pane) / 1_000) as i64,
-            service_name: service,
             operation,
             http_status_code: http_status.map(i32::from),
             request_rate_1m: history.rate(pane, 1),
@@ -198,7 +197,9 @@ impl RowBuilder {
                 .as_ref()
                 .map(|l| l.new_template_lines as f64 / 60.0),
             ..Default::default()
-        }
+        };
+        row.set_service(&service);
+        row
     }
 }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::features::{service_hash, LatencySketch};
 use crate::published::SecondsHistogram;
+use crate::record::{key_parts, service_key};
 use crate::time::Pane;
 
 pub use edges::EdgeWindows;
@@ -50,14 +51,17 @@ pub struct EdgePartial {
     pub client: SecondsHistogram,
 }
 
-/// One edge of the dependency graph in one minute.
+/// One edge of the dependency graph in one minute. Written (serde) with each end's service
+/// key split into its name and environment (`caller`, `environment`, `callee`,
+/// `callee_environment`), as the `service_edges` table holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "EdgeRecord", from = "EdgeRecord")]
 pub struct EdgeWindow {
     /// The minute.
     pub pane: Pane,
-    /// Calling service.
+    /// Calling service's key ([`crate::record::service_key`]).
     pub caller: String,
-    /// Called service or virtual node.
+    /// Called service's key, or a virtual node.
     pub callee: String,
     /// Whether the callee is a virtual node.
     pub virtual_callee: bool,
@@ -74,8 +78,66 @@ pub struct EdgeWindow {
     /// Median network gap (caller's outgoing span minus callee's span), ms: time on the
     /// wire and in queues, which a slow network into the callee raises and a slow callee
     /// does not.
-    #[serde(default)]
     pub gap_p50_ms: Option<f64>,
+}
+
+/// An [`EdgeWindow`] as written: names and environments apart. Files written before edges had
+/// environments read with empty ones.
+#[derive(Serialize, Deserialize)]
+struct EdgeRecord {
+    pane: Pane,
+    caller: String,
+    #[serde(default)]
+    environment: String,
+    callee: String,
+    #[serde(default)]
+    callee_environment: String,
+    virtual_callee: bool,
+    calls: u64,
+    errors: u64,
+    p50_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    #[serde(default)]
+    gap_p50_ms: Option<f64>,
+}
+
+impl From<EdgeWindow> for EdgeRecord {
+    fn from(edge: EdgeWindow) -> Self {
+        let (caller, environment) = key_parts(&edge.caller);
+        let (callee, callee_environment) = key_parts(&edge.callee);
+        EdgeRecord {
+            pane: edge.pane,
+            caller: caller.to_string(),
+            environment: environment.to_string(),
+            callee: callee.to_string(),
+            callee_environment: callee_environment.to_string(),
+            virtual_callee: edge.virtual_callee,
+            calls: edge.calls,
+            errors: edge.errors,
+            p50_ms: edge.p50_ms,
+            p95_ms: edge.p95_ms,
+            p99_ms: edge.p99_ms,
+            gap_p50_ms: edge.gap_p50_ms,
+        }
+    }
+}
+
+impl From<EdgeRecord> for EdgeWindow {
+    fn from(edge: EdgeRecord) -> Self {
+        EdgeWindow {
+            pane: edge.pane,
+            caller: service_key(&edge.caller, &edge.environment),
+            callee: service_key(&edge.callee, &edge.callee_environment),
+            virtual_callee: edge.virtual_callee,
+            calls: edge.calls,
+            errors: edge.errors,
+            p50_ms: edge.p50_ms,
+            p95_ms: edge.p95_ms,
+            p99_ms: edge.p99_ms,
+            gap_p50_ms: edge.gap_p50_ms,
+        }
+    }
 }
 
 impl EdgeWindow {
@@ -107,4 +169,24 @@ impl EdgeWindow {
 /// Stable hash of an edge, to route it: the service hash of both ends, caller first.
 pub fn edge_hash(caller: &str, callee: &str) -> u64 {
     service_hash(caller).rotate_left(17) ^ service_hash(callee)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_are_written_with_names_and_environments_apart_and_old_lines_still_read() {
+        let edge = EdgeWindow::calls(7, &service_key("web", "prod"), "mysql", 3);
+        let line = serde_json::to_value(&edge).unwrap();
+        assert_eq!(line["caller"], "web");
+        assert_eq!(line["environment"], "prod");
+        assert_eq!(line["callee"], "mysql");
+        assert_eq!(line["callee_environment"], "");
+        assert_eq!(serde_json::from_value::<EdgeWindow>(line).unwrap(), edge);
+        let old = r#"{"pane":7,"caller":"web","callee":"mysql","virtual_callee":true,
+            "calls":3,"errors":0,"p50_ms":null,"p95_ms":null,"p99_ms":null}"#;
+        let read: EdgeWindow = serde_json::from_str(old).unwrap();
+        assert_eq!((read.caller.as_str(), read.calls), ("web", 3));
+    }
 }

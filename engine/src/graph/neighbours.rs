@@ -8,6 +8,7 @@ use timely::dataflow::StreamVec;
 
 use super::EdgeWindow;
 use crate::features::{service_hash, FeatureRow};
+use crate::record::label_within;
 use crate::time::{Pane, PaneJoin};
 
 /// One end's view of an edge.
@@ -75,7 +76,8 @@ impl<'scope> WithNeighbours<'scope> for StreamVec<'scope, Pane, FeatureRow> {
                     };
                 }
                 for row in &mut rows {
-                    attach(row, lists.remove(&row.service_name).unwrap_or_default());
+                    let key = row.service_key();
+                    attach(row, lists.remove(&key).unwrap_or_default());
                 }
                 rows
             },
@@ -86,6 +88,14 @@ impl<'scope> WithNeighbours<'scope> for StreamVec<'scope, Pane, FeatureRow> {
 fn attach(row: &mut FeatureRow, lists: Lists) {
     let distinct = lists.upstream.union(&lists.downstream).count();
     row.dependency_count = Some(distinct as i32);
-    row.upstream_services = Some(lists.upstream.into_iter().collect());
-    row.downstream_services = Some(lists.downstream.into_iter().collect());
+    // Neighbours in the row's environment by name; others by `name@environment`.
+    let labels = |keys: BTreeSet<String>| {
+        let labels: BTreeSet<String> = keys
+            .iter()
+            .map(|key| label_within(key, &row.environment).into_owned())
+            .collect();
+        Some(labels.into_iter().collect())
+    };
+    row.upstream_services = labels(lists.upstream);
+    row.downstream_services = labels(lists.downstream);
 }

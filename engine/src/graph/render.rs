@@ -5,6 +5,38 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::EdgeWindow;
+use crate::record::{key_parts, label_within, service_label};
+
+/// The edges as people read them: those whose caller is in `environment` when one is given,
+/// their services named within it; without one, within the one environment all callers
+/// share, else every service as `name@environment`.
+pub fn for_people(edges: Vec<EdgeWindow>, environment: Option<&str>) -> Vec<EdgeWindow> {
+    let edges: Vec<EdgeWindow> = match environment {
+        Some(wanted) => edges
+            .into_iter()
+            .filter(|e| key_parts(&e.caller).1 == wanted)
+            .collect(),
+        None => edges,
+    };
+    let callers: BTreeSet<&str> = edges.iter().map(|e| key_parts(&e.caller).1).collect();
+    let within = match (environment, callers.len()) {
+        (Some(wanted), _) => Some(wanted.to_string()),
+        (None, 1) => callers.first().map(|e| e.to_string()),
+        (None, _) => None,
+    };
+    let name = |key: &str| match &within {
+        Some(environment) => label_within(key, environment).into_owned(),
+        None => service_label(key).into_owned(),
+    };
+    edges
+        .into_iter()
+        .map(|e| EdgeWindow {
+            caller: name(&e.caller),
+            callee: name(&e.callee),
+            ..e
+        })
+        .collect()
+}
 
 fn label(edge: &EdgeWindow) -> String {
     let p95 = edge.p95_ms.map_or("-".into(), |p| format!("{p:.1} ms"));
@@ -164,6 +196,7 @@ pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::service_key;
 
     fn edge(caller: &str, callee: &str, errors: u64) -> EdgeWindow {
         EdgeWindow {
@@ -190,6 +223,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"mysql\" [shape=cylinder];"), "{text}");
+    }
+
+    #[test]
+    fn people_read_names_within_one_environment_and_labels_across_several() {
+        let prod = |name: &str| service_key(name, "prod");
+        let edges = vec![
+            edge(&prod("web"), &prod("cart"), 0),
+            edge(&service_key("web", "staging"), "mysql", 0),
+        ];
+        let names = |edges: Vec<EdgeWindow>| -> Vec<(String, String)> {
+            edges.into_iter().map(|e| (e.caller, e.callee)).collect()
+        };
+        assert_eq!(
+            names(for_people(edges.clone(), Some("prod"))),
+            [("web".to_string(), "cart".to_string())]
+        );
+        assert_eq!(
+            names(for_people(edges.clone(), None)),
+            [
+                ("web@prod".to_string(), "cart@prod".to_string()),
+                ("web@staging".to_string(), "mysql".to_string())
+            ]
+        );
+        let staging = for_people(edges, Some("staging"));
+        assert_eq!(names(staging), [("web".to_string(), "mysql".to_string())]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use crate::record::{ResourceInfo, UNKNOWN_SERVICE};
+use crate::record::{service_key, ResourceInfo, UNKNOWN_SERVICE};
 
 /// Metric point attributes kept on [`crate::record::MetricPoint`]; everything else is dropped.
 pub const KEPT_POINT_ATTRIBUTES: &[&str] = &[
@@ -112,7 +112,7 @@ pub fn value_int(kv: &KeyValue) -> Option<i64> {
 
 /// Extracts [`ResourceInfo`] from an OTLP resource. A missing `service.name` is named by
 /// `naming`, and is [`UNKNOWN_SERVICE`] when nothing names the resource; a `service.namespace`
-/// prefixes the name (`shop/cart`).
+/// prefixes the name (`shop/cart`), and the environment completes the [`service_key`].
 pub fn resource_info(resource: Option<&Resource>, naming: &ServiceNaming) -> ResourceInfo {
     let attributes = resource
         .map(|r| r.attributes.as_slice())
@@ -140,10 +140,15 @@ pub fn resource_info(resource: Option<&Resource>, naming: &ServiceNaming) -> Res
     if info.service.is_empty() {
         info.service = unnamed_service(attributes, info.pod.as_deref(), naming);
     }
-    // A namespaced service is distinct from a same-named one elsewhere.
+    // A namespaced service is distinct from a same-named one elsewhere, and one environment's
+    // copy from another's.
     if let Some(namespace) = namespace.filter(|n| !n.is_empty()) {
         info.service = format!("{namespace}/{}", info.service);
     }
+    info.service = service_key(
+        &info.service,
+        info.environment.as_deref().unwrap_or_default(),
+    );
     if info.instance.is_none() {
         info.instance = host;
     }
@@ -226,6 +231,18 @@ mod tests {
             service(&[("service.namespace", "shop"), pod], &naming),
             "shop/cart"
         );
+        let prod = [
+            ("service.name", "cart"),
+            ("deployment.environment.name", "prod"),
+        ];
+        let staging = [
+            ("service.name", "cart"),
+            ("deployment.environment", "staging"),
+        ];
+        assert_eq!(service(&prod, &naming), service_key("cart", "prod"));
+        assert_eq!(service(&staging, &naming), service_key("cart", "staging"));
+        let both = [("deployment.environment", "old"), prod[0], prod[1]];
+        assert_eq!(service(&both, &naming), service_key("cart", "prod"));
         let custom = regex::Regex::new(r"^prod-(.+)-[0-9]+$").unwrap();
         let naming = ServiceNaming::with_pod_pattern(Some(custom));
         assert_eq!(service(&[("k8s.pod.name", "prod-cart-3")], &naming), "cart");

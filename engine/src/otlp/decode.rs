@@ -506,7 +506,7 @@ mod tests {
         let [first, second] = &from_proto[..] else {
             panic!("two spans")
         };
-        assert_eq!(first.service(), "cart");
+        assert_eq!(first.service(), crate::record::service_key("cart", "prod"));
         assert_eq!(first.resource.service_version.as_deref(), Some("2.1"));
         assert_eq!(first.resource.environment.as_deref(), Some("prod"));
         assert_eq!(first.resource.pod.as_deref(), Some("cart-0"));

@@ -6,6 +6,7 @@ use timely::dataflow::StreamVec;
 
 use super::incidents::{involved, Incident};
 use crate::features::FeatureRow;
+use crate::record::{label_within, service_key};
 use crate::time::{Pane, PaneJoin};
 
 /// Extension trait: set `incident_id` and `root_cause` on rows.
@@ -35,14 +36,23 @@ impl<'scope> AnnotateRows<'scope> for StreamVec<'scope, Pane, FeatureRow> {
                     let named = involved(incident);
                     let marked = rows
                         .iter_mut()
-                        .filter(|r| named.contains(r.service_name.as_str()));
+                        .filter(|r| named.contains(incident_label(r, incident).as_str()));
                     for row in marked {
                         row.incident_id = Some(incident.incident_id.clone());
-                        row.root_cause = incident.root_cause.clone();
+                        // The root cause is in the incident's environment, named plainly.
+                        row.root_cause = incident.root_cause.as_deref().map(|cause| {
+                            let key = service_key(cause, &incident.environment);
+                            label_within(&key, &row.environment).into_owned()
+                        });
                     }
                 }
                 rows
             },
         )
     }
+}
+
+/// How `incident` names `row`'s service (see [`Incident::environment`]).
+fn incident_label(row: &FeatureRow, incident: &Incident) -> String {
+    label_within(&row.service_key(), &incident.environment).into_owned()
 }

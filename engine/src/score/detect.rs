@@ -86,7 +86,7 @@ impl Detector {
     /// `is_anomaly`, `anomaly_score` (0..1, 0.5 at the threshold) and `anomaly_type` (the
     /// feature that moved most) when at least one feature has enough history.
     pub fn score(&mut self, row: &mut FeatureRow) -> ServiceEvidence {
-        let series = self.series.entry(row.service_name.clone()).or_default();
+        let series = self.series.entry(row.service_key()).or_default();
         let mut deviations = Vec::new();
         for (scored, series) in SCORED.iter().zip(series.iter_mut()) {
             let Some(value) = (scored.value)(row).filter(|v| v.is_finite()) else {
@@ -102,7 +102,7 @@ impl Detector {
             series.push(value, self.config.history_minutes);
         }
         let mut evidence = ServiceEvidence {
-            service: row.service_name.clone(),
+            service: row.service_key(),
             deviations,
             anomalous: false,
         };

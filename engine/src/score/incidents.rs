@@ -21,6 +21,7 @@ use crate::config::{DetectionConfig, RcaConfig, RcaMethod};
 use crate::error::{Error, Result};
 use crate::graph::snapshot::live_at;
 use crate::graph::EdgeWindow;
+use crate::record::{key_parts, label_within, service_key};
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, PaneJoin};
 
@@ -48,6 +49,10 @@ pub struct Incident {
     pub rankings: BTreeMap<String, Vec<String>>,
     /// Call edges of the minute the ranking saw.
     pub edges: usize,
+    /// `deployment.environment.name` of the root cause ('' when unset). The services above
+    /// are named within it: by name, and `name@environment` for one of another environment.
+    #[serde(default)]
+    pub environment: String,
 }
 
 /// What a ranking saw: recorded with `rca.record_inputs`, so learned rankers (the GNN) can be
@@ -65,12 +70,24 @@ pub struct RankingInput {
 }
 
 impl RankingInput {
-    /// This ranking's inputs as a training example whose cause is `cause`.
+    /// This ranking's inputs as a training example whose cause is the service `cause` names
+    /// (see [`RankingInput::key_of`]).
     pub fn labelled(&self, cause: &str) -> LabelledIncident {
         LabelledIncident {
             edges: self.edges.clone(),
             evidence: self.evidence.clone(),
-            cause: cause.to_string(),
+            cause: self.key_of(cause).to_string(),
+        }
+    }
+
+    /// The service key that `name` stands for here: a ground truth names services, the
+    /// ranking knew them by key (name and environment). `name` itself when it is a key here
+    /// or names none of the services.
+    pub fn key_of<'a>(&'a self, name: &'a str) -> &'a str {
+        let keys = || self.evidence.iter().map(|e| e.service.as_str());
+        match keys().any(|key| key == name) {
+            true => name,
+            false => keys().find(|key| key_parts(key).0 == name).unwrap_or(name),
         }
     }
 }
@@ -226,7 +243,7 @@ impl IncidentTracker {
         if let Some(open) = self.open.as_mut() {
             open.2 = pane;
         }
-        let call_edges = call_edges(&live, &self.static_edges);
+        let call_edges = call_edges(&live, &self.static_edges, &evidence);
         let graph = CallGraph::new(&call_edges, evidence.iter().map(|e| e.service.as_str()));
         let mut candidates = self.primary.rank(&graph, &evidence);
         candidates.truncate(self.top_k);
@@ -239,7 +256,7 @@ impl IncidentTracker {
             rankings.insert(other.name().to_string(), top(&ranking));
         }
         self.record(time_us, &incident_id, call_edges, &evidence);
-        Some(Incident {
+        let incident = Incident {
             incident_id,
             time_us,
             opened_us,
@@ -249,7 +266,30 @@ impl IncidentTracker {
             candidates,
             rankings,
             edges: live.len(),
-        })
+            environment: String::new(),
+        };
+        Some(incident.for_people())
+    }
+}
+
+impl Incident {
+    /// The incident with its environment set (the root cause's, else the first anomalous
+    /// service's) and its services, ranked with their keys, named as people read them within
+    /// it: by name, or `name@environment` for a service of another environment.
+    fn for_people(mut self) -> Self {
+        let first = self.root_cause.as_ref().or(self.anomalous_services.first());
+        let environment = first.map(|key| key_parts(key).1.to_string());
+        self.environment = environment.unwrap_or_default();
+        let environment = self.environment.clone();
+        let environment = environment.as_str();
+        let label = |key: &mut String| *key = label_within(key, environment).into_owned();
+        self.anomalous_services.iter_mut().for_each(label);
+        self.root_cause.iter_mut().for_each(label);
+        self.candidates
+            .iter_mut()
+            .for_each(|c| label(&mut c.service));
+        self.rankings.values_mut().flatten().for_each(label);
+        self
     }
 }
 
@@ -281,12 +321,25 @@ fn incident_id(time_us: i64) -> String {
     format!("INC-{}", time.format("%Y%m%dT%H%MZ"))
 }
 
-fn call_edges(edges: &[EdgeWindow], configured: &[CallEdge]) -> Vec<CallEdge> {
+/// The live graph's edges and the configured ones; a configured edge names services, so it
+/// stands in every environment of the minute's evidence.
+fn call_edges(
+    edges: &[EdgeWindow],
+    configured: &[CallEdge],
+    evidence: &[ServiceEvidence],
+) -> Vec<CallEdge> {
     let mut edges: Vec<CallEdge> = edges
         .iter()
         .map(|e| CallEdge::new(&e.caller, &e.callee, e.calls, e.errors, e.p95_ms))
         .collect();
-    edges.extend_from_slice(configured);
+    let environments: BTreeSet<&str> = evidence.iter().map(|e| key_parts(&e.service).1).collect();
+    for environment in environments {
+        edges.extend(configured.iter().map(|edge| {
+            let (caller, callee) = (&edge.caller, &edge.callee);
+            let in_environment = |name: &str| service_key(name, environment);
+            CallEdge::new(&in_environment(caller), &in_environment(callee), 0, 0, None)
+        }));
+    }
     edges
 }
 
@@ -380,6 +433,43 @@ mod tests {
             &detection(),
         )
         .expect("known method")
+    }
+
+    #[test]
+    fn an_incident_names_services_within_its_root_causes_environment() {
+        let prod = |name: &str| service_key(name, "prod");
+        let mut tracker = tracker().with_static_edges(&[["web".into(), "db".into()]]);
+        let minute = vec![
+            evidence(&prod("db"), 9.0),
+            evidence(&prod("web"), 6.0),
+            evidence(&service_key("web", "staging"), 5.5),
+        ];
+        let incident = tracker.observe(100, minute, vec![]).expect("anomalous");
+        assert_eq!(incident.environment, "prod");
+        assert_eq!(incident.root_cause.as_deref(), Some("db"));
+        assert_eq!(incident.anomalous_services, ["db", "web", "web@staging"]);
+        assert!(incident
+            .candidates
+            .iter()
+            .all(|c| !c.service.contains('\u{1f}')));
+        assert!(incident
+            .rankings
+            .values()
+            .flatten()
+            .all(|s| !s.contains('\u{1f}')));
+        let input = RankingInput {
+            time_us: 0,
+            incident_id: incident.incident_id,
+            edges: Vec::new(),
+            evidence: vec![evidence(&prod("db"), 9.0), evidence("cache", 1.0)],
+        };
+        assert_eq!(
+            input.labelled("db").cause,
+            prod("db"),
+            "a truth names services"
+        );
+        assert_eq!(input.key_of("cache"), "cache");
+        assert_eq!(input.key_of("gone"), "gone");
     }
 
     #[test]

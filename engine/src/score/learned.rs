@@ -200,7 +200,7 @@ impl ModelSlot {
             if let Some(score) =
                 loaded
                     .model
-                    .score(&row.service_name, minute, &self.values, &mut self.scaled)
+                    .score(&row.service_key(), minute, &self.values, &mut self.scaled)
             {
                 verdicts.push((score, loaded.names[score.top_feature]));
                 // Drift is measured on the first model's inputs, against its reference.

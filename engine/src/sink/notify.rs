@@ -12,7 +12,9 @@
 //! in the annotations.
 //!
 //! Labels: `alertname` (`AiopsRootCause` once per incident, `AiopsAnomaly` per anomalous
-//! service), `service`, `severity`, `root_cause`, `incident_id`. An inhibit rule (see
+//! service), `service`, `severity`, `root_cause`, `incident_id`, and `environment` when the
+//! incident has one (services are named within it, see [`Incident::environment`]). An inhibit
+//! rule (see
 //! `deploy/alertmanager.yml`) silences the symptoms of an incident by its root-cause alert.
 //! Severity is the blast radius: `critical` when an entry service (`alerts.entry_services`) is
 //! anomalous or at least [`CRITICAL_SERVICES`] services are, else `warning`.
@@ -353,8 +355,12 @@ fn candidates_text(incident: &Incident) -> String {
 
 fn summary(incident: &Incident) -> String {
     let cause = incident.root_cause.as_deref().unwrap_or("unknown");
+    let within = match incident.environment.as_str() {
+        "" => String::new(),
+        environment => format!(" in {environment}"),
+    };
     format!(
-        "{} anomalous ({}); root cause probably {cause} ({})",
+        "{} anomalous{within} ({}); root cause probably {cause} ({})",
         incident.anomalous_services.len(),
         incident.anomalous_services.join(", "),
         incident.method
@@ -381,14 +387,19 @@ fn alerts_of(tracked: &Tracked, config: &AlertsConfig, expires: DateTime<Utc>) -
         "incident_url": link(config, incident),
     });
     let alert = |alertname: &str, service: &str| {
+        let mut labels = json!({
+            "alertname": alertname,
+            "service": service,
+            "severity": severity,
+            "root_cause": root,
+            "incident_id": incident.incident_id,
+        });
+        // An empty label is no label to Alertmanager: set it only when there is one.
+        if !incident.environment.is_empty() {
+            labels["environment"] = json!(incident.environment);
+        }
         json!({
-            "labels": {
-                "alertname": alertname,
-                "service": service,
-                "severity": severity,
-                "root_cause": root,
-                "incident_id": incident.incident_id,
-            },
+            "labels": labels,
             "annotations": annotations,
             "startsAt": rfc3339(tracked.seen),
             "endsAt": ends,
@@ -427,6 +438,7 @@ fn webhook_message(tracked: &Tracked, status: &str, config: &AlertsConfig) -> Va
         "status": status,
         "incident_id": incident.incident_id,
         "severity": severity,
+        "environment": incident.environment,
         "root_cause": incident.root_cause,
         "anomalous_services": incident.anomalous_services,
         "candidates": candidates_text(incident),
@@ -466,6 +478,7 @@ mod tests {
             }],
             rankings: BTreeMap::new(),
             edges: 0,
+            environment: "prod".into(),
         }
     }
 
@@ -495,6 +508,8 @@ mod tests {
         ];
         assert_eq!(names, expected);
         assert!(alerts.iter().all(|a| a["labels"]["severity"] == "warning"));
+        assert!(alerts.iter().all(|a| a["labels"]["environment"] == "prod"));
+        assert!(summary(&state.incidents["INC-1"].latest).contains("anomalous in prod"));
         assert_eq!(alerts[0]["generatorURL"], "http://console/incidents/INC-1");
         assert_eq!(
             alerts[0]["annotations"]["candidates"],

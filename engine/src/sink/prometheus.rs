@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::published::{
     Board, EdgeKey, EdgeTotals, SecondsHistogram, ServiceMinute, SERVICE_GRAPH_BUCKETS,
 };
+use crate::record::key_parts;
 use crate::stats::{Stats, WatermarkSeen, LATENCY_BUCKETS, WATERMARK_STALL};
 use crate::time::pane_start_ns;
 
@@ -271,13 +272,39 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Tempo's labels, and each end's environment as Tempo names a `deployment.environment`
+/// dimension (`client_deployment_environment`), set only where there is one.
 fn edge_labels(key: &EdgeKey) -> String {
-    format!(
+    let (client, client_environment) = key_parts(&key.client);
+    let (server, server_environment) = key_parts(&key.server);
+    let mut labels = format!(
         "client=\"{}\",server=\"{}\",connection_type=\"{}\"",
-        escape(&key.client),
-        escape(&key.server),
+        escape(client),
+        escape(server),
         key.connection_type
-    )
+    );
+    for (side, environment) in [
+        ("client", client_environment),
+        ("server", server_environment),
+    ] {
+        if !environment.is_empty() {
+            let value = escape(environment);
+            labels.push_str(&format!(",{side}_deployment_environment=\"{value}\""));
+        }
+    }
+    labels
+}
+
+/// `service` and, where there is one, `environment`.
+fn service_labels(key: &str) -> String {
+    match key_parts(key) {
+        (name, "") => format!("{{service=\"{}\"}}", escape(name)),
+        (name, environment) => format!(
+            "{{service=\"{}\",environment=\"{}\"}}",
+            escape(name),
+            escape(environment)
+        ),
+    }
 }
 
 /// The service graph under Grafana Tempo's metrics-generator names, so Grafana's service
@@ -422,12 +449,7 @@ fn services(out: &mut String, board: &Board) {
         family(out, name, "gauge", help);
         for (service, minute) in &board.services {
             if let Some(value) = value(minute) {
-                sample(
-                    out,
-                    name,
-                    &format!("{{service=\"{}\"}}", escape(service)),
-                    value,
-                );
+                sample(out, name, &service_labels(service), value);
             }
         }
     }
@@ -591,6 +613,7 @@ pub fn serve(addr: &str, stats: Arc<Stats>) -> Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::service_key;
 
     #[test]
     fn renders_counters_partitions_and_a_cumulative_histogram() {
@@ -643,8 +666,14 @@ mod tests {
         };
         stats.published.with(|board| {
             board.cap = 10;
-            board.add_edges(1_767_603_600, [(key, totals)]);
-            board.set_services([("cart".to_string(), minute)]);
+            let prod = EdgeKey {
+                client: service_key("web", "prod"),
+                server: service_key("cart", "prod"),
+                connection_type: "",
+            };
+            board.add_edges(1_767_603_600, [(key, totals), (prod, totals)]);
+            let cart_in_prod = (service_key("cart", "prod"), minute);
+            board.set_services([("cart".to_string(), minute), cart_in_prod]);
         });
         let text = render(&stats, 0);
         let labels = r#"client="front\"end",server="cart",connection_type="""#;
@@ -665,6 +694,13 @@ mod tests {
             "aiops_service_request_rate{service=\"cart\"} 2.5\n".to_string(),
             "aiops_service_p99_latency_seconds{service=\"cart\"} 0.08\n".to_string(),
             "aiops_service_anomalous{service=\"cart\"} 1\n".to_string(),
+            "aiops_service_request_rate{service=\"cart\",environment=\"prod\"} 2.5\n".to_string(),
+            concat!(
+                "traces_service_graph_request_total{client=\"web\",server=\"cart\",",
+                "connection_type=\"\",client_deployment_environment=\"prod\",",
+                "server_deployment_environment=\"prod\"} 3\n"
+            )
+            .to_string(),
         ] {
             assert!(text.contains(&line), "{line} in\n{text}");
         }

@@ -130,8 +130,7 @@ impl PublishRows {
         match event {
             Ok((stamp, rows)) => self.held.hold(
                 stamp,
-                rows.iter()
-                    .map(|row| (row.service_name.clone(), minute_of(row))),
+                rows.iter().map(|row| (row.service_key(), minute_of(row))),
             ),
             Err(frontier) => {
                 if let Some((_, services)) = self.held.closed(frontier) {

@@ -16,6 +16,7 @@ use arrow::array::{Array, Float64Array, StringArray, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
+use crate::record::service_key;
 use crate::score::incidents::RankingInput;
 use crate::sink::parquet_read::{column, feature_files, read_columns};
 use crate::sink::read_json_lines;
@@ -72,7 +73,8 @@ fn load_from_parquet(
             dir.display()
         )));
     }
-    let columns: Vec<&str> = ["time", "service_name"]
+    // Files written before rows had environments lack that column: read as ''.
+    let columns: Vec<&str> = ["time", "service_name", "environment"]
         .into_iter()
         .chain(inputs.iter().map(String::as_str))
         .collect();
@@ -95,6 +97,9 @@ fn read_batch(
 ) -> Result<()> {
     let time = column::<TimestampMicrosecondArray>(path, batch, "time")?;
     let service = column::<StringArray>(path, batch, "service_name")?;
+    let environment = batch
+        .column_by_name("environment")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
     let values = inputs
         .iter()
         .map(|name| column::<Float64Array>(path, batch, name))
@@ -104,8 +109,9 @@ fn read_batch(
         if !range.contains(&time_us) || service.is_null(i) {
             continue;
         }
+        let environment = environment.map(|e| e.value(i)).unwrap_or_default();
         let row = TrainingRow {
-            service: service.value(i).to_string(),
+            service: service_key(service.value(i), environment),
             step: minute_of_us(time_us),
             values: values
                 .iter()
@@ -128,7 +134,7 @@ fn load_from_postgres(
     // identifiers is enough.
     let columns: Vec<String> = inputs.iter().map(|c| format!("\"{c}\"")).collect();
     let sql = format!(
-        "SELECT (extract(epoch FROM time) * 1000000)::bigint, service_name, {} \
+        "SELECT (extract(epoch FROM time) * 1000000)::bigint, service_name, environment, {} \
          FROM otlp_ai_features WHERE time >= to_timestamp($1::float8 / 1e6) \
          AND time < to_timestamp($2::float8 / 1e6)",
         columns.join(", ")
@@ -146,13 +152,15 @@ fn load_from_postgres(
         .map(|row| {
             let values = (0..inputs.len())
                 .map(|i| {
-                    row.try_get::<_, Option<f64>>(i + 2)
+                    row.try_get::<_, Option<f64>>(i + 3)
                         .map(|v| v.unwrap_or(f64::NAN))
                 })
                 .collect::<std::result::Result<Vec<f64>, _>>()
                 .map_err(database_error)?;
             let time_us: i64 = row.try_get(0).map_err(database_error)?;
-            let service: String = row.try_get(1).map_err(database_error)?;
+            let name: &str = row.try_get(1).map_err(database_error)?;
+            let environment: &str = row.try_get(2).map_err(database_error)?;
+            let service = service_key(name, environment);
             let step = minute_of_us(time_us);
             Ok((
                 time_us,

@@ -35,6 +35,11 @@ pub struct GraphArgs {
     /// Minutes an edge stays in the graph after it was last seen.
     #[arg(long, value_name = "MINUTES", default_value_t = 5)]
     expiry_minutes: u64,
+    /// Draw only this deployment environment's services (`deployment.environment.name`;
+    /// "" for services without one). Without it, services are named `name@environment` when
+    /// the graph holds several environments.
+    #[arg(long, value_name = "NAME")]
+    environment: Option<String>,
     /// Write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -75,6 +80,7 @@ pub fn run(args: GraphArgs) -> anyhow::Result<()> {
         }
     };
     let live = snapshot::live_at(edges, minute, args.expiry_minutes);
+    let live = render::for_people(live, args.environment.as_deref());
     let title = format!("services at {}", at.format("%Y-%m-%d %H:%M UTC"));
     let text = match args.format {
         Format::Dot => render::dot(&live, &title),

@@ -61,8 +61,14 @@ async fn run_query(args: QueryArgs) -> anyhow::Result<()> {
     let context = SessionContext::new();
     let location = format!("{}/", features.display());
     // The current row's schema, not one inferred from some file: files written before a
-    // migration added columns read those columns as nulls.
-    let schema = aiops_engine::sink::feature_schema();
+    // migration added columns read those columns as nulls (so every column is read as
+    // nullable, `environment` included).
+    let fields = aiops_engine::sink::feature_schema()
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone().with_nullable(true))
+        .collect::<Vec<_>>();
+    let schema = datafusion::arrow::datatypes::Schema::new(fields);
     context
         .register_parquet(
             "features",

@@ -123,13 +123,13 @@ pub fn refresh_rollup(
     let from = utc(first.div_euclid(hour) * hour);
     let to = utc((last.div_euclid(hour) + 1) * hour);
     transaction.execute(
-        "INSERT INTO otlp_features_1h (bucket, service_name, avg_request_rate, avg_error_rate, \
-           max_p99_latency, avg_cpu_usage, avg_memory_usage, anomaly_count) \
-         SELECT date_trunc('hour', time), service_name, avg(request_rate_1m), avg(error_rate_1m), \
-           max(p99_latency_1m), avg(cpu_usage), avg(memory_usage), \
+        "INSERT INTO otlp_features_1h (bucket, service_name, environment, avg_request_rate, \
+           avg_error_rate, max_p99_latency, avg_cpu_usage, avg_memory_usage, anomaly_count) \
+         SELECT date_trunc('hour', time), service_name, environment, avg(request_rate_1m), \
+           avg(error_rate_1m), max(p99_latency_1m), avg(cpu_usage), avg(memory_usage), \
                 count(*) FILTER (WHERE is_anomaly) \
-         FROM otlp_ai_features WHERE time >= $1 AND time < $2 GROUP BY 1, 2 \
-         ON CONFLICT (service_name, bucket) DO UPDATE SET \
+         FROM otlp_ai_features WHERE time >= $1 AND time < $2 GROUP BY 1, 2, 3 \
+         ON CONFLICT (service_name, environment, bucket) DO UPDATE SET \
            avg_request_rate = EXCLUDED.avg_request_rate, \
            avg_error_rate = EXCLUDED.avg_error_rate, max_p99_latency = EXCLUDED.max_p99_latency, \
            avg_cpu_usage = EXCLUDED.avg_cpu_usage, avg_memory_usage = EXCLUDED.avg_memory_usage, \

@@ -7,6 +7,7 @@ use super::{db_error, Connection, Dropped, Storage};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::graph::EdgeWindow;
+use crate::record::{key_parts, service_key};
 use crate::score::Incident;
 use crate::sink::ClosedStore;
 use crate::time::{pane_start_ns, Pane};
@@ -47,16 +48,20 @@ fn pane_time(pane: Pane) -> DateTime<Utc> {
 }
 
 const UPSERT_EDGE: &str = "INSERT INTO service_edges \
-    (time, caller, callee, virtual_callee, calls, errors, p50_ms, p95_ms, p99_ms, gap_p50_ms) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-    ON CONFLICT (caller, callee, time) DO UPDATE SET virtual_callee = EXCLUDED.virtual_callee, \
+    (time, caller, callee, virtual_callee, calls, errors, p50_ms, p95_ms, p99_ms, gap_p50_ms, \
+     environment, callee_environment) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+    ON CONFLICT (environment, caller, callee_environment, callee, time) DO UPDATE SET \
+    virtual_callee = EXCLUDED.virtual_callee, \
     calls = EXCLUDED.calls, errors = EXCLUDED.errors, p50_ms = EXCLUDED.p50_ms, \
     p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms, gap_p50_ms = EXCLUDED.gap_p50_ms";
 
 const UPSERT_INCIDENT: &str = "INSERT INTO incidents \
-    (incident_id, time, opened_at, anomalous_services, method, root_cause, candidates, rankings) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+    (incident_id, time, opened_at, anomalous_services, method, root_cause, candidates, rankings, \
+     environment) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
     ON CONFLICT (incident_id, time) DO UPDATE SET opened_at = EXCLUDED.opened_at, \
+    environment = EXCLUDED.environment, \
     anomalous_services = EXCLUDED.anomalous_services, method = EXCLUDED.method, \
     root_cause = EXCLUDED.root_cause, candidates = EXCLUDED.candidates, \
     rankings = EXCLUDED.rankings";
@@ -91,21 +96,27 @@ impl GraphStore {
             .map_err(|e| failed(&e))?;
         for record in records {
             match record {
-                GraphRecord::Edge(e) => transaction.execute(
-                    &edge,
-                    &[
-                        &pane_time(e.pane),
-                        &e.caller,
-                        &e.callee,
-                        &e.virtual_callee,
-                        &(e.calls as i64),
-                        &(e.errors as i64),
-                        &e.p50_ms,
-                        &e.p95_ms,
-                        &e.p99_ms,
-                        &e.gap_p50_ms,
-                    ],
-                ),
+                GraphRecord::Edge(e) => {
+                    let (caller, environment) = key_parts(&e.caller);
+                    let (callee, callee_environment) = key_parts(&e.callee);
+                    transaction.execute(
+                        &edge,
+                        &[
+                            &pane_time(e.pane),
+                            &caller,
+                            &callee,
+                            &e.virtual_callee,
+                            &(e.calls as i64),
+                            &(e.errors as i64),
+                            &e.p50_ms,
+                            &e.p95_ms,
+                            &e.p99_ms,
+                            &e.gap_p50_ms,
+                            &environment,
+                            &callee_environment,
+                        ],
+                    )
+                }
                 GraphRecord::Incident(i) => transaction.execute(
                     &incident,
                     &[
@@ -117,6 +128,7 @@ impl GraphStore {
                         &i.root_cause,
                         &to_json(&i.candidates)?,
                         &to_json(&i.rankings)?,
+                        &i.environment,
                     ],
                 ),
             }
@@ -186,7 +198,8 @@ pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
     let rows = client
         .query(
             "SELECT (extract(epoch FROM time) / 60)::bigint, caller, callee, virtual_callee, calls, \
-             errors, p50_ms, p95_ms, p99_ms, gap_p50_ms FROM service_edges WHERE time >= $1 AND time <= $2",
+             errors, p50_ms, p95_ms, p99_ms, gap_p50_ms, environment, callee_environment \
+             FROM service_edges WHERE time >= $1 AND time <= $2",
             &[&pane_time(from), &pane_time(to)],
         )
         .map_err(|e| db_error(format!("reading service_edges on {server}"), &e))?;
@@ -194,8 +207,8 @@ pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
         .iter()
         .map(|row| EdgeWindow {
             pane: row.get::<_, i64>(0) as Pane,
-            caller: row.get(1),
-            callee: row.get(2),
+            caller: service_key(row.get(1), row.get(10)),
+            callee: service_key(row.get(2), row.get(11)),
             virtual_callee: row.get(3),
             calls: row.get::<_, i64>(4) as u64,
             errors: row.get::<_, i64>(5) as u64,

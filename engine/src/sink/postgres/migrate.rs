@@ -51,14 +51,29 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_logs.sql",
         include_str!("../../../../sql/migrations/0007_logs.sql"),
     ),
+    (
+        "0008_environment.native.sql",
+        include_str!("../../../../sql/migrations/0008_environment.native.sql"),
+    ),
+    (
+        "0008_environment.sql",
+        include_str!("../../../../sql/migrations/0008_environment.sql"),
+    ),
+    (
+        "0008_environment.timescale.sql",
+        include_str!("../../../../sql/migrations/0008_environment.timescale.sql"),
+    ),
 ];
 
-/// Run after the migrations that rebuild the continuous aggregate, outside a transaction
-/// (TimescaleDB refuses to fill one inside): its history is recomputed from the rows.
-const REFILL_AGGREGATE: (&str, &str) = (
+/// The migrations that rebuild the continuous aggregate: after each, outside a transaction
+/// (TimescaleDB refuses to fill one inside), [`REFILL_AGGREGATE`] recomputes its history.
+const REBUILD_AGGREGATE: [&str; 2] = [
     "0006_storage_hygiene.timescale.sql",
-    "CALL refresh_continuous_aggregate('otlp_features_1h', NULL, NULL)",
-);
+    "0008_environment.timescale.sql",
+];
+
+/// See [`REBUILD_AGGREGATE`].
+const REFILL_AGGREGATE: &str = "CALL refresh_continuous_aggregate('otlp_features_1h', NULL, NULL)";
 
 /// How the feature table is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,9 +254,9 @@ pub fn migrate(
         transaction
             .commit()
             .map_err(db(&format!("committing {name}"), server))?;
-        if *name == REFILL_AGGREGATE.0 {
+        if REBUILD_AGGREGATE.contains(name) {
             client
-                .batch_execute(REFILL_AGGREGATE.1)
+                .batch_execute(REFILL_AGGREGATE)
                 .map_err(db("refreshing otlp_features_1h", server))?;
         }
         report.applied.push(name.to_string());

@@ -2,7 +2,7 @@
 //!
 //! A flush writes its rows in one transaction: rows are copied (binary COPY) into a
 //! session-local staging table, upserted into `otlp_ai_features` keyed by
-//! (service_name, time) — so re-writing a window changes nothing — and, without
+//! (service_name, environment, time) — so re-writing a window changes nothing — and, without
 //! TimescaleDB, the touched hours of the `otlp_features_1h` rollup are recomputed in the same
 //! transaction. Daily partitions are created ahead of the rows and dropped after the retention
 //! period. Which storage path is in use was decided by [`migrate()`].
