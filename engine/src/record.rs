@@ -152,6 +152,10 @@ pub struct Span {
     /// Requests the span stands for: 1 / its sampling probability (see
     /// [`crate::otlp::sampling`]), 1 for an unsampled span.
     pub weight: f64,
+    /// A hash of the span's end user (`enduser.id`, or `[identity] user_attribute`): the
+    /// features count distinct users and need no id itself.
+    #[serde(default)]
+    pub user: Option<u64>,
 }
 
 impl Span {

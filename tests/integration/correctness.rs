@@ -58,6 +58,7 @@ struct Minute {
     errors: u64,
     latencies: Vec<f64>,
     any_span: bool,
+    users: BTreeSet<u64>,
 }
 
 fn minute_of(ns: u64) -> i64 {
@@ -194,6 +195,7 @@ fn feature_rows_match_a_brute_force_reference() {
             .entry((name(span.service()), minute_of(span.start_ns)))
             .or_default();
         minute.any_span = true;
+        minute.users.extend(span.user);
         if span.is_request() {
             minute.requests += 1;
             minute.errors += u64::from(span.is_error());
@@ -233,6 +235,7 @@ fn feature_rows_match_a_brute_force_reference() {
 
     let mut checked_quantiles = 0;
     let mut checked_edges = 0;
+    let mut checked_users = 0;
     let neighbours = reference_neighbours(&spans);
     for row in &rows {
         let service = row["service_name"].as_str();
@@ -316,6 +319,12 @@ fn feature_rows_match_a_brute_force_reference() {
             downstream,
             "callees of {service} at {minute}"
         );
+        let users = minutes
+            .get(&(service.to_string(), minute))
+            .map_or(0, |m| m.users.len());
+        let counted = number(row, "distinct_users").unwrap_or(0.0);
+        assert_eq!(counted, users as f64, "users of {service} at {minute}");
+        checked_users += usize::from(users > 0);
         let distinct = upstream.union(&downstream).count();
         assert_eq!(number(row, "dependency_count"), Some(distinct as f64));
         checked_edges += usize::from(distinct > 0);
@@ -327,4 +336,6 @@ fn feature_rows_match_a_brute_force_reference() {
     }
     assert!(checked_quantiles > 1_000, "{checked_quantiles}");
     assert!(checked_edges > 200, "rows with neighbours: {checked_edges}");
+    // The entry service's requests name their users; a minute of them is many users.
+    assert!(checked_users >= 29, "rows with users: {checked_users}");
 }

@@ -318,6 +318,7 @@ fn a_failing_window_writes_nothing_and_offsets_round_trip() {
         http_status: Some(200),
         version: None,
         region: None,
+        users: Some(3),
     };
     panes
         .write(&[span_pane("cart", pane - 1), span_pane("cart", pane + 1)])

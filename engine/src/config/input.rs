@@ -81,6 +81,8 @@ pub struct IdentityConfig {
     /// The deployment environments the job processes (`deployment.environment.name`, or the
     /// older `deployment.environment`; `""` for resources without one). Empty: all.
     pub environments: Vec<String>,
+    /// The span attribute naming the end user, counted by `distinct_users`.
+    pub user_attribute: String,
 }
 
 impl IdentityConfig {

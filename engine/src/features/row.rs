@@ -311,7 +311,7 @@ feature_row! {
     network_in: Option<f64>,
     /// Network transmit rate, MB/s
     network_out: Option<f64>,
-    /// End-user id (not derived yet)
+    /// Always null: one id cannot describe a minute's users; see distinct_users
     user_id: Option<String>,
     /// Tenant id (not derived yet)
     tenant_id: Option<String>,
@@ -339,6 +339,8 @@ feature_row! {
     new_template_rate: Option<f64>,
     /// deployment.environment.name ('' when unset); with service_name and time, the row's key
     environment: String,
+    /// Distinct end users (enduser.id, or identity.user_attribute) among the minute's spans
+    distinct_users: Option<i32>,
 }
 
 impl FeatureRow {
@@ -516,6 +518,6 @@ mod tests {
             CellRef::TextList(Some(&["frontend".to_string()][..]))
         );
         // Columns added by later migrations come last, as PostgreSQL appends them.
-        assert_eq!(COLUMNS.last().unwrap().name, "environment");
+        assert_eq!(COLUMNS.last().unwrap().name, "distinct_users");
     }
 }

@@ -174,6 +174,7 @@ fn empty(service: &str, pane: Pane) -> SpanPane {
         http_status: None,
         version: None,
         region: None,
+        users: None,
     }
 }
 

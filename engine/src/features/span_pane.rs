@@ -1,6 +1,6 @@
 //! The `span_panes` operator: spans to per-(service, minute) request counters and sketches.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use timely::container::CapacityContainerBuilder;
@@ -33,7 +33,14 @@ pub struct SpanPane {
     pub version: Option<String>,
     /// The greatest `cloud.region` seen in the pane.
     pub region: Option<String>,
+    /// Distinct end users among the pane's spans (at most [`MAX_USERS`]); `None` when no span
+    /// named one.
+    pub users: Option<u32>,
 }
+
+/// The distinct end users a (service, minute) counts exactly; beyond, the count stays there
+/// (8 bytes a user: 512 KiB for a service at the cap).
+pub const MAX_USERS: usize = 65_536;
 
 #[derive(Default)]
 struct Builder {
@@ -45,6 +52,7 @@ struct Builder {
     version: Option<String>,
     region: Option<String>,
     last_resource: Option<Arc<ResourceInfo>>,
+    users: HashSet<u64>,
 }
 
 fn keep_greatest(slot: &mut Option<String>, value: &Option<String>) {
@@ -69,6 +77,9 @@ impl Builder {
             keep_greatest(&mut self.version, &span.resource.service_version);
             keep_greatest(&mut self.region, &span.resource.region);
             self.last_resource = Some(Arc::clone(&span.resource));
+        }
+        if let Some(user) = span.user.filter(|_| self.users.len() < MAX_USERS) {
+            self.users.insert(user);
         }
         if !span.is_request() {
             return;
@@ -100,6 +111,7 @@ impl Builder {
             http_status: most_frequent(self.statuses.into_iter()),
             version: self.version,
             region: self.region,
+            users: (!self.users.is_empty()).then_some(self.users.len() as u32),
         }
     }
 }
@@ -125,7 +137,8 @@ pub trait SpanPanes<'scope> {
     /// #   span_id: [1; 8], parent_span_id: None, name: "GET /".into(),
     /// #   kind: aiops_engine::record::SpanKind::Server, start_ns: 60_000_000_000 * 7,
     /// #   end_ns: 60_000_000_000 * 7 + 2_000_000, status_error: false, http_status: Some(200),
-    /// #   peer_service: None, server_address: None, db_system: None, weight: 1.0 };
+    /// #   peer_service: None, server_address: None, db_system: None, weight: 1.0,
+    /// #   user: None };
     /// let captured = timely::example(move |scope| {
     ///     let panes = vec![span].to_stream(scope).container::<Vec<_>>().span_panes();
     ///     panes.map(|pane| (pane.service, pane.requests as u64, pane.http_status)).capture()

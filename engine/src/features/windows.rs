@@ -155,9 +155,9 @@ impl RowBuilder {
         let [p50_1m, p95_1m, p99_1m] = history.quantiles(pane, 1);
         let [p50_5m, p95_5m, p99_5m] = history.quantiles(pane, SKETCH_WINDOW);
         let day = calendar(pane, self.zone);
-        let (operation, http_status, span_version, span_region) = match span {
-            Some(s) => (s.operation, s.http_status, s.version, s.region),
-            None => (None, None, None, None),
+        let (operation, http_status, span_version, span_region, users) = match span {
+            Some(s) => (s.operation, s.http_status, s.version, s.region, s.users),
+            None => (None, None, None, None, None),
         };
         let mut row = FeatureRow {
             time_us: (pane_start_ns(pane) / 1_000) as i64,
@@ -196,6 +196,7 @@ impl RowBuilder {
                 .logs
                 .as_ref()
                 .map(|l| l.new_template_lines as f64 / 60.0),
+            distinct_users: users.map(|n| n as i32),
             ..Default::default()
         };
         row.set_service(&service);

@@ -473,6 +473,7 @@ mod tests {
             server_address: None,
             db_system: None,
             weight: 1.0,
+            user: None,
         }
     }
 

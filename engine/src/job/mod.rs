@@ -207,6 +207,7 @@ fn decoding(config: &JobConfig) -> Result<Decoding> {
     Ok(Decoding {
         naming: ServiceNaming::with_pod_pattern(config.identity.pod_pattern()?),
         weight_attribute: config.source.span_weight_attribute.clone(),
+        user_attribute: config.identity.user_attribute.clone(),
     })
 }
 

@@ -19,15 +19,30 @@ use super::attributes::{
 };
 use super::sampling::{attribute_weight, tracestate_weight};
 
-/// What decoding needs besides the bytes: how to name a resource without `service.name`, and
-/// which span attribute, if any, holds a span's sampling weight.
-#[derive(Debug, Clone, Default)]
+/// What decoding needs besides the bytes: how to name a resource without `service.name`,
+/// which span attribute, if any, holds a span's sampling weight, and which one its end user.
+#[derive(Debug, Clone)]
 pub struct Decoding {
     /// Service names for unnamed resources.
     pub naming: ServiceNaming,
     /// A span attribute holding the span's adjusted count (`[source] span_weight_attribute`).
     pub weight_attribute: Option<String>,
+    /// The span attribute naming the end user (`[identity] user_attribute`).
+    pub user_attribute: String,
 }
+
+impl Default for Decoding {
+    fn default() -> Self {
+        Decoding {
+            naming: ServiceNaming::default(),
+            weight_attribute: None,
+            user_attribute: USER_ATTRIBUTE.to_string(),
+        }
+    }
+}
+
+/// The semantic-convention attribute of a span's end user.
+pub const USER_ATTRIBUTE: &str = "enduser.id";
 use crate::record::{Encoding, MetricPoint, MetricValue, ResourceInfo, Span, SpanKind};
 
 /// Earliest timestamp accepted: 2000-01-01T00:00:00Z. Earlier ones are clock bugs or zeros.
@@ -170,6 +185,15 @@ pub(super) fn check_timestamp(field: &'static str, value_ns: u64) -> Result<u64,
     Ok(value_ns)
 }
 
+/// A stable 64-bit hash of an end-user id (SipHash with fixed keys: the same in every
+/// process, so two workers count one user once).
+fn user_hash(user: String) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    user.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn convert_span(
     mut span: OtlpSpan,
     resource: &Arc<ResourceInfo>,
@@ -214,9 +238,16 @@ fn convert_span(
         server_address: None,
         db_system: None,
         weight: tracestate_weight(&span.trace_state).unwrap_or(1.0),
+        user: None,
     };
     let weight_key = decoding.weight_attribute.as_deref();
     for kv in &span.attributes {
+        if kv.key == decoding.user_attribute {
+            decoded.user = value_text(kv)
+                .filter(|user| !user.is_empty())
+                .map(user_hash);
+            continue;
+        }
         if Some(kv.key.as_str()) == weight_key {
             if let Some(weight) = value_number(kv).and_then(attribute_weight) {
                 decoded.weight = weight;
@@ -449,6 +480,36 @@ mod tests {
                 ..Default::default()
             }],
         }
+    }
+
+    #[test]
+    fn end_users_are_hashed_from_the_configured_attribute() {
+        let encoded = |attributes: Vec<KeyValue>| {
+            let span = otlp_span(T0, T0 + 1_000_000, attributes);
+            let resource = vec![kv("service.name", Value::StringValue("cart".into()))];
+            Encoding::OtlpProto.encode(&request(resource, vec![span]))
+        };
+        let users = |bytes: &[u8], decoding: &Decoding| {
+            let mut out = Vec::new();
+            decode_spans(bytes, Encoding::OtlpProto, decoding, &mut out).unwrap();
+            out.iter().map(|s| s.user).collect::<Vec<_>>()
+        };
+        let default = Decoding::default();
+        let alice = encoded(vec![kv("enduser.id", Value::StringValue("alice".into()))]);
+        let bob = encoded(vec![kv("enduser.id", Value::StringValue("bob".into()))]);
+        let (a, b) = (users(&alice, &default), users(&bob, &default));
+        assert!(a.iter().all(|u| u.is_some() && *u == a[0]), "{a:?}");
+        assert_ne!(a[0], b[0]);
+        assert!(users(&encoded(vec![]), &default)
+            .iter()
+            .all(Option::is_none));
+        let custom = Decoding {
+            user_attribute: "app.customer".into(),
+            ..Decoding::default()
+        };
+        let customer = encoded(vec![kv("app.customer", Value::StringValue("alice".into()))]);
+        assert_eq!(users(&customer, &custom), a, "the same id hashes alike");
+        assert!(users(&alice, &custom).iter().all(Option::is_none));
     }
 
     #[test]

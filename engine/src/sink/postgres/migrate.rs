@@ -63,6 +63,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_environment.timescale.sql",
         include_str!("../../../../sql/migrations/0008_environment.timescale.sql"),
     ),
+    (
+        "0009_end_users.sql",
+        include_str!("../../../../sql/migrations/0009_end_users.sql"),
+    ),
 ];
 
 /// The migrations that rebuild the continuous aggregate: after each, outside a transaction

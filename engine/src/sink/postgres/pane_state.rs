@@ -95,8 +95,9 @@ impl<P: StoredPane> ClosedStore<P> for PaneStore<P> {
 /// The format of stored log panes.
 const LOG_STATE_FORMAT: u8 = 1;
 
-/// The format of stored pane state: 2 since request counts became weights.
-const STATE_FORMAT: u8 = 2;
+/// The format of stored pane state: 2 since request counts became weights, 3 since panes
+/// count distinct end users.
+const STATE_FORMAT: u8 = 3;
 
 /// A pane as the first format stored it: counts were whole numbers.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -112,6 +113,36 @@ struct FirstFormat {
     region: Option<String>,
 }
 
+/// A pane as format 2 stored it: no end users.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SecondFormat {
+    service: String,
+    pane: Pane,
+    requests: f64,
+    errors: f64,
+    latency: LatencySketch,
+    operation: Option<String>,
+    http_status: Option<u16>,
+    version: Option<String>,
+    region: Option<String>,
+}
+
+impl From<FirstFormat> for SecondFormat {
+    fn from(first: FirstFormat) -> Self {
+        SecondFormat {
+            service: first.service,
+            pane: first.pane,
+            requests: first.requests as f64,
+            errors: first.errors as f64,
+            latency: first.latency,
+            operation: first.operation,
+            http_status: first.http_status,
+            version: first.version,
+            region: first.region,
+        }
+    }
+}
+
 /// A zero byte, `format`, then the pane as postcard.
 fn encode_as<P: StoredPane + serde::Serialize>(format: u8, pane: &P) -> Result<Vec<u8>> {
     let mut state = vec![0, format];
@@ -121,23 +152,27 @@ fn encode_as<P: StoredPane + serde::Serialize>(format: u8, pane: &P) -> Result<V
     Ok(state)
 }
 
-/// Reads either format. A first-format state never starts with a zero byte: it starts with
+/// Reads any format. A first-format state never starts with a zero byte: it starts with
 /// the length of a service name, which is never empty.
 fn decode_state(state: &[u8]) -> std::result::Result<SpanPane, postcard::Error> {
     if let Some(body) = state.strip_prefix(&[0, STATE_FORMAT]) {
         return postcard::from_bytes(body);
     }
-    let old: FirstFormat = postcard::from_bytes(state)?;
+    let old: SecondFormat = match state.strip_prefix(&[0, 2]) {
+        Some(body) => postcard::from_bytes(body)?,
+        None => postcard::from_bytes::<FirstFormat>(state)?.into(),
+    };
     Ok(SpanPane {
         service: old.service,
         pane: old.pane,
-        requests: old.requests as f64,
-        errors: old.errors as f64,
+        requests: old.requests,
+        errors: old.errors,
         latency: old.latency,
         operation: old.operation,
         http_status: old.http_status,
         version: old.version,
         region: old.region,
+        users: None,
     })
 }
 
@@ -245,7 +280,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_formats_of_stored_state_are_read() {
+    fn every_format_of_stored_state_is_read() {
         let mut latency = LatencySketch::default();
         latency.add(12.0);
         let first = FirstFormat {
@@ -264,14 +299,23 @@ mod tests {
         assert_eq!((old.requests, old.errors), (40.0, 2.0));
         assert_eq!(old.operation.as_deref(), Some("GET /"));
         assert_eq!(old.latency.count(), 1);
+        let second = SecondFormat {
+            requests: 12.5,
+            ..SecondFormat::from(first)
+        };
+        let mut state = vec![0, 2];
+        state.extend(postcard::to_allocvec(&second).unwrap());
+        let read = decode_state(&state).unwrap();
+        assert_eq!((read.requests, read.users), (12.5, None));
         let current = SpanPane {
             requests: 12.5,
+            users: Some(31),
             ..old.clone()
         };
         let read = decode_state(&current.encode().unwrap()).unwrap();
         assert_eq!(
-            (read.requests, read.errors, read.region),
-            (12.5, 2.0, Some("eu".into()))
+            (read.requests, read.errors, read.region, read.users),
+            (12.5, 2.0, Some("eu".into()), Some(31))
         );
     }
 }

@@ -14,6 +14,9 @@ const MAX_DEPTH: usize = 16;
 const MAX_SPANS: usize = 400;
 /// One-way network latency between services, ms.
 const NETWORK_MS: f64 = 0.3;
+/// End users of the simulated shop: each trace is one user's request, the user drawn from the
+/// trace id (no draw of the random stream, so adding users changed no other simulated value).
+const USERS: u64 = 1_000;
 
 /// A generated span and where it was emitted (service index, pod).
 pub struct EmittedSpan {
@@ -70,6 +73,13 @@ impl<'a> TraceBuilder<'a> {
     pub fn run(mut self, start_ns: u64) -> Vec<EmittedSpan> {
         self.serve(0, start_ns, None, 0);
         self.spans
+    }
+
+    /// The trace's end user (see [`USERS`]).
+    fn user(&self) -> u64 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&self.trace_id[..8]);
+        u64::from_le_bytes(bytes) % USERS
     }
 
     fn push(&mut self, service: usize, pod: usize, span: Span) {
@@ -197,7 +207,7 @@ impl<'a> TraceBuilder<'a> {
         } else {
             "http.status_code"
         };
-        let attributes = vec![
+        let mut attributes = vec![
             string(
                 "http.request.method",
                 operation.name.split(' ').next().unwrap_or("GET"),
@@ -208,6 +218,9 @@ impl<'a> TraceBuilder<'a> {
             ),
             int(status_key, if failed { 500 } else { 200 }),
         ];
+        if parent.is_none() {
+            attributes.push(string("enduser.id", &format!("user-{}", self.user())));
+        }
         let server = self.span(
             span_id,
             parent,
