@@ -7,7 +7,7 @@ use std::path::Path;
 use aiops_engine::otlp::{decode_logs, Decoding};
 use aiops_engine::record::{Encoding, LogRecord};
 
-use crate::common::{generate, number, read_rows, replay, summary_value};
+use crate::common::{generate, number, read_rows, replay, replay_with_env, summary_value, Row};
 
 /// Every log record of the `logs-*` files under `dir`, decoded independently of the job.
 fn logs_of(dir: &Path) -> Vec<LogRecord> {
@@ -124,4 +124,44 @@ fn log_features_equal_the_records_counted_by_hand() {
             row["service_name"]
         );
     }
+
+    // `source.logs = false` (eval's --without-logs): the same rows, less the log columns.
+    let without = dir.path().join("without-logs");
+    replay_with_env(&otlp, &without, &[("AIOPS_SOURCE__LOGS", "false")]);
+    let log_columns = ["log_rate", "error_log_rate", "new_template_rate"];
+    // Scoring reads the log features, so what it writes may differ too.
+    let scored = [
+        "is_anomaly",
+        "anomaly_type",
+        "anomaly_score",
+        "root_cause",
+        "incident_id",
+    ];
+    let strip = |rows: Vec<Row>| -> Vec<Row> {
+        let strip_row = |mut row: Row| {
+            let drop = |column: &String| {
+                log_columns.contains(&column.as_str())
+                    || scored.contains(&column.as_str())
+                    || column == "created_at_us"
+            };
+            row.retain(|column, _| !drop(column));
+            row
+        };
+        let mut rows: Vec<Row> = rows.into_iter().map(strip_row).collect();
+        rows.sort_by(|a, b| {
+            (&a["service_name"], &a["time"]).cmp(&(&b["service_name"], &b["time"]))
+        });
+        rows
+    };
+    let rows_without = read_rows(&without);
+    for row in &rows_without {
+        for column in log_columns {
+            assert_eq!(number(row, column), None, "{column} without logs: {row:?}");
+        }
+    }
+    assert_eq!(
+        strip(rows_without),
+        strip(rows),
+        "spans and metrics as before"
+    );
 }

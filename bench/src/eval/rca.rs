@@ -37,7 +37,7 @@ use crate::scoring::accuracy::{self, Outcome, Pick};
 pub enum RcaDataset {
     /// The built-in simulator: every fault type, several seeds and both topologies.
     Simulator,
-    /// Nezha's TrainTicket traces and metrics with 45 labelled faults.
+    /// Nezha's TrainTicket traces, metrics and logs with 45 labelled faults.
     NezhaTrainticket,
 }
 
@@ -58,8 +58,10 @@ pub struct RcaOptions {
     pub cv_simulate: u64,
     /// With `cross_validate`: training passes per fold.
     pub cv_epochs: usize,
-    /// Drop the spans: metrics-only operation.
+    /// Drop the spans and logs: metrics-only operation.
     pub metrics_only: bool,
+    /// Drop the log records: traces and metrics.
+    pub without_logs: bool,
     /// Simulator: seeds per topology.
     pub seeds: u64,
     /// Simulator: simulated hours per run.
@@ -81,6 +83,12 @@ impl RcaOptions {
             methods.push(cross_validated(folds));
         }
         methods
+    }
+
+    /// The signals the job reads: all three, traces and metrics, or metrics alone.
+    fn use_signals(&self, config: &mut JobConfig) {
+        config.source.traces = !self.metrics_only;
+        config.source.logs = !self.metrics_only && !self.without_logs;
     }
 
     fn use_models(&self, config: &mut JobConfig) {
@@ -108,9 +116,10 @@ pub fn run(options: &RcaOptions, progress: &dyn Progress) -> Result<Report> {
         (RcaDataset::NezhaTrainticket, false) => &nezha::PUBLISHED,
         _ => &[],
     };
-    let name = match options.metrics_only {
-        true => format!("{dataset}-metrics-only"),
-        false => dataset.to_string(),
+    let name = match (options.metrics_only, options.without_logs) {
+        (true, _) => format!("{dataset}-metrics-only"),
+        (false, true) => format!("{dataset}-without-logs"),
+        (false, false) => dataset.to_string(),
     };
     let methods = options.methods();
     let tables = accuracy::tables(&name, &outcomes, &as_strs(&methods), published);
@@ -227,7 +236,7 @@ fn simulator_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<V
         progress.message(format!("{shape:?} seed {seed}"));
         let start = "2026-01-05T08:00:00Z";
         let mut config = simulation(shape, seed, options.services, start, options.hours)?;
-        config.source.traces = !options.metrics_only;
+        options.use_signals(&mut config);
         options.use_models(&mut config);
         let cases: Vec<Case> = simulator::cases(&job::simulator(&config, 0)?);
         let duration = config.simulator.fault_duration_minutes as i64;
@@ -262,7 +271,7 @@ fn nezha_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<Vec<O
         .map(|c| (c.start_minute_us() / 60_000_000) as u64 + 1)
         .collect();
     let mut config = JobConfig::load(None, Vec::new())?;
-    config.source.traces = !options.metrics_only;
+    options.use_signals(&mut config);
     options.use_models(&mut config);
     // A trace file holds a minute of spans in no order, and metric rows lag their minute.
     config.watermark.max_out_of_orderness_ms = 120_000;

@@ -35,6 +35,8 @@ pub struct SourceConfig {
     pub path: Option<PathBuf>,
     /// Whether spans are used; `false` runs metrics-only (spans are decoded and dropped).
     pub traces: bool,
+    /// Whether log records are used; `false` drops them after decoding (no log features).
+    pub logs: bool,
     /// A span attribute whose value is how many requests the span stands for (its adjusted
     /// count, as Tempo's `span_multiplier_key`). `None`: only the W3C `tracestate` threshold
     /// of OpenTelemetry's probability sampling gives weights.

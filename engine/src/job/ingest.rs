@@ -86,6 +86,8 @@ pub struct Ingest {
     log_floor: Pane,
     /// Metrics-only operation: spans are dropped after decoding.
     drop_spans: bool,
+    /// `source.logs = false`: log records are dropped after decoding.
+    drop_logs: bool,
     /// The newest pane any accepted record fell in.
     newest_pane: Pane,
     problems: u64,
@@ -116,6 +118,7 @@ impl Ingest {
             span_floor: 0,
             log_floor: 0,
             drop_spans: false,
+            drop_logs: false,
             newest_pane: 0,
             problems: 0,
             decoding: Decoding::default(),
@@ -156,6 +159,12 @@ impl Ingest {
     /// Drops every span after decoding (metrics-only operation).
     pub fn without_spans(mut self, drop: bool) -> Self {
         self.drop_spans = drop;
+        self
+    }
+
+    /// Drops every log record after decoding.
+    pub fn without_logs(mut self, drop: bool) -> Self {
+        self.drop_logs = drop;
         self
     }
 
@@ -362,8 +371,9 @@ impl Ingest {
         self.advance(inputs);
     }
 
-    /// Routes the records in the decode buffers: drops spans in metrics-only operation and
-    /// the records of other environments, sends the rest to the inputs or the late output.
+    /// Routes the records in the decode buffers: drops spans in metrics-only operation, logs
+    /// when they are not used and the records of other environments; sends the rest to the
+    /// inputs or the late output.
     fn route_decoded(
         &mut self,
         (partition, location): (u32, &Location),
@@ -372,6 +382,9 @@ impl Ingest {
     ) {
         if self.drop_spans {
             self.spans.clear();
+        }
+        if self.drop_logs {
+            self.logs.clear();
         }
         self.drop_other_environments(partition, now);
         // Taken and put back so the buffers keep their capacity across messages.

@@ -231,6 +231,7 @@ fn ingest(
             .with_decoding(decoding(config)?)
             .with_environments(config.identity.environment_filter())
             .without_spans(!config.source.traces)
+            .without_logs(!config.source.logs)
             .with_resume(resume)
             .with_span_floor(span_floor.saturating_sub(wait))
             .with_log_floor(log_floor),

@@ -23,7 +23,7 @@ const fn spec(direction: Direction, min_spread: f64, relative_spread: f64) -> Se
     }
 }
 
-pub(super) const SCORED: [Scored; 11] = [
+pub(super) const SCORED: [Scored; 13] = [
     Scored {
         name: "request_rate_1m",
         value: |r| r.request_rate_1m,
@@ -78,6 +78,17 @@ pub(super) const SCORED: [Scored; 11] = [
         name: "network_out",
         value: |r| r.network_out,
         spec: spec(Direction::Both, 0.05, 0.1),
+    },
+    // Logs: a line a minute more is noise (1/60 lines/s), so is a tenth more of a busy rate.
+    Scored {
+        name: "error_log_rate",
+        value: |r| r.error_log_rate,
+        spec: spec(Direction::Up, 1.0 / 60.0, 0.1),
+    },
+    Scored {
+        name: "new_template_rate",
+        value: |r| r.new_template_rate,
+        spec: spec(Direction::Up, 1.0 / 60.0, 0.1),
     },
 ];
 

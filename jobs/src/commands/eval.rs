@@ -33,7 +33,7 @@ enum EvalCommand {
 enum RcaDatasetArg {
     /// The built-in simulator: every fault type, several seeds and both topologies.
     Simulator,
-    /// Nezha's TrainTicket traces and metrics with 45 labelled faults.
+    /// Nezha's TrainTicket traces, metrics and logs with 45 labelled faults.
     NezhaTrainticket,
 }
 
@@ -66,9 +66,13 @@ struct RcaArgs {
     /// With --cross-validate: training passes per fold.
     #[arg(long, default_value_t = GnnConfig::default().epochs, requires = "cross_validate")]
     cv_epochs: usize,
-    /// Drop the spans: metrics-only operation (no traced graph; see graph.static_edges).
+    /// Drop the spans and logs: metrics-only operation (no traced graph; see
+    /// graph.static_edges).
     #[arg(long)]
     metrics_only: bool,
+    /// Drop the log records: traces and metrics only (the published "without logs" setting).
+    #[arg(long, conflicts_with = "metrics_only")]
+    without_logs: bool,
     /// Simulator: seeds per topology.
     #[arg(long, default_value_t = 4)]
     seeds: u64,
@@ -158,6 +162,7 @@ fn rca_options(args: &RcaArgs) -> RcaOptions {
         cv_simulate: args.cv_simulate,
         cv_epochs: args.cv_epochs,
         metrics_only: args.metrics_only,
+        without_logs: args.without_logs,
         seeds: args.seeds,
         hours: args.hours,
         services: args.services,
