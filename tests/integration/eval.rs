@@ -130,6 +130,10 @@ fn eval_rca_replays_the_nezha_layout_and_blames_the_delayed_service() {
         table.contains("MicroRCA"),
         "published rows are printed beside ours: {table}"
     );
+    assert!(
+        table.contains("nezha-trainticket / day 2023-01-29 (1 cases)"),
+        "a table per day: {table}"
+    );
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let outcome = &result["outcomes"][0];

@@ -122,7 +122,10 @@ pub fn run(options: &RcaOptions, progress: &dyn Progress) -> Result<Report> {
         (false, false) => dataset.to_string(),
     };
     let methods = options.methods();
-    let tables = accuracy::tables(&name, &outcomes, &as_strs(&methods), published);
+    let mut tables = accuracy::tables(&name, &outcomes, &as_strs(&methods), published);
+    if options.dataset == RcaDataset::NezhaTrainticket {
+        tables.extend(accuracy::day_tables(&name, &outcomes, &as_strs(&methods)));
+    }
     let mut text = String::new();
     for table in &tables {
         let _ = writeln!(text, "{}", table.render());

@@ -216,6 +216,24 @@ pub fn tables(
     tables
 }
 
+/// One table per UTC day of the faults' starts: how stable a figure is across days, the
+/// held-out view when no setting was chosen on either.
+pub fn day_tables(dataset: &str, outcomes: &[Outcome], methods: &[&str]) -> Vec<AccuracyTable> {
+    let mut days: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
+    for outcome in outcomes {
+        let day = chrono::DateTime::from_timestamp_micros(outcome.case.start_us).map_or_else(
+            || "unknown day".to_string(),
+            |t| t.format("%Y-%m-%d").to_string(),
+        );
+        days.entry(format!("{dataset} / day {day}"))
+            .or_default()
+            .push(outcome);
+    }
+    days.iter()
+        .map(|(name, group)| table(name, group, methods, &[]))
+        .collect()
+}
+
 fn table(
     name: &str,
     outcomes: &[&Outcome],
@@ -311,5 +329,34 @@ mod tests {
         assert_eq!(fixed[0].ranks["baro"], Some(1));
         let acc = accuracy(&first.iter().collect::<Vec<_>>(), "baro");
         assert_eq!((acc.at(1), acc.at(2)), (0.0, 50.0));
+    }
+
+    #[test]
+    fn day_tables_split_the_cases_by_the_day_they_started() {
+        let day = 24 * 60;
+        let outcome = |minute: i64, rank: Option<usize>| Outcome {
+            case: case(minute, "a"),
+            delay_minutes: Some(1),
+            ranks: BTreeMap::from([("baro".to_string(), rank)]),
+        };
+        let outcomes = [
+            outcome(10, Some(1)),
+            outcome(day + 10, None),
+            outcome(day + 20, Some(1)),
+        ];
+        let tables = day_tables("demo", &outcomes, &["baro"]);
+        let names: Vec<&str> = tables.iter().map(|t| t.dataset.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "demo / day 1970-01-01 (1 cases)",
+                "demo / day 1970-01-02 (2 cases)"
+            ]
+        );
+        assert!(
+            tables[1].render().contains("50.0"),
+            "{}",
+            tables[1].render()
+        );
     }
 }
