@@ -29,6 +29,7 @@ fn window(services: usize) -> (CallGraph, Vec<ServiceEvidence>) {
                 })
                 .collect(),
             anomalous: i % 40 == 7,
+            notes: Vec::new(),
         })
         .collect();
     (CallGraph::new(&edges, std::iter::empty::<&str>()), evidence)

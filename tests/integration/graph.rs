@@ -72,9 +72,26 @@ fn simulated_faults_are_blamed_on_their_service_and_marked_on_the_rows() {
         assert_eq!(marked["incident_id"], id);
         assert_eq!(marked["root_cause"], *service);
         let candidates = first["candidates"].as_array().unwrap();
+        let evidence = candidates[0]["evidence"].as_array().unwrap();
+        assert!(!evidence.is_empty(), "evidence for {fault}");
+        // The simulator's faults (but network delay, which is outside the service) make the
+        // service write a line it never wrote: the evidence names its template.
+        let line = match fault.as_str() {
+            "latency" => "slow database query",
+            "error_burst" => "connection reset by peer",
+            "cpu_hog" => "worker pool saturated",
+            "memory_leak" => "GC pause",
+            _ => continue,
+        };
+        let named = |e: &serde_json::Value| {
+            e.as_str()
+                .is_some_and(|e| e.starts_with("log: \"") && e.contains(line))
+        };
+        assert!(evidence.iter().any(named), "{fault}: {evidence:?}");
+        let moved = &marked["moved_templates"];
         assert!(
-            !candidates[0]["evidence"].as_array().unwrap().is_empty(),
-            "evidence for {fault}"
+            moved.contains(line),
+            "{fault}: the row's moved templates {moved}"
         );
     }
 }

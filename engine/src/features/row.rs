@@ -341,6 +341,8 @@ feature_row! {
     environment: String,
     /// Distinct end users (enduser.id, or identity.user_attribute) among the minute's spans
     distinct_users: Option<i32>,
+    /// Log templates that moved most against their baseline this minute (at most 3), as text
+    moved_templates: Option<Vec<String>>,
 }
 
 impl FeatureRow {
@@ -518,6 +520,6 @@ mod tests {
             CellRef::TextList(Some(&["frontend".to_string()][..]))
         );
         // Columns added by later migrations come last, as PostgreSQL appends them.
-        assert_eq!(COLUMNS.last().unwrap().name, "distinct_users");
+        assert_eq!(COLUMNS.last().unwrap().name, "moved_templates");
     }
 }

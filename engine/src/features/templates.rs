@@ -37,6 +37,10 @@ pub const WARMUP_PANES: Pane = 10;
 const BASELINE_PANES: f64 = 15.0;
 /// Templates reported as moved per (service, minute).
 const MOVED_KEPT: usize = 3;
+/// A template has moved when its count is this many Poisson standard deviations from its
+/// baseline, `(n - e) / sqrt(e + 1)`: chance gives a move of 3 about once in a few hundred
+/// template-minutes, so what is reported is mostly real.
+const MOVED_SCORE: f64 = 3.0;
 
 /// Writes `body` masked into `out`: its first [`MAX_TOKENS`] whitespace-separated tokens,
 /// those with a digit replaced by [`WILDCARD`], joined by single spaces.
@@ -107,6 +111,16 @@ pub struct MovedTemplate {
     pub count: u64,
     /// Lines expected from its baseline.
     pub expected: f64,
+}
+
+impl MovedTemplate {
+    /// How a person reads it: `"template" (n lines, e expected)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "\"{}\" ({} lines, {:.1} expected)",
+            self.template, self.count, self.expected
+        )
+    }
 }
 
 /// What mining one (service, minute) found.
@@ -209,7 +223,7 @@ impl ServiceTemplates {
         for (template, &count) in self.templates.iter_mut().zip(counts) {
             let expected = template.expected * decay;
             let score = (count as f64 - expected) / (expected + 1.0).sqrt();
-            if score.abs() >= 1.0 {
+            if score.abs() >= MOVED_SCORE {
                 moved.push((
                     score,
                     MovedTemplate {

@@ -7,6 +7,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::StreamVec;
 
 use super::calendar::calendar;
+use super::templates::MovedTemplate;
 use super::{FeatureRow, LatencySketch, LogPane, MetricPane, SpanPane};
 use crate::time::{pane_start_ns, Pane, PaneJoin};
 
@@ -197,6 +198,11 @@ impl RowBuilder {
                 .as_ref()
                 .map(|l| l.new_template_lines as f64 / 60.0),
             distinct_users: users.map(|n| n as i32),
+            moved_templates: metric
+                .logs
+                .as_ref()
+                .filter(|l| !l.moved.is_empty())
+                .map(|l| l.moved.iter().map(MovedTemplate::describe).collect()),
             ..Default::default()
         };
         row.set_service(&service);

@@ -105,6 +105,12 @@ impl Detector {
             service: row.service_key(),
             deviations,
             anomalous: false,
+            notes: row
+                .moved_templates
+                .iter()
+                .flatten()
+                .map(|moved| format!("log: {moved}"))
+                .collect(),
         };
         if evidence.deviations.is_empty() {
             self.apply_model(row, &mut evidence);

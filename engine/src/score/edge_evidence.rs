@@ -193,6 +193,7 @@ impl EdgeBaselines {
                 None => evidence.push(ServiceEvidence {
                     service,
                     anomalous: flagged,
+                    notes: Vec::new(),
                     deviations: vec![deviation],
                 }),
             }

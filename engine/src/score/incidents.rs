@@ -405,6 +405,7 @@ mod tests {
                 z,
             }],
             anomalous: z >= 5.0,
+            notes: Vec::new(),
         }
     }
 

@@ -148,6 +148,7 @@ mod tests {
                     z,
                 }],
                 anomalous: z > 3.0,
+                notes: Vec::new(),
             })
             .collect();
         (edges, evidence)

@@ -48,6 +48,18 @@ mod tests {
     }
 
     #[test]
+    fn notes_are_shown_as_evidence_and_do_not_move_the_ranking() {
+        let graph = graph(&[("front", "api")]);
+        let mut noted = evidence(&[("front", 6.0), ("api", 7.0)]);
+        noted[0].notes = vec!["log: \"GC pause of <*> ms\" (40 lines, 0.0 expected)".into()];
+        let plain = Combined::default().rank(&graph, &evidence(&[("front", 6.0), ("api", 7.0)]));
+        let ranking = Combined::default().rank(&graph, &noted);
+        assert_eq!(order(&ranking), order(&plain));
+        let front = ranking.iter().find(|c| c.service == "front").unwrap();
+        assert!(front.evidence.contains(&noted[0].notes[0]), "{front:?}");
+    }
+
+    #[test]
     fn without_edges_it_orders_like_baro() {
         let evidence = evidence(&[("a", 2.0), ("b", 9.0), ("c", 5.0)]);
         let empty = CallGraph::default();

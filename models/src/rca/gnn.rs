@@ -542,6 +542,7 @@ mod tests {
                         z,
                     }],
                     anomalous,
+                    notes: Vec::new(),
                 }
             })
             .collect();

@@ -28,7 +28,7 @@ pub struct Deviation {
 }
 
 /// What ranking knows about one service in the window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceEvidence {
     /// Service name.
     pub service: String,
@@ -36,6 +36,10 @@ pub struct ServiceEvidence {
     pub deviations: Vec<Deviation>,
     /// Whether the detector flagged the service in this window.
     pub anomalous: bool,
+    /// What moved inside the service that no number captures (its log templates), shown as
+    /// evidence beside the deviations when it is a candidate; rankers do not score it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ServiceEvidence {
@@ -108,7 +112,8 @@ fn finish(mut candidates: Vec<Candidate>, evidence: &[ServiceEvidence]) -> Vec<C
                 .into_iter()
                 .filter(|d| d.z.abs() >= 1.0)
                 .map(|d| format!("{} z={:+.1}", d.feature, d.z));
-            candidate.evidence.splice(0..0, moved);
+            let notes = own.notes.iter().cloned();
+            candidate.evidence.splice(0..0, moved.chain(notes));
         }
     }
     candidates
@@ -129,6 +134,7 @@ pub(crate) mod fixtures {
                     z: *z,
                 }],
                 anomalous: *z >= 3.0,
+                notes: Vec::new(),
             })
             .collect()
     }

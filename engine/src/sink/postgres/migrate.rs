@@ -67,6 +67,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_end_users.sql",
         include_str!("../../../../sql/migrations/0009_end_users.sql"),
     ),
+    (
+        "0010_moved_templates.sql",
+        include_str!("../../../../sql/migrations/0010_moved_templates.sql"),
+    ),
 ];
 
 /// The migrations that rebuild the continuous aggregate: after each, outside a transaction
