@@ -2,7 +2,7 @@
 //! root cause is among the top k, and Avg@5, the mean of AC@1..AC@5; and which incident
 //! update judges each labelled fault.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aiops_engine::score::Incident;
 use serde::Serialize;
@@ -216,6 +216,60 @@ pub fn tables(
     tables
 }
 
+/// Minutes after a fault's judged window in which an incident may still be its recovery: such
+/// an incident is neither a hit nor a false alarm.
+pub const RECOVERY_MINUTES: i64 = 5;
+
+/// Incidents the detector opened away from every fault: the live protocol's false alarms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FalseIncidents {
+    /// Incidents opened in a quiet minute.
+    pub count: usize,
+    /// Minutes with feature rows outside every fault's window and recovery.
+    pub quiet_minutes: usize,
+}
+
+impl FalseIncidents {
+    /// Counts the incidents of one run opened in its quiet minutes: those of `minutes` (the
+    /// run's minutes with rows, microseconds) outside `[fault minute, + window + recovery)`.
+    pub fn of(
+        cases: &[Case],
+        incidents: &[Incident],
+        minutes: &BTreeSet<i64>,
+        window: i64,
+    ) -> Self {
+        let stretch = (window + RECOVERY_MINUTES) * MINUTE_US;
+        let quiet = |minute: i64| {
+            cases.iter().all(|c| {
+                let start = c.start_minute_us();
+                minute < start || minute >= start + stretch
+            })
+        };
+        let opened: BTreeSet<(i64, &str)> = incidents
+            .iter()
+            .map(|i| (i.opened_us, i.incident_id.as_str()))
+            .collect();
+        Self {
+            count: opened.iter().filter(|(minute, _)| quiet(*minute)).count(),
+            quiet_minutes: minutes.iter().filter(|m| quiet(**m)).count(),
+        }
+    }
+
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: Self) {
+        self.count += other.count;
+        self.quiet_minutes += other.quiet_minutes;
+    }
+
+    /// False incidents per quiet hour (0 without quiet minutes).
+    pub fn per_hour(&self) -> f64 {
+        match self.quiet_minutes {
+            0 => 0.0,
+            minutes => self.count as f64 * 60.0 / minutes as f64,
+        }
+    }
+}
+
 /// One table per UTC day of the faults' starts: how stable a figure is across days, the
 /// held-out view when no setting was chosen on either.
 pub fn day_tables(dataset: &str, outcomes: &[Outcome], methods: &[&str]) -> Vec<AccuracyTable> {
@@ -329,6 +383,39 @@ mod tests {
         assert_eq!(fixed[0].ranks["baro"], Some(1));
         let acc = accuracy(&first.iter().collect::<Vec<_>>(), "baro");
         assert_eq!((acc.at(1), acc.at(2)), (0.0, 50.0));
+    }
+
+    #[test]
+    fn false_incidents_are_those_opened_in_quiet_minutes() {
+        // A fault at minute 10 judged over 5 minutes: minutes 10..20 are its window and
+        // recovery; the run has rows in minutes 0..40.
+        let cases = [case(10, "a")];
+        let minutes: BTreeSet<i64> = (0..40).map(|m| m * MINUTE_US).collect();
+        let opened = |minute: i64, id: &str| {
+            let mut update = incident(minute, &["a"]);
+            update.incident_id = id.into();
+            update
+        };
+        let incidents = [
+            opened(3, "INC-3"),   // quiet: false
+            opened(11, "INC-11"), // the fault's
+            opened(19, "INC-19"), // recovery
+            opened(25, "INC-25"), // quiet: false
+            {
+                let mut later = opened(26, "INC-25"); // an update of INC-25, not a new one
+                later.opened_us = 25 * MINUTE_US;
+                later
+            },
+        ];
+        let quiet = FalseIncidents::of(&cases, &incidents, &minutes, 5);
+        assert_eq!(
+            quiet,
+            FalseIncidents {
+                count: 2,
+                quiet_minutes: 30
+            }
+        );
+        assert_eq!(quiet.per_hour(), 4.0);
     }
 
     #[test]
