@@ -105,7 +105,8 @@ fn announce(incident: &Incident, from_us: i64) {
 pub(super) struct Restored {
     /// Span panes of the last hour before the first minute not yet durable.
     pub spans: Vec<SpanPane>,
-    /// Each service's latest log pane of that hour.
+    /// Log panes of that hour: the latest of each service seeds its template miner, and all
+    /// of them give the replayed minutes their log features, as the span panes do.
     pub logs: Vec<LogPane>,
 }
 
@@ -156,13 +157,18 @@ pub(super) fn build(
             .to_stream(scope)
             .exchange(|pane: &SpanPane| service_hash(&pane.service));
         let metric_panes = inputs.metrics.to_stream(scope).metric_panes();
+        let restored_logs = restored_logs_in.to_stream(scope);
         let log_panes = inputs
             .logs
             .to_stream(scope)
-            .log_panes(restored_logs_in.to_stream(scope));
+            .log_panes(restored_logs.clone());
         if let Some(store) = outputs.log_panes {
             log_panes.clone().persist_closed(store).probe_with(&durable);
         }
+        // Replayed minutes get their log features from the stored panes (their records are
+        // dropped at ingest), so the detector's history after a restart is the same.
+        let log_panes =
+            log_panes.concat(restored_logs.exchange(|pane: &LogPane| service_hash(&pane.service)));
         let scored = span_panes
             .concat(restored_panes)
             .feature_windows(metric_panes, log_panes, stages.zone, now_us)

@@ -135,7 +135,7 @@ pub(super) fn restore_panes(
     let restored = match stored.durable_before {
         Some(pane) => Restored {
             spans: spans.load(needed_from(pane), pane)?,
-            logs: logs.load_latest(needed_from(pane), pane)?,
+            logs: logs.load(needed_from(pane), pane)?,
         },
         None => Restored::default(),
     };

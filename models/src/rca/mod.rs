@@ -38,7 +38,9 @@ pub struct ServiceEvidence {
     pub anomalous: bool,
     /// What moved inside the service that no number captures (its log templates), shown as
     /// evidence beside the deviations when it is a candidate; rankers do not score it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    // Always written: timely's bincode exchange cannot skip fields (`default` reads JSON
+    // recorded before the field existed).
+    #[serde(default)]
     pub notes: Vec<String>,
 }
 

@@ -245,15 +245,6 @@ impl<P: StoredPane> PaneStore<P> {
         )
     }
 
-    /// Each service's latest pane of minutes `from .. to`, by service.
-    pub fn load_latest(&mut self, from: Pane, to: Pane) -> Result<Vec<P>> {
-        self.query(
-            "SELECT DISTINCT ON (service_name) state FROM {table} \
-             WHERE consumer = $1 AND pane >= $2 AND pane < $3 ORDER BY service_name, pane DESC",
-            (from, to),
-        )
-    }
-
     fn query(&mut self, sql: &str, (from, to): (Pane, Pane)) -> Result<Vec<P>> {
         let server = self.connection.server().to_string();
         let rows = self
