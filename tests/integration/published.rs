@@ -75,13 +75,12 @@ fn encode(text: &str) -> String {
 
 /// `GET path` on Prometheus's HTTP API: the JSON answer (null when unreachable).
 pub fn api(addr: &str, path: &str) -> serde_json::Value {
+    // HTTP/1.0: the answer is the body until the connection closes, never chunked (Go chunks
+    // an HTTP/1.1 answer longer than a few KiB, such as Alertmanager's groups).
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
         return serde_json::Value::Null;
     };
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
+    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);

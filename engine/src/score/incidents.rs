@@ -285,12 +285,25 @@ impl Incident {
         let label = |key: &mut String| *key = label_within(key, environment).into_owned();
         self.anomalous_services.iter_mut().for_each(label);
         self.root_cause.iter_mut().for_each(label);
-        self.candidates
-            .iter_mut()
-            .for_each(|c| label(&mut c.service));
+        for candidate in &mut self.candidates {
+            label(&mut candidate.service);
+            candidate
+                .evidence
+                .iter_mut()
+                .for_each(|text| *text = label_edges(text, environment));
+        }
         self.rankings.values_mut().flatten().for_each(label);
         self
     }
+}
+
+/// Evidence naming a call edge (`caller → callee`, as the rankers write it) with both ends
+/// labelled within `environment`; other evidence unchanged.
+fn label_edges(text: &str, environment: &str) -> String {
+    text.split(" → ")
+        .map(|part| label_within(part, environment))
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 impl IncidentTracker {
@@ -453,6 +466,23 @@ mod tests {
             .candidates
             .iter()
             .all(|c| !c.service.contains('\u{1f}')));
+        let texts: Vec<&String> = incident
+            .candidates
+            .iter()
+            .flat_map(|c| &c.evidence)
+            .collect();
+        assert!(texts.iter().all(|e| !e.contains('\u{1f}')), "{texts:?}");
+        assert_eq!(
+            label_edges(
+                &format!("{} → {}", prod("web"), service_key("db", "staging")),
+                "prod"
+            ),
+            "web → db@staging"
+        );
+        assert_eq!(
+            label_edges("p95_latency_1m z=+9.0", "prod"),
+            "p95_latency_1m z=+9.0"
+        );
         assert!(incident
             .rankings
             .values()
