@@ -168,7 +168,7 @@ impl ServiceTemplates {
                 None => mined.overflow_lines += count,
             }
         }
-        mined.moved = self.update_baselines(pane, &counts);
+        mined.moved = self.update_baselines(pane, &counts, warm);
         self.last_pane = pane;
         mined
     }
@@ -215,15 +215,21 @@ impl ServiceTemplates {
     }
 
     /// Updates every template's expected count with this minute's `counts` and returns the
-    /// [`MOVED_KEPT`] largest moves, scored as a Poisson deviation `(n - e) / sqrt(e + 1)`.
-    fn update_baselines(&mut self, pane: Pane, counts: &[u64]) -> Vec<MovedTemplate> {
+    /// [`MOVED_KEPT`] largest moves, scored as a Poisson deviation `(n - e) / sqrt(e + 1)`;
+    /// none while the service is in its warm-up (`warm` false).
+    fn update_baselines(&mut self, pane: Pane, counts: &[u64], warm: bool) -> Vec<MovedTemplate> {
         let mut moved: Vec<(f64, MovedTemplate)> = Vec::new();
         let silent = pane.saturating_sub(self.last_pane + 1).min(i32::MAX as u64) as i32;
         let decay = (1.0 - 1.0 / BASELINE_PANES).powi(silent);
         for (template, &count) in self.templates.iter_mut().zip(counts) {
-            let expected = template.expected * decay;
+            // In the service's warm-up a template's baseline starts at its first count, so the
+            // lines it always writes do not show as moved while their average builds up.
+            let expected = match !warm && template.first_pane == pane {
+                true => count as f64,
+                false => template.expected * decay,
+            };
             let score = (count as f64 - expected) / (expected + 1.0).sqrt();
-            if score.abs() >= MOVED_SCORE {
+            if warm && score.abs() >= MOVED_SCORE {
                 moved.push((
                     score,
                     MovedTemplate {
@@ -316,6 +322,15 @@ mod tests {
             ]),
         );
         assert_eq!(mined.new_template_lines, 4);
+        let steady = mined
+            .moved
+            .iter()
+            .any(|m| m.template == "request served in <*> ms");
+        assert!(
+            !steady,
+            "a line written since warm-up is not moved: {:?}",
+            mined.moved
+        );
         let new = mined
             .moved
             .iter()
