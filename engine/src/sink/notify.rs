@@ -6,7 +6,8 @@
 //! keeps every incident it knows, derives the alerts from them, sends them when they change and
 //! re-sends active ones every `alerts.resend_s` (each expires after four intervals, so a job
 //! that dies stops paging within minutes), resolves an incident's alerts (`endsAt`) once the
-//! event-time frontier has passed its last minute by more than the incidents' quiet gap, and
+//! event-time frontier has passed its last minute by more than the incidents' quiet gap (and at
+//! once those an update replaced: a revised root cause, a service no longer anomalous), and
 //! retries an unreachable receiver with backoff while holding at most `alerts.max_queued`
 //! incidents. Alert times are wall-clock (Alertmanager's clock), the incident's own minutes are
 //! in the annotations.
@@ -129,6 +130,10 @@ struct Tracked {
     resolved: Option<DateTime<Utc>>,
     /// The root cause last announced on the webhook.
     announced: Option<Option<String>>,
+    /// The alerts Alertmanager last accepted for it: those a later update drops (a revised root
+    /// cause, a service no longer anomalous) are resolved at the next send, not left to expire
+    /// beside their replacements.
+    posted: Vec<Value>,
 }
 
 /// The notifier thread's state.
@@ -197,6 +202,7 @@ impl Notifications {
                         last_pane: pane,
                         resolved: None,
                         announced: None,
+                        posted: Vec::new(),
                     });
                 if pane >= tracked.last_pane {
                     tracked.last_pane = pane;
@@ -252,16 +258,27 @@ impl Notifications {
         };
         let now = Utc::now();
         let expires = now + Duration::from_secs(4 * self.config.resend_s.max(1));
-        let alerts: Vec<Value> = self
+        let fresh: Vec<Vec<Value>> = self
             .incidents
             .values()
-            .flat_map(|tracked| alerts_of(tracked, &self.config, expires))
+            .map(|tracked| alerts_of(tracked, &self.config, expires))
             .collect();
+        let mut alerts = Vec::new();
+        for (tracked, current) in self.incidents.values().zip(&fresh) {
+            alerts.extend(superseded(&tracked.posted, current, now));
+            alerts.extend(current.iter().cloned());
+        }
         if alerts.is_empty() {
             return true;
         }
         let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
-        self.post(&url, &Value::Array(alerts), "Alertmanager")
+        let sent = self.post(&url, &Value::Array(alerts), "Alertmanager");
+        if sent {
+            for (tracked, current) in self.incidents.values_mut().zip(fresh) {
+                tracked.posted = current;
+            }
+        }
+        sent
     }
 
     fn queue_webhook_messages(&mut self) {
@@ -420,6 +437,19 @@ fn alerts_of(tracked: &Tracked, config: &AlertsConfig, expires: DateTime<Utc>) -
     alerts
 }
 
+/// The alerts of `posted` that `current` no longer has (same labels), resolved at `now`.
+fn superseded(posted: &[Value], current: &[Value], now: DateTime<Utc>) -> Vec<Value> {
+    posted
+        .iter()
+        .filter(|old| !current.iter().any(|new| new["labels"] == old["labels"]))
+        .map(|old| {
+            let mut old = old.clone();
+            old["endsAt"] = json!(rfc3339(now));
+            old
+        })
+        .collect()
+}
+
 /// One webhook message: Slack-compatible `text`, and the facts as fields.
 fn webhook_message(tracked: &Tracked, status: &str, config: &AlertsConfig) -> Value {
     let incident = &tracked.latest;
@@ -519,6 +549,36 @@ mod tests {
         assert_eq!(severity(&wide, &[]), "critical", "three services");
         let entry = incident("INC-3", 10, &["frontend"]);
         assert_eq!(severity(&entry, &config().entry_services), "critical");
+    }
+
+    #[test]
+    fn a_revised_root_cause_resolves_the_alerts_it_replaces() {
+        let mut state = Notifications::new(config(), Arc::new(Stats::default()));
+        let now = Utc::now();
+        let first = incident("INC-1", 10, &["frontend", "email"]);
+        state.apply(Event::Update(Box::new(first)), now);
+        let posted = alerts_of(&state.incidents["INC-1"], &state.config, now);
+        let revised = incident("INC-1", 11, &["email", "frontend"]);
+        state.apply(Event::Update(Box::new(revised)), now);
+        let current = alerts_of(&state.incidents["INC-1"], &state.config, now);
+        let later = now + chrono::Duration::seconds(5);
+        let old = superseded(&posted, &current, later);
+        let labels: Vec<(&str, &str, &str)> = old
+            .iter()
+            .map(|a| {
+                let l = &a["labels"];
+                let text = |k: &str| l[k].as_str().unwrap();
+                (text("alertname"), text("service"), text("root_cause"))
+            })
+            .collect();
+        let expected = [
+            ("AiopsRootCause", "frontend", "frontend"),
+            ("AiopsAnomaly", "frontend", "frontend"),
+            ("AiopsAnomaly", "email", "frontend"),
+        ];
+        assert_eq!(labels, expected);
+        assert!(old.iter().all(|a| a["endsAt"] == rfc3339(later).as_str()));
+        assert!(superseded(&current, &current, later).is_empty());
     }
 
     #[test]
