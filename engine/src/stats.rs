@@ -159,6 +159,9 @@ pub struct Stats {
     pub closed_before_pane: AtomicU64,
     /// Feature rows made durable by the sinks.
     pub rows_written: AtomicU64,
+    /// Operation rows of kept minutes handed to their store (see
+    /// [`crate::features::operations`]); overflow rows included.
+    pub operation_rows: AtomicU64,
     /// Feature rows not written because their minute lies before the sink's retention
     /// horizon (retention would drop them; see [`crate::sink::RowSink::horizon_us`]).
     pub rows_expired: AtomicU64,

@@ -175,6 +175,8 @@ pub struct Outputs<'a> {
     pub data_dir: &'a Path,
     /// Where feature rows went.
     pub rows: &'a str,
+    /// Where operation rows went.
+    pub operations: &'a str,
     /// Where dead letters went.
     pub dead_letters: String,
     /// Whether the input was simulated (there is a ground truth file).
@@ -213,6 +215,11 @@ pub fn print_summary(stats: &Stats, elapsed: Duration, outputs: &Outputs<'_>) {
         |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
     let (written, expired) = (load(&stats.rows_written), load(&stats.rows_expired));
     println!("  feature rows        {written:>12}  written to {destination}{files}");
+    let operations = load(&stats.operation_rows);
+    println!(
+        "  operation rows      {operations:>12}  to {}",
+        outputs.operations
+    );
     if expired > 0 {
         println!(
             "  expired rows        {expired:>12}  (before the retention horizon: not written)"

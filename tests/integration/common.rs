@@ -106,7 +106,12 @@ pub fn summary_value(stdout: &str, label: &str) -> u64 {
 
 /// Every Parquet file of a data directory's feature table.
 pub fn parquet_files(data_dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("features"))
+    table_files(&data_dir.join("features"))
+}
+
+/// Every Parquet file of one table's directory.
+fn table_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
@@ -116,9 +121,13 @@ pub fn parquet_files(data_dir: &Path) -> Vec<PathBuf> {
 
 /// Reads all record batches of the feature table.
 pub fn read_batches(data_dir: &Path) -> Vec<RecordBatch> {
+    table_batches(&parquet_files(data_dir))
+}
+
+fn table_batches(files: &[PathBuf]) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
-    for path in parquet_files(data_dir) {
-        let file = std::fs::File::open(&path).expect("open parquet");
+    for path in files {
+        let file = std::fs::File::open(path).expect("open parquet");
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .expect("parquet footer")
             .build()
@@ -134,8 +143,34 @@ pub type Row = BTreeMap<String, String>;
 
 /// All rows, sorted by (service, time).
 pub fn read_rows(data_dir: &Path) -> Vec<Row> {
+    let mut rows = batch_rows(read_batches(data_dir));
+    let key = |r: &Row| {
+        (
+            r["service_name"].clone(),
+            r["environment"].clone(),
+            r["time"].clone(),
+        )
+    };
+    rows.sort_by_key(key);
+    rows
+}
+
+/// All operation rows (`<data_dir>/operations/`), sorted by (service, operation, time).
+pub fn read_operation_rows(data_dir: &Path) -> Vec<Row> {
+    let files = table_files(&data_dir.join("operations"));
+    let mut rows = batch_rows(table_batches(&files));
+    let key = |r: &Row| {
+        let column = |name: &str| r[name].clone();
+        let names = ["service_name", "environment", "operation", "time"];
+        names.map(column)
+    };
+    rows.sort_by_key(key);
+    rows
+}
+
+fn batch_rows(batches: Vec<RecordBatch>) -> Vec<Row> {
     let mut rows = Vec::new();
-    for batch in read_batches(data_dir) {
+    for batch in batches {
         let schema = batch.schema();
         for i in 0..batch.num_rows() {
             let mut row = Row::new();
@@ -153,14 +188,6 @@ pub fn read_rows(data_dir: &Path) -> Vec<Row> {
             rows.push(row);
         }
     }
-    let key = |r: &Row| {
-        (
-            r["service_name"].clone(),
-            r["environment"].clone(),
-            r["time"].clone(),
-        )
-    };
-    rows.sort_by_key(key);
     rows
 }
 

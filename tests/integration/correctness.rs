@@ -9,7 +9,8 @@ use aiops_engine::otlp::{decode_metrics, decode_spans, Decoding};
 use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, MetricValue, Span};
 
-use crate::common::{number, read_rows, run_ok, summary_value, Row, START};
+use crate::common::{number, read_operation_rows, read_rows, run_ok, run_ok_with_env};
+use crate::common::{summary_value, Row, START};
 
 const SEED: &str = "5";
 const SERVICES: &str = "8";
@@ -338,4 +339,97 @@ fn feature_rows_match_a_brute_force_reference() {
     assert!(checked_edges > 200, "rows with neighbours: {checked_edges}");
     // The entry service's requests name their users; a minute of them is many users.
     assert!(checked_users >= 29, "rows with users: {checked_users}");
+}
+
+/// The reference operation rows of a (service, minute): its requests by span name, the
+/// `kept` busiest (ties: the smaller name) and the rest merged under the overflow name.
+fn reference_operations<'a>(
+    spans: &[&'a Span],
+    kept: usize,
+) -> Vec<(String, Vec<&'a Span>, usize)> {
+    let mut by_name: BTreeMap<&str, Vec<&'a Span>> = BTreeMap::new();
+    for span in spans {
+        by_name.entry(span.name.as_str()).or_default().push(span);
+    }
+    let mut named: Vec<(&str, Vec<&'a Span>)> = by_name.into_iter().collect();
+    named.sort_by(|(na, a), (nb, b)| b.len().cmp(&a.len()).then_with(|| na.cmp(nb)));
+    let rest: Vec<(&str, Vec<&'a Span>)> = named.split_off(kept.min(named.len()));
+    let mut rows: Vec<(String, Vec<&'a Span>, usize)> = named
+        .into_iter()
+        .map(|(name, spans)| (name.to_string(), spans, 0))
+        .collect();
+    if !rest.is_empty() {
+        let merged = rest.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+        rows.push(("(other operations)".to_string(), merged, rest.len()));
+    }
+    rows
+}
+
+#[test]
+fn operation_rows_match_a_brute_force_reference_and_the_overflow_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let args = [
+        "run",
+        "--data-dir",
+        &data,
+        "--start",
+        START,
+        "--duration",
+        DURATION,
+        "--speed",
+        "0",
+        "--seed",
+        SEED,
+        "--services",
+        SERVICES,
+        "-q",
+    ];
+    // Two kept per service-minute: services serving three operations overflow.
+    let stdout = run_ok_with_env(&args, &[("AIOPS_FEATURES__MAX_OPERATIONS", "2")]);
+    let (spans, _) = simulated_records();
+    let mut minutes: BTreeMap<(String, i64), Vec<&Span>> = BTreeMap::new();
+    for span in spans.iter().filter(|s| s.is_request()) {
+        let key = (name(span.service()), minute_of(span.start_ns));
+        minutes.entry(key).or_default().push(span);
+    }
+    let mut expected: BTreeMap<(String, String, i64), (Vec<&Span>, usize)> = BTreeMap::new();
+    for ((service, minute), spans) in &minutes {
+        for (operation, spans, merged) in reference_operations(spans, 2) {
+            expected.insert((service.clone(), operation, *minute), (spans, merged));
+        }
+    }
+    let rows = read_operation_rows(dir.path());
+    assert_eq!(summary_value(&stdout, "operation rows"), rows.len() as u64);
+    let keys: Vec<(String, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["service_name"].clone(),
+                r["operation"].clone(),
+                row_minute(r),
+            )
+        })
+        .collect();
+    assert_eq!(keys, expected.keys().cloned().collect::<Vec<_>>());
+    let mut overflowed = 0;
+    for (row, key) in rows.iter().zip(&keys) {
+        let (spans, merged) = &expected[key];
+        let errors = spans.iter().filter(|s| s.is_error()).count();
+        assert_eq!(number(row, "calls"), Some(spans.len() as f64), "{key:?}");
+        assert_eq!(number(row, "errors"), Some(errors as f64), "{key:?}");
+        assert_eq!(number(row, "merged_operations"), Some(*merged as f64));
+        overflowed += usize::from(*merged > 0);
+        let latencies: Vec<f64> = spans.iter().map(|s| s.duration_ms()).collect();
+        for (q, column) in [(0.5, "p50_ms"), (0.95, "p95_ms"), (0.99, "p99_ms")] {
+            let exact = exact_quantile(latencies.clone(), q).unwrap();
+            let got = number(row, column).unwrap();
+            assert!(
+                (got - exact).abs() <= 0.01 * exact + 1e-9,
+                "{column} of {key:?}: {got} vs exact {exact}"
+            );
+        }
+    }
+    assert!(overflowed >= 30, "overflow rows: {overflowed}");
+    assert!(rows.iter().all(|r| r["environment"] == "production"));
 }

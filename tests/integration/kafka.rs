@@ -143,6 +143,15 @@ pub fn table(url: &str) -> Vec<String> {
         .collect()
 }
 
+/// The whole operation table as text, in key order.
+pub fn operation_table(url: &str) -> Vec<String> {
+    let mut client = Client::connect(url, postgres::NoTls).unwrap();
+    let sql = "SELECT row_to_json(t)::text FROM (SELECT * FROM operation_features \
+        ORDER BY service_name, environment, operation, time) t";
+    let rows = client.query(sql, &[]).unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 /// Applies the migrations.
 pub fn migrate(url: &str) {
     run_ok(&["migrate", "--database-url", url]);
@@ -291,6 +300,14 @@ fn killed_at_random_points_and_restarted_the_table_is_the_same() {
     for (got, expected) in got.iter().zip(&expected) {
         assert_eq!(got, expected);
     }
+    // Operation rows follow the same protocol: each minute once, whatever the kills.
+    let operations = operation_table(&reference);
+    assert!(
+        operations.len() > expected.len(),
+        "{} operation rows",
+        operations.len()
+    );
+    assert_eq!(operation_table(&url), operations);
 }
 
 /// Starts the job with `args` `times` times and kills it (SIGKILL: no cleanup of any kind)

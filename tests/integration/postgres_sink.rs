@@ -1,6 +1,6 @@
 //! The PostgreSQL sink against the real server that tests/run.sh starts: migrations, the
 //! native partitioning fallback, idempotent upserts, all-or-nothing row transactions, stored
-//! resume offsets, the rollup, retention, and clear errors.
+//! resume offsets, the rollup, retention, operation rows, and clear errors.
 
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::row::{ColumnKind, COLUMNS};
@@ -12,8 +12,11 @@ use aiops_engine::sink::postgres::{
 use aiops_engine::time::pane_of;
 use postgres::Client;
 
+use std::path::Path;
+
 use crate::common::{
-    aiops, fresh_database, fresh_database_on, number, read_rows, run_ok, simulate,
+    aiops, fresh_database, fresh_database_on, number, read_operation_rows, read_rows, run_ok,
+    simulate,
 };
 
 /// The single integer `sql` returns.
@@ -213,12 +216,20 @@ fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
         assert_eq!(row.8.as_deref().unwrap_or(""), parquet_row["operation"]);
     }
 
+    let operations = stored_operations(&mut client);
+    assert_eq!(operations, parquet_operations(&parquet));
+    assert!(
+        operations.len() > stored.len(),
+        "services serve several operations"
+    );
+
     run_into(&url, &data);
     assert_eq!(
         read(&mut client),
         stored,
         "re-writing the same windows is an idempotent upsert"
     );
+    assert_eq!(stored_operations(&mut client), operations);
 
     let (mismatches, buckets) = rollup_mismatches(&mut client);
     assert_eq!(
@@ -230,6 +241,52 @@ fn rows_match_parquet_reruns_change_nothing_and_the_rollup_follows() {
         6 * 2,
         "6 services over 09:00-10:15 touch two hours"
     );
+}
+
+/// An operation row as compared: key, then calls, errors, p50/p95/p99 and merged operations.
+type OperationValues = (String, String, String, [String; 6]);
+
+/// `operation_features`, sorted by service, operation, time; numbers as Parquet displays them.
+fn stored_operations(client: &mut Client) -> Vec<OperationValues> {
+    let sql = "SELECT service_name, operation, \
+        to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+        calls, errors, p50_ms, p95_ms, p99_ms, merged_operations \
+        FROM operation_features ORDER BY 1, 2, 3";
+    let rows = client.query(sql, &[]).unwrap();
+    rows.iter()
+        .map(|r| {
+            let float = |i: usize| r.get::<_, f64>(i).to_string();
+            let numbers = [float(3), float(4), float(5), float(6), float(7), {
+                r.get::<_, i32>(8).to_string()
+            }];
+            (r.get(0), r.get(1), r.get(2), numbers)
+        })
+        .collect()
+}
+
+/// The operation rows a Parquet run wrote, as [`stored_operations`] reads the table.
+fn parquet_operations(data: &Path) -> Vec<OperationValues> {
+    let columns = [
+        "calls",
+        "errors",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "merged_operations",
+    ];
+    read_operation_rows(data)
+        .iter()
+        .map(|row| {
+            let value = |c: &str| number(row, c).unwrap().to_string();
+            let key = |c: &str| row[c].clone();
+            (
+                key("service_name"),
+                key("operation"),
+                key("time"),
+                columns.map(value),
+            )
+        })
+        .collect()
 }
 
 /// Hourly rollup rows whose averages differ from the base table's, and all rollup rows.

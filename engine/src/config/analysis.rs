@@ -15,9 +15,24 @@ use crate::error::{Error, Result};
 pub struct FeatureConfig {
     /// IANA time zone of the calendar features.
     pub timezone: String,
+    /// Operations kept per service and minute in the operation rows; the rest are merged into
+    /// one overflow row (see [`crate::features::operations`]).
+    pub max_operations: usize,
 }
 
 impl FeatureConfig {
+    /// Checks what deserializing cannot: a known time zone, at least one operation kept.
+    pub fn validate(&self) -> Result<()> {
+        self.zone()?;
+        if self.max_operations == 0 {
+            return Err(Error::Config(
+                "features.max_operations must be at least 1 (the rest go to the overflow row)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The parsed time zone.
     pub fn zone(&self) -> Result<Tz> {
         self.timezone.parse().map_err(|_| {

@@ -129,7 +129,7 @@ impl JobConfig {
             let key = e.path().to_string();
             Error::Config(format!("{key}: {}", e.into_inner()))
         })?;
-        config.features.zone()?;
+        config.features.validate()?;
         config.identity.pod_pattern()?;
         Ok(config)
     }

@@ -5,6 +5,7 @@
 //! ([`span_pane`], with its latency [`sketch`]; [`metric_pane`], whose metric names are mapped
 //! in [`metric_map`] and whose server-duration histograms become requests in [`served`] for
 //! services without spans; [`log_pane`], whose lines are mined into [`templates`]);
+//! [`operations`] counts each service's requests by operation beside its span pane;
 //! [`windows`] joins the pane streams by (service, pane) as an outer
 //! join and derives the 5m/15m/1h windows, which slide by one minute, by merging the last
 //! panes, with the [`calendar`] features of the minute. [`row::FeatureRow`] is the result, one
@@ -14,6 +15,7 @@ pub mod calendar;
 pub mod log_pane;
 pub mod metric_map;
 pub mod metric_pane;
+pub mod operations;
 pub mod row;
 pub mod served;
 pub mod sketch;
@@ -23,6 +25,7 @@ pub mod windows;
 
 pub use log_pane::{LogPane, LogPanes};
 pub use metric_pane::{MetricPane, MetricPanes};
+pub use operations::OperationRow;
 pub use row::FeatureRow;
 pub use sketch::LatencySketch;
 pub use span_pane::{SpanPane, SpanPanes};

@@ -1,4 +1,5 @@
-//! The `span_panes` operator: spans to per-(service, minute) request counters and sketches.
+//! The `span_panes` operator: spans to per-(service, minute) request counters and sketches, and
+//! beside them the service's [`operations`](super::operations).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -8,6 +9,9 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
+use timely::dataflow::operators::vec::{Map, Partition};
+
+use super::operations::{OperationCounts, OperationRow};
 use super::{service_hash, LatencySketch};
 use crate::record::{ResourceInfo, Span};
 use crate::time::{pane_of, Pane};
@@ -47,7 +51,7 @@ struct Builder {
     requests: f64,
     errors: f64,
     latency: LatencySketch,
-    operations: HashMap<String, u64>,
+    operations: OperationCounts,
     statuses: HashMap<u16, u64>,
     version: Option<String>,
     region: Option<String>,
@@ -68,7 +72,7 @@ fn most_frequent<K: Ord + Clone>(counts: impl Iterator<Item = (K, u64)>) -> Opti
 }
 
 impl Builder {
-    fn add(&mut self, span: Span) {
+    fn add(&mut self, span: Span, max_operations: usize) {
         if !self
             .last_resource
             .as_ref()
@@ -92,28 +96,32 @@ impl Builder {
         if let Some(status) = span.http_status {
             *self.statuses.entry(status).or_default() += 1;
         }
-        match self.operations.get_mut(span.name.as_str()) {
-            Some(count) => *count += 1,
-            None => {
-                self.operations.insert(span.name, 1);
-            }
-        }
+        self.operations.add(&span, max_operations);
     }
 
-    fn finish(self, service: String, pane: Pane) -> SpanPane {
-        SpanPane {
+    fn finish(self, service: String, pane: Pane, max_operations: usize) -> [Panes; 2] {
+        let operation = self.operations.most_frequent();
+        let rows = self.operations.rows(&service, pane, max_operations);
+        let pane = SpanPane {
             service,
             pane,
             requests: self.requests,
             errors: self.errors,
             latency: self.latency,
-            operation: most_frequent(self.operations.into_iter()),
+            operation,
             http_status: most_frequent(self.statuses.into_iter()),
             version: self.version,
             region: self.region,
             users: (!self.users.is_empty()).then_some(self.users.len() as u32),
-        }
+        };
+        [Panes::Service(Box::new(pane)), Panes::Operations(rows)]
     }
+}
+
+/// What the operator emits, split into two streams after it.
+enum Panes {
+    Service(Box<SpanPane>),
+    Operations(Vec<OperationRow>),
 }
 
 /// Extension trait: cut a span stream into per-(service, pane) statistics.
@@ -148,55 +156,102 @@ pub trait SpanPanes<'scope> {
     /// assert_eq!(captured.extract(), expected);
     /// ```
     fn span_panes(self) -> StreamVec<'scope, Pane, SpanPane>;
+
+    /// As [`span_panes`](SpanPanes::span_panes), and beside the panes the services'
+    /// [`OperationRow`]s of each pane, at most `max_operations` (and an overflow row) per
+    /// service-minute, at the pane's timestamp, sorted by service and then busiest first.
+    fn span_and_operation_panes(
+        self,
+        max_operations: usize,
+    ) -> (
+        StreamVec<'scope, Pane, SpanPane>,
+        StreamVec<'scope, Pane, OperationRow>,
+    );
 }
 
 impl<'scope> SpanPanes<'scope> for StreamVec<'scope, Pane, Span> {
     fn span_panes(self) -> StreamVec<'scope, Pane, SpanPane> {
-        let exchange = Exchange::new(|span: &Span| service_hash(span.service()));
-        self.unary_frontier::<CapacityContainerBuilder<Vec<SpanPane>>, _, _, _>(
-            exchange,
-            "SpanPanes",
-            |_capability, _info| {
-                let mut open: BTreeMap<Pane, (Capability<Pane>, HashMap<String, Builder>)> =
-                    BTreeMap::new();
-                move |(input, frontier), output| {
-                    input.for_each(|capability, spans| {
-                        let Some(&least) = capability.least() else {
-                            return;
-                        };
-                        for span in spans.drain(..) {
-                            let pane = pane_of(span.start_ns);
-                            if pane < least {
-                                continue; // ingest diverts late records before they get here
-                            }
-                            let (_, builders) = open
-                                .entry(pane)
-                                .or_insert_with(|| (capability.delayed(&pane, 0), HashMap::new()));
-                            match builders.get_mut(span.service()) {
-                                Some(builder) => builder.add(span),
-                                None => {
-                                    let mut builder = Builder::default();
-                                    let service = span.service().to_string();
-                                    builder.add(span);
-                                    builders.insert(service, builder);
-                                }
-                            }
-                        }
-                    });
-                    while let Some(entry) = open.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
-                        }
-                        let (pane, (capability, builders)) = entry.remove_entry();
-                        let mut panes: Vec<SpanPane> = builders
-                            .into_iter()
-                            .map(|(s, b)| b.finish(s, pane))
-                            .collect();
-                        panes.sort_by(|a, b| a.service.cmp(&b.service));
-                        output.session(&capability).give_iterator(panes.into_iter());
-                    }
-                }
-            },
-        )
+        let max = super::operations::DEFAULT_MAX_OPERATIONS;
+        self.span_and_operation_panes(max).0
     }
+
+    fn span_and_operation_panes(
+        self,
+        max_operations: usize,
+    ) -> (
+        StreamVec<'scope, Pane, SpanPane>,
+        StreamVec<'scope, Pane, OperationRow>,
+    ) {
+        let mut parts = panes_of(self, max_operations.max(1))
+            .partition(2, |panes| match panes {
+                Panes::Service(_) => (0, panes),
+                Panes::Operations(_) => (1, panes),
+            })
+            .into_iter();
+        let (Some(services), Some(operations)) = (parts.next(), parts.next()) else {
+            unreachable!("partition(2) gives two streams")
+        };
+        let services = services.flat_map(|panes| match panes {
+            Panes::Service(pane) => Some(*pane),
+            Panes::Operations(_) => None,
+        });
+        let operations = operations.flat_map(|panes| match panes {
+            Panes::Operations(rows) => rows,
+            Panes::Service(_) => Vec::new(),
+        });
+        (services, operations)
+    }
+}
+
+/// The operator itself: each closed (service, pane) as its pane and its operation rows.
+fn panes_of<'scope>(
+    spans: StreamVec<'scope, Pane, Span>,
+    max_operations: usize,
+) -> StreamVec<'scope, Pane, Panes> {
+    let exchange = Exchange::new(|span: &Span| service_hash(span.service()));
+    spans.unary_frontier::<CapacityContainerBuilder<Vec<Panes>>, _, _, _>(
+        exchange,
+        "SpanPanes",
+        move |_capability, _info| {
+            let mut open: BTreeMap<Pane, (Capability<Pane>, HashMap<String, Builder>)> =
+                BTreeMap::new();
+            move |(input, frontier), output| {
+                input.for_each(|capability, spans| {
+                    let Some(&least) = capability.least() else {
+                        return;
+                    };
+                    for span in spans.drain(..) {
+                        let pane = pane_of(span.start_ns);
+                        if pane < least {
+                            continue; // ingest diverts late records before they get here
+                        }
+                        let (_, builders) = open
+                            .entry(pane)
+                            .or_insert_with(|| (capability.delayed(&pane, 0), HashMap::new()));
+                        match builders.get_mut(span.service()) {
+                            Some(builder) => builder.add(span, max_operations),
+                            None => {
+                                let mut builder = Builder::default();
+                                let service = span.service().to_string();
+                                builder.add(span, max_operations);
+                                builders.insert(service, builder);
+                            }
+                        }
+                    }
+                });
+                while let Some(entry) = open.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let (pane, (capability, builders)) = entry.remove_entry();
+                    let mut builders: Vec<(String, Builder)> = builders.into_iter().collect();
+                    builders.sort_by(|(a, _), (b, _)| a.cmp(b));
+                    let panes = builders
+                        .into_iter()
+                        .flat_map(|(s, b)| b.finish(s, pane, max_operations));
+                    output.session(&capability).give_iterator(panes);
+                }
+            }
+        },
+    )
 }

@@ -1,6 +1,6 @@
-//! The worker's dataflow, wired stage by stage: spans, metric points and logs into panes, panes into
-//! windows and feature rows, spans into call edges, rows scored, incidents raised, and every
-//! output attached. Nothing here touches IO itself: the sinks and stores it is given do.
+//! The worker's dataflow, wired stage by stage: spans, metric points and logs into panes (and
+//! operation rows), panes into windows and feature rows, spans into call edges, rows scored,
+//! incidents raised, and every output attached. Nothing here touches IO itself: the sinks and stores it is given do.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -24,9 +24,9 @@ use crate::sink::alerts::KafkaAlerts;
 use crate::sink::notify::Notifier;
 use crate::sink::postgres::{GraphRecord, GraphStore, LogPaneStore, PaneStore};
 use crate::sink::results::{PublishEdges, PublishRows};
-use crate::sink::{JsonLines, PersistClosed, RowSink, WriteRows};
+use crate::sink::{JsonLines, OperationSink, PersistClosed, RowSink, WriteRows};
 use crate::stats::Stats;
-use crate::time::Pane;
+use crate::time::{pane_start_ns, Pane};
 
 /// What the stages compute with: their settings and their state.
 pub(super) struct Stages {
@@ -37,6 +37,8 @@ pub(super) struct Stages {
     /// Spans before this pane are already counted in restored panes (replayed only as
     /// context for trace assembly).
     pub span_floor: Pane,
+    /// `[features] max_operations`: operation rows kept per service-minute.
+    pub max_operations: usize,
     /// Scores each row.
     pub detector: Detector,
     /// Raises incidents (worker 0's state).
@@ -59,6 +61,8 @@ pub(super) struct Outputs {
     pub log_panes: Option<LogPaneStore>,
     /// Edges and incidents in PostgreSQL.
     pub graph: Option<GraphStore>,
+    /// Operation rows, to Parquet or PostgreSQL.
+    pub operations: OperationSink,
     /// Incident updates to Kafka.
     pub alerts: Option<KafkaAlerts>,
     /// Incidents to Alertmanager and the webhook.
@@ -140,7 +144,13 @@ pub(super) fn build(
     let (graph, stats) = (&stages.graph, &stages.stats);
     worker.dataflow::<Pane, _, _>(|scope| {
         let (spans, links) = inputs.spans.to_stream(scope).split_links(stages.span_floor);
-        let span_panes = spans.span_panes();
+        let (span_panes, operations) = spans.span_and_operation_panes(stages.max_operations);
+        let (kept, counted) = (outputs.keep.clone(), Arc::clone(stats));
+        operations
+            .filter(move |row| kept.contains(&((pane_start_ns(row.pane) / 1_000) as i64)))
+            .inspect(move |_| Stats::add(&counted.operation_rows, 1))
+            .persist_closed(outputs.operations)
+            .probe_with(&durable);
         if let Some(store) = outputs.panes {
             span_panes
                 .clone()

@@ -1,4 +1,4 @@
-//! Each worker's outputs: the row sink (Parquet or PostgreSQL), dead letters, the JSON-lines
+//! Each worker's outputs: the row and operation sinks (Parquet or PostgreSQL), dead letters, the JSON-lines
 //! side outputs of edges and incidents, the alerts topic, and the stores a resumable job keeps
 //! its graph and closed panes in, with what those stores give back at a restart.
 
@@ -16,9 +16,10 @@ use crate::sink::alerts::KafkaAlerts;
 use crate::sink::notify::Notifier;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::{
-    load_edges, GraphStore, LogPaneStore, PaneStore, PostgresSink, StoredProgress,
+    load_edges, GraphStore, LogPaneStore, OperationStore, PaneStore, PostgresSink, StoredProgress,
 };
-use crate::sink::{DeadLetters, JsonLines, KafkaDeadLetters, RowSink, SideOutput};
+use crate::sink::{DeadLetters, JsonLines, KafkaDeadLetters, OperationFiles, OperationSink};
+use crate::sink::{RowSink, SideOutput};
 use crate::time::{pane_start_ns, Pane};
 
 /// Feature rows: to PostgreSQL when `postgres.url` is set (worker 0 also applies native
@@ -106,6 +107,21 @@ pub(super) fn graph_store(shared: &Shared) -> Result<Option<GraphStore>> {
     }
     let expiry = config.graph.edge_expiry_minutes;
     Ok(Some(GraphStore::connect(&config.postgres, expiry)?))
+}
+
+/// Operation rows: to PostgreSQL when `postgres.url` is set, else to Parquet files under
+/// `<data_dir>/operations/`.
+pub(super) fn operation_sink(shared: &Shared, index: usize) -> Result<OperationSink> {
+    let config = &shared.config;
+    if config.postgres.url.is_some() {
+        let store = OperationStore::connect(&config.postgres)?;
+        return Ok(OperationSink::Postgres(Box::new(store)));
+    }
+    let dir = config.sink.data_dir.join("operations");
+    let prefix = format!("{}-w{index:03}", shared.run_id);
+    let flush = std::time::Duration::from_millis(config.sink.flush_interval_ms);
+    let files = OperationFiles::create(&dir, prefix, config.sink.max_rows_per_file, flush)?;
+    Ok(OperationSink::Files(files))
 }
 
 /// The topics whose closed panes a resumable job persists: the span topics.

@@ -3,12 +3,12 @@
 //!
 //! [`RowSink`] is the seam: the dataflow's [`WriteRows`] operator hands closed rows to any
 //! implementation: the embedded default, [`parquet::ParquetSink`] (rows to Arrow batches in
-//! `batch`), or [`postgres::PostgresSink`]. Beside them: [`PersistClosed`] (closed panes and
-//! graph records to a store), JSON lines and side outputs (edges, incidents, late records,
-//! dead letters), Kafka [`alerts`] and [`dead_letter`]s, the job's own metrics in
-//! [`prometheus`] format with the [`results`] it publishes (service graph, per-service
-//! gauges), and [`stored`] and [`parquet_read`], which read stored rows and
-//! recorded rankings back for training.
+//! `batch`), or [`postgres::PostgresSink`]. Beside them: [`PersistClosed`] (closed panes,
+//! graph records and operation rows to a store; [`OperationSink`] picks Parquet or PostgreSQL
+//! for the latter), JSON lines and side outputs (edges, incidents, late records, dead
+//! letters), Kafka [`alerts`] and [`dead_letter`]s, the job's own metrics in [`prometheus`]
+//! format with the [`results`] it publishes (service graph, per-service gauges), and [`stored`]
+//! and [`parquet_read`], which read stored rows and recorded rankings back for training.
 
 pub mod alerts;
 mod batch;
@@ -16,6 +16,7 @@ mod buffer;
 pub mod dead_letter;
 mod json_lines;
 pub mod notify;
+mod operations;
 mod operator;
 pub mod parquet;
 pub mod parquet_read;
@@ -30,6 +31,7 @@ pub use batch::{arrow_type, feature_schema, rows_to_batch};
 pub use buffer::RowBuffer;
 pub use dead_letter::{DeadLetters, KafkaDeadLetters};
 pub use json_lines::{read_json_lines, JsonLines};
+pub use operations::{operation_schema, operations_to_batch, OperationFiles, OperationSink};
 pub use operator::WriteRows;
 pub use persist::{ClosedStore, PersistClosed};
 pub use side::SideOutput;

@@ -121,6 +121,11 @@ fn counters(out: &mut String, stats: &Stats) {
             written,
         ),
         (
+            "aiops_operation_rows_total",
+            "Operation rows (service, operation, minute) handed to their store.",
+            load(&stats.operation_rows),
+        ),
+        (
             "aiops_rows_expired_total",
             "Feature rows not written: their minute lies before the retention horizon.",
             load(&stats.rows_expired),

@@ -1,7 +1,7 @@
-//! `aiops query`: SQL over the Parquet feature store with DataFusion.
+//! `aiops query`: SQL over the Parquet feature store (feature and operation rows) with DataFusion.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -45,14 +45,7 @@ pub fn query(args: QueryArgs) -> anyhow::Result<()> {
 
 async fn run_query(args: QueryArgs) -> anyhow::Result<()> {
     let features = args.data_dir.join("features");
-    let has_files = std::fs::read_dir(&features)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-        })
-        .unwrap_or(false);
-    if !has_files {
+    if !has_parquet(&features) {
         bail!(
             "no Parquet files under {}: run `aiops run` first (or pass --data-dir)",
             features.display()
@@ -77,12 +70,42 @@ async fn run_query(args: QueryArgs) -> anyhow::Result<()> {
         )
         .await
         .with_context(|| format!("registering {location}"))?;
+    register_operations(&context, &args.data_dir).await?;
     let frame = context.sql(&args.sql).await.context("planning the query")?;
     let batches = frame.collect().await.context("running the query")?;
     print_batches(&batches, args.format).map_err(|error| match closed_pipe(&error) {
         true => anyhow::Error::new(StdoutClosed),
         false => error,
     })
+}
+
+/// The operation rows as the table `operations`, when the job wrote any.
+async fn register_operations(context: &SessionContext, data_dir: &Path) -> anyhow::Result<()> {
+    let dir = data_dir.join("operations");
+    if !has_parquet(&dir) {
+        return Ok(());
+    }
+    let location = format!("{}/", dir.display());
+    let schema = aiops_engine::sink::operation_schema();
+    context
+        .register_parquet(
+            "operations",
+            &location,
+            ParquetReadOptions::default().schema(&schema),
+        )
+        .await
+        .with_context(|| format!("registering {location}"))
+}
+
+/// Whether `dir` holds a Parquet file.
+fn has_parquet(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        })
+        .unwrap_or(false)
 }
 
 /// The reader of stdout went away (`aiops query ... | head`): not a failure of the query.

@@ -107,7 +107,7 @@ impl From<StartArg> for StartOffset {
 }
 
 fn remove_previous_output(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    for sub in ["features", "late", "dead_letter"] {
+    for sub in ["features", "operations", "late", "dead_letter"] {
         let path = data_dir.join(sub);
         if path.exists() {
             std::fs::remove_dir_all(&path)
@@ -231,16 +231,20 @@ pub fn execute(
     let console = Console::start(Arc::clone(&stats), quiet, minutes);
     let result = job::run(options, Arc::clone(&stats), stop);
     console.finish();
-    let destination = match config_url {
-        None => data_dir.join("features").display().to_string(),
+    // Where each table went: a directory under the data dir, or a table on the server.
+    let place = |table: &str, dir: &str| match &config_url {
+        None => data_dir.join(dir).display().to_string(),
         Some(url) => format!(
-            "otlp_ai_features on {}",
-            aiops_engine::sink::postgres::server_of(&url)
+            "{table} on {}",
+            aiops_engine::sink::postgres::server_of(url)
         ),
     };
+    let destination = place("otlp_ai_features", "features");
+    let operations = place("operation_features", "operations");
     let outputs = Outputs {
         data_dir: &data_dir,
         rows: &destination,
+        operations: &operations,
         dead_letters,
         simulation: is_simulation,
     };

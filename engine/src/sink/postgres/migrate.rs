@@ -71,6 +71,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_moved_templates.sql",
         include_str!("../../../../sql/migrations/0010_moved_templates.sql"),
     ),
+    (
+        "0011_operation_features.sql",
+        include_str!("../../../../sql/migrations/0011_operation_features.sql"),
+    ),
 ];
 
 /// The migrations that rebuild the continuous aggregate: after each, outside a transaction

@@ -11,6 +11,7 @@ mod copy;
 mod graph;
 pub mod migrate;
 mod offsets;
+mod operations;
 mod pane_state;
 mod partitions;
 pub mod tls;
@@ -30,6 +31,7 @@ use crate::stats::Stats;
 pub use graph::{load_edges, GraphRecord, GraphStore};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
+pub use operations::OperationStore;
 pub use pane_state::{LogPaneStore, PaneStore, StoredPane};
 pub use partitions::{horizon_us, Dropped};
 
@@ -220,7 +222,8 @@ impl PostgresSink {
 
     /// Drops native feature partitions older than the retention period (TimescaleDB does
     /// this with its retention policy), then deletes the graph rows past the horizon that no
-    /// policy covers (edges and incidents natively, dependency intervals that ended). Returns
+    /// policy covers (edges and incidents natively, dependency intervals that ended,
+    /// operation rows on both paths). Returns
     /// what was dropped: feature partitions by name, graph tables by table name.
     pub fn apply_retention(&mut self, now_us: i64) -> Result<Vec<partitions::Dropped>> {
         let server = self.connection.server().to_string();
@@ -232,6 +235,7 @@ impl PostgresSink {
         };
         let horizon = partitions::horizon_us(now_us, days);
         dropped.extend(graph::delete_older_than(client, horizon, storage, &server)?);
+        dropped.extend(operations::delete_older_than(client, horizon, &server)?);
         Ok(dropped)
     }
 }
