@@ -7,6 +7,7 @@
 //! feature row its neighbours ([`neighbours`]) and feed root-cause ranking.
 
 pub mod edges;
+pub mod layout;
 pub mod neighbours;
 pub mod pairing;
 pub mod render;

@@ -1,9 +1,11 @@
 //! Rendering a graph snapshot for people and tools: Graphviz DOT, JSON, and a self-contained
-//! SVG (layered left to right by call depth) for machines without Graphviz.
+//! SVG (callers left of callees, crossings reduced: see [`super::layout`]) for machines without
+//! Graphviz.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
+use super::layout::{layered, NODE_HEIGHT, NODE_WIDTH};
 use super::EdgeWindow;
 use crate::record::{key_parts, label_within, service_label};
 
@@ -103,47 +105,27 @@ pub fn json(edges: &[EdgeWindow], at: &str) -> serde_json::Value {
     })
 }
 
-/// Call depth of every node: 0 for nodes nobody calls, else one more than the deepest
-/// caller (cycles are cut at the number of nodes).
-fn depths(edges: &[EdgeWindow]) -> BTreeMap<&str, usize> {
-    let mut depth: BTreeMap<&str, usize> = edges
-        .iter()
-        .flat_map(|e| [(e.caller.as_str(), 0), (e.callee.as_str(), 0)])
-        .collect();
-    let limit = depth.len();
-    for _ in 0..limit {
-        let mut changed = false;
-        for edge in edges {
-            let next = (depth[edge.caller.as_str()] + 1).min(limit);
-            if next > depth[edge.callee.as_str()] {
-                depth.insert(edge.callee.as_str(), next);
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    depth
-}
-
-/// A standalone SVG: columns by call depth, edges labelled with calls, error rate and p95.
+/// A standalone SVG: callers left of their callees in the [`layered`] layout, edges labelled
+/// with calls, error rate and p95.
 pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
-    const COLUMN: usize = 260;
-    const ROW: usize = 70;
-    let depth = depths(edges);
-    let mut columns: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for (node, d) in &depth {
-        columns.entry(*d).or_default().push(node);
-    }
-    let mut position: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for (d, nodes) in &columns {
-        for (i, node) in nodes.iter().enumerate() {
-            position.insert(node, (40 + d * COLUMN, 60 + i * ROW));
-        }
-    }
-    let width = 40 + columns.len() * COLUMN;
-    let height = 80 + columns.values().map(Vec::len).max().unwrap_or(0) * ROW;
+    let names: Vec<&str> = edges
+        .iter()
+        .flat_map(|e| [e.caller.as_str(), e.callee.as_str()])
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .collect();
+    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let links: Vec<(usize, usize)> = edges
+        .iter()
+        .map(|e| (index[e.caller.as_str()], index[e.callee.as_str()]))
+        .collect();
+    let layout = layered(names.len(), &links);
+    // Below the title.
+    let at = |name: &str| {
+        let (x, y) = layout.positions[index[name]];
+        (x as usize, y as usize + 40)
+    };
+    let (width, height) = (layout.width as usize, layout.height as usize + 40);
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
          font-family=\"sans-serif\" font-size=\"11\">\n\
@@ -154,8 +136,8 @@ pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
         escape(title)
     );
     for edge in edges {
-        let (x1, y1) = position[edge.caller.as_str()];
-        let (x2, y2) = position[edge.callee.as_str()];
+        let (x1, y1) = at(&edge.caller);
+        let (x2, y2) = at(&edge.callee);
         let color = if edge.error_rate() >= 0.05 {
             "#c0392b"
         } else {
@@ -165,7 +147,7 @@ pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
             out,
             "<line x1=\"{}\" y1=\"{}\" x2=\"{x2}\" y2=\"{}\" stroke=\"{color}\" \
              marker-end=\"url(#arrow)\"><title>{} → {}: {}</title></line>",
-            x1 + 160,
+            x1 + NODE_WIDTH as usize,
             y1 + 15,
             y2 + 15,
             escape(&edge.caller),
@@ -175,15 +157,17 @@ pub fn svg(edges: &[EdgeWindow], title: &str) -> String {
         let _ = writeln!(
             out,
             "<text x=\"{}\" y=\"{}\" fill=\"{color}\" font-size=\"9\">{}</text>",
-            (x1 + 160 + x2) / 2,
+            (x1 + NODE_WIDTH as usize + x2) / 2,
             (y1 + y2) / 2 + 10,
             escape(&label(edge))
         );
     }
-    for (node, (x, y)) in &position {
+    for node in &names {
+        let (x, y) = at(node);
         let _ = writeln!(
             out,
-            "<rect x=\"{x}\" y=\"{y}\" width=\"160\" height=\"30\" rx=\"6\" fill=\"#eef3fb\" \
+            "<rect x=\"{x}\" y=\"{y}\" width=\"{NODE_WIDTH}\" height=\"{NODE_HEIGHT}\" rx=\"6\" \
+             fill=\"#eef3fb\" \
              stroke=\"#345\"/><text x=\"{}\" y=\"{}\">{}</text>",
             x + 8,
             y + 19,
@@ -257,9 +241,14 @@ mod tests {
             edge("api", "mysql", 0),
             edge("front", "mysql", 0),
         ];
-        let depth = depths(&edges);
-        assert_eq!((depth["front"], depth["api"], depth["mysql"]), (0, 1, 2));
         let text = svg(&edges, "a <title>");
+        // The x of the box drawn just before each name.
+        let x_of = |name: &str| -> f64 {
+            let before = &text[..text.find(&format!(">{name}</text>")).unwrap()];
+            let rect = &before[before.rfind("<rect x=\"").unwrap() + 9..];
+            rect[..rect.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(x_of("front") < x_of("api") && x_of("api") < x_of("mysql"));
         assert_eq!(text.matches("<rect").count(), 3);
         assert!(text.contains("a &lt;title&gt;"));
     }
