@@ -21,7 +21,9 @@ from pathlib import Path
 
 CRATES = {
     "engine": {
-        "stages": ["source", "otlp", "time", "features", "graph", "score", "sink", "job"],
+        "stages": [
+            "source", "otlp", "time", "features", "graph", "score", "sink", "job", "ui",
+        ],
         "leaves": ["error", "config", "record", "stats", "retry", "published"],
     },
     "bench": {

@@ -18,8 +18,10 @@
 #   into $HOME/.cache/aiops/tools (about 10 minutes cold), found through
 #   AIOPS_TEST_KAFKA_BROKERS. Tests create topics of their own with `aiops topics`.
 # Python packages, pinned, in a virtualenv under $HOME/.cache/aiops/venv, created once, found
-# through AIOPS_TEST_PYTHON: scikit-learn (the IsolationForest is checked against it) and the
-# OpenTelemetry Python SDK with its OTLP exporters (they send to the receivers).
+# through AIOPS_TEST_PYTHON: scikit-learn (the IsolationForest is checked against it), the
+# OpenTelemetry Python SDK with its OTLP exporters (they send to the receivers) and selenium,
+# which drives Debian's headless Chromium (chromium, chromium-driver; installed if missing)
+# through the web console; its screenshots go to $HOME/.cache/aiops/artifacts/console/.
 # Public datasets: AIOPS_DATA_ROOT, else ../shared/data beside the project, else
 # /work/shared/data (where the development machines keep them); without them the NAB
 # reference tests check nothing, and this script warns.
@@ -138,6 +140,7 @@ start_broker() {
 SKLEARN_VERSION=1.9.1
 OTEL_VERSION=1.45.2
 KUBERNETES_VALIDATE_VERSION=1.37.0
+SELENIUM_VERSION=4.27.1
 python_packages() {
   local venv="$HOME/.cache/aiops/venv"
   if ! "$venv/bin/python" -c "import sklearn; assert sklearn.__version__ == '$SKLEARN_VERSION'" 2>/dev/null; then
@@ -156,9 +159,25 @@ python_packages() {
   if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
     "$venv/bin/pip" install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
   fi
+  if ! "$venv/bin/python" -c "import selenium; assert selenium.__version__ == '$SELENIUM_VERSION'" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet "selenium==$SELENIUM_VERSION"
+  fi
   export AIOPS_TEST_PYTHON="$venv/bin/python"
-  echo "scikit-learn $SKLEARN_VERSION, the OpenTelemetry Python SDK $OTEL_VERSION and" \
-    "kubernetes-validate $KUBERNETES_VALIDATE_VERSION in $venv"
+  echo "scikit-learn $SKLEARN_VERSION, the OpenTelemetry Python SDK $OTEL_VERSION," \
+    "kubernetes-validate $KUBERNETES_VALIDATE_VERSION and selenium $SELENIUM_VERSION in $venv"
+}
+
+# The web console's browser test: Debian's Chromium and its WebDriver, driven by selenium.
+browser_tools() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      chromium chromium-driver >/dev/null
+  fi
+  export AIOPS_TEST_CHROMIUM=/usr/bin/chromium
+  export AIOPS_TEST_CHROMEDRIVER=/usr/bin/chromedriver
+  export AIOPS_TEST_ARTIFACTS="$HOME/.cache/aiops/artifacts"
+  mkdir -p "$AIOPS_TEST_ARTIFACTS"
+  echo "$(chromedriver --version | cut -d' ' -f1-2); screenshots in $AIOPS_TEST_ARTIFACTS/console"
 }
 
 # The deployment files (deploy/): no container runtime here, so they are validated statically,
@@ -253,6 +272,8 @@ step "starting the Kafka-protocol broker"
 start_broker
 step "Prometheus and Alertmanager (Debian packages)"
 monitoring_tools
+step "Chromium and its WebDriver (Debian packages) for the web console"
+browser_tools
 
 step "rustfmt"
 cargo fmt --all -- --check

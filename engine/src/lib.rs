@@ -15,6 +15,8 @@
 //!    reading stored outputs back for training.
 //! 8. [`job`]: the stages wired into a timely dataflow on any number of workers and processes,
 //!    with effectively-once Kafka offsets.
+//! 9. [`ui`]: the web console over what the sinks stored (the live service map, incidents,
+//!    service features) and its JSON API.
 //!
 //! The leaves every stage may use: [`error`], [`config`], [`record`], [`stats`], [`retry`],
 //! [`published`].
@@ -46,5 +48,7 @@ pub mod score;
 pub mod sink;
 // 8.
 pub mod job;
+// 9.
+pub mod ui;
 
 pub use error::{Error, Result};

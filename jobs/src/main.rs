@@ -65,6 +65,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Measure detection and root-cause quality on labelled data (public datasets, simulator).
     Eval(commands::eval::EvalArgs),
+    /// Serve the web console (service map, incidents, features) over stored output.
+    Ui(commands::ui::UiArgs),
 }
 
 /// A reader that stops early (`aiops query ... | head`) closes the pipe; Rust ignores SIGPIPE,
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Ui(args) => commands::ui::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

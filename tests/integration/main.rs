@@ -26,4 +26,5 @@ mod sampling;
 mod schema;
 mod semconv;
 mod tls;
+mod ui;
 mod workers;

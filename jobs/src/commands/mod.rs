@@ -11,3 +11,4 @@ pub mod settings;
 pub mod topics;
 pub mod train;
 pub mod train_gnn;
+pub mod ui;

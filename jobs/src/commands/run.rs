@@ -10,6 +10,7 @@ use std::ops::Range;
 use aiops_engine::config::{JobConfig, SourceKind, StartOffset};
 use aiops_engine::job::{self, ClusterOptions, JobOptions};
 use aiops_engine::stats::Stats;
+use aiops_engine::ui::{Store, Ui, UiConfig};
 use anyhow::Context;
 use clap::Args;
 
@@ -86,6 +87,57 @@ pub struct RunArgs {
     /// No progress display (the summary is still printed).
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Serve the web console (service map, incidents, service features; JSON API under /api)
+    /// at this host:port while running; "" for none. Default: 127.0.0.1:9465 when the job runs
+    /// on its embedded default (simulator in, files out), else none.
+    #[arg(long, value_name = "ADDR")]
+    ui: Option<String>,
+    /// Require this bearer token on the console's /api (set it when the console is exposed
+    /// beyond loopback).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIOPS_UI_TOKEN",
+        hide_env_values = true
+    )]
+    ui_token: Option<String>,
+}
+
+/// Where the embedded mode serves its console.
+pub const DEFAULT_UI_ADDR: &str = "127.0.0.1:9465";
+
+/// Starts the web console over the job's own output, when asked for or embedded; a console
+/// that cannot listen is reported, not fatal: the job is what matters.
+fn start_ui(args: &RunArgs, config: &JobConfig) -> Option<Ui> {
+    let embedded = config.source.kind == SourceKind::Simulator && config.postgres.url.is_none();
+    let addr = match args.ui.as_deref() {
+        Some("") => return None,
+        Some(addr) => addr.to_string(),
+        None if embedded && args.process == 0 => DEFAULT_UI_ADDR.to_string(),
+        None => return None,
+    };
+    let from = match &config.postgres.url {
+        Some(url) => url.clone(),
+        None => config.sink.data_dir.display().to_string(),
+    };
+    let ui = UiConfig {
+        addr,
+        store: Store::new(&from),
+        token: args.ui_token.clone(),
+        expiry_minutes: config.graph.edge_expiry_minutes,
+    };
+    match Ui::start(ui) {
+        Ok(ui) => {
+            if !args.quiet {
+                println!("web console: http://{}/", ui.addr());
+            }
+            Some(ui)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the web console is not served");
+            None
+        }
+    }
 }
 
 /// `--start-offset`.
@@ -169,13 +221,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if config.simulator.start == "now" {
         config.simulator.start = chrono::Utc::now().format("%Y-%m-%dT%H:%M:00Z").to_string();
     }
+    let ui = start_ui(&args, &config);
     let cluster = ClusterOptions {
         workers: args.workers,
         processes: args.processes,
         process: args.process,
         hostfile: args.hostfile,
     };
-    execute(config, cluster, args.quiet, args.overwrite, None)
+    let result = execute(config, cluster, args.quiet, args.overwrite, None);
+    drop(ui);
+    result
 }
 
 /// Runs a configured job with the console, the metrics endpoint and the summary; with

@@ -219,3 +219,54 @@ pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
         })
         .collect())
 }
+
+/// Every stored incident update (`edges` is not stored: 0).
+pub fn load_incidents(url: &str) -> Result<Vec<Incident>> {
+    let mut client = super::connect(url)?;
+    let server = super::server_of(url);
+    let rows = client
+        .query(
+            "SELECT incident_id, (extract(epoch FROM time) * 1000000)::bigint, \
+             (extract(epoch FROM opened_at) * 1000000)::bigint, anomalous_services, method, \
+             root_cause, candidates::text, rankings::text, environment FROM incidents",
+            &[],
+        )
+        .map_err(|e| db_error(format!("reading incidents on {server}"), &e))?;
+    rows.iter()
+        .map(|row| {
+            let json = |i: usize| -> Result<serde_json::Value> {
+                serde_json::from_str(row.get::<_, &str>(i))
+                    .map_err(|e| Error::Schema(format!("incidents on {server}: {e}")))
+            };
+            let value = serde_json::json!({
+                "incident_id": row.get::<_, String>(0),
+                "time_us": row.get::<_, i64>(1),
+                "opened_us": row.get::<_, i64>(2),
+                "anomalous_services": row.get::<_, Vec<String>>(3),
+                "method": row.get::<_, String>(4),
+                "root_cause": row.get::<_, Option<String>>(5),
+                "candidates": json(6)?,
+                "rankings": json(7)?,
+                "edges": 0,
+                "environment": row.get::<_, String>(8),
+            });
+            serde_json::from_value(value)
+                .map_err(|e| Error::Schema(format!("an incident on {server}: {e}")))
+        })
+        .collect()
+}
+
+/// The first and last minute of `service_edges`, if it has rows.
+pub fn edge_minutes(url: &str) -> Result<Option<(Pane, Pane)>> {
+    let mut client = super::connect(url)?;
+    let server = super::server_of(url);
+    let row = client
+        .query_one(
+            "SELECT (extract(epoch FROM min(time)) / 60)::bigint, \
+             (extract(epoch FROM max(time)) / 60)::bigint FROM service_edges",
+            &[],
+        )
+        .map_err(|e| db_error(format!("reading service_edges on {server}"), &e))?;
+    let minute = |i: usize| row.get::<_, Option<i64>>(i).map(|m| m.max(0) as Pane);
+    Ok(minute(0).zip(minute(1)))
+}

@@ -28,7 +28,7 @@ use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
 use crate::stats::Stats;
-pub use graph::{load_edges, GraphRecord, GraphStore};
+pub use graph::{edge_minutes, load_edges, load_incidents, GraphRecord, GraphStore};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
 pub use operations::OperationStore;
