@@ -138,6 +138,7 @@ impl Console {
         let flag = Arc::clone(&done);
         let thread = std::thread::spawn(move || {
             let bar = progress(minutes.as_ref());
+            crate::logs::status_line(Some(bar.clone()));
             let mut before = stats.snapshot();
             let mut last = Instant::now();
             while !flag.load(Ordering::Relaxed) {
@@ -152,6 +153,7 @@ impl Console {
                 before = now;
                 last = Instant::now();
             }
+            crate::logs::status_line(None);
             bar.finish_and_clear();
         });
         Console {

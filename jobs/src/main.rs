@@ -3,11 +3,12 @@
 //! Thin by design: it parses arguments, layers them over the configuration, and calls the
 //! engine (`aiops-engine`), the models (`aiops-models`) or the evaluations (`aiops-bench`).
 //! Every subcommand's `--help` explains its options. Modules: `commands` (one per subcommand,
-//! their long help texts in `commands/help/`) and `console` (the live status line, the summary
-//! and progress bars).
+//! their long help texts in `commands/help/`), `console` (the live status line, the summary
+//! and progress bars) and `logs` (log lines around the status line, incidents as blocks).
 
 mod commands;
 mod console;
+mod logs;
 
 use std::process::ExitCode;
 
@@ -103,9 +104,9 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_level.into()),
         )
-        .with_writer(std::io::stderr);
+        .with_writer(logs::LogWriter);
     match cli.log_format {
-        LogFormat::Text => logs.init(),
+        LogFormat::Text => logs.event_format(logs::Readable::default()).init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
     let result = match cli.command {

@@ -93,6 +93,12 @@ fn announce(incident: &Incident, from_us: i64) {
         return;
     }
     let time = chrono::DateTime::from_timestamp_micros(incident.time_us).unwrap_or_default();
+    let top: Vec<&str> = incident
+        .candidates
+        .iter()
+        .take(3)
+        .map(|c| c.service.as_str())
+        .collect();
     // The job's incident lines kept their log target when the job was split into modules.
     tracing::warn!(
         target: "aiops_engine::job",
@@ -100,6 +106,7 @@ fn announce(incident: &Incident, from_us: i64) {
         minute = %time.format("%Y-%m-%d %H:%M"),
         root_cause = incident.root_cause.as_deref().unwrap_or("-"),
         anomalous = %incident.anomalous_services.join(","),
+        candidates = %top.join(","),
         "incident"
     );
 }

@@ -128,6 +128,7 @@ fn start_ui(args: &RunArgs, config: &JobConfig) -> Option<Ui> {
     };
     match Ui::start(ui) {
         Ok(ui) => {
+            crate::logs::console_url(format!("http://{}/", ui.addr()));
             if !args.quiet {
                 println!("web console: http://{}/", ui.addr());
             }
