@@ -21,7 +21,8 @@
 # through AIOPS_TEST_PYTHON: scikit-learn (the IsolationForest is checked against it), the
 # OpenTelemetry Python SDK with its OTLP exporters (they send to the receivers) and selenium,
 # which drives Debian's headless Chromium (chromium, chromium-driver; installed if missing)
-# through the web console; its screenshots go to $HOME/.cache/aiops/artifacts/console/.
+# through the web console (screenshots in $HOME/.cache/aiops/artifacts/console/), and pandas,
+# pyarrow, psycopg and nbclient, which run the notebooks (executed copies beside them).
 # Public datasets: AIOPS_DATA_ROOT, else ../shared/data beside the project, else
 # /work/shared/data (where the development machines keep them); without them the NAB
 # reference tests check nothing, and this script warns.
@@ -141,6 +142,9 @@ SKLEARN_VERSION=1.9.1
 OTEL_VERSION=1.45.2
 KUBERNETES_VALIDATE_VERSION=1.37.0
 SELENIUM_VERSION=4.27.1
+# What the notebooks use, and nbclient to run them in a kernel.
+NOTEBOOK_PACKAGES="pandas==3.1.1 pyarrow==26.0.1 psycopg[binary]==3.3.9 nbclient==0.11.0"
+NOTEBOOK_PACKAGES="$NOTEBOOK_PACKAGES ipykernel==7.4.0 nbformat==5.11.1"
 python_packages() {
   local venv="$HOME/.cache/aiops/venv"
   if ! "$venv/bin/python" -c "import sklearn; assert sklearn.__version__ == '$SKLEARN_VERSION'" 2>/dev/null; then
@@ -162,9 +166,16 @@ python_packages() {
   if ! "$venv/bin/python" -c "import selenium; assert selenium.__version__ == '$SELENIUM_VERSION'" 2>/dev/null; then
     "$venv/bin/pip" install --quiet "selenium==$SELENIUM_VERSION"
   fi
+  local notebook_check="from importlib.metadata import version; assert version('nbclient') == '0.11.0'"
+  notebook_check="$notebook_check and version('pandas') == '3.1.1'"
+  if ! "$venv/bin/python" -c "$notebook_check" 2>/dev/null; then
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet $NOTEBOOK_PACKAGES
+  fi
   export AIOPS_TEST_PYTHON="$venv/bin/python"
   echo "scikit-learn $SKLEARN_VERSION, the OpenTelemetry Python SDK $OTEL_VERSION," \
-    "kubernetes-validate $KUBERNETES_VALIDATE_VERSION and selenium $SELENIUM_VERSION in $venv"
+    "kubernetes-validate $KUBERNETES_VALIDATE_VERSION, selenium $SELENIUM_VERSION and the" \
+    "notebooks' packages in $venv"
 }
 
 # The web console's browser test: Debian's Chromium and its WebDriver, driven by selenium.

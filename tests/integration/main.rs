@@ -16,6 +16,7 @@ mod kafka;
 mod lifecycle;
 mod logs;
 mod models;
+mod notebooks;
 mod ordering;
 mod outages;
 mod postgres_sink;
