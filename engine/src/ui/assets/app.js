@@ -161,8 +161,18 @@ async function mapView(query) {
   controls.append(back, slider, forward, live,
     el("span", { id: "at" }, minuteText(graph.at) + when),
     el("span", { class: "muted" }, `${graph.nodes.length} services, ${graph.edges.length} edges`));
-  show(el("h2", {}, "Service map"), controls, legend(),
-    el("div", { class: "map" }, drawMap(graph, null)));
+  const map = drawMap(graph, null);
+  // Large fleets start fitted to the window (zoom in with "Actual size").
+  const fit = el("button", { id: "fit" });
+  const setFit = (on) => {
+    map.style.width = on ? "100%" : "";
+    map.style.height = on ? "auto" : "";
+    fit.textContent = on ? "Actual size" : "Fit to window";
+    fit.onclick = () => setFit(!on);
+  };
+  setFit(graph.nodes.length > 60);
+  controls.append(fit);
+  show(el("h2", {}, "Service map"), controls, legend(), el("div", { class: "map" }, map));
 }
 
 async function incidentsView() {
