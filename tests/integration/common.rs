@@ -271,3 +271,25 @@ pub fn fresh_database_on(base: &str, name: &str) -> String {
     let (prefix, _) = base.rsplit_once('/').unwrap();
     format!("{prefix}/{database}")
 }
+
+/// `GET path` over HTTP/1.0 (the answer is the body until the connection closes, never
+/// chunked) with extra header lines: the status (0 when unreachable) and the body.
+pub fn http_get(addr: &str, path: &str, headers: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n"
+    );
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}

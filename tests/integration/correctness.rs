@@ -9,7 +9,7 @@ use aiops_engine::otlp::{decode_metrics, decode_spans, Decoding};
 use aiops_engine::record::Encoding;
 use aiops_engine::record::{MetricPoint, MetricValue, Span};
 
-use crate::common::{number, read_operation_rows, read_rows, run_ok, run_ok_with_env};
+use crate::common::{number, read_operation_rows, read_rows, run_ok_with_env};
 use crate::common::{summary_value, Row, START};
 
 const SEED: &str = "5";
@@ -166,26 +166,27 @@ fn list(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn feature_rows_match_a_brute_force_reference() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().display().to_string();
-    let stdout = run_ok(&[
-        "run",
+/// The run both references are computed for, writing to `data`.
+fn run_args(data: &std::path::Path) -> Vec<&str> {
+    let data = data.to_str().unwrap();
+    let args = [
         "--data-dir",
-        &data,
+        data,
         "--start",
         START,
         "--duration",
         DURATION,
         "--speed",
         "0",
-        "--seed",
-        SEED,
-        "--services",
-        SERVICES,
-        "-q",
-    ]);
+    ];
+    let more = ["--seed", SEED, "--services", SERVICES, "-q"];
+    ["run"].into_iter().chain(args).chain(more).collect()
+}
+
+#[test]
+fn feature_rows_match_a_brute_force_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = run_ok_with_env(&run_args(dir.path()), &[]);
     assert_eq!(summary_value(&stdout, "late records"), 0);
     assert_eq!(summary_value(&stdout, "bad input"), 0);
 
@@ -368,25 +369,9 @@ fn reference_operations<'a>(
 #[test]
 fn operation_rows_match_a_brute_force_reference_and_the_overflow_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().display().to_string();
-    let args = [
-        "run",
-        "--data-dir",
-        &data,
-        "--start",
-        START,
-        "--duration",
-        DURATION,
-        "--speed",
-        "0",
-        "--seed",
-        SEED,
-        "--services",
-        SERVICES,
-        "-q",
-    ];
     // Two kept per service-minute: services serving three operations overflow.
-    let stdout = run_ok_with_env(&args, &[("AIOPS_FEATURES__MAX_OPERATIONS", "2")]);
+    let two = [("AIOPS_FEATURES__MAX_OPERATIONS", "2")];
+    let stdout = run_ok_with_env(&run_args(dir.path()), &two);
     let (spans, _) = simulated_records();
     let mut minutes: BTreeMap<(String, i64), Vec<&Span>> = BTreeMap::new();
     for span in spans.iter().filter(|s| s.is_request()) {

@@ -180,23 +180,7 @@ fn scraped_families(scrape: &str) -> std::collections::BTreeSet<String> {
 
 /// `GET path` on the metrics endpoint: the status code and the body.
 fn get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    crate::common::http_get(addr, path, "")
 }
 
 #[test]

@@ -2,12 +2,11 @@
 //! browser (headless Chromium through WebDriver, driven by `tests/browser/console.py`) against
 //! a job running on the simulator with injected faults, live and over the stored output.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{aiops, free_port, fresh_database, run_ok};
+use crate::common::{aiops, free_port, fresh_database, http_get, run_ok};
 
 struct Running(std::process::Child);
 
@@ -20,20 +19,9 @@ impl Drop for Running {
 
 /// `GET path` with an optional bearer token: the status and the JSON body (null if none).
 fn get(addr: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return (0, serde_json::Value::Null);
-    };
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or_default())
+    let (status, body) = http_get(addr, path, &auth);
+    (status, serde_json::from_str(&body).unwrap_or_default())
 }
 
 fn wait_for(addr: &str, token: Option<&str>) {

@@ -6,24 +6,20 @@
 //! oldest has waited `flush_interval`, or the store is dropped at the end of the job. A file
 //! job keeps no resume offsets, so buffering here holds back nothing a restart would need.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
-
+use super::parquet::write_batch;
 use super::postgres::OperationStore;
 use super::ClosedStore;
 use crate::error::{Error, Result};
 use crate::features::OperationRow;
 use crate::record::key_parts;
 use crate::time::{pane_start_ns, Pane};
+use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 
 /// The Arrow schema of operation rows: the columns of `operation_features`.
 pub fn operation_schema() -> SchemaRef {
@@ -106,29 +102,13 @@ impl OperationFiles {
         let name = format!("{}-{:06}.parquet", self.prefix, self.sequence);
         let temporary = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(&name);
-        write_file(&temporary, &operations_to_batch(&self.buffered)?)?;
+        write_batch(&temporary, &operations_to_batch(&self.buffered)?)?;
         std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e))?;
         self.sequence += 1;
         self.buffered.clear();
         self.oldest = None;
         Ok(())
     }
-}
-
-fn write_file(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let parquet_error = |e: &dyn std::fmt::Display| Error::Parquet {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
-        .map_err(|e| parquet_error(&e))?;
-    writer.write(batch).map_err(|e| parquet_error(&e))?;
-    writer.close().map_err(|e| parquet_error(&e))?;
-    Ok(())
 }
 
 impl ClosedStore<OperationRow> for OperationFiles {

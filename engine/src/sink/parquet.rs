@@ -47,21 +47,25 @@ impl ParquetSink {
     }
 
     fn write_file(&self, path: &Path, rows: &[FeatureRow]) -> Result<()> {
-        let parquet_error = |e: &dyn std::fmt::Display| Error::Parquet {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        let batch = rows_to_batch(rows)?;
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build();
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
-            .map_err(|e| parquet_error(&e))?;
-        writer.write(&batch).map_err(|e| parquet_error(&e))?;
-        writer.close().map_err(|e| parquet_error(&e))?;
-        Ok(())
+        write_batch(path, &rows_to_batch(rows)?)
     }
+}
+
+/// Writes `batch` as one Snappy-compressed Parquet file at `path`.
+pub fn write_batch(path: &Path, batch: &arrow::record_batch::RecordBatch) -> Result<()> {
+    let parquet_error = |e: &dyn std::fmt::Display| Error::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
+        .map_err(|e| parquet_error(&e))?;
+    writer.write(batch).map_err(|e| parquet_error(&e))?;
+    writer.close().map_err(|e| parquet_error(&e))?;
+    Ok(())
 }
 
 impl RowSink for ParquetSink {

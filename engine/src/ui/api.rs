@@ -1,13 +1,7 @@
 //! The console's JSON API under `/api`, which its pages use and scripts can call.
 //!
-//! | path | answer |
-//! |---|---|
-//! | `GET /api` | this list |
-//! | `GET /api/summary` | where the data is, its first and last minute, how many incidents |
-//! | `GET /api/graph?at=T` | the live graph at minute `T` (RFC 3339; default: the last minute): nodes with their anomaly score and layout position, edges with calls, error rate, p95 |
-//! | `GET /api/incidents` | every incident, newest first: opening and last minute, root cause, services |
-//! | `GET /api/incidents/{id}` | its updates minute by minute, and the latest in full (candidates, evidence, every method's ranking) |
-//! | `GET /api/services/{name}?from=T&to=T` | the service's features per minute over the range (default: the hour before the last minute), its callers and callees |
+//! [`PATHS`] lists the paths and what each answers (`GET /api` serves that list; the reference
+//! with every field is `docs/console.md`).
 //!
 //! Services are named as people read them: the plain name when every service of the data is in
 //! one environment, else `name@environment` (see [`crate::record::service_label`]). Errors
