@@ -118,7 +118,7 @@ def first_fault(data_dir):
     with open(os.path.join(data_dir, "ground_truth.csv")) as f:
         fault = next(csv.DictReader(f))
     parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
-    return fault["service"], parse(fault["start"]), parse(fault["end"])
+    return fault["fault"], fault["service"], parse(fault["start"]), parse(fault["end"])
 
 
 def stored(url, data_dir, shots):
@@ -126,7 +126,7 @@ def stored(url, data_dir, shots):
     os.makedirs(shots, exist_ok=True)
     driver = browser()
     try:
-        service, start, end = first_fault(data_dir)
+        kind, service, start, end = first_fault(data_dir)
         # The incident of the first fault, and its page: the injected service ranks first.
         driver.get(f"{url}/#/incidents")
         rows = wait(driver, "#incidents tr[data-incident]")
@@ -140,6 +140,12 @@ def stored(url, data_dir, shots):
         assert first == service, f"first candidate {first!r}, injected {service!r}"
         assert driver.find_element(By.ID, "root-cause").text == service
         wait(driver, "#timeline circle")
+        # The root cause's operations when the incident opened: the latency fault shows.
+        top = wait(driver, "table.operations tr[data-operation]")[0]
+        cells = [td.text for td in top.find_elements(By.TAG_NAME, "td")]
+        if kind == "latency":
+            p95, usual = float(cells[5]), float(cells[6])
+            assert p95 > 2 * usual, f"the most changed operation of {service}: {cells}"
         driver.set_window_size(1500, 1900)  # the whole page: candidates, map and timeline
         driver.save_screenshot(os.path.join(shots, "console-incident.png"))
         driver.set_window_size(1500, 1100)

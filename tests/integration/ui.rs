@@ -144,7 +144,7 @@ fn the_api_answers_errors_plainly_and_asks_for_its_token() {
         (status, get(&addr, "/api", token).1)
     };
     assert_eq!(status, 200, "pages need no token, their data does");
-    assert_eq!(page.as_array().map(Vec::len), Some(6), "{page}");
+    assert_eq!(page.as_array().map(Vec::len), Some(7), "{page}");
 
     let (status, body) = get(&addr, "/api/graph?at=yesterday", token);
     assert_eq!(status, 400);
@@ -172,6 +172,15 @@ fn the_api_answers_errors_plainly_and_asks_for_its_token() {
             .find(|n| n["name"] == cause)
             .unwrap_or_else(|| panic!("{cause} on the map at {at}: {graph}"));
         assert_eq!(node["root_cause"], true, "{node}");
+        // Its operations when it opened, the most changed first, against their baseline.
+        let opened = incident["opened"].as_str().unwrap();
+        let path = format!("/api/services/{cause}/operations?at={opened}");
+        let (status, operations) = get(&addr, &path, token);
+        assert_eq!(status, 200, "{operations}");
+        let list = operations["operations"].as_array().unwrap();
+        assert!(!list.is_empty(), "{operations}");
+        let changes: Vec<f64> = list.iter().map(|o| o["change"].as_f64().unwrap()).collect();
+        assert!(changes.windows(2).all(|w| w[0] >= w[1]), "{changes:?}");
         let id = incident["incident_id"].as_str().unwrap();
         let detail = get(&addr, &format!("/api/incidents/{id}"), token).1;
         assert_eq!(detail["latest"]["root_cause"], cause);
@@ -230,5 +239,10 @@ fn the_console_over_postgresql_answers_as_over_the_files() {
             "{answer}"
         );
         assert_eq!(answer, get(&from_database, &features, None).1);
+        let operations = format!("/api/services/{service}/operations?at={minute}");
+        let answer = get(&from_files, &operations, None).1;
+        let listed = answer["operations"].as_array();
+        assert!(listed.is_some_and(|o| !o.is_empty()), "{answer}");
+        assert_eq!(answer, get(&from_database, &operations, None).1);
     }
 }

@@ -31,7 +31,9 @@ pub use batch::{arrow_type, feature_schema, rows_to_batch};
 pub use buffer::RowBuffer;
 pub use dead_letter::{DeadLetters, KafkaDeadLetters};
 pub use json_lines::{read_json_lines, JsonLines};
-pub use operations::{operation_schema, operations_to_batch, OperationFiles, OperationSink};
+pub use operations::{
+    operation_schema, operations_to_batch, read_operation_rows, OperationFiles, OperationSink,
+};
 pub use operator::WriteRows;
 pub use persist::{ClosedStore, PersistClosed};
 pub use side::SideOutput;

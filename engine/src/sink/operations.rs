@@ -11,13 +11,16 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::parquet::write_batch;
+use super::parquet_read::{column, read_columns};
 use super::postgres::OperationStore;
 use super::ClosedStore;
 use crate::error::{Error, Result};
 use crate::features::OperationRow;
-use crate::record::key_parts;
+use crate::record::{key_parts, service_key};
 use crate::time::{pane_start_ns, Pane};
-use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -67,6 +70,73 @@ pub fn operations_to_batch(rows: &[OperationRow]) -> Result<RecordBatch> {
     ];
     RecordBatch::try_new(operation_schema(), columns)
         .map_err(|e| Error::Schema(format!("operation rows to Arrow: {e}")))
+}
+
+/// The operation rows of `<data_dir>/operations/` in the minutes `minutes` whose service key
+/// is `service`, oldest first. A directory without files reads as none.
+pub fn read_operation_rows(
+    data_dir: &Path,
+    service: &str,
+    minutes: std::ops::Range<Pane>,
+) -> Result<Vec<OperationRow>> {
+    let dir = data_dir.join("operations");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    let names = operation_schema();
+    let names = names.fields().iter().map(|f| f.name().as_str());
+    let names: Vec<&str> = names.collect();
+    for path in &files {
+        read_columns(path, names.iter().copied(), &mut |batch| {
+            rows_of_batch(path, batch, (service, &minutes), &mut rows)
+        })?;
+    }
+    rows.sort_by_key(|r| r.pane);
+    Ok(rows)
+}
+
+fn rows_of_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    (service, minutes): (&str, &std::ops::Range<Pane>),
+    rows: &mut Vec<OperationRow>,
+) -> Result<()> {
+    let time = column::<TimestampMicrosecondArray>(path, batch, "time")?;
+    let text = |name| column::<StringArray>(path, batch, name);
+    let (names, environments, operations) = (
+        text("service_name")?,
+        text("environment")?,
+        text("operation")?,
+    );
+    let number = |name| column::<Float64Array>(path, batch, name);
+    let (calls, errors) = (number("calls")?, number("errors")?);
+    let (p50, p95, p99) = (number("p50_ms")?, number("p95_ms")?, number("p99_ms")?);
+    let merged = column::<Int32Array>(path, batch, "merged_operations")?;
+    for i in 0..batch.num_rows() {
+        let pane = (time.value(i).max(0) / 60_000_000) as Pane;
+        let key = service_key(names.value(i), environments.value(i));
+        if !minutes.contains(&pane) || key != service || operations.is_null(i) {
+            continue;
+        }
+        rows.push(OperationRow {
+            service: key,
+            pane,
+            operation: operations.value(i).to_string(),
+            calls: calls.value(i),
+            errors: errors.value(i),
+            p50_ms: p50.value(i),
+            p95_ms: p95.value(i),
+            p99_ms: p99.value(i),
+            merged_operations: merged.value(i).max(0) as u32,
+        });
+    }
+    Ok(())
 }
 
 /// Buffers operation rows and writes them as Parquet files.

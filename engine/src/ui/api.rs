@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::store::Store;
 use crate::error::Result;
+use crate::features::OperationRow;
 use crate::graph::layout::layered;
 use crate::graph::snapshot::live_at;
 use crate::graph::EdgeWindow;
@@ -23,7 +24,7 @@ use crate::score::Incident;
 use crate::time::Pane;
 
 /// The API's paths and what each answers (`GET /api` lists them).
-pub const PATHS: [(&str, &str); 6] = [
+pub const PATHS: [(&str, &str); 7] = [
     ("/api", "this list"),
     (
         "/api/summary",
@@ -44,11 +45,19 @@ pub const PATHS: [(&str, &str); 6] = [
          every method's ranking)",
     ),
     (
+        "/api/services/{name}/operations?at=T",
+        "the service's operations at minute T (default: the last) beside the median of the \
+         15 minutes before, the most changed first",
+    ),
+    (
         "/api/services/{name}?from=T&to=T",
         "the service's features per minute (default: the hour before the last minute), its \
          callers and callees",
     ),
 ];
+
+/// Minutes before T an operation's baseline covers.
+const OPERATION_BASELINE_MINUTES: Pane = 15;
 
 /// The feature columns a service page charts.
 pub const SERVICE_COLUMNS: [&str; 7] = [
@@ -345,4 +354,86 @@ pub fn service(
         "service": name, "from": iso(from), "to": iso(to), "times": times,
         "series": series, "callers": callers, "callees": callees,
     }))
+}
+
+/// `GET /api/services/{name}/operations`: the service's operations at `at` (default: the last
+/// minute) beside their baseline, the median of the [`OPERATION_BASELINE_MINUTES`] before,
+/// ordered by how much they changed (see [`change`]).
+pub fn operations(
+    store: &Store,
+    name: &str,
+    at: Option<Pane>,
+) -> std::result::Result<Value, Failure> {
+    let at = match at {
+        Some(at) => at,
+        None => store.minutes()?.map(|(_, last)| last).unwrap_or(0),
+    };
+    let rows = store.rows(at..at + 1, &["request_rate_1m"])?;
+    let labels = Labels::of(rows.iter().map(|r| r.service.as_str()));
+    let Some(key) = rows
+        .iter()
+        .map(|r| r.service.as_str())
+        .find(|k| labels.label(k) == name || key_parts(k).0 == name)
+    else {
+        return Err(Failure::NotFound(format!(
+            "no service {name:?} at {}",
+            iso(at)
+        )));
+    };
+    let from = at.saturating_sub(OPERATION_BASELINE_MINUTES);
+    let mut history: BTreeMap<String, Vec<OperationRow>> = BTreeMap::new();
+    for row in store.operations(key, from..at + 1)? {
+        history.entry(row.operation.clone()).or_default().push(row);
+    }
+    let mut list: Vec<(f64, Value)> = history
+        .iter()
+        .filter_map(|(operation, rows)| operation_entry(operation, rows, at))
+        .collect();
+    list.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let operations: Vec<Value> = list.into_iter().map(|(_, v)| v).collect();
+    Ok(json!({
+        "service": name, "at": iso(at), "baseline_minutes": OPERATION_BASELINE_MINUTES,
+        "operations": operations,
+    }))
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    (n > 0).then(|| (values[(n - 1) / 2] + values[n / 2]) / 2.0)
+}
+
+/// One operation at `at` beside its baseline, with its change; none if it served nothing then.
+fn operation_entry(operation: &str, rows: &[OperationRow], at: Pane) -> Option<(f64, Value)> {
+    let now = rows.iter().find(|r| r.pane == at)?;
+    let before: Vec<&OperationRow> = rows.iter().filter(|r| r.pane < at).collect();
+    let error_rate = |r: &OperationRow| r.errors / r.calls.max(1.0);
+    let base = |get: fn(&OperationRow) -> f64| median(before.iter().map(|r| get(r)).collect());
+    let (calls, p95, errors) = (base(|r| r.calls), base(|r| r.p95_ms), base(error_rate));
+    let score = change(now, (calls, p95, errors));
+    Some((
+        score,
+        json!({
+            "operation": operation, "calls": now.calls, "errors": now.errors,
+            "error_rate": error_rate(now), "p95_ms": now.p95_ms,
+            "baseline_calls": calls, "baseline_error_rate": errors, "baseline_p95_ms": p95,
+            "merged_operations": now.merged_operations, "change": score,
+        }),
+    ))
+}
+
+/// How much an operation moved against its baseline (calls, p95, error rate medians): the
+/// largest of the p95 and call-count ratios in natural-log units and ten times the change of
+/// its error rate (so 10 percentage points more errors weigh like a p95 × e). A display order
+/// for people, not a score the detector uses; an operation without baseline counts as new
+/// (change 1).
+pub fn change(now: &OperationRow, base: (Option<f64>, Option<f64>, Option<f64>)) -> f64 {
+    let (Some(calls), Some(p95), Some(errors)) = base else {
+        return 1.0;
+    };
+    let ratio = |a: f64, b: f64| ((a + 1.0) / (b + 1.0)).ln().abs();
+    let error_rate = now.errors / now.calls.max(1.0);
+    ratio(now.p95_ms, p95)
+        .max(ratio(now.calls, calls))
+        .max(10.0 * (error_rate - errors).abs())
 }

@@ -123,6 +123,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/incidents", get(incidents))
         .route("/api/incidents/{id}", get(incident))
         .route("/api/services/{name}", get(service))
+        .route("/api/services/{name}/operations", get(operations))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&app), authorize));
     Router::new()
         .route(
@@ -228,6 +229,18 @@ async fn service(
         let from = api::minute_param("from", params.get("from").map(String::as_str))?;
         let to = api::minute_param("to", params.get("to").map(String::as_str))?;
         api::service(&app.store, &name, (from, to), app.expiry)
+    })
+    .await
+}
+
+async fn operations(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Query(params): Params,
+) -> Response {
+    read(app, move |app| {
+        let at = api::minute_param("at", params.get("at").map(String::as_str))?;
+        api::operations(&app.store, &name, at)
     })
     .await
 }

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use aiops_models::service_model::TrainingRow;
 
 use crate::error::{Error, Result};
+use crate::features::OperationRow;
 use crate::graph::EdgeWindow;
 use crate::score::Incident;
-use crate::sink::postgres::{edge_minutes, load_edges, load_incidents, server_of};
-use crate::sink::read_json_lines;
+use crate::sink::postgres::{edge_minutes, load_edges, load_incidents, load_operations, server_of};
 use crate::sink::stored::{is_database_url, load_rows};
+use crate::sink::{read_json_lines, read_operation_rows};
 use crate::time::Pane;
 
 /// Where the console reads.
@@ -82,6 +83,14 @@ impl Store {
             // A job that has not completed its first file yet: no rows, not a failure.
             Err(Error::Config(message)) if message.starts_with("no Parquet files") => Ok(vec![]),
             Err(error) => Err(error),
+        }
+    }
+
+    /// The operation rows of the service `service` (a key) in the minutes `minutes`.
+    pub fn operations(&self, service: &str, minutes: Range<Pane>) -> Result<Vec<OperationRow>> {
+        match self {
+            Store::Files(dir) => read_operation_rows(dir, service, minutes),
+            Store::Postgres(url) => load_operations(url, service, minutes),
         }
     }
 

@@ -31,7 +31,7 @@ use crate::stats::Stats;
 pub use graph::{edge_minutes, load_edges, load_incidents, GraphRecord, GraphStore};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
-pub use operations::OperationStore;
+pub use operations::{load_operations, OperationStore};
 pub use pane_state::{LogPaneStore, PaneStore, StoredPane};
 pub use partitions::{horizon_us, Dropped};
 

@@ -11,7 +11,7 @@ use super::{db_error, Connection, Dropped};
 use crate::config::PostgresConfig;
 use crate::error::Result;
 use crate::features::OperationRow;
-use crate::record::key_parts;
+use crate::record::{key_parts, service_key};
 use crate::sink::ClosedStore;
 use crate::time::{pane_start_ns, Pane};
 
@@ -117,4 +117,44 @@ pub fn delete_older_than(
         name: "operation_features".to_string(),
         rows: rows as i64,
     }))
+}
+
+/// The rows of `operation_features` of the service `service` (a key) in the minutes `minutes`,
+/// oldest first.
+pub fn load_operations(
+    url: &str,
+    service: &str,
+    minutes: std::ops::Range<Pane>,
+) -> Result<Vec<OperationRow>> {
+    let mut client = super::connect(url)?;
+    let server = super::server_of(url);
+    let (name, environment) = key_parts(service);
+    let rows = client
+        .query(
+            "SELECT (extract(epoch FROM time) / 60)::bigint, operation, calls, errors, p50_ms, \
+             p95_ms, p99_ms, merged_operations FROM operation_features \
+             WHERE service_name = $1 AND environment = $2 AND time >= $3 AND time < $4 \
+             ORDER BY time, operation",
+            &[
+                &name,
+                &environment,
+                &pane_time(minutes.start),
+                &pane_time(minutes.end),
+            ],
+        )
+        .map_err(|e| db_error(format!("reading operation_features on {server}"), &e))?;
+    Ok(rows
+        .iter()
+        .map(|row| OperationRow {
+            service: service_key(name, environment),
+            pane: row.get::<_, i64>(0).max(0) as Pane,
+            operation: row.get(1),
+            calls: row.get(2),
+            errors: row.get(3),
+            p50_ms: row.get(4),
+            p95_ms: row.get(5),
+            p99_ms: row.get(6),
+            merged_operations: row.get::<_, i32>(7).max(0) as u32,
+        })
+        .collect())
 }

@@ -214,6 +214,13 @@ async function incidentView(id) {
       charts.append(el("p", { class: "muted" }, `${service}: ${error.message}`));
     }
   }
+  const cause = latest.root_cause;
+  let operations = el("p", { class: "muted" }, "No root cause.");
+  if (cause) {
+    try { operations = await operationsTable(cause, incident.opened); } catch (error) {
+      operations = el("p", { class: "muted" }, error.message);
+    }
+  }
   show(el("h2", {}, incident.incident_id),
     el("p", {}, `Opened ${minuteText(incident.opened)}, last anomalous minute `,
       `${minuteText(incident.last_minute)}. Root cause: `,
@@ -221,8 +228,25 @@ async function incidentView(id) {
       latest.environment ? ` (environment ${latest.environment})` : ""),
     el("h3", {}, "Ranked candidates"), candidates,
     el("h3", {}, "Every method's top services"), rankings,
+    el("h3", {}, `${cause || "Root cause"}'s operations when it opened (usual: median of the 15 minutes before)`),
+    operations,
     el("h3", {}, "Affected services on the map"), el("div", { class: "map" }, drawMap(graph, focus)),
     el("h3", {}, "Anomaly scores over the incident"), charts);
+}
+
+// A service's operations at a minute beside their baseline, the most changed first.
+async function operationsTable(service, at) {
+  const data = await api(`/api/services/${encodeURIComponent(service)}/operations?at=${at}`);
+  const number = (v, digits) => (v === null || v === undefined ? "-" : Number(v).toFixed(digits));
+  const rows = data.operations.map((o) => el("tr", { "data-operation": o.operation },
+    el("td", {}, o.operation), el("td", {}, number(o.calls, 0)), el("td", {}, number(o.baseline_calls, 0)),
+    el("td", {}, number(o.error_rate * 100, 1) + "%"), el("td", {}, number(o.baseline_error_rate * 100, 1) + "%"),
+    el("td", {}, number(o.p95_ms, 1)), el("td", {}, number(o.baseline_p95_ms, 1)),
+    el("td", {}, number(o.change, 2))));
+  return el("table", { class: "operations" }, el("tr", {}, el("th", {}, "operation"),
+    el("th", {}, "calls"), el("th", {}, "usual calls"), el("th", {}, "errors"),
+    el("th", {}, "usual errors"), el("th", {}, "p95 ms"), el("th", {}, "usual p95 ms"),
+    el("th", {}, "change")), ...rows);
 }
 
 // A line chart with a point per minute; gaps where a value is missing.
@@ -266,10 +290,16 @@ async function serviceView(name, query) {
   }
   const link = (s) => el("a", { href: "#/service/" + encodeURIComponent(s) + "?to=" + data.to }, s);
   const list = (names) => names.length ? names.flatMap((s, i) => i ? [", ", link(s)] : [link(s)]) : ["none"];
+  let operations;
+  try { operations = await operationsTable(name, data.to); } catch (error) {
+    operations = el("p", { class: "muted" }, error.message);
+  }
   show(el("h2", {}, name),
     el("p", { class: "muted" }, `${minuteText(data.from)} to ${minuteText(data.to)}, ${data.times.length} minutes`),
     el("p", { id: "callers" }, "Called by: ", ...list(data.callers)),
-    el("p", { id: "callees" }, "Calls: ", ...list(data.callees)), charts);
+    el("p", { id: "callees" }, "Calls: ", ...list(data.callees)), charts,
+    el("h3", {}, `Operations at ${minuteText(data.to)} (usual: median of the 15 minutes before)`),
+    operations);
 }
 
 async function render() {
