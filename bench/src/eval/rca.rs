@@ -6,7 +6,8 @@
 //! nezha-trainticket, RCA is triggered at the minute after the labelled injection minute (the
 //! published protocol assumes the fault time is known), or with `live` as on the simulator.
 //! Judged live, the report adds each fault type's detection delay and the incidents opened
-//! away from every fault (false incidents per quiet hour). The job runs unchanged (decode →
+//! away from every fault (false incidents per quiet hour), and judges the same incidents
+//! again by their root cause a minute after the first update (a revised alert). The job runs unchanged (decode →
 //! features → graph → detection → RCA) on a data directory; every method's top 5 is read from
 //! the incidents it wrote.
 
@@ -113,7 +114,7 @@ pub fn run(options: &RcaOptions, progress: &dyn Progress) -> Result<Report> {
                 .into(),
         ));
     }
-    let (dataset, (outcomes, quiet)) = match options.dataset {
+    let (dataset, (outcomes, revised, quiet)) = match options.dataset {
         RcaDataset::Simulator => ("simulator", simulator_outcomes(options, progress)?),
         RcaDataset::NezhaTrainticket => ("nezha-trainticket", nezha_outcomes(options, progress)?),
     };
@@ -143,8 +144,24 @@ pub fn run(options: &RcaOptions, progress: &dyn Progress) -> Result<Report> {
     if let Some(quiet) = &quiet {
         text += &live_lines(&outcomes, quiet);
     }
+    let revised_tables = revised.as_ref().map(|revised| {
+        let name = format!("{name}-revised-{REVISED_AFTER}m");
+        accuracy::tables(&name, revised, &as_strs(&methods), published)
+    });
+    if let (Some(tables), Some(revised)) = (&revised_tables, &revised) {
+        let _ = writeln!(
+            text,
+            "\nThe same incidents judged by their root cause {REVISED_AFTER} minute after the \
+             first update (what a revised alert says):\n"
+        );
+        for table in tables.iter().take(1) {
+            let _ = writeln!(text, "{}", table.render());
+        }
+        text += &detection_line(revised);
+    }
     let json = serde_json::json!({
         "dataset": name, "tables": tables, "outcomes": outcomes, "false_incidents": quiet,
+        "revised_tables": revised_tables, "revised_outcomes": revised,
     });
     Ok(Report { name, text, json })
 }
@@ -283,12 +300,18 @@ fn cross_validate(
 }
 
 /// Per-case outcomes and, when the detector raised the incidents itself, its false ones.
-type Judged = (Vec<Outcome>, Option<FalseIncidents>);
+/// Outcomes as judged, as judged a minute later (live only), and the false incidents (live).
+type Judged = (Vec<Outcome>, Option<Vec<Outcome>>, Option<FalseIncidents>);
+
+/// Live, the root cause is also judged as it stood this many minutes after the first update:
+/// what a revised alert says (the job re-ranks every minute and the notifier replaces an alert
+/// whose root cause changed).
+const REVISED_AFTER: i64 = 1;
 
 fn simulator_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<Judged> {
     let runs: Vec<(Shape, u64)> = simulator_runs(options.seeds);
     progress.start(runs.len() as u64, "simulating");
-    let mut outcomes = Vec::new();
+    let (mut outcomes, mut revised) = (Vec::new(), Vec::new());
     let mut quiet = FalseIncidents::default();
     for (shape, seed) in runs {
         progress.message(format!("{shape:?} seed {seed}"));
@@ -301,12 +324,14 @@ fn simulator_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<J
         let name = format!("{shape:?}-seed{seed}").to_lowercase();
         let job = JobOptions::new(config, "eval");
         let run = incidents_of(job, options.keep.as_deref(), &name)?;
-        outcomes.extend(accuracy::judge(
-            &cases,
-            &run.incidents,
-            &as_strs(&options.methods()),
-            Pick::FirstWithin(duration),
-        ));
+        let methods = options.methods();
+        let judge = |pick| accuracy::judge(&cases, &run.incidents, &as_strs(&methods), pick);
+        outcomes.extend(judge(Pick::FirstWithin(duration)));
+        let after = REVISED_AFTER;
+        revised.extend(judge(Pick::Revised {
+            window: duration,
+            after,
+        }));
         quiet.add(FalseIncidents::of(
             &cases,
             &run.incidents,
@@ -316,7 +341,7 @@ fn simulator_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<J
         progress.step();
     }
     progress.finish();
-    Ok((outcomes, Some(quiet)))
+    Ok((outcomes, Some(revised), Some(quiet)))
 }
 
 /// Nezha is judged by the ranking of the minute after the fault's (the published protocol).
@@ -365,6 +390,13 @@ fn nezha_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<Judge
         false => Pick::At(NEZHA_RANKING_MINUTE),
     };
     let mut outcomes = accuracy::judge(&cases, &run.incidents, &as_strs(&methods), pick);
+    let revised = options.live.then(|| {
+        let pick = Pick::Revised {
+            window: NEZHA_LIVE_WINDOW,
+            after: REVISED_AFTER,
+        };
+        accuracy::judge(&cases, &run.incidents, &as_strs(&methods), pick)
+    });
     if let Some(folds) = options.cross_validate {
         let ranks = cross_validate(options, folds, (&cases, &run.inputs), depth, progress)?;
         for (outcome, rank) in outcomes.iter_mut().zip(ranks) {
@@ -374,5 +406,5 @@ fn nezha_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<Judge
     let quiet = options
         .live
         .then(|| FalseIncidents::of(&cases, &run.incidents, &run.minutes, NEZHA_LIVE_WINDOW));
-    Ok((outcomes, quiet))
+    Ok((outcomes, revised, quiet))
 }

@@ -126,6 +126,15 @@ pub enum Pick {
     /// The update of the fault's minute plus this many minutes (the published setting: RCA is
     /// triggered at a known time).
     At(i64),
+    /// The first update within `window` minutes, as [`Pick::FirstWithin`], then what its
+    /// incident said `after` minutes later (the root cause an alert carries once the job has
+    /// revised it; an incident over by then keeps its last update).
+    Revised {
+        /// As in [`Pick::FirstWithin`].
+        window: i64,
+        /// Minutes after that first update.
+        after: i64,
+    },
 }
 
 /// One case's outcome.
@@ -147,13 +156,25 @@ pub fn judge(cases: &[Case], incidents: &[Incident], methods: &[&str], pick: Pic
         .iter()
         .map(|case| {
             let minute = case.start_minute_us();
-            let chosen = match pick {
-                Pick::FirstWithin(minutes) => by_time
+            let first_within = |minutes: i64| {
+                by_time
                     .iter()
-                    .find(|i| i.time_us >= minute && i.time_us < minute + minutes * MINUTE_US),
+                    .find(|i| i.time_us >= minute && i.time_us < minute + minutes * MINUTE_US)
+            };
+            let chosen = match pick {
+                Pick::FirstWithin(minutes) => first_within(minutes),
                 Pick::At(offset) => by_time
                     .iter()
                     .find(|i| i.time_us == minute + offset * MINUTE_US),
+                Pick::Revised { window, after } => first_within(window).map(|first| {
+                    let until = first.time_us + after * MINUTE_US;
+                    let same = by_time
+                        .iter()
+                        .filter(|i| i.incident_id == first.incident_id);
+                    same.take_while(|i| i.time_us <= until)
+                        .last()
+                        .unwrap_or(first)
+                }),
             };
             let ranks = methods
                 .iter()
@@ -383,6 +404,19 @@ mod tests {
         assert_eq!(fixed[0].ranks["baro"], Some(1));
         let acc = accuracy(&first.iter().collect::<Vec<_>>(), "baro");
         assert_eq!((acc.at(1), acc.at(2)), (0.0, 50.0));
+        // A minute after the first update (11) the incident said "a"; two minutes after, it
+        // was over and its last update (12) stands.
+        for after in [1, 2] {
+            let revised = judge(
+                &cases,
+                &incidents,
+                &["baro"],
+                Pick::Revised { window: 5, after },
+            );
+            assert_eq!(revised[0].ranks["baro"], Some(1), "after {after}");
+            assert_eq!(revised[0].delay_minutes, Some(2));
+            assert_eq!(revised[1].ranks["baro"], None);
+        }
     }
 
     #[test]
