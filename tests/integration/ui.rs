@@ -154,6 +154,12 @@ fn the_api_answers_errors_plainly_and_asks_for_its_token() {
     );
     assert_eq!(get(&addr, "/api/incidents/INC-nope", token).0, 404);
     assert_eq!(get(&addr, "/api/services/nope", token).0, 404);
+    let (status, body) = get(&addr, "/api/services/email?columns=service_name", token);
+    assert_eq!(status, 400, "only numeric feature columns chart: {body}");
+    let (status, body) = get(&addr, "/api/services/email?columns=p95_latency_1m", token);
+    assert_eq!(status, 200, "{body}");
+    let series = body["series"].as_object().unwrap();
+    assert_eq!(series.keys().collect::<Vec<_>>(), ["p95_latency_1m"]);
 
     // The answers agree with one another: every incident's root cause is a node of the map
     // at its last minute, marked as the root cause.

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::store::Store;
 use crate::error::Result;
+use crate::features::row::{ColumnKind, COLUMNS};
 use crate::features::OperationRow;
 use crate::graph::layout::layered;
 use crate::graph::snapshot::live_at;
@@ -50,9 +51,9 @@ pub const PATHS: [(&str, &str); 7] = [
          15 minutes before, the most changed first",
     ),
     (
-        "/api/services/{name}?from=T&to=T",
-        "the service's features per minute (default: the hour before the last minute), its \
-         callers and callees",
+        "/api/services/{name}?from=T&to=T&columns=A,B",
+        "the service's features per minute (default: the hour before the last minute; RED, \
+         resources, anomaly score unless columns names others), its callers and callees",
     ),
 ];
 
@@ -297,14 +298,37 @@ pub fn incident(store: &Store, id: &str) -> std::result::Result<Value, Failure> 
     Ok(entry)
 }
 
+/// The numeric feature columns `requested` names (comma-separated), or [`SERVICE_COLUMNS`].
+fn feature_columns(requested: Option<&str>) -> std::result::Result<Vec<&'static str>, Failure> {
+    let Some(requested) = requested.filter(|r| !r.trim().is_empty()) else {
+        return Ok(SERVICE_COLUMNS.to_vec());
+    };
+    let numeric = COLUMNS.iter().filter(|c| c.kind == ColumnKind::Float64);
+    let numeric: Vec<&'static str> = numeric.map(|c| c.name).collect();
+    requested
+        .split(',')
+        .map(|name| {
+            let name = name.trim();
+            numeric.iter().copied().find(|c| *c == name).ok_or_else(|| {
+                Failure::BadRequest(format!(
+                    "columns: {name:?} is not a numeric column of the feature row"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// `GET /api/services/{name}`: features of `from..=to` (default: the hour before the last
-/// minute), and the callers and callees live at `to`.
+/// minute; `columns` picks numeric columns, default [`SERVICE_COLUMNS`]), and the callers and
+/// callees live at `to`.
 pub fn service(
     store: &Store,
     name: &str,
     range: (Option<Pane>, Option<Pane>),
+    columns: Option<&str>,
     expiry: Pane,
 ) -> std::result::Result<Value, Failure> {
+    let columns = feature_columns(columns)?;
     let last = store.minutes()?.map(|(_, last)| last).unwrap_or(0);
     let to = range.1.unwrap_or(last);
     let from = range.0.unwrap_or(to.saturating_sub(DEFAULT_RANGE_MINUTES));
@@ -315,7 +339,7 @@ pub fn service(
             iso(to)
         )));
     }
-    let rows = store.rows(from..to + 1, &SERVICE_COLUMNS)?;
+    let rows = store.rows(from..to + 1, &columns)?;
     let labels = Labels::of(rows.iter().map(|r| r.service.as_str()));
     let mine: Vec<_> = rows
         .iter()
@@ -341,7 +365,7 @@ pub fn service(
         )));
     }
     let value = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
-    let series: serde_json::Map<String, Value> = SERVICE_COLUMNS
+    let series: serde_json::Map<String, Value> = columns
         .iter()
         .enumerate()
         .map(|(i, column)| {

@@ -228,7 +228,8 @@ async fn service(
     read(app, move |app| {
         let from = api::minute_param("from", params.get("from").map(String::as_str))?;
         let to = api::minute_param("to", params.get("to").map(String::as_str))?;
-        api::service(&app.store, &name, (from, to), app.expiry)
+        let columns = params.get("columns").map(String::as_str);
+        api::service(&app.store, &name, (from, to), columns, app.expiry)
     })
     .await
 }

@@ -206,10 +206,21 @@ async function incidentView(id) {
   if (latest.root_cause) focus.add(latest.root_cause);
   const charts = el("div", { class: "charts", id: "timeline" });
   const from = shift(incident.opened, -15), to = shift(incident.last_minute, 5);
+  // Each affected service's most anomalous feature (its first "feature z=..." evidence), and
+  // its anomaly score.
+  const evidence = {};
+  for (const c of latest.candidates) {
+    const z = c.evidence.find((e) => / z=/.test(e) && !e.startsWith("log"));
+    if (z) evidence[c.service] = z.split(" ")[0];
+  }
   for (const service of [...focus].slice(0, 6)) {
+    const columns = [evidence[service], "anomaly_score"].filter(Boolean);
     try {
-      const data = await api(`/api/services/${encodeURIComponent(service)}?from=${from}&to=${to}`);
-      charts.append(chart(`${service}: anomaly score`, data.times, data.series.anomaly_score));
+      const data = await api(`/api/services/${encodeURIComponent(service)}?from=${from}&to=${to}` +
+        `&columns=${columns.join(",")}`);
+      for (const column of columns) {
+        charts.append(chart(`${service}: ${column}`, data.times, data.series[column]));
+      }
     } catch (error) {
       charts.append(el("p", { class: "muted" }, `${service}: ${error.message}`));
     }
@@ -231,7 +242,8 @@ async function incidentView(id) {
     el("h3", {}, `${cause || "Root cause"}'s operations when it opened (usual: median of the 15 minutes before)`),
     operations,
     el("h3", {}, "Affected services on the map"), el("div", { class: "map" }, drawMap(graph, focus)),
-    el("h3", {}, "Anomaly scores over the incident"), charts);
+    el("h3", {}, "The most anomalous feature and the anomaly score of each affected service"),
+    charts);
 }
 
 // A service's operations at a minute beside their baseline, the most changed first.
