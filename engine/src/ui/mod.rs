@@ -39,7 +39,7 @@ const SCRIPT: &str = include_str!("assets/app.js");
 const STYLE: &str = include_str!("assets/style.css");
 
 /// What the console serves from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UiConfig {
     /// Where to listen, e.g. `127.0.0.1:9465` (port 0: any free port).
     pub addr: String,
