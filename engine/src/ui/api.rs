@@ -58,7 +58,7 @@ pub const PATHS: [(&str, &str); 7] = [
 ];
 
 /// Minutes before T an operation's baseline covers.
-const OPERATION_BASELINE_MINUTES: Pane = 15;
+pub const OPERATION_BASELINE_MINUTES: Pane = 15;
 
 /// The feature columns a service page charts.
 pub const SERVICE_COLUMNS: [&str; 7] = [
