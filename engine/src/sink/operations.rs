@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::parquet::write_batch;
-use super::parquet_read::{column, read_columns};
+use super::parquet_read::{column, parquet_files, read_columns};
 use super::postgres::OperationStore;
 use super::ClosedStore;
 use crate::error::{Error, Result};
@@ -80,14 +80,10 @@ pub fn read_operation_rows(
     minutes: std::ops::Range<Pane>,
 ) -> Result<Vec<OperationRow>> {
     let dir = data_dir.join("operations");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    if !dir.is_dir() {
         return Ok(Vec::new());
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    files.sort();
+    }
+    let files = parquet_files(&dir)?;
     let mut rows = Vec::new();
     let names = operation_schema();
     let names = names.fields().iter().map(|f| f.name().as_str());

@@ -21,13 +21,20 @@ pub fn feature_files(dir: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
     } else {
         dir.to_path_buf()
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::io(&dir, e))?
+    let files = parquet_files(&dir)?;
+    Ok((dir, files))
+}
+
+/// The `*.parquet` files of `dir`, sorted by name (files still being written are hidden
+/// `.tmp` files and not listed).
+pub fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|x| x == "parquet"))
         .collect();
     files.sort();
-    Ok((dir, files))
+    Ok(files)
 }
 
 /// A Parquet error about `path`.

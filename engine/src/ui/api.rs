@@ -126,6 +126,12 @@ impl Labels {
         Labels { within }
     }
 
+    /// Whether `name` (as a page or script gives it) names the service `key`: its label, or its
+    /// plain name.
+    fn names(&self, key: &str, name: &str) -> bool {
+        self.label(key) == name || key_parts(key).0 == name
+    }
+
     fn label(&self, key: &str) -> String {
         match &self.within {
             Some(environment) => label_within(key, environment).into_owned(),
@@ -343,10 +349,10 @@ pub fn service(
     let labels = Labels::of(rows.iter().map(|r| r.service.as_str()));
     let mine: Vec<_> = rows
         .iter()
-        .filter(|r| labels.label(&r.service) == name || key_parts(&r.service).0 == name)
+        .filter(|r| labels.names(&r.service, name))
         .collect();
     let edges = live_at(store.edges(to.saturating_sub(expiry), to)?, to, expiry);
-    let named = |key: &str| labels.label(key) == name || key_parts(key).0 == name;
+    let named = |key: &str| labels.names(key, name);
     let callers: BTreeSet<String> = edges
         .iter()
         .filter(|e| named(&e.callee))
@@ -397,7 +403,7 @@ pub fn operations(
     let Some(key) = rows
         .iter()
         .map(|r| r.service.as_str())
-        .find(|k| labels.label(k) == name || key_parts(k).0 == name)
+        .find(|k| labels.names(k, name))
     else {
         return Err(Failure::NotFound(format!(
             "no service {name:?} at {}",

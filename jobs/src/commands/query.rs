@@ -99,13 +99,7 @@ async fn register_operations(context: &SessionContext, data_dir: &Path) -> anyho
 
 /// Whether `dir` holds a Parquet file.
 fn has_parquet(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-        })
-        .unwrap_or(false)
+    aiops_engine::sink::parquet_read::parquet_files(dir).is_ok_and(|files| !files.is_empty())
 }
 
 /// The reader of stdout went away (`aiops query ... | head`): not a failure of the query.
