@@ -515,12 +515,15 @@ fn models(out: &mut String, stats: &Stats) {
 
 fn answer(mut stream: TcpStream, stats: &Stats) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    // The request line may arrive in pieces: read until its end (or 1 KiB, or the timeout).
-    let (mut request, mut read) = ([0u8; 1024], 0);
-    while read < request.len() && !request[..read].windows(2).any(|w| w == b"\r\n") {
-        match stream.read(&mut request[read..])? {
-            0 => break,
-            n => read += n,
+    // Read the whole request head (it may arrive in pieces; up to 16 KiB or the timeout): a
+    // socket closed with request bytes still unread is reset, and the reset can cut off the
+    // answer before the client has read it.
+    let (mut request, mut read) = (vec![0u8; 16 * 1024], 0);
+    while read < request.len() && !request[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut request[read..]) {
+            // A client that sent its request line but no blank line is answered at the timeout.
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
         }
     }
     let (status, content_type, body) = route(&request[..read], stats);
