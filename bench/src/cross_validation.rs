@@ -159,7 +159,7 @@ mod tests {
                     service: service.to_string(),
                     deviations: vec![latency, errors],
                     anomalous: true,
-                    notes: Vec::new(),
+                    ..Default::default()
                 }
             })
             .collect();

@@ -29,7 +29,7 @@ fn window(services: usize) -> (CallGraph, Vec<ServiceEvidence>) {
                 })
                 .collect(),
             anomalous: i % 40 == 7,
-            notes: Vec::new(),
+            ..Default::default()
         })
         .collect();
     (CallGraph::new(&edges, std::iter::empty::<&str>()), evidence)

@@ -66,13 +66,19 @@ impl Spot {
     }
 
     fn refit(&mut self) {
+        self.threshold = self.threshold_at(self.risk);
+    }
+
+    /// The score a normal one exceeds with probability `risk` under the fitted tail (the
+    /// threshold is this at [`Spot::risk`]).
+    pub fn threshold_at(&self, risk: f64) -> f64 {
         let (gamma, sigma) = fit_gpd(&self.peaks);
-        let ratio = self.risk * self.seen as f64 / self.peaks.len() as f64;
-        self.threshold = if gamma.abs() < 1e-9 {
+        let ratio = risk * self.seen as f64 / self.peaks.len() as f64;
+        if gamma.abs() < 1e-9 {
             self.initial - sigma * ratio.ln()
         } else {
             self.initial + sigma / gamma * (ratio.powf(-gamma) - 1.0)
-        };
+        }
     }
 
     /// Judges one streamed score: `true` when it reaches the threshold (not learned from);

@@ -72,6 +72,9 @@ pub struct DetectionConfig {
     pub history_minutes: usize,
     /// Minutes of history needed before a feature is scored.
     pub min_history_minutes: usize,
+    /// False incidents an hour the whole fleet may open: the bar a flagged service must reach
+    /// to open or extend an incident is fitted to it online (`score::fleet`); 0 turns it off.
+    pub alarms_per_hour: f64,
 }
 
 /// `[models]`: learned detectors scoring beside the robust one.

@@ -80,6 +80,11 @@ impl Detector {
             .as_deref()
             .is_some_and(|t| WORKLOAD.contains(&t));
         evidence.anomalous = anomalous && !workload;
+        // -log2(1 - score) is 1 at the combination's threshold of 0.5, as the robust level.
+        evidence.level = match workload {
+            true => 0.0,
+            false => -(1.0 - combined).max(f64::MIN_POSITIVE).log2(),
+        };
     }
 
     /// Scores `row` against its service's history, then adds it to that history. Sets
@@ -111,6 +116,7 @@ impl Detector {
                 .flatten()
                 .map(|moved| format!("log: {moved}"))
                 .collect(),
+            level: 0.0,
         };
         if evidence.deviations.is_empty() {
             self.apply_model(row, &mut evidence);
@@ -129,7 +135,8 @@ impl Detector {
         evidence
             .deviations
             .retain(|d| !WORKLOAD.contains(&d.feature.as_str()));
-        evidence.anomalous = evidence.strength() >= self.config.threshold;
+        evidence.level = evidence.strength() / self.config.threshold;
+        evidence.anomalous = evidence.level >= 1.0;
         self.apply_model(row, &mut evidence);
         evidence
     }
@@ -168,6 +175,7 @@ mod tests {
             threshold: 5.0,
             history_minutes: 30,
             min_history_minutes: 10,
+            alarms_per_hour: 1.0,
         }
     }
 

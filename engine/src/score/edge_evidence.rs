@@ -180,7 +180,8 @@ impl EdgeBaselines {
             let Some(z) = median(&mut zs) else {
                 continue;
             };
-            let flagged = z.abs() >= self.detection.threshold;
+            let level = z.abs() / self.detection.threshold;
+            let flagged = level >= 1.0;
             let deviation = Deviation {
                 feature: feature.to_string(),
                 z,
@@ -188,6 +189,7 @@ impl EdgeBaselines {
             match evidence.iter_mut().find(|e| e.service == service) {
                 Some(own) => {
                     own.anomalous |= flagged;
+                    own.level = own.level.max(level);
                     own.deviations.push(deviation);
                 }
                 None => evidence.push(ServiceEvidence {
@@ -195,6 +197,7 @@ impl EdgeBaselines {
                     anomalous: flagged,
                     notes: Vec::new(),
                     deviations: vec![deviation],
+                    level,
                 }),
             }
         }
@@ -217,6 +220,7 @@ mod tests {
             threshold: 5.0,
             history_minutes: 30,
             min_history_minutes: 3,
+            alarms_per_hour: 1.0,
         })
     }
 

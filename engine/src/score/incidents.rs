@@ -17,6 +17,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::StreamVec;
 
 use super::edge_evidence::EdgeBaselines;
+use super::fleet::FleetGate;
 use crate::config::{DetectionConfig, RcaConfig, RcaMethod};
 use crate::error::{Error, Result};
 use crate::graph::snapshot::live_at;
@@ -95,6 +96,17 @@ impl RankingInput {
 /// Where recorded ranking inputs go: the job passes a JSON-lines side output of its sinks.
 pub type Recorder = Box<dyn FnMut(&RankingInput) -> Result<()>>;
 
+/// The open incident.
+#[derive(Debug, Clone)]
+struct Open {
+    id: String,
+    opened_us: i64,
+    /// Its last minute with an anomalous member.
+    last: Pane,
+    /// Services that reached the fleet's bar in one of its minutes.
+    members: BTreeSet<String>,
+}
+
 /// Worker 0's incident state and rankers.
 pub struct IncidentTracker {
     /// Where ranking inputs are recorded, if they are.
@@ -102,8 +114,9 @@ pub struct IncidentTracker {
     primary: Box<dyn RootCauseRanker>,
     others: Vec<Box<dyn RootCauseRanker>>,
     top_k: usize,
-    open: Option<(String, i64, Pane)>,
+    open: Option<Open>,
     triggers: BTreeSet<Pane>,
+    gate: FleetGate,
     edges: EdgeBaselines,
     static_edges: Vec<CallEdge>,
     /// Edges of the last minutes, for the live graph the rankers see.
@@ -138,6 +151,7 @@ impl IncidentTracker {
             top_k: config.top_k.max(1),
             open: None,
             triggers: BTreeSet::new(),
+            gate: FleetGate::new(detection.alarms_per_hour),
             edges: EdgeBaselines::new(detection.clone()),
             static_edges: Vec::new(),
             recent: BTreeMap::new(),
@@ -206,8 +220,9 @@ impl IncidentTracker {
         self
     }
 
-    /// The incident update for minute `pane`, if any service is anomalous in it or the minute
-    /// is a trigger. Minutes must come in increasing order.
+    /// The incident update for minute `pane`, if a service reaches the fleet's bar in it
+    /// ([`FleetGate`]), a member of the open incident is still anomalous, or the minute is a
+    /// trigger. Minutes must come in increasing order.
     pub fn observe(
         &mut self,
         pane: Pane,
@@ -218,31 +233,52 @@ impl IncidentTracker {
         if self
             .open
             .as_ref()
-            .is_some_and(|(_, _, last)| pane.saturating_sub(last + 1) > GAP_MINUTES)
+            .is_some_and(|open| pane.saturating_sub(open.last + 1) > GAP_MINUTES)
         {
             self.open = None;
         }
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         self.edges.add_evidence(pane, &edges, &mut evidence);
         let live = self.live_edges(pane, edges);
+        let bar = self.gate.bar(pane, &evidence);
+        let alarming: BTreeSet<String> = evidence
+            .iter()
+            .filter(|e| e.anomalous && e.level >= bar)
+            .map(|e| e.service.clone())
+            .collect();
+        let members_anomalous = self.open.as_ref().is_some_and(|open| {
+            evidence
+                .iter()
+                .any(|e| e.anomalous && open.members.contains(&e.service))
+        });
+        let triggered = self.triggers.contains(&pane);
+        if alarming.is_empty() && !members_anomalous && !triggered {
+            return None;
+        }
+        let time_us = (pane_start_ns(pane) / 1_000) as i64;
+        if !alarming.is_empty() || members_anomalous {
+            let open = self.open.get_or_insert_with(|| Open {
+                id: incident_id(time_us),
+                opened_us: time_us,
+                last: pane,
+                members: BTreeSet::new(),
+            });
+            open.last = pane;
+            open.members.extend(alarming);
+            affected_only(&mut evidence, &open.members, &live);
+        }
         let mut anomalous: Vec<String> = evidence
             .iter()
             .filter(|e| e.anomalous)
             .map(|e| e.service.clone())
             .collect();
-        if anomalous.is_empty() && !self.triggers.contains(&pane) {
-            return None;
-        }
         anomalous.sort();
         evidence.sort_by(|a, b| a.service.cmp(&b.service));
-        let time_us = (pane_start_ns(pane) / 1_000) as i64;
-        let (incident_id, opened_us, _) = self
-            .open
-            .get_or_insert_with(|| (incident_id(time_us), time_us, pane))
-            .clone();
-        if let Some(open) = self.open.as_mut() {
-            open.2 = pane;
-        }
+        // A trigger outside an incident ranks with every flagged service, as before the gate.
+        let (incident_id, opened_us) = match &self.open {
+            Some(open) => (open.id.clone(), open.opened_us),
+            None => (incident_id(time_us), time_us),
+        };
         let call_edges = call_edges(&live, &self.static_edges, &evidence);
         let graph = CallGraph::new(&call_edges, evidence.iter().map(|e| e.service.as_str()));
         let mut candidates = self.primary.rank(&graph, &evidence);
@@ -326,6 +362,39 @@ impl IncidentTracker {
         if let Err(error) = recorder(&input) {
             tracing::error!(%error, "cannot record the ranking input");
         }
+    }
+}
+
+/// Keeps the flag of members and of flagged services connected to a member through flagged
+/// services (callers or callees, in the live graph): the incident's symptoms. A flagged
+/// service elsewhere is one of the fleet's ordinary outliers and not the incident's evidence.
+fn affected_only(
+    evidence: &mut [ServiceEvidence],
+    members: &BTreeSet<String>,
+    live: &[EdgeWindow],
+) {
+    let flagged: HashSet<&str> = evidence
+        .iter()
+        .filter(|e| e.anomalous)
+        .map(|e| e.service.as_str())
+        .collect();
+    let mut affected: HashSet<&str> = members.iter().map(String::as_str).collect();
+    let mut frontier: Vec<&str> = affected.iter().copied().collect();
+    while let Some(service) = frontier.pop() {
+        for edge in live {
+            let other = match (edge.caller == service, edge.callee == service) {
+                (true, _) => edge.callee.as_str(),
+                (_, true) => edge.caller.as_str(),
+                _ => continue,
+            };
+            if flagged.contains(other) && affected.insert(other) {
+                frontier.push(other);
+            }
+        }
+    }
+    let affected: HashSet<String> = affected.into_iter().map(str::to_string).collect();
+    for e in evidence.iter_mut() {
+        e.anomalous &= affected.contains(&e.service);
     }
 }
 
@@ -419,6 +488,7 @@ mod tests {
             }],
             anomalous: z >= 5.0,
             notes: Vec::new(),
+            level: z.abs() / 5.0,
         }
     }
 
@@ -434,6 +504,7 @@ mod tests {
             threshold: 5.0,
             history_minutes: 30,
             min_history_minutes: 3,
+            alarms_per_hour: 1.0,
         }
     }
 
@@ -501,6 +572,52 @@ mod tests {
         );
         assert_eq!(input.key_of("cache"), "cache");
         assert_eq!(input.key_of("gone"), "gone");
+    }
+
+    /// A minute of 2,000 healthy services whose |z| are 5 × Exponential(1) / 5 (0.7 % of rows,
+    /// 13 a minute, are flagged), and a faulty `db` (z `fault`, 0 for none) called by `front`.
+    fn fleet_minute(
+        rng: &mut impl rand::Rng,
+        pane: Pane,
+        fault: f64,
+    ) -> (Vec<ServiceEvidence>, Vec<EdgeWindow>) {
+        let mut minute: Vec<ServiceEvidence> = (0..2_000)
+            .map(|i| evidence(&format!("s{i}"), -(1.0 - rng.random::<f64>()).ln()))
+            .collect();
+        let mut edges = vec![edge(pane, "front", "s1")];
+        if fault > 0.0 {
+            minute.extend([evidence("db", fault), evidence("front", 6.0)]);
+            edges.push(edge(pane, "front", "db"));
+        }
+        (minute, edges)
+    }
+
+    #[test]
+    fn at_fleet_scale_ordinary_outliers_open_nothing_and_a_fault_gets_its_own_incident() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut tracker = tracker();
+        let mut opened = Vec::new();
+        for pane in 0..180 {
+            let fault = match pane {
+                100..105 => 40.0,
+                _ => 0.0,
+            };
+            let (evidence, edges) = fleet_minute(&mut rng, pane, fault);
+            if let Some(incident) = tracker.observe(pane, evidence, edges) {
+                opened.push((pane, incident));
+            }
+        }
+        let after_fit: Vec<_> = opened.iter().filter(|(pane, _)| *pane >= 60).collect();
+        let panes: Vec<Pane> = after_fit.iter().map(|(pane, _)| *pane).collect();
+        assert_eq!(panes, [100, 101, 102, 103, 104], "only the fault's minutes");
+        let (_, first) = after_fit[0];
+        assert_eq!(first.root_cause.as_deref(), Some("db"));
+        assert_eq!(
+            first.anomalous_services,
+            ["db", "front"],
+            "the fleet's other flagged rows are not the incident's"
+        );
     }
 
     #[test]

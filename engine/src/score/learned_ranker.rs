@@ -148,7 +148,7 @@ mod tests {
                     z,
                 }],
                 anomalous: z > 3.0,
-                notes: Vec::new(),
+                ..Default::default()
             })
             .collect();
         (edges, evidence)

@@ -9,6 +9,7 @@
 pub mod annotate;
 pub mod detect;
 pub mod edge_evidence;
+pub mod fleet;
 pub mod incidents;
 pub mod inputs;
 pub mod learned;

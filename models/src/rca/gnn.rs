@@ -542,7 +542,7 @@ mod tests {
                         z,
                     }],
                     anomalous,
-                    notes: Vec::new(),
+                    ..Default::default()
                 }
             })
             .collect();

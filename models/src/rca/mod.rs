@@ -42,6 +42,11 @@ pub struct ServiceEvidence {
     // recorded before the field existed).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The detector's score in units of its own threshold: at 1 or above the service is
+    /// flagged (`anomalous`, unless what moved was only its traffic); 0 when not scored.
+    /// Incidents compare it with the fleet's threshold (engine `score::fleet`).
+    #[serde(default)]
+    pub level: f64,
 }
 
 impl ServiceEvidence {
@@ -137,6 +142,7 @@ pub(crate) mod fixtures {
                 }],
                 anomalous: *z >= 3.0,
                 notes: Vec::new(),
+                level: z.abs() / 3.0,
             })
             .collect()
     }

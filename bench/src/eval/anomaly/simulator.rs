@@ -10,6 +10,8 @@ use aiops_engine::config::{Combine, Shape};
 use aiops_engine::job;
 use aiops_engine::job::offline::{run_config_into, simulation};
 use aiops_engine::score::inputs::{input_floors, model_inputs};
+use aiops_engine::score::Incident;
+use aiops_engine::sink::read_json_lines;
 use aiops_engine::sink::stored::load_rows;
 use aiops_models::fit::{fit, ModelSpec, TrainingSet};
 use aiops_models::iforest::IsolationForestConfig;
@@ -19,11 +21,15 @@ use aiops_models::neighbours::NeighbourConfig;
 use aiops_models::service_model::service_count;
 use aiops_models::threshold::{ThresholdRule, DEFAULT_ALARMS_PER_HOUR};
 
+use serde::Serialize;
+
 use super::AnomalyOptions;
 use crate::datasets::simulator::fault_spans;
+use crate::datasets::{self, Case, MINUTE_US};
 use crate::error::{Error, Result};
 use crate::eval::{run_dir, simulator_runs, Report};
 use crate::progress::Progress;
+use crate::scoring::accuracy::{self, FalseIncidents, Pick};
 use crate::scoring::detection::{self, FaultOutcome, MinuteCounts};
 
 /// Which trained models a simulator detector setting loads.
@@ -144,29 +150,107 @@ impl TrainedDirs {
     }
 }
 
-/// One detector setting on one simulated fleet: its per-fault outcomes and minute counts.
+/// What one detector setting did on simulated fleets, by minute and by incident.
+#[derive(Debug, Clone, Default)]
+struct Judged {
+    outcomes: Vec<FaultOutcome>,
+    minutes: MinuteCounts,
+    incidents: IncidentCounts,
+}
+
+/// One detector setting on one simulated fleet: its per-fault outcomes, minute counts and
+/// incidents.
 fn judge_setting(
     options: &AnomalyOptions,
     (shape, seed): (Shape, u64),
     (models, combine): (Option<&Path>, Combine),
-) -> Result<(Vec<FaultOutcome>, MinuteCounts)> {
+) -> Result<Judged> {
     let mut config = simulation(shape, seed, options.services, START, options.hours)?;
     if let Some(dir) = models {
         config.models.dir = Some(dir.to_path_buf());
         config.models.combine = combine;
     }
-    let faults = fault_spans(&job::simulator(&config, 0)?);
+    let simulator = job::simulator(&config, 0)?;
+    let (faults, cases) = (
+        fault_spans(&simulator),
+        datasets::simulator::cases(&simulator),
+    );
+    let window = config.simulator.fault_duration_minutes as i64;
+    let method = config.rca.method.name().to_string();
     let (dir, _temporary) = run_dir(None, "")?;
     run_config_into(config, BTreeSet::new(), &dir)?;
     let flags = detection::read_flags(&dir)?;
+    let incidents: Vec<Incident> = read_json_lines(&dir.join("incidents"))?;
     let start_us = chrono::DateTime::parse_from_rfc3339(START)
         .map_err(|e| Error::Config(format!("{START}: {e}")))?
         .timestamp_micros();
-    Ok(detection::judge(
-        &faults,
-        &flags,
-        start_us + WARM_UP_MINUTES * 60_000_000,
-    ))
+    let judged_from = start_us + WARM_UP_MINUTES * 60_000_000;
+    let judged: Vec<Case> = cases
+        .into_iter()
+        .filter(|c| c.start_us >= judged_from)
+        .collect();
+    let (outcomes, minutes) = detection::judge(&faults, &flags, judged_from);
+    let after_warm_up: BTreeSet<i64> = flags.minutes.range(judged_from..).copied().collect();
+    let incidents = IncidentCounts::of(&judged, &incidents, &after_warm_up, window, &method);
+    Ok(Judged {
+        outcomes,
+        minutes,
+        incidents,
+    })
+}
+
+/// Incidents against faults, as an on-call engineer meets them: a fault is caught when an
+/// incident update falls in its window, has its own incident when no earlier fault's first
+/// incident is that one, and is ranked right when that first update names its service first.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct IncidentCounts {
+    faults: usize,
+    caught: usize,
+    own: usize,
+    first_right: usize,
+    false_incidents: FalseIncidents,
+}
+
+impl IncidentCounts {
+    fn of(
+        cases: &[Case],
+        incidents: &[Incident],
+        minutes: &BTreeSet<i64>,
+        window: i64,
+        method: &str,
+    ) -> Self {
+        let first = accuracy::judge(cases, incidents, &[method], Pick::FirstWithin(window));
+        let mut by_time: Vec<&Incident> = incidents.iter().collect();
+        by_time.sort_by_key(|i| i.time_us);
+        let mut claimed = BTreeSet::new();
+        let mut counts = IncidentCounts {
+            faults: cases.len(),
+            false_incidents: FalseIncidents::of(cases, incidents, minutes, window),
+            ..Default::default()
+        };
+        for (case, outcome) in cases.iter().zip(&first) {
+            let Some(delay) = outcome.delay_minutes else {
+                continue;
+            };
+            counts.caught += 1;
+            let minute = case.start_minute_us() + delay * MINUTE_US;
+            let id = by_time
+                .iter()
+                .find(|i| i.time_us == minute)
+                .map(|i| &i.incident_id);
+            counts.own += usize::from(id.is_some_and(|id| claimed.insert(id.clone())));
+            counts.first_right += usize::from(outcome.ranks.get(method) == Some(&Some(1)));
+        }
+        counts
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.faults += other.faults;
+        self.caught += other.caught;
+        self.own += other.own;
+        self.first_right += other.first_right;
+        self.false_incidents.add(other.false_incidents);
+    }
 }
 
 pub(super) fn run(options: &AnomalyOptions, progress: &dyn Progress) -> Result<Report> {
@@ -175,8 +259,7 @@ pub(super) fn run(options: &AnomalyOptions, progress: &dyn Progress) -> Result<R
         (runs.len() * (SIM_DETECTORS.len() + 1)) as u64,
         "simulating",
     );
-    let mut outcomes: Vec<Vec<FaultOutcome>> = vec![Vec::new(); SIM_DETECTORS.len()];
-    let mut counts = vec![MinuteCounts::default(); SIM_DETECTORS.len()];
+    let mut judged = vec![Judged::default(); SIM_DETECTORS.len()];
     for (shape, seed) in runs {
         progress.message(format!("{shape:?} seed {seed}: training"));
         let dirs = TrainedDirs::new()?;
@@ -185,28 +268,62 @@ pub(super) fn run(options: &AnomalyOptions, progress: &dyn Progress) -> Result<R
         for (i, (name, models, combine)) in SIM_DETECTORS.iter().enumerate() {
             progress.message(format!("{shape:?} seed {seed}: {name}"));
             let setting = (dirs.path(*models), *combine);
-            let (run_outcomes, run_counts) = judge_setting(options, (shape, seed), setting)?;
-            outcomes[i].extend(run_outcomes);
-            counts[i].add(&run_counts);
+            let run = judge_setting(options, (shape, seed), setting)?;
+            judged[i].outcomes.extend(run.outcomes);
+            judged[i].minutes.add(&run.minutes);
+            judged[i].incidents.add(&run.incidents);
             progress.step();
         }
     }
     progress.finish();
     let results: Vec<_> = SIM_DETECTORS
         .iter()
-        .zip(outcomes.iter().zip(&counts))
-        .map(|((name, _, _), (outcomes, counts))| {
-            serde_json::json!({"detector": name, "minutes": counts, "faults": outcomes})
+        .zip(&judged)
+        .map(|((name, _, _), judged)| {
+            serde_json::json!({
+                "detector": name,
+                "minutes": judged.minutes,
+                "faults": judged.outcomes,
+                "incidents": judged.incidents,
+            })
         })
         .collect();
+    let mut text = table(&judged);
+    text += &incident_table(&judged);
     Ok(Report {
         name: "simulator".into(),
-        text: table(&outcomes, &counts),
+        text,
         json: serde_json::json!({"dataset": "simulator", "results": results}),
     })
 }
 
-fn table(outcomes: &[Vec<FaultOutcome>], counts: &[MinuteCounts]) -> String {
+fn incident_table(judged: &[Judged]) -> String {
+    let mut out = String::from(
+        "\nincidents: a fault is caught by an incident update in its window, has its own \
+         incident when no earlier\nfault's is that one, and is ranked right when that first \
+         update names its service first\n",
+    );
+    let _ = writeln!(
+        out,
+        "{:<26} {:>7} {:>7} {:>7} {:>11} {:>9}",
+        "detector", "faults", "caught", "own", "ranked 1st", "false/h"
+    );
+    for ((name, _, _), judged) in SIM_DETECTORS.iter().zip(judged) {
+        let counts = &judged.incidents;
+        let _ = writeln!(
+            out,
+            "{name:<26} {:>7} {:>7} {:>7} {:>11} {:>9.2}",
+            counts.faults,
+            counts.caught,
+            counts.own,
+            counts.first_right,
+            counts.false_incidents.per_hour()
+        );
+    }
+    out
+}
+
+fn table(judged: &[Judged]) -> String {
     let mut out = String::new();
     out += "simulator: fleet minutes (any row flagged) against fault minutes; the model is \
             trained on the same\n";
@@ -217,7 +334,8 @@ fn table(outcomes: &[Vec<FaultOutcome>], counts: &[MinuteCounts]) -> String {
         "{:<18} {:>6} {:>6} {:>6} {:>9} {:>10}   per fault type: detected/faults, mean delay s",
         "detector", "P", "R", "F1", "false/h", "mean delay"
     );
-    for (((name, _, _), outcomes), counts) in SIM_DETECTORS.iter().zip(outcomes).zip(counts) {
+    for ((name, _, _), judged) in SIM_DETECTORS.iter().zip(judged) {
+        let (outcomes, counts) = (&judged.outcomes, &judged.minutes);
         let (precision, recall, f1) = counts.f1();
         let quiet_hours = (counts.false_positive + counts.true_negative) as f64 / 60.0;
         let delays: Vec<f64> = outcomes.iter().filter_map(|o| o.delay_to_row_s).collect();
