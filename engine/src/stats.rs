@@ -155,6 +155,14 @@ pub struct Stats {
     pub files: AtomicU64,
     /// Latest event time any source reported, ns.
     pub event_clock_ns: AtomicU64,
+    /// The latest event time when the input ended, ns (0 while it runs): a minute ending
+    /// after it was closed before the input covered it (see `score::detect::closed_early`).
+    pub input_end_ns: AtomicU64,
+    /// Workers of this process that started their loop, and those whose input ended: the
+    /// input has ended when all have.
+    pub inputs_started: AtomicU64,
+    /// See [`Stats::inputs_started`].
+    pub inputs_ended: AtomicU64,
     /// Latest closed minute (pane index + 1 = first open pane), over all workers.
     pub closed_before_pane: AtomicU64,
     /// Feature rows made durable by the sinks.

@@ -343,6 +343,8 @@ feature_row! {
     distinct_users: Option<i32>,
     /// Log templates that moved most against their baseline this minute (at most 3), as text
     moved_templates: Option<Vec<String>>,
+    /// The input ended inside this minute (a bounded run or a stop): part of it, not judged
+    partial: bool,
 }
 
 impl FeatureRow {
@@ -520,6 +522,6 @@ mod tests {
             CellRef::TextList(Some(&["frontend".to_string()][..]))
         );
         // Columns added by later migrations come last, as PostgreSQL appends them.
-        assert_eq!(COLUMNS.last().unwrap().name, "moved_templates");
+        assert_eq!(COLUMNS.last().unwrap().name, "partial");
     }
 }

@@ -59,6 +59,7 @@ struct Running(Arc<Stats>);
 impl Running {
     fn start(stats: &Arc<Stats>) -> Running {
         Stats::add(&stats.workers_running, 1);
+        stats.inputs_started.fetch_add(1, Ordering::Release);
         Running(Arc::clone(stats))
     }
 }
@@ -111,6 +112,9 @@ pub(super) fn run(
         }
     }
     drive.ingest.finish();
+    // Before the inputs close: the minutes they still hold open close early, and the
+    // detector and incidents must know that when they see them.
+    drive.ingest.mark_input_end();
     drop(inputs);
     while worker.step_or_park(Some(Duration::from_millis(5))) {}
     let Some(committer) = drive.committer.as_mut() else {

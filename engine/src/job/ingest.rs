@@ -7,7 +7,7 @@
 //! the dataflow at the currently open pane.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -490,6 +490,15 @@ impl Ingest {
     /// The newest pane any accepted record fell in (0 before the first).
     pub fn newest_pane(&self) -> Pane {
         self.newest_pane
+    }
+
+    /// Records that the input ended: minutes after its latest event are closed early (see
+    /// [`Stats::closed_early`]); over workers, the latest end counts.
+    pub fn mark_input_end(&self) {
+        if let Some(end) = self.watermarks.max_event_ns() {
+            self.stats.input_end_ns.fetch_max(end, Ordering::Release);
+        }
+        self.stats.inputs_ended.fetch_add(1, Ordering::Release);
     }
 
     /// The earliest pane that may still receive records.

@@ -42,7 +42,8 @@ pub(super) fn check_models_dir(dir: Option<&Path>) -> Result<()> {
 
 /// The worker's detector: robust, plus the learned models of `models.dir` when set.
 pub(super) fn detector(shared: &Shared, index: usize) -> Detector {
-    let detector = Detector::new(shared.config.detection.clone());
+    let detector =
+        Detector::new(shared.config.detection.clone()).with_input_end(Arc::clone(&shared.stats));
     let models = &shared.config.models;
     let Some(dir) = &models.dir else {
         return detector;

@@ -6,6 +6,8 @@
 //! learned models exist, and its deviations are the evidence the rankings read.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use aiops_models::detect::RobustSeries;
 use aiops_models::rca::{Deviation, ServiceEvidence};
@@ -16,13 +18,32 @@ use super::inputs::{SCORED, WORKLOAD};
 use super::learned::ModelSlot;
 use crate::config::{Combine, DetectionConfig};
 use crate::features::FeatureRow;
-use crate::time::Pane;
+use crate::stats::Stats;
+use crate::time::{minute_of_us, pane_start_ns, Pane};
+
+/// A stream whose last record came within this of a minute's end covered the minute: records
+/// are not evenly spaced, and a replay ending at 12:00:59.9 holds a whole 12:00.
+pub const INPUT_END_SLACK_NS: u64 = 1_000_000_000;
+
+/// Whether minute `pane` was closed because the input ended inside it: the last record
+/// came more than [`INPUT_END_SLACK_NS`] before the minute's end. Only once every worker's
+/// input ended: until then the others still fill the minute.
+pub fn closed_early(stats: &Stats, pane: Pane) -> bool {
+    let ended = stats.inputs_ended.load(Ordering::Acquire);
+    if ended == 0 || ended < stats.inputs_started.load(Ordering::Acquire) {
+        return false;
+    }
+    let end = stats.input_end_ns.load(Ordering::Acquire);
+    end != 0 && pane_start_ns(pane + 1) > end.saturating_add(INPUT_END_SLACK_NS)
+}
 
 /// Per-service detector state.
 pub struct Detector {
     config: DetectionConfig,
     series: HashMap<String, [RobustSeries; SCORED.len()]>,
     models: Option<(ModelSlot, Combine)>,
+    /// Knows when the input ended, so a minute closed early is marked, not judged.
+    stats: Option<Arc<Stats>>,
 }
 
 impl Detector {
@@ -32,7 +53,15 @@ impl Detector {
             config,
             series: HashMap::new(),
             models: None,
+            stats: None,
         }
+    }
+
+    /// Marks the rows of a minute closed because the input ended inside it (`partial`) and
+    /// leaves them unjudged and out of the history: half a minute's rates are not a drop.
+    pub fn with_input_end(mut self, stats: Arc<Stats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Also scores with the learned model in `slot`, combined with the robust score as
@@ -91,6 +120,14 @@ impl Detector {
     /// `is_anomaly`, `anomaly_score` (0..1, 0.5 at the threshold) and `anomaly_type` (the
     /// feature that moved most) when at least one feature has enough history.
     pub fn score(&mut self, row: &mut FeatureRow) -> ServiceEvidence {
+        let pane = minute_of_us(row.time_us) as Pane;
+        if self.stats.as_ref().is_some_and(|s| closed_early(s, pane)) {
+            row.partial = true;
+            return ServiceEvidence {
+                service: row.service_key(),
+                ..Default::default()
+            };
+        }
         let series = self.series.entry(row.service_key()).or_default();
         let mut deviations = Vec::new();
         for (scored, series) in SCORED.iter().zip(series.iter_mut()) {
@@ -185,6 +222,29 @@ mod tests {
             p95_latency_1m: Some(latency),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_minute_is_closed_early_only_after_every_worker_ended_before_its_end() {
+        let stats = Stats::default();
+        stats.inputs_started.store(2, Ordering::Release);
+        // The input's last record at 10:00:30 (pane 600 = 10:00).
+        stats
+            .input_end_ns
+            .store(pane_start_ns(600) + 30_000_000_000, Ordering::Release);
+        stats.inputs_ended.store(1, Ordering::Release);
+        assert!(
+            !closed_early(&stats, 600),
+            "the other worker still fills it"
+        );
+        stats.inputs_ended.store(2, Ordering::Release);
+        assert!(closed_early(&stats, 600));
+        assert!(!closed_early(&stats, 599));
+        // A last record within the slack of the minute's end covered it.
+        stats
+            .input_end_ns
+            .store(pane_start_ns(601) - 500_000_000, Ordering::Release);
+        assert!(!closed_early(&stats, 600));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::StreamVec;
 
+use super::detect::closed_early;
 use super::edge_evidence::EdgeBaselines;
 use super::fleet::FleetGate;
 use crate::config::{DetectionConfig, RcaConfig, RcaMethod};
@@ -454,6 +455,11 @@ impl<'scope> RaiseIncidents<'scope> for StreamVec<'scope, Pane, ServiceEvidence>
             pacts,
             "RaiseIncidents",
             move |pane, evidence, edges| {
+                // A minute the input ended inside is not judged: its edges carry part of
+                // the minute's calls, and its rows no evidence (see `Detector`).
+                if closed_early(&stats, pane) {
+                    return Vec::new();
+                }
                 let incident = tracker.observe(pane, evidence, edges);
                 if incident.is_some() {
                     Stats::add(&stats.incidents, 1);

@@ -66,6 +66,14 @@ impl Watermarks {
         entry.last_record = now;
     }
 
+    /// The latest event time any partition delivered, ns.
+    pub fn max_event_ns(&self) -> Option<u64> {
+        self.partitions
+            .values()
+            .filter_map(|p| p.max_event_ns)
+            .max()
+    }
+
     /// Marks a partition as exhausted: it no longer holds the watermark.
     pub fn finish(&mut self, partition: u32) {
         if let Some(entry) = self.partitions.get_mut(&partition) {

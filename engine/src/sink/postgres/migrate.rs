@@ -75,6 +75,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_operation_features.sql",
         include_str!("../../../../sql/migrations/0011_operation_features.sql"),
     ),
+    (
+        "0012_partial_minutes.sql",
+        include_str!("../../../../sql/migrations/0012_partial_minutes.sql"),
+    ),
 ];
 
 /// The migrations that rebuild the continuous aggregate: after each, outside a transaction
