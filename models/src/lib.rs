@@ -24,6 +24,7 @@ pub mod drift;
 pub mod error;
 pub mod fit;
 pub mod iforest;
+pub mod live_bar;
 pub mod lstm;
 pub mod model_file;
 pub mod neighbours;

@@ -40,6 +40,37 @@ fn read_csv(path: &Path, labelled: bool) -> Result<(Vec<Vec<f64>>, Vec<bool>)> {
     Ok((rows, labels))
 }
 
+/// The machines of a folder in the ASD layout: every `<name>_train.csv` with a
+/// `<name>_test.csv` beside it, sorted by name (a natural order: `omi-2` before `omi-10`).
+pub fn machine_names(root: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io(root, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(root, e))?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some(name) = file.strip_suffix("_train.csv") {
+            if root.join(format!("{name}_test.csv")).is_file() {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names.sort_by_key(|name| natural_key(name));
+    if names.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: no machine (a <name>_train.csv with a <name>_test.csv beside it)",
+            root.display()
+        )));
+    }
+    Ok(names)
+}
+
+/// `omi-10` as ("omi-", 10): numbers compare as numbers.
+fn natural_key(name: &str) -> (String, u64, String) {
+    let digits = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = name[digits.len()..].parse().unwrap_or(0);
+    (digits.to_string(), number, name.to_string())
+}
+
 /// Reads machine `name` (e.g. `omi-1`) from the `asd` folder.
 pub fn load_machine(root: &Path, name: &str) -> Result<Machine> {
     let (train, _) = read_csv(&root.join(format!("{name}_train.csv")), false)?;
@@ -129,6 +160,24 @@ mod tests {
         for bad in ["486-498", "498-486:1", "1-2:0", "1-2:x", "a-2:1", "1-2:"] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn any_folder_in_the_layout_lists_its_machines_in_natural_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for file in [
+            "m-10_train.csv",
+            "m-10_test.csv",
+            "m-2_train.csv",
+            "m-2_test.csv",
+        ] {
+            std::fs::write(dir.path().join(file), "t,m0\n").expect("writes");
+        }
+        std::fs::write(dir.path().join("lonely_train.csv"), "t,m0\n").expect("writes");
+        assert_eq!(machine_names(dir.path()).expect("lists"), ["m-2", "m-10"]);
+        let empty = tempfile::tempdir().expect("temp dir");
+        let error = machine_names(empty.path()).expect_err("none").to_string();
+        assert!(error.contains("no machine"), "{error}");
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
 }
 
 /// A detector's figures on one machine.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
     /// Point-wise, at the training-chosen threshold.
     pub point: F1,

@@ -9,49 +9,28 @@
 //! `alarms_per_hour` times an hour, whatever its size.
 //!
 //! That level is estimated online from the fleet's own recent levels (a fault's rows, far
-//! beyond the bar, are not learned), by a SPOT tail fit ([`Spot`]): no labels,
+//! beyond the bar, are not learned), by a SPOT tail fit ([`LiveBar`]): no labels,
 //! no training data, and a model trained last week that scores higher on today's data than on
 //! its training rows gets a bar that follows today's scores. The bar never drops below the
 //! row threshold (level 1): the gate only removes alarms. Until the pool holds enough rows to
-//! fit the tail, the bar is the row threshold and levels up to [`WARM_UP_CUT`] are pooled.
+//! fit the tail, the bar is the row threshold.
 //!
 //! State: the levels of the last [`POOL_MINUTES`] minutes.
 
-use std::collections::VecDeque;
-
+use aiops_models::live_bar::LiveBar;
 use aiops_models::rca::ServiceEvidence;
-use aiops_models::spot::Spot;
 
 use crate::time::Pane;
 
 /// Minutes of levels the bar is fitted on. Below the hour a restarted job replays (the
 /// feature history), so a restart rebuilds the same pool; at 16 services it holds 928 rows.
-pub const POOL_MINUTES: usize = 58;
-
-/// The pool's quantile above which levels are the tail's peaks. Lower than SPOT's usual 0.98
-/// because a small fleet's pool has only hundreds of rows: 0.95 gives 46 peaks at 16
-/// services, 0.98 would give 18.
-const TAIL_LEVEL: f64 = 0.95;
-
-/// How much rarer than the bar a level must be for its row to stay out of the pool. Not the
-/// bar itself: a pool cut at the bar loses the tail it is fitted on, and with the few hundred
-/// rows of a small fleet each fit then lowers the bar further (measured on exponential
-/// levels: 1.33 falling to 1.0 within two hours, true 1.37). A fault's rows lie far beyond
-/// both; at a hundredth of the budget's risk healthy rows almost never do.
-const UNLEARNED_RARITY: f64 = 100.0;
-
-/// Until the first fit, rows at this level or above are not learned: a fault in the first
-/// hour would otherwise sit in the pool for an hour and lift the bar above the next faults
-/// (measured, 300 services: a first fault at level 35 hid an error burst at level 10; the
-/// healthy rows' largest level was 1.19). Three times the row threshold is far beyond a
-/// healthy fleet's tail and still short of what a fault does.
-const WARM_UP_CUT: f64 = 3.0;
+pub const POOL_MINUTES: u64 = 58;
 
 /// The fleet's recent levels and the bar they set.
 #[derive(Debug, Clone)]
 pub struct FleetGate {
     alarms_per_hour: f64,
-    pool: VecDeque<(Pane, Vec<f64>)>,
+    bar: LiveBar,
 }
 
 impl FleetGate {
@@ -60,49 +39,20 @@ impl FleetGate {
     pub fn new(alarms_per_hour: f64) -> Self {
         FleetGate {
             alarms_per_hour,
-            pool: VecDeque::new(),
+            bar: LiveBar::new(POOL_MINUTES),
         }
     }
 
     /// The bar for minute `pane` (at least 1), fitted on the minutes before it; then pools
-    /// the minute's scored levels below the bar. Minutes must come in increasing order.
+    /// the minute's scored levels. Minutes must come in increasing order.
     pub fn bar(&mut self, pane: Pane, evidence: &[ServiceEvidence]) -> f64 {
-        let oldest = pane.saturating_sub(POOL_MINUTES as Pane);
-        while self.pool.front().is_some_and(|(p, _)| *p < oldest) {
-            self.pool.pop_front();
-        }
-        let fitted = self.fitted();
-        let levels = evidence
+        let levels: Vec<f64> = evidence
             .iter()
-            .filter(|e| !e.deviations.is_empty() && e.level.is_finite())
+            .filter(|e| !e.deviations.is_empty())
             .map(|e| e.level)
-            .filter(|level| *level < fitted.map_or(WARM_UP_CUT, |(_, cut)| cut))
             .collect();
-        self.pool.push_back((pane, levels));
-        fitted.map_or(1.0, |(bar, _)| bar.max(1.0))
-    }
-
-    /// The tail fit's bar, and the level above which rows are not learned, if the gate is
-    /// on and the pool has peaks enough to fit.
-    fn fitted(&self) -> Option<(f64, f64)> {
-        if self.alarms_per_hour <= 0.0 || self.pool.is_empty() {
-            return None;
-        }
-        let levels: Vec<f64> = self
-            .pool
-            .iter()
-            .flat_map(|(_, l)| l.iter().copied())
-            .collect();
-        let rows_a_minute = levels.len() as f64 / self.pool.len() as f64;
-        let risk = self.alarms_per_hour / (60.0 * rows_a_minute.max(1.0));
-        // SPOT extrapolates beyond its initial level only: a budget so large it asks for more
-        // is met by the row threshold.
-        let risk = risk.min((1.0 - TAIL_LEVEL) / 2.0);
-        let spot = Spot::calibrate(&levels, TAIL_LEVEL, risk)?;
-        let cut = spot
-            .threshold_at(risk / UNLEARNED_RARITY)
-            .max(spot.threshold);
-        (spot.threshold.is_finite() && cut.is_finite()).then_some((spot.threshold, cut))
+        let alarms_a_minute = (self.alarms_per_hour > 0.0).then_some(self.alarms_per_hour / 60.0);
+        self.bar.next(pane, &levels, alarms_a_minute)
     }
 }
 
@@ -136,13 +86,13 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut gate = FleetGate::new(1.0);
         let (mut row_alarms, mut fleet_alarms) = (0, 0);
-        for pane in 0..(POOL_MINUTES + 60 * hours) as Pane {
+        for pane in 0..POOL_MINUTES + 60 * hours as Pane {
             let evidence = minute(&mut rng, services);
             let bar = gate.bar(pane, &evidence);
             if pane % 30 == 0 {
                 eprintln!("{services} {pane} {bar}");
             }
-            if pane >= POOL_MINUTES as Pane {
+            if pane >= POOL_MINUTES {
                 row_alarms += usize::from(evidence.iter().any(|e| e.level >= 1.0));
                 fleet_alarms += usize::from(evidence.iter().any(|e| e.level >= bar));
             }
@@ -170,16 +120,25 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let mut gate = FleetGate::new(1.0);
         assert_eq!(gate.bar(0, &minute(&mut rng, 16)), 1.0);
-        for pane in 1..POOL_MINUTES as Pane {
+        for pane in 1..POOL_MINUTES {
             gate.bar(pane, &minute(&mut rng, 2_000));
         }
         let mut faulty = minute(&mut rng, 2_000);
         faulty[0].level = 50.0;
-        let bar = gate.bar(POOL_MINUTES as Pane, &faulty);
+        let bar = gate.bar(POOL_MINUTES, &faulty);
         assert!(bar > 1.2 && bar < 50.0, "{bar}");
-        let last = &gate.pool.back().expect("pooled").1;
-        assert_eq!(last.len(), 2_000 - 1, "the fault's row is not pooled");
-        assert!(last.iter().all(|l| *l < bar));
-        assert_eq!(FleetGate::new(0.0).fitted(), None, "0 disables the gate");
+        let next = gate.bar(POOL_MINUTES + 1, &minute(&mut rng, 2_000));
+        assert!(
+            (next - bar).abs() < 0.2 * bar,
+            "the fault did not lift the bar: {next}"
+        );
+        let mut off = FleetGate::new(0.0);
+        for pane in 0..POOL_MINUTES {
+            assert_eq!(
+                off.bar(pane, &minute(&mut rng, 2_000)),
+                1.0,
+                "0 disables the gate"
+            );
+        }
     }
 }

@@ -123,6 +123,11 @@ struct AnomalyArgs {
     /// Seed of the forests.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// ASD: judge the machines of this folder instead of <data-root>/asd; any folder in its
+    /// layout (<name>_train.csv, <name>_test.csv with a label column, optional
+    /// <name>_interpretation.txt).
+    #[arg(long, value_name = "DIR")]
+    asd_dir: Option<PathBuf>,
     /// Simulator: seeds per topology.
     #[arg(long, default_value_t = 2)]
     seeds: u64,
@@ -185,6 +190,7 @@ fn anomaly_options(args: &AnomalyArgs) -> AnomalyOptions {
             AnomalyDatasetArg::Simulator => AnomalyDataset::Simulator,
         },
         data_root: args.data.root.clone(),
+        asd_dir: args.asd_dir.clone(),
         seed: args.seed,
         seeds: args.seeds,
         hours: args.hours,

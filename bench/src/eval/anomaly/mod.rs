@@ -2,6 +2,7 @@
 //! ASD) and on simulated fleets, beside the published figures.
 
 mod asd;
+mod held_out;
 mod nab;
 mod simulator;
 
@@ -29,6 +30,9 @@ pub struct AnomalyOptions {
     pub dataset: AnomalyDataset,
     /// Folder of the public datasets.
     pub data_root: PathBuf,
+    /// ASD: a folder in its layout (`<name>_train.csv`, `<name>_test.csv`, optional
+    /// `<name>_interpretation.txt`) instead of `<data_root>/asd`.
+    pub asd_dir: Option<PathBuf>,
     /// Seed of the forests (and the LSTM).
     pub seed: u64,
     /// Simulator: seeds per topology.
