@@ -75,7 +75,7 @@ impl Setting {
         let Setting::Live { rows, risk } = *self else {
             return scored.flags.clone();
         };
-        if !(scored.alert > 0.0) {
+        if scored.alert.is_nan() || scored.alert <= 0.0 {
             return scored.flags.clone();
         }
         let mut bar = LiveBar::new(rows);
