@@ -17,6 +17,8 @@
 //!
 //! State: the levels of the last [`POOL_MINUTES`] minutes.
 
+use std::collections::{BTreeSet, HashMap};
+
 use aiops_models::live_bar::LiveBar;
 use aiops_models::rca::ServiceEvidence;
 
@@ -26,33 +28,62 @@ use crate::time::Pane;
 /// feature history), so a restart rebuilds the same pool; at 16 services it holds 928 rows.
 pub const POOL_MINUTES: u64 = 58;
 
-/// The fleet's recent levels and the bar they set.
+/// The fleet's recent levels and the bars they set.
 #[derive(Debug, Clone)]
 pub struct FleetGate {
     alarms_per_hour: f64,
-    bar: LiveBar,
+    /// The bar on one minute's level.
+    single: LiveBar,
+    /// The bar on two minutes' levels together (the smaller of a service's last two).
+    lasting: LiveBar,
+    /// Each service's level in the minute before, by minute.
+    previous: HashMap<String, (Pane, f64)>,
 }
 
 impl FleetGate {
     /// A gate for `alarms_per_hour` false incidents an hour across the fleet; 0 or less
-    /// disables it (the bar stays at the row threshold).
+    /// disables it (the bars stay at the row threshold).
     pub fn new(alarms_per_hour: f64) -> Self {
         FleetGate {
             alarms_per_hour,
-            bar: LiveBar::new(POOL_MINUTES),
+            single: LiveBar::new(POOL_MINUTES),
+            lasting: LiveBar::new(POOL_MINUTES),
+            previous: HashMap::new(),
         }
     }
 
-    /// The bar for minute `pane` (at least 1), fitted on the minutes before it; then pools
-    /// the minute's scored levels. Minutes must come in increasing order.
-    pub fn bar(&mut self, pane: Pane, evidence: &[ServiceEvidence]) -> f64 {
-        let levels: Vec<f64> = evidence
+    /// The flagged services of minute `pane` that reach the fleet's bars, fitted on the
+    /// minutes before it: their level alone, or the smaller of their last two minutes' levels,
+    /// each bar with half the budget. A slow fault (a memory leak) never lifts one minute above
+    /// what a large healthy fleet shows now and then, but two high minutes in a row are much
+    /// rarer there. Then pools the minute's levels. Minutes must come in increasing order.
+    pub fn alarming(&mut self, pane: Pane, evidence: &[ServiceEvidence]) -> BTreeSet<String> {
+        let scored: Vec<&ServiceEvidence> = evidence
             .iter()
             .filter(|e| !e.deviations.is_empty())
-            .map(|e| e.level)
             .collect();
-        let alarms_a_minute = (self.alarms_per_hour > 0.0).then_some(self.alarms_per_hour / 60.0);
-        self.bar.next(pane, &levels, alarms_a_minute)
+        let lasting: Vec<Option<f64>> = scored
+            .iter()
+            .map(|e| match self.previous.get(&e.service) {
+                Some((before, level)) if before + 1 == pane => Some(level.min(e.level)),
+                _ => None,
+            })
+            .collect();
+        let budget = (self.alarms_per_hour > 0.0).then_some(self.alarms_per_hour / 120.0);
+        let levels: Vec<f64> = scored.iter().map(|e| e.level).collect();
+        let single_bar = self.single.next(pane, &levels, budget);
+        let pairs: Vec<f64> = lasting.iter().flatten().copied().collect();
+        let lasting_bar = self.lasting.next(pane, &pairs, budget);
+        self.previous.retain(|_, (before, _)| *before + 1 >= pane);
+        let mut alarming = BTreeSet::new();
+        for (e, lasting) in scored.iter().zip(&lasting) {
+            self.previous.insert(e.service.clone(), (pane, e.level));
+            let reached = e.level >= single_bar || lasting.is_some_and(|l| l >= lasting_bar);
+            if e.anomalous && reached {
+                alarming.insert(e.service.clone());
+            }
+        }
+        alarming
     }
 }
 
@@ -81,20 +112,18 @@ mod tests {
             .collect()
     }
 
-    /// Minutes in `hours` after the pool filled whose rows reach the bar.
+    /// Minutes in `hours` after the pool filled with rows over the row threshold, and with
+    /// services at the fleet's bars.
     fn alarmed_minutes(services: usize, hours: usize, seed: u64) -> (usize, usize) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut gate = FleetGate::new(1.0);
         let (mut row_alarms, mut fleet_alarms) = (0, 0);
         for pane in 0..POOL_MINUTES + 60 * hours as Pane {
             let evidence = minute(&mut rng, services);
-            let bar = gate.bar(pane, &evidence);
-            if pane % 30 == 0 {
-                eprintln!("{services} {pane} {bar}");
-            }
+            let alarming = gate.alarming(pane, &evidence);
             if pane >= POOL_MINUTES {
-                row_alarms += usize::from(evidence.iter().any(|e| e.level >= 1.0));
-                fleet_alarms += usize::from(evidence.iter().any(|e| e.level >= bar));
+                row_alarms += usize::from(evidence.iter().any(|e| e.anomalous));
+                fleet_alarms += usize::from(!alarming.is_empty());
             }
         }
         (row_alarms, fleet_alarms)
@@ -106,7 +135,7 @@ mod tests {
         let (rows, fleet) = alarmed_minutes(2_000, 5, 1);
         assert_eq!(rows, 300, "the row threshold alarms every minute");
         assert!(fleet <= 12, "{fleet} alarmed minutes in 5 hours, budget 5");
-        // 16 services: the row threshold already meets the budget; the bar stays near it.
+        // 16 services: the row threshold already meets the budget; the bars stay near it.
         let (rows, fleet) = alarmed_minutes(16, 5, 2);
         assert!(
             rows >= 20,
@@ -116,29 +145,42 @@ mod tests {
     }
 
     #[test]
-    fn the_bar_is_the_row_threshold_until_the_pool_fills_and_a_fault_is_not_learned() {
+    fn a_fault_far_above_or_two_high_minutes_in_a_row_reach_the_bars() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let mut gate = FleetGate::new(1.0);
-        assert_eq!(gate.bar(0, &minute(&mut rng, 16)), 1.0);
-        for pane in 1..POOL_MINUTES {
-            gate.bar(pane, &minute(&mut rng, 2_000));
-        }
-        let mut faulty = minute(&mut rng, 2_000);
-        faulty[0].level = 50.0;
-        let bar = gate.bar(POOL_MINUTES, &faulty);
-        assert!(bar > 1.2 && bar < 50.0, "{bar}");
-        let next = gate.bar(POOL_MINUTES + 1, &minute(&mut rng, 2_000));
-        assert!(
-            (next - bar).abs() < 0.2 * bar,
-            "the fault did not lift the bar: {next}"
-        );
         let mut off = FleetGate::new(0.0);
-        for pane in 0..POOL_MINUTES {
+        let first = minute(&mut rng, 16);
+        let flagged: BTreeSet<String> = first
+            .iter()
+            .filter(|e| e.anomalous)
+            .map(|e| e.service.clone())
+            .collect();
+        assert_eq!(
+            gate.alarming(0, &first),
+            flagged,
+            "the row threshold until fitted"
+        );
+        for pane in 1..POOL_MINUTES {
+            let evidence = minute(&mut rng, 2_000);
+            gate.alarming(pane, &evidence);
+            let flagged = evidence.iter().filter(|e| e.anomalous).count();
             assert_eq!(
-                off.bar(pane, &minute(&mut rng, 2_000)),
-                1.0,
-                "0 disables the gate"
+                off.alarming(pane, &evidence).len(),
+                flagged,
+                "0 turns it off"
             );
         }
+        let mut with = |pane: Pane, level: f64| {
+            let mut evidence = minute(&mut rng, 2_000);
+            evidence[0].level = level;
+            evidence[0].anomalous = true;
+            gate.alarming(pane, &evidence).contains("s0")
+        };
+        assert!(with(POOL_MINUTES, 50.0), "a fault far above");
+        assert!(!with(POOL_MINUTES + 1, 0.1), "and gone");
+        // A slow fault: 1.6 (z 8) is within one minute's healthy tail at 2,000 services, but
+        // not twice in a row.
+        assert!(!with(POOL_MINUTES + 2, 1.6));
+        assert!(with(POOL_MINUTES + 3, 1.6), "two minutes in a row");
     }
 }

@@ -102,7 +102,7 @@ pub type Recorder = Box<dyn FnMut(&RankingInput) -> Result<()>>;
 struct Open {
     id: String,
     opened_us: i64,
-    /// Its last minute with an anomalous member.
+    /// Its last minute with a service at the fleet's bar.
     last: Pane,
     /// Services that reached the fleet's bar in one of its minutes.
     members: BTreeSet<String>,
@@ -222,8 +222,9 @@ impl IncidentTracker {
     }
 
     /// The incident update for minute `pane`, if a service reaches the fleet's bar in it
-    /// ([`FleetGate`]), a member of the open incident is still anomalous, or the minute is a
-    /// trigger. Minutes must come in increasing order.
+    /// ([`FleetGate`]) or the minute is a trigger. Minutes must come in increasing order.
+    /// Only services at the bar open or extend an incident: members' ordinary flags would
+    /// keep a large incident open for as long as some member is an outlier.
     pub fn observe(
         &mut self,
         pane: Pane,
@@ -241,23 +242,13 @@ impl IncidentTracker {
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         self.edges.add_evidence(pane, &edges, &mut evidence);
         let live = self.live_edges(pane, edges);
-        let bar = self.gate.bar(pane, &evidence);
-        let alarming: BTreeSet<String> = evidence
-            .iter()
-            .filter(|e| e.anomalous && e.level >= bar)
-            .map(|e| e.service.clone())
-            .collect();
-        let members_anomalous = self.open.as_ref().is_some_and(|open| {
-            evidence
-                .iter()
-                .any(|e| e.anomalous && open.members.contains(&e.service))
-        });
+        let alarming = self.gate.alarming(pane, &evidence);
         let triggered = self.triggers.contains(&pane);
-        if alarming.is_empty() && !members_anomalous && !triggered {
+        if alarming.is_empty() && !triggered {
             return None;
         }
         let time_us = (pane_start_ns(pane) / 1_000) as i64;
-        if !alarming.is_empty() || members_anomalous {
+        if !alarming.is_empty() {
             let open = self.open.get_or_insert_with(|| Open {
                 id: incident_id(time_us),
                 opened_us: time_us,
@@ -615,9 +606,23 @@ mod tests {
             }
         }
         let after_fit: Vec<_> = opened.iter().filter(|(pane, _)| *pane >= 60).collect();
-        let panes: Vec<Pane> = after_fit.iter().map(|(pane, _)| *pane).collect();
-        assert_eq!(panes, [100, 101, 102, 103, 104], "only the fault's minutes");
-        let (_, first) = after_fit[0];
+        let (fault, other): (Vec<&&(Pane, Incident)>, Vec<_>) = after_fit
+            .iter()
+            .partition(|(pane, _)| (100..105).contains(pane));
+        assert_eq!(fault.len(), 5, "every minute of the fault");
+        // The budget is one false incident an hour: two hours here.
+        assert!(
+            other.len() <= 3,
+            "{} minutes away from the fault",
+            other.len()
+        );
+        let (_, first) = fault[0];
+        assert!(fault
+            .iter()
+            .all(|(_, i)| i.incident_id == first.incident_id));
+        assert!(other
+            .iter()
+            .all(|(_, i)| i.incident_id != first.incident_id));
         assert_eq!(first.root_cause.as_deref(), Some("db"));
         assert_eq!(
             first.anomalous_services,

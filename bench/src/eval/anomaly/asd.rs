@@ -156,8 +156,16 @@ fn print_held_out(out: &mut String, held_out: &[HeldOut]) {
     let _ = writeln!(
         out,
         "(PA-F1 and F1 online, under the chosen setting; trained: online PA-F1 with the trained \
-         threshold alone)"
+         threshold alone)\nonline PA-F1 / F1 of each setting, mean of all machines:"
     );
+    for held in held_out {
+        let cells: Vec<String> = held
+            .per_setting
+            .iter()
+            .map(|(name, f)| format!("{name}: {:.3} / {:.3}", f.adjusted.f1, f.point.f1))
+            .collect();
+        let _ = writeln!(out, "  {:<20} {}", held.detector, cells.join(", "));
+    }
 }
 
 fn print_asd(out: &mut String, rows: &[(String, String, Figures)]) {

@@ -113,6 +113,9 @@ pub struct HeldOut {
     pub figures: Figures,
     /// Mean over machines with the trained threshold alone.
     pub trained: Figures,
+    /// Each setting's name and mean figures over every machine (not held out: what the
+    /// choice saw).
+    pub per_setting: Vec<(String, Figures)>,
 }
 
 impl LiveRuns {
@@ -161,11 +164,20 @@ impl LiveRuns {
             figures.push(run.figures[best].clone());
             trained.push(run.figures[0].clone());
         }
+        let per_setting = SETTINGS
+            .iter()
+            .enumerate()
+            .map(|(i, setting)| {
+                let all: Vec<Figures> = runs.iter().map(|r| r.figures[i].clone()).collect();
+                (setting.name(), mean(&all))
+            })
+            .collect();
         HeldOut {
             detector: detector.to_string(),
             chosen,
             figures: mean(&figures),
             trained: mean(&trained),
+            per_setting,
         }
     }
 }
@@ -235,7 +247,10 @@ mod tests {
         // a: b and c prefer the live bar (1.6 against 0.3); b: a and c the trained threshold
         // (1.0 against 0.9); c: a and b too (1.1 against 0.9).
         let settings: Vec<&str> = held.chosen.iter().map(|(_, s)| s.as_str()).collect();
-        assert_eq!(settings, [SETTINGS[1].name().as_str(), "trained", "trained"]);
+        assert_eq!(
+            settings,
+            [SETTINGS[1].name().as_str(), "trained", "trained"]
+        );
         assert!((held.figures.adjusted.f1 - (0.1 + 0.2 + 0.1) / 3.0).abs() < 1e-12);
         assert!((held.trained.adjusted.f1 - 0.4).abs() < 1e-12);
     }
