@@ -99,6 +99,27 @@ pub fn figures(scored: &Scored, labels: &[bool]) -> Figures {
     }
 }
 
+/// The mean of each figure (all zero without figures).
+pub fn mean(figures: &[Figures]) -> Figures {
+    let n = figures.len().max(1) as f64;
+    let mean = |f: fn(&Figures) -> f64| figures.iter().map(f).sum::<f64>() / n;
+    Figures {
+        point: F1 {
+            precision: mean(|f| f.point.precision),
+            recall: mean(|f| f.point.recall),
+            f1: mean(|f| f.point.f1),
+        },
+        adjusted: F1 {
+            precision: mean(|f| f.adjusted.precision),
+            recall: mean(|f| f.adjusted.recall),
+            f1: mean(|f| f.adjusted.f1),
+        },
+        best_point_f1: mean(|f| f.best_point_f1),
+        best_adjusted_f1: mean(|f| f.best_adjusted_f1),
+        average_precision: mean(|f| f.average_precision),
+    }
+}
+
 /// The best point-wise and point-adjusted F1 over all thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct BestF1 {

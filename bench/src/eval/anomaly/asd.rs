@@ -12,7 +12,7 @@ use crate::detectors::univariate;
 use crate::error::Result;
 use crate::eval::Report;
 use crate::progress::Progress;
-use crate::scoring::f1::{self, Figures, F1};
+use crate::scoring::f1::{self, Figures};
 use crate::scoring::interpretation::{self, HitRates};
 
 /// The detectors of the ASD table, in order.
@@ -239,27 +239,12 @@ fn print_asd(out: &mut String, rows: &[(String, String, Figures)]) {
         line(machine, detector, figures);
     }
     for detector in ASD_DETECTORS {
-        let chosen: Vec<&Figures> = rows
+        let chosen: Vec<Figures> = rows
             .iter()
             .filter(|r| r.1 == detector)
-            .map(|r| &r.2)
+            .map(|r| r.2.clone())
             .collect();
-        let n = chosen.len().max(1) as f64;
-        let mean = |f: fn(&Figures) -> f64| chosen.iter().map(|x| f(x)).sum::<f64>() / n;
-        let average = Figures {
-            point: F1 {
-                precision: mean(|f| f.point.precision),
-                recall: mean(|f| f.point.recall),
-                f1: mean(|f| f.point.f1),
-            },
-            adjusted: F1 {
-                f1: mean(|f| f.adjusted.f1),
-                ..Default::default()
-            },
-            best_point_f1: mean(|f| f.best_point_f1),
-            best_adjusted_f1: mean(|f| f.best_adjusted_f1),
-            average_precision: mean(|f| f.average_precision),
-        };
+        let average = f1::mean(&chosen);
         line("average", detector, &average);
     }
     let _ = writeln!(

@@ -12,7 +12,7 @@ use aiops_models::live_bar::LiveBar;
 use serde::Serialize;
 
 use crate::detectors::multivariate::Scored;
-use crate::scoring::f1::{self, Figures, F1};
+use crate::scoring::f1::{self, mean, Figures};
 
 /// The detectors judged leave-one-machine-out: the job's models and the best bench-only ones.
 pub const HELD_OUT_DETECTORS: [&str; 7] = [
@@ -206,30 +206,10 @@ fn best_setting(runs: &[&&Run]) -> usize {
     })
 }
 
-/// The mean of each figure.
-pub fn mean(figures: &[Figures]) -> Figures {
-    let n = figures.len().max(1) as f64;
-    let mean = |f: fn(&Figures) -> f64| figures.iter().map(f).sum::<f64>() / n;
-    Figures {
-        point: F1 {
-            precision: mean(|f| f.point.precision),
-            recall: mean(|f| f.point.recall),
-            f1: mean(|f| f.point.f1),
-        },
-        adjusted: F1 {
-            precision: mean(|f| f.adjusted.precision),
-            recall: mean(|f| f.adjusted.recall),
-            f1: mean(|f| f.adjusted.f1),
-        },
-        best_point_f1: mean(|f| f.best_point_f1),
-        best_adjusted_f1: mean(|f| f.best_adjusted_f1),
-        average_precision: mean(|f| f.average_precision),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scoring::f1::F1;
 
     fn run(machine: &str, adjusted: [f64; 5]) -> Run {
         Run {
