@@ -493,7 +493,7 @@ impl Ingest {
     }
 
     /// Records that the input ended: minutes after its latest event are closed early (see
-    /// [`Stats::closed_early`]); over workers, the latest end counts.
+    /// [`crate::score::detect::closed_early`]); over workers, the latest end counts.
     pub fn mark_input_end(&self) {
         if let Some(end) = self.watermarks.max_event_ns() {
             self.stats.input_end_ns.fetch_max(end, Ordering::Release);
