@@ -123,9 +123,9 @@ struct AnomalyArgs {
     /// Seed of the forests.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// ASD: judge the machines of this folder instead of <data-root>/asd; any folder in its
-    /// layout (<name>_train.csv, <name>_test.csv with a label column, optional
-    /// <name>_interpretation.txt).
+    /// ASD: judge the machines of this folder instead of `<data-root>/asd`; any folder in its
+    /// layout (`<name>_train.csv`, `<name>_test.csv` with a label column, optional
+    /// `<name>_interpretation.txt`).
     #[arg(long, value_name = "DIR")]
     asd_dir: Option<PathBuf>,
     /// Simulator: seeds per topology.
