@@ -71,7 +71,7 @@ impl Spot {
 
     /// The score a normal one exceeds with probability `risk` under the fitted tail (the
     /// threshold is this at [`Spot::risk`]).
-    pub fn threshold_at(&self, risk: f64) -> f64 {
+    fn threshold_at(&self, risk: f64) -> f64 {
         let (gamma, sigma) = fit_gpd(&self.peaks);
         let ratio = risk * self.seen as f64 / self.peaks.len() as f64;
         if gamma.abs() < 1e-9 {

@@ -44,6 +44,7 @@ pub(super) fn run(options: &AnomalyOptions, progress: &dyn Progress) -> Result<R
     let mut rows: Vec<(String, String, Figures)> = Vec::new();
     let mut explanations = Vec::new();
     let mut live = LiveRuns::default();
+    let mut loaded = Vec::new();
     for name in &machines {
         let machine = asd::load_machine(&root, name)?;
         let forest = multivariate::forest(&machine, options.seed)?;
@@ -94,6 +95,7 @@ pub(super) fn run(options: &AnomalyOptions, progress: &dyn Progress) -> Result<R
             ));
             live.add(name, detector, &scored, &machine.labels);
         }
+        loaded.push(machine);
         progress.step();
     }
     progress.finish();
@@ -101,7 +103,7 @@ pub(super) fn run(options: &AnomalyOptions, progress: &dyn Progress) -> Result<R
     print_asd(&mut out, &rows);
     let held_out = live.leave_one_machine_out();
     print_held_out(&mut out, &held_out);
-    let crossed = cross_machine(&root, &machines)?;
+    let crossed = cross_machine(&loaded)?;
     print_cross_machine(&mut out, &crossed);
     if !explanations.is_empty() {
         print_explanations(&mut out, &explanations);
@@ -132,21 +134,17 @@ pub(super) fn run(options: &AnomalyOptions, progress: &dyn Progress) -> Result<R
 /// on the first's): a machine of the same kind it has never seen, the shift a deployment
 /// meets when a model trained on one host scores another. Every setting's figures, mean over
 /// the pairs.
-fn cross_machine(root: &std::path::Path, machines: &[String]) -> Result<Vec<(String, Figures)>> {
+fn cross_machine(machines: &[asd::Machine]) -> Result<Vec<(String, Figures)>> {
     let mut runs = LiveRuns::default();
-    for (i, trained_on) in machines.iter().enumerate() {
-        let scored_on = &machines[(i + 1) % machines.len()];
-        if scored_on == trained_on {
+    for (i, model) in machines.iter().enumerate() {
+        let test = &machines[(i + 1) % machines.len()];
+        if test.name == model.name {
             break;
         }
-        let (model, test) = (
-            asd::load_machine(root, trained_on)?,
-            asd::load_machine(root, scored_on)?,
-        );
         let crossed = asd::Machine {
-            name: format!("{trained_on} on {scored_on}"),
-            train: model.train,
-            ..test
+            name: format!("{} on {}", model.name, test.name),
+            train: model.train.clone(),
+            ..test.clone()
         };
         let neighbours = multivariate::neighbours(&crossed)?.scored;
         runs.add(&crossed.name, "neighbours", &neighbours, &crossed.labels);
