@@ -22,9 +22,11 @@ use std::sync::Arc;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::vec::{Map, Partition};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
+use timely::progress::operate::FrontierInterest;
 
 use super::{EdgePartial, OVERFLOW_NODE};
 use crate::features::LatencySketch;
@@ -84,18 +86,10 @@ impl SpanLink {
     }
 }
 
-/// The spans of one trace seen so far.
-#[derive(Default)]
-struct Trace {
-    spans: IdMap<[u8; 8], SpanLink>,
-    /// Spans whose parent has not arrived, by parent id.
-    orphans: IdMap<[u8; 8], Vec<SpanLink>>,
-    last_pane: Pane,
-}
-
-/// A map keyed by trace or span ids, hashed with xxh3 (as duplicate detection does):
-/// the ids are random, so SipHash's protection against chosen keys buys nothing here.
-type IdMap<K, V> = HashMap<K, V, xxhash_rust::xxh3::Xxh3DefaultBuilder>;
+/// A map keyed by trace and span ids, hashed by foldhash with a fixed seed: ids are random
+/// (W3C trace context), so a keyed hash buys nothing, and one flat map over all traces costs
+/// one probe per span where a map per trace cost two allocations.
+type IdMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// One observed call: latency (ms), whether it failed, and the network gap (ms): the
 /// caller's outgoing span minus the callee's span, when the caller has an outgoing span.
@@ -199,7 +193,10 @@ type SpanKey = ([u8; 16], [u8; 8]);
 
 /// The pairing state of one worker.
 struct Pairing {
-    traces: IdMap<[u8; 16], Trace>,
+    /// Every span of the last `wait + 1` minutes, by (trace, span id).
+    spans: IdMap<SpanKey, SpanLink>,
+    /// Spans whose parent has not arrived, by (trace, parent id): their ids and minutes.
+    orphans: IdMap<SpanKey, Vec<([u8; 8], Pane)>>,
     /// Outgoing spans that may become virtual calls, by the minute they are decided.
     pending_peers: BTreeMap<Pane, Vec<SpanKey>>,
     partials: Partials,
@@ -209,20 +206,24 @@ struct Pairing {
 impl Pairing {
     fn add(&mut self, trace_id: [u8; 16], mut link: SpanLink) {
         let wait = self.wait;
-        let trace = self.traces.entry(trace_id).or_default();
-        trace.last_pane = trace.last_pane.max(link.pane);
         if let Some(parent_id) = link.parent {
-            match trace.spans.get_mut(&parent_id) {
+            match self.spans.get_mut(&(trace_id, parent_id)) {
                 Some(parent) => pair(parent, &link, wait, &mut self.partials),
-                None => trace
+                None => self
                     .orphans
-                    .entry(parent_id)
+                    .entry((trace_id, parent_id))
                     .or_default()
-                    .push(link.clone()),
+                    .push((link.span_id, link.pane)),
             }
         }
-        for child in trace.orphans.remove(&link.span_id).unwrap_or_default() {
-            pair(&mut link, &child, wait, &mut self.partials);
+        for (child_id, _) in self
+            .orphans
+            .remove(&(trace_id, link.span_id))
+            .unwrap_or_default()
+        {
+            if let Some(child) = self.spans.get(&(trace_id, child_id)) {
+                pair(&mut link, child, wait, &mut self.partials);
+            }
         }
         if link.peer.is_some() {
             let decided = link.pane + wait;
@@ -231,20 +232,16 @@ impl Pairing {
                 .or_default()
                 .push((trace_id, link.span_id));
         }
-        trace.spans.insert(link.span_id, link);
+        self.spans.insert((trace_id, link.span_id), link);
     }
 
     /// Decides the virtual calls of minute `pane` (all children they could have are in).
     fn decide_peers(&mut self, pane: Pane) {
         let later = self.pending_peers.split_off(&(pane + 1));
         let due = std::mem::replace(&mut self.pending_peers, later);
-        for (decided, spans) in due {
-            for (trace_id, span_id) in spans {
-                let Some(link) = self
-                    .traces
-                    .get(&trace_id)
-                    .and_then(|t| t.spans.get(&span_id))
-                else {
+        for (decided, keys) in due {
+            for key in keys {
+                let Some(link) = self.spans.get(&key) else {
                     continue;
                 };
                 if let (false, Some(peer)) = (link.answered, &link.peer) {
@@ -262,19 +259,21 @@ impl Pairing {
         }
     }
 
-    /// Forgets traces that can gain no more pairs once minutes `..=pane` are complete, and
-    /// counts their spans that never met their parent.
+    /// Forgets the spans that can gain no more pairs once minutes `..=pane` are complete
+    /// (one sweep per minute), and counts the waiting ones that never met their parent.
+    /// A span of minute `m` can pair only with spans of minutes up to `m + wait`, so it is
+    /// kept exactly that long.
     fn expire(&mut self, pane: Pane) {
         let wait = self.wait;
-        let stats = &self.partials.stats;
-        self.traces.retain(|_, trace| {
-            if trace.last_pane + wait > pane {
-                return true;
-            }
-            let unpaired: usize = trace.orphans.values().map(Vec::len).sum();
-            Stats::add(&stats.unpaired_spans, unpaired as u64);
-            false
+        self.spans.retain(|_, link| link.pane + wait > pane);
+        let mut unpaired = 0;
+        self.orphans.retain(|_, children| {
+            let before = children.len();
+            children.retain(|&(_, child_pane)| child_pane + wait > pane);
+            unpaired += before - children.len();
+            !children.is_empty()
         });
+        Stats::add(&self.partials.stats.unpaired_spans, unpaired as u64);
     }
 }
 
@@ -323,13 +322,6 @@ pub trait SplitLinks<'scope> {
     );
 }
 
-/// A span or its link, on their way to different consumers.
-#[derive(Clone)]
-enum Part {
-    Span(Span),
-    Link(SpanLink),
-}
-
 impl<'scope> SplitLinks<'scope> for StreamVec<'scope, Pane, Span> {
     fn split_links(
         self,
@@ -338,27 +330,33 @@ impl<'scope> SplitLinks<'scope> for StreamVec<'scope, Pane, Span> {
         StreamVec<'scope, Pane, Span>,
         StreamVec<'scope, Pane, SpanLink>,
     ) {
-        let parts = self
-            .flat_map(move |span| {
-                let link = Part::Link(SpanLink::of(&span));
-                let keep = pane_of(span.start_ns) >= floor;
-                keep.then_some(Part::Span(span)).into_iter().chain([link])
-            })
-            .partition(2, |part| match part {
-                Part::Span(_) => (0, part),
-                Part::Link(_) => (1, part),
-            });
-        let [spans, links]: [StreamVec<'scope, Pane, Part>; 2] = match parts.try_into() {
-            Ok(two) => two,
-            Err(_) => unreachable!("partition(2) returns two streams"),
-        };
-        let spans = spans.flat_map(|part| match part {
-            Part::Span(span) => Some(span),
-            Part::Link(_) => None,
-        });
-        let links = links.flat_map(|part| match part {
-            Part::Link(link) => Some(link),
-            Part::Span(_) => None,
+        // One operator with two outputs: each span moves once, into a batch that is handed on
+        // whole (a map, a partition and two filters moved each span four times).
+        let mut builder = OperatorBuilder::new("SplitLinks".to_owned(), self.scope());
+        let mut input = builder.new_input(self, Pipeline);
+        builder.set_notify_for(0, FrontierInterest::Never);
+        let (mut spans_out, spans) = builder.new_output::<Vec<Span>>();
+        let (mut links_out, links) = builder.new_output::<Vec<SpanLink>>();
+        builder.build(move |_capabilities| {
+            let (mut kept, mut made) = (Vec::new(), Vec::new());
+            move |_frontiers| {
+                let mut spans_out = spans_out.activate();
+                let mut links_out = links_out.activate();
+                input.for_each(|capability, batch| {
+                    kept.reserve(batch.len());
+                    made.reserve(batch.len());
+                    for span in batch.drain(..) {
+                        made.push(SpanLink::of(&span));
+                        if pane_of(span.start_ns) >= floor {
+                            kept.push(span);
+                        }
+                    }
+                    spans_out.give(&capability, &mut kept);
+                    links_out.give(&capability, &mut made);
+                    kept.clear();
+                    made.clear();
+                });
+            }
         });
         (spans, links)
     }
@@ -395,7 +393,8 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, SpanLink> {
             "CallPairs",
             move |_capability, _info| {
                 let mut state = Pairing {
-                    traces: IdMap::default(),
+                    spans: IdMap::default(),
+                    orphans: IdMap::default(),
                     pending_peers: BTreeMap::new(),
                     partials: Partials {
                         by_pane: BTreeMap::new(),
@@ -479,7 +478,8 @@ mod tests {
 
     fn pairing(max_edges: usize) -> Pairing {
         Pairing {
-            traces: IdMap::default(),
+            spans: IdMap::default(),
+            orphans: IdMap::default(),
             pending_peers: BTreeMap::new(),
             partials: Partials {
                 by_pane: BTreeMap::new(),
@@ -593,7 +593,8 @@ mod tests {
             unpaired, 2,
             "the orphan, and the child too late for its parent"
         );
-        assert!(state.traces.is_empty(), "expired traces are forgotten");
+        assert!(state.spans.is_empty(), "expired spans are forgotten");
+        assert!(state.orphans.is_empty(), "and so are expired orphans");
     }
 
     #[test]

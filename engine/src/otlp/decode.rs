@@ -122,15 +122,21 @@ pub fn parse<M: Message + Default + serde::de::DeserializeOwned>(
 /// Decodes one `ExportTraceServiceRequest`, appending its valid spans to `out`.
 ///
 /// Returns the spans that were rejected; an `Err` means the whole message was unreadable and
-/// nothing was appended.
+/// nothing was appended. Protobuf is read in place ([`super::span_wire`]), JSON through the
+/// generated types.
 pub fn decode_spans(
     bytes: &[u8],
     encoding: Encoding,
     decoding: &Decoding,
     out: &mut Vec<Span>,
 ) -> Result<Vec<Rejected>, DecodeError> {
-    let request: ExportTraceServiceRequest = parse(bytes, encoding)?;
-    Ok(spans_of(request, decoding, out))
+    match encoding {
+        Encoding::OtlpProto => super::span_wire::decode(bytes, decoding, out),
+        Encoding::OtlpJson => {
+            let request: ExportTraceServiceRequest = parse(bytes, encoding)?;
+            Ok(spans_of(request, decoding, out))
+        }
+    }
 }
 
 /// Converts a parsed `ExportTraceServiceRequest`, appending its valid spans to `out` and
@@ -187,7 +193,7 @@ pub(super) fn check_timestamp(field: &'static str, value_ns: u64) -> Result<u64,
 
 /// A stable 64-bit hash of an end-user id (SipHash with fixed keys: the same in every
 /// process, so two workers count one user once).
-fn user_hash(user: String) -> u64 {
+pub(super) fn user_hash(user: String) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
     user.hash(&mut hasher);

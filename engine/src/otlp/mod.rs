@@ -15,6 +15,8 @@ mod decode;
 mod logs;
 pub mod receiver;
 pub mod sampling;
+mod span_wire;
+mod wire;
 
 pub use attributes::ServiceNaming;
 pub use decode::{
