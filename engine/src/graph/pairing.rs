@@ -40,20 +40,26 @@ use crate::time::{pane_of, Pane};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SpanLink {
     trace_id: [u8; 16],
-    resource: Arc<ResourceInfo>,
     span_id: [u8; 8],
     parent: Option<[u8; 8]>,
+    held: Held,
+}
+
+/// What a span's link keeps while it waits for its parent or children (the ids are the key).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Held {
+    resource: Arc<ResourceInfo>,
     pane: Pane,
     duration_ms: f64,
+    /// The span's sampling weight.
+    weight: f64,
+    /// For outgoing spans: the peer it names.
+    peer: Option<Box<str>>,
     error: bool,
     /// A CLIENT or PRODUCER span: a call out of its service.
     outgoing: bool,
-    /// For outgoing spans: the peer it names.
-    peer: Option<String>,
     /// Whether a child in another service has been paired with it.
     answered: bool,
-    /// The span's sampling weight.
-    weight: f64,
 }
 
 impl SpanLink {
@@ -63,27 +69,56 @@ impl SpanLink {
         let peer = outgoing
             .then(|| {
                 let named = span.peer_service.as_ref().or(span.db_system.as_ref());
-                named.or(span.server_address.as_ref()).cloned()
+                named
+                    .or(span.server_address.as_ref())
+                    .map(|p| p.as_str().into())
             })
             .flatten();
         SpanLink {
             trace_id: span.trace_id,
             span_id: span.span_id,
             parent: span.parent_span_id,
-            pane: pane_of(span.start_ns),
-            duration_ms: (span.end_ns - span.start_ns) as f64 / 1e6,
-            error: span.status_error || span.http_status.is_some_and(|c| c >= 500),
-            outgoing,
-            peer,
-            answered: false,
-            weight: span.weight,
-            resource: Arc::clone(&span.resource),
+            held: Held {
+                resource: Arc::clone(&span.resource),
+                pane: pane_of(span.start_ns),
+                duration_ms: (span.end_ns - span.start_ns) as f64 / 1e6,
+                weight: span.weight,
+                peer,
+                error: span.status_error || span.http_status.is_some_and(|c| c >= 500),
+                outgoing,
+                answered: false,
+            },
         }
     }
+}
 
+impl Held {
     fn service(&self) -> &str {
         &self.resource.service
     }
+}
+
+/// A span's trace id and span id, hashed as three words (ids are random: no need to mix
+/// them byte by byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpanKey {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+}
+
+impl std::hash::Hash for SpanKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (high, low) = self.trace_id.split_at(8);
+        for word in [high, low, &self.span_id[..]] {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(word);
+            state.write_u64(u64::from_le_bytes(bytes));
+        }
+    }
+}
+
+fn key(trace_id: [u8; 16], span_id: [u8; 8]) -> SpanKey {
+    SpanKey { trace_id, span_id }
 }
 
 /// A map keyed by trace and span ids, hashed by foldhash with a fixed seed: ids are random
@@ -188,13 +223,10 @@ impl Partials {
     }
 }
 
-/// A span's trace id and span id.
-type SpanKey = ([u8; 16], [u8; 8]);
-
 /// The pairing state of one worker.
 struct Pairing {
     /// Every span of the last `wait + 1` minutes, by (trace, span id).
-    spans: IdMap<SpanKey, SpanLink>,
+    spans: IdMap<SpanKey, Held>,
     /// Spans whose parent has not arrived, by (trace, parent id): their ids and minutes.
     orphans: IdMap<SpanKey, Vec<([u8; 8], Pane)>>,
     /// Outgoing spans that may become virtual calls, by the minute they are decided.
@@ -204,35 +236,42 @@ struct Pairing {
 }
 
 impl Pairing {
-    fn add(&mut self, trace_id: [u8; 16], mut link: SpanLink) {
+    fn add(&mut self, link: SpanLink) {
+        let SpanLink {
+            trace_id,
+            span_id,
+            parent,
+            mut held,
+        } = link;
         let wait = self.wait;
-        if let Some(parent_id) = link.parent {
-            match self.spans.get_mut(&(trace_id, parent_id)) {
-                Some(parent) => pair(parent, &link, wait, &mut self.partials),
+        if let Some(parent_id) = parent {
+            match self.spans.get_mut(&key(trace_id, parent_id)) {
+                Some(parent) => pair(parent, &held, wait, &mut self.partials),
                 None => self
                     .orphans
-                    .entry((trace_id, parent_id))
+                    .entry(key(trace_id, parent_id))
                     .or_default()
-                    .push((link.span_id, link.pane)),
+                    .push((span_id, held.pane)),
             }
         }
-        for (child_id, _) in self
-            .orphans
-            .remove(&(trace_id, link.span_id))
-            .unwrap_or_default()
-        {
-            if let Some(child) = self.spans.get(&(trace_id, child_id)) {
-                pair(&mut link, child, wait, &mut self.partials);
+        // Most spans have no waiting children: skip the probe while nothing waits.
+        let waiting = match self.orphans.is_empty() {
+            true => None,
+            false => self.orphans.remove(&key(trace_id, span_id)),
+        };
+        for (child_id, _) in waiting.unwrap_or_default() {
+            if let Some(child) = self.spans.get(&key(trace_id, child_id)) {
+                pair(&mut held, child, wait, &mut self.partials);
             }
         }
-        if link.peer.is_some() {
-            let decided = link.pane + wait;
+        if held.peer.is_some() {
+            let decided = held.pane + wait;
             self.pending_peers
                 .entry(decided)
                 .or_default()
-                .push((trace_id, link.span_id));
+                .push(key(trace_id, span_id));
         }
-        self.spans.insert((trace_id, link.span_id), link);
+        self.spans.insert(key(trace_id, span_id), held);
     }
 
     /// Decides the virtual calls of minute `pane` (all children they could have are in).
@@ -265,7 +304,7 @@ impl Pairing {
     /// kept exactly that long.
     fn expire(&mut self, pane: Pane) {
         let wait = self.wait;
-        self.spans.retain(|_, link| link.pane + wait > pane);
+        self.spans.retain(|_, held| held.pane + wait > pane);
         let mut unpaired = 0;
         self.orphans.retain(|_, children| {
             let before = children.len();
@@ -279,7 +318,7 @@ impl Pairing {
 
 /// Counts the call `child` makes to `parent`'s service, if they are a cross-service pair
 /// close enough in time.
-fn pair(parent: &mut SpanLink, child: &SpanLink, wait: Pane, partials: &mut Partials) {
+fn pair(parent: &mut Held, child: &Held, wait: Pane, partials: &mut Partials) {
     if parent.pane.abs_diff(child.pane) > wait {
         Stats::add(&partials.stats.unpaired_spans, 1);
         return;
@@ -411,15 +450,14 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, SpanLink> {
                             return;
                         };
                         for link in links.drain(..) {
-                            let trace_id = link.trace_id;
-                            if link.pane < least {
+                            if link.held.pane < least {
                                 continue; // ingest diverts late records before they get here
                             }
-                            for pane in [link.pane, link.pane + wait] {
+                            for pane in [link.held.pane, link.held.pane + wait] {
                                 held.entry(pane)
                                     .or_insert_with(|| capability.delayed(&pane, 0));
                             }
-                            state.add(trace_id, link);
+                            state.add(link);
                         }
                     });
                     while let Some(entry) = held.first_entry() {
@@ -519,7 +557,7 @@ mod tests {
     fn run(spans: Vec<Span>) -> Pairing {
         let mut state = pairing(100);
         for span in spans {
-            state.add(span.trace_id, SpanLink::of(&span));
+            state.add(SpanLink::of(&span));
         }
         for pane in 0..20 {
             state.decide_peers(pane);
@@ -601,10 +639,10 @@ mod tests {
     fn callees_beyond_the_edge_cap_go_to_the_overflow_node() {
         let mut state = pairing(2);
         let root = span("front", 1, None, SpanKind::Server, 5);
-        state.add(root.trace_id, SpanLink::of(&root));
+        state.add(SpanLink::of(&root));
         for (i, callee) in ["a", "b", "c", "d"].iter().enumerate() {
             let child = span(callee, 10 + i as u8, Some(1), SpanKind::Server, 5);
-            state.add(child.trace_id, SpanLink::of(&child));
+            state.add(SpanLink::of(&child));
         }
         let callees: Vec<String> = counted(&state).into_iter().map(|e| e.2).collect();
         assert_eq!(callees, ["__overflow__", "a", "b"]);
