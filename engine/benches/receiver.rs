@@ -34,7 +34,6 @@ use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 mod common;
-use common::requests;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -206,8 +205,8 @@ fn measure(
 }
 
 fn main() {
-    let (requests, spans) = requests();
-    let requests = Arc::new(requests);
+    let workload = common::workload();
+    let (requests, spans) = (workload.requests, workload.spans);
     let config = ReceiverConfig {
         grpc: Some("127.0.0.1:0".into()),
         http: Some("127.0.0.1:0".into()),

@@ -68,6 +68,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Serve the web console (service map, incidents, features) over stored output.
     Ui(commands::ui::UiArgs),
+    /// Measure spans per second and per CPU-second, stage by stage, to size a deployment.
+    Bench(commands::bench::BenchArgs),
 }
 
 /// A reader that stops early (`aiops query ... | head`) closes the pipe; Rust ignores SIGPIPE,
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Ui(args) => commands::ui::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,7 @@ mod retention;
 mod sampling;
 mod schema;
 mod semconv;
+mod sizing;
 mod tls;
 mod ui;
 mod workers;

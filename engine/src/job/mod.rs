@@ -24,6 +24,7 @@ pub mod offline;
 pub mod resume;
 mod scoring;
 mod sinks;
+pub mod sizing;
 mod sources;
 
 use std::collections::BTreeSet;

@@ -119,26 +119,6 @@ pub fn parse<M: Message + Default + serde::de::DeserializeOwned>(
     }
 }
 
-/// Decodes one `ExportTraceServiceRequest`, appending its valid spans to `out`.
-///
-/// Returns the spans that were rejected; an `Err` means the whole message was unreadable and
-/// nothing was appended. Protobuf is read in place ([`super::span_wire`]), JSON through the
-/// generated types.
-pub fn decode_spans(
-    bytes: &[u8],
-    encoding: Encoding,
-    decoding: &Decoding,
-    out: &mut Vec<Span>,
-) -> Result<Vec<Rejected>, DecodeError> {
-    match encoding {
-        Encoding::OtlpProto => super::span_wire::decode(bytes, decoding, out),
-        Encoding::OtlpJson => {
-            let request: ExportTraceServiceRequest = parse(bytes, encoding)?;
-            Ok(spans_of(request, decoding, out))
-        }
-    }
-}
-
 /// Converts a parsed `ExportTraceServiceRequest`, appending its valid spans to `out` and
 /// returning the rejected ones.
 pub fn spans_of(
@@ -442,6 +422,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::otlp::decode_spans;
     use crate::record::UNKNOWN_SERVICE;
 
     const T0: u64 = 1_767_621_600_000_000_000;

@@ -12,12 +12,14 @@
 
 use std::sync::Arc;
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use super::attributes::resource_info;
 use super::decode::{
-    check_timestamp, fixed_id, user_hash, DecodeError, Decoding, Rejected, MAX_DURATION_NS,
+    check_timestamp, fixed_id, parse, spans_of, user_hash, DecodeError, Decoding, Rejected,
+    MAX_DURATION_NS,
 };
 use super::sampling::{attribute_weight, tracestate_weight};
 use super::wire::{Fields, Value, WireError};
@@ -26,10 +28,29 @@ use crate::record::{Encoding, ResourceInfo, Span, SpanKind};
 /// `Status.code` ERROR.
 const STATUS_ERROR: u64 = 2;
 
+/// Decodes one `ExportTraceServiceRequest`, appending its valid spans to `out`.
+///
+/// Returns the spans that were rejected; an `Err` means the whole message was unreadable and
+/// nothing was appended. Protobuf is read in place, JSON through the generated types.
+pub fn decode_spans(
+    bytes: &[u8],
+    encoding: Encoding,
+    decoding: &Decoding,
+    out: &mut Vec<Span>,
+) -> Result<Vec<Rejected>, DecodeError> {
+    match encoding {
+        Encoding::OtlpProto => decode(bytes, decoding, out),
+        Encoding::OtlpJson => {
+            let request: ExportTraceServiceRequest = parse(bytes, encoding)?;
+            Ok(spans_of(request, decoding, out))
+        }
+    }
+}
+
 /// Decodes one protobuf `ExportTraceServiceRequest`, appending its valid spans to `out` and
 /// returning the rejected ones; on `Err` (the bytes are not such a message) nothing is
 /// appended.
-pub fn decode(
+fn decode(
     bytes: &[u8],
     decoding: &Decoding,
     out: &mut Vec<Span>,
@@ -364,14 +385,13 @@ impl<'a> Any<'a> {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
     use opentelemetry_proto::tonic::trace::v1::{
         ResourceSpans, ScopeSpans, Span as OtlpSpan, Status,
     };
     use proptest::prelude::*;
 
-    use super::super::decode::{spans_of, MAX_TIMESTAMP_NS, MIN_TIMESTAMP_NS};
+    use super::super::decode::{MAX_TIMESTAMP_NS, MIN_TIMESTAMP_NS};
     use super::*;
 
     /// What prost and `spans_of` make of `bytes`.

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod backfill;
+pub mod bench;
 pub mod eval;
 pub mod generate;
 pub mod graph;
