@@ -17,9 +17,10 @@
 //! and a cap on waiting edges; here the wait is in event-time minutes, so a replay produces the
 //! same edges as the live run did.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::channels::pact::Pipeline;
@@ -54,7 +55,7 @@ struct Held {
     /// The span's sampling weight.
     weight: f64,
     /// For outgoing spans: the peer it names.
-    peer: Option<Box<str>>,
+    peer: Option<Arc<str>>,
     error: bool,
     /// A CLIENT or PRODUCER span: a call out of its service.
     outgoing: bool,
@@ -62,16 +63,38 @@ struct Held {
     answered: bool,
 }
 
+/// The peer names one split operator has seen: a client span's peer then costs a lookup and a
+/// reference count, not an allocation. At most [`Peers::MAX`] names are kept (addresses can
+/// be unbounded); later ones are allocated per span.
+#[derive(Default)]
+pub(crate) struct Peers(HashSet<Arc<str>, foldhash::fast::FixedState>);
+
+impl Peers {
+    /// Names kept.
+    pub(crate) const MAX: usize = 10_000;
+
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(name) {
+            return Arc::clone(known);
+        }
+        let name: Arc<str> = name.into();
+        if self.0.len() < Self::MAX {
+            self.0.insert(Arc::clone(&name));
+        }
+        name
+    }
+}
+
 impl SpanLink {
-    /// The link of `span`.
-    pub fn of(span: &Span) -> Self {
+    /// The link of `span`, its peer name taken from `peers`.
+    pub(crate) fn of(span: &Span, peers: &mut Peers) -> Self {
         let outgoing = matches!(span.kind, SpanKind::Client | SpanKind::Producer);
         let peer = outgoing
             .then(|| {
                 let named = span.peer_service.as_ref().or(span.db_system.as_ref());
                 named
                     .or(span.server_address.as_ref())
-                    .map(|p| p.as_str().into())
+                    .map(|p| peers.intern(p))
             })
             .flatten();
         SpanLink {
@@ -148,11 +171,15 @@ struct Partials {
     stats: Arc<Stats>,
 }
 
+/// A map keyed by service names, hashed by foldhash (names are short; SipHash cost more than
+/// the counting they key).
+type NameMap<V> = HashMap<String, V, foldhash::fast::FixedState>;
+
 /// One minute's partial counts by caller, then callee: looked up by `&str`, so counting a
 /// call allocates nothing once its edge exists.
 #[derive(Default)]
 struct EdgeCounts {
-    by_caller: HashMap<String, HashMap<String, EdgePartial>>,
+    by_caller: NameMap<NameMap<EdgePartial>>,
     len: usize,
 }
 
@@ -172,7 +199,7 @@ impl EdgeCounts {
         let mut edges: Vec<EdgePartial> = self
             .by_caller
             .into_values()
-            .flat_map(HashMap::into_values)
+            .flat_map(NameMap::into_values)
             .collect();
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         edges
@@ -223,12 +250,17 @@ impl Partials {
     }
 }
 
+/// The children waiting for one parent: their span ids and minutes.
+type Waiting = SmallVec<[([u8; 8], Pane); 2]>;
+
 /// The pairing state of one worker.
 struct Pairing {
     /// Every span of the last `wait + 1` minutes, by (trace, span id).
     spans: IdMap<SpanKey, Held>,
     /// Spans whose parent has not arrived, by (trace, parent id): their ids and minutes.
-    orphans: IdMap<SpanKey, Vec<([u8; 8], Pane)>>,
+    /// Exporters send a span when it ends, so children usually come before their parent and
+    /// most parents wait for one or two: those are kept without an allocation.
+    orphans: IdMap<SpanKey, Waiting>,
     /// Outgoing spans that may become virtual calls, by the minute they are decided.
     pending_peers: BTreeMap<Pane, Vec<SpanKey>>,
     partials: Partials,
@@ -308,7 +340,7 @@ impl Pairing {
         let mut unpaired = 0;
         self.orphans.retain(|_, children| {
             let before = children.len();
-            children.retain(|&(_, child_pane)| child_pane + wait > pane);
+            children.retain(|(_, child_pane)| *child_pane + wait > pane);
             unpaired += before - children.len();
             !children.is_empty()
         });
@@ -377,7 +409,7 @@ impl<'scope> SplitLinks<'scope> for StreamVec<'scope, Pane, Span> {
         let (mut spans_out, spans) = builder.new_output::<Vec<Span>>();
         let (mut links_out, links) = builder.new_output::<Vec<SpanLink>>();
         builder.build(move |_capabilities| {
-            let (mut kept, mut made) = (Vec::new(), Vec::new());
+            let (mut kept, mut made, mut peers) = (Vec::new(), Vec::new(), Peers::default());
             move |_frontiers| {
                 let mut spans_out = spans_out.activate();
                 let mut links_out = links_out.activate();
@@ -385,7 +417,7 @@ impl<'scope> SplitLinks<'scope> for StreamVec<'scope, Pane, Span> {
                     kept.reserve(batch.len());
                     made.reserve(batch.len());
                     for span in batch.drain(..) {
-                        made.push(SpanLink::of(&span));
+                        made.push(SpanLink::of(&span, &mut peers));
                         if pane_of(span.start_ns) >= floor {
                             kept.push(span);
                         }
@@ -557,7 +589,7 @@ mod tests {
     fn run(spans: Vec<Span>) -> Pairing {
         let mut state = pairing(100);
         for span in spans {
-            state.add(SpanLink::of(&span));
+            state.add(SpanLink::of(&span, &mut Peers::default()));
         }
         for pane in 0..20 {
             state.decide_peers(pane);
@@ -639,10 +671,10 @@ mod tests {
     fn callees_beyond_the_edge_cap_go_to_the_overflow_node() {
         let mut state = pairing(2);
         let root = span("front", 1, None, SpanKind::Server, 5);
-        state.add(SpanLink::of(&root));
+        state.add(SpanLink::of(&root, &mut Peers::default()));
         for (i, callee) in ["a", "b", "c", "d"].iter().enumerate() {
             let child = span(callee, 10 + i as u8, Some(1), SpanKind::Server, 5);
-            state.add(SpanLink::of(&child));
+            state.add(SpanLink::of(&child, &mut Peers::default()));
         }
         let callees: Vec<String> = counted(&state).into_iter().map(|e| e.2).collect();
         assert_eq!(callees, ["__overflow__", "a", "b"]);
