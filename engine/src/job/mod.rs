@@ -38,7 +38,7 @@ use timely::worker::Worker;
 
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
-use crate::otlp::{Decoding, Receivers, ServiceNaming};
+use crate::otlp::{Decoding, Receivers, ResourceCache, ServiceNaming};
 use crate::sink::postgres::{OffsetStore, StoredProgress};
 use crate::stats::Stats;
 use crate::time::{pane_start_ns, Pane, Watermarks};
@@ -209,6 +209,7 @@ fn decoding(config: &JobConfig) -> Result<Decoding> {
         naming: ServiceNaming::with_pod_pattern(config.identity.pod_pattern()?),
         weight_attribute: config.source.span_weight_attribute.clone(),
         user_attribute: config.identity.user_attribute.clone(),
+        resources: ResourceCache::default(),
     })
 }
 

@@ -4,7 +4,8 @@
 //! that parses but holds invalid spans or points keeps its good records and lists the bad ones
 //! as [`Rejected`], each with its position inside the message. Nothing here panics on input.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -29,6 +30,8 @@ pub struct Decoding {
     pub weight_attribute: Option<String>,
     /// The span attribute naming the end user (`[identity] user_attribute`).
     pub user_attribute: String,
+    /// Resources already read, by their bytes.
+    pub resources: ResourceCache,
 }
 
 impl Default for Decoding {
@@ -37,7 +40,48 @@ impl Default for Decoding {
             naming: ServiceNaming::default(),
             weight_attribute: None,
             user_attribute: USER_ATTRIBUTE.to_string(),
+            resources: ResourceCache::default(),
         }
+    }
+}
+
+/// The resources a decoder has read, by their encoded bytes: a service sends the same resource
+/// with every request, so reading it (its attributes, the service's name and key) is done
+/// once, and its spans share one [`ResourceInfo`]. Holds at most [`ResourceCache::MAX`]
+/// resources and starts over when full. A clone starts empty: each worker keeps its own, so
+/// workers never wait on each other's lock.
+#[derive(Debug, Default)]
+pub struct ResourceCache(Mutex<HashMap<Vec<u8>, Arc<ResourceInfo>, foldhash::fast::FixedState>>);
+
+impl Clone for ResourceCache {
+    fn clone(&self) -> Self {
+        ResourceCache::default()
+    }
+}
+
+impl ResourceCache {
+    /// Resources kept (a fleet's pods; beyond that the cache starts over).
+    pub const MAX: usize = 50_000;
+
+    /// The resource encoded as `bytes`, read by `read` unless it was read before.
+    pub fn get_or_read(
+        &self,
+        bytes: &[u8],
+        read: impl FnOnce() -> Result<ResourceInfo, DecodeError>,
+    ) -> Result<Arc<ResourceInfo>, DecodeError> {
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = cache.get(bytes) {
+            return Ok(Arc::clone(known));
+        }
+        let info = Arc::new(read()?);
+        if cache.len() >= Self::MAX {
+            cache.clear();
+        }
+        cache.insert(bytes.to_vec(), Arc::clone(&info));
+        Ok(info)
     }
 }
 

@@ -19,7 +19,9 @@ mod span_wire;
 mod wire;
 
 pub use attributes::ServiceNaming;
-pub use decode::{decode_metrics, parse, points_of, spans_of, DecodeError, Decoding, Rejected};
+pub use decode::{
+    decode_metrics, parse, points_of, spans_of, DecodeError, Decoding, Rejected, ResourceCache,
+};
 pub use logs::{body_is_error, decode_logs, level_is_error, logs_of, MAX_BODY_BYTES};
 pub use receiver::{ReceiverSource, Receivers};
 pub use span_wire::decode_spans;

@@ -123,19 +123,18 @@ fn resource_spans(
     out: &mut Vec<Span>,
     rejected: &mut Vec<Rejected>,
 ) -> Result<(), DecodeError> {
-    let mut resource: Option<Resource> = None;
+    let mut parts = Vec::new();
     for field in Fields::new(bytes) {
         if let (1, value) = field.map_err(malformed)? {
-            let merged = resource.get_or_insert_with(Resource::default);
-            merged
-                .merge(as_bytes(value)?)
-                .map_err(|error| DecodeError::Malformed {
-                    encoding: Encoding::OtlpProto,
-                    detail: format!("resource: {error}"),
-                })?;
+            parts.push(as_bytes(value)?);
         }
     }
-    let info = Arc::new(resource_info(resource.as_ref(), &decoding.naming));
+    let info = match parts.as_slice() {
+        [one] => decoding
+            .resources
+            .get_or_read(one, || read_resource(&parts, decoding))?,
+        _ => Arc::new(read_resource(&parts, decoding)?),
+    };
     let mut s = 0;
     for field in Fields::new(bytes) {
         if let (2, value) = field.map_err(malformed)? {
@@ -144,6 +143,21 @@ fn resource_spans(
         }
     }
     Ok(())
+}
+
+/// The resource of `parts`, its occurrences merged (as protobuf says), or the default one.
+fn read_resource(parts: &[&[u8]], decoding: &Decoding) -> Result<ResourceInfo, DecodeError> {
+    let mut resource: Option<Resource> = None;
+    for part in parts {
+        let merged = resource.get_or_insert_with(Resource::default);
+        merged
+            .merge(*part)
+            .map_err(|error| DecodeError::Malformed {
+                encoding: Encoding::OtlpProto,
+                detail: format!("resource: {error}"),
+            })?;
+    }
+    Ok(resource_info(resource.as_ref(), &decoding.naming))
 }
 
 /// One `ScopeSpans`: its spans (the scope itself is not read).
@@ -563,6 +577,59 @@ mod tests {
                 prop_assert!(out.is_empty(), "a refused message appends nothing");
             }
         }
+    }
+
+    #[test]
+    fn a_resource_sent_again_is_read_once_and_shared() {
+        let request = |service: &str| {
+            let attributes = vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(service.into())),
+                }),
+                ..Default::default()
+            }];
+            let span = OtlpSpan {
+                trace_id: vec![7; 16],
+                span_id: vec![3; 8],
+                name: "GET /cart".into(),
+                start_time_unix_nano: MIN_TIMESTAMP_NS + 1,
+                end_time_unix_nano: MIN_TIMESTAMP_NS + 2,
+                ..Default::default()
+            };
+            let scope = ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            };
+            ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(Resource {
+                        attributes,
+                        ..Default::default()
+                    }),
+                    scope_spans: vec![scope],
+                    ..Default::default()
+                }],
+            }
+            .encode_to_vec()
+        };
+        let (decoding, mut out) = (decoding(), Vec::new());
+        for bytes in [request("cart"), request("cart"), request("shop")] {
+            decode(&bytes, &decoding, &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 3);
+        assert!(
+            Arc::ptr_eq(&out[0].resource, &out[1].resource),
+            "one read, shared"
+        );
+        assert_eq!((out[1].service(), out[2].service()), ("cart", "shop"));
+        let mut again = Vec::new();
+        decode(&request("cart"), &decoding.clone(), &mut again).unwrap();
+        assert!(
+            !Arc::ptr_eq(&out[0].resource, &again[0].resource),
+            "a clone reads its own"
+        );
+        assert_eq!(again[0].resource, out[0].resource);
     }
 
     #[test]
