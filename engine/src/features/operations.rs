@@ -11,13 +11,15 @@
 //! choice never depends on arrival order) and the rest merged into one row named [`OVERFLOW`],
 //! whose `merged_operations` says how many distinct names it holds.
 
-use std::collections::{HashMap, HashSet};
-
 use serde::{Deserialize, Serialize};
 
 use super::LatencySketch;
 use crate::record::Span;
 use crate::time::Pane;
+
+/// Operation names and their hashes as keys, hashed by foldhash (see `span_pane`).
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 /// The operation name of the overflow row.
 pub const OVERFLOW: &str = "(other operations)";
@@ -100,10 +102,10 @@ impl Counts {
 /// The requests of one service-minute by operation.
 #[derive(Default)]
 pub(super) struct OperationCounts {
-    by_name: HashMap<String, Counts>,
+    by_name: FastMap<String, Counts>,
     overflow: Counts,
     /// Hashes of the names that went straight to the overflow (at most [`MAX_MERGED_COUNTED`]).
-    overflow_names: HashSet<u64>,
+    overflow_names: FastSet<u64>,
 }
 
 impl OperationCounts {

@@ -1,7 +1,7 @@
 //! The `span_panes` operator: spans to per-(service, minute) request counters and sketches, and
 //! beside them the service's [`operations`](super::operations).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use timely::container::CapacityContainerBuilder;
@@ -15,6 +15,11 @@ use super::operations::{OperationCounts, OperationRow};
 use super::{service_hash, LatencySketch};
 use crate::record::{ResourceInfo, Span};
 use crate::time::{pane_of, Pane};
+
+/// Maps and sets keyed by service names, status codes and user hashes, hashed by foldhash: the
+/// keys are ours or already hashed, and SipHash cost a share of every span.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 /// Request statistics of one service in one pane.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -52,11 +57,11 @@ struct Builder {
     errors: f64,
     latency: LatencySketch,
     operations: OperationCounts,
-    statuses: HashMap<u16, u64>,
+    statuses: FastMap<u16, u64>,
     version: Option<String>,
     region: Option<String>,
     last_resource: Option<Arc<ResourceInfo>>,
-    users: HashSet<u64>,
+    users: FastSet<u64>,
 }
 
 fn keep_greatest(slot: &mut Option<String>, value: &Option<String>) {
@@ -213,7 +218,7 @@ fn panes_of<'scope>(
         exchange,
         "SpanPanes",
         move |_capability, _info| {
-            let mut open: BTreeMap<Pane, (Capability<Pane>, HashMap<String, Builder>)> =
+            let mut open: BTreeMap<Pane, (Capability<Pane>, FastMap<String, Builder>)> =
                 BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|capability, spans| {
@@ -227,7 +232,7 @@ fn panes_of<'scope>(
                         }
                         let (_, builders) = open
                             .entry(pane)
-                            .or_insert_with(|| (capability.delayed(&pane, 0), HashMap::new()));
+                            .or_insert_with(|| (capability.delayed(&pane, 0), FastMap::default()));
                         match builders.get_mut(span.service()) {
                             Some(builder) => builder.add(span, max_operations),
                             None => {
