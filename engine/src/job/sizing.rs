@@ -9,6 +9,7 @@
 //! it, which the caller does.
 
 use std::cell::Cell;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,11 +17,12 @@ use timely::dataflow::operators::{Inspect, Probe, ToStream};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::JobConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::features::{FeatureWindows, LogPane, MetricPanes, SpanPanes};
 use crate::graph::{CallPairs, EdgeWindows, SplitLinks, WithNeighbours};
 use crate::otlp::{decode_spans, Decoding};
-use crate::record::{Encoding, MetricPoint, Span};
+use crate::record::{Encoding, MetricPoint, Signal, Span};
+use crate::source::{FileSource, Poll, Source};
 use crate::stats::Stats;
 use crate::time::{pane_of, Pane};
 
@@ -61,6 +63,56 @@ pub fn simulated(config: &JobConfig, mut progress: impl FnMut(u64)) -> Result<Wo
         spans,
         bytes,
     })
+}
+
+/// The protobuf trace requests of the OTLP files in `dir` (the layout `aiops run --input`
+/// replays; metric and log files are left out), read by the job's own file source and put in
+/// the order of their earliest span, as one stream (several files are several partitions of
+/// one time range). A file that cannot be framed is an error naming it; JSON trace records
+/// are counted in `skipped_json`.
+pub fn from_files(dir: &Path) -> Result<(Workload, u64)> {
+    let mut source = FileSource::open(dir, 0, 1)?;
+    let (mut timed, mut spans, mut bytes, mut skipped_json) = (Vec::new(), 0, 0, 0);
+    let (naming, mut decoded) = (Decoding::default(), Vec::new());
+    loop {
+        let batch = match source.poll() {
+            Poll::Ready(batch) => batch,
+            Poll::Wait(pause) => {
+                std::thread::sleep(pause);
+                continue;
+            }
+            Poll::Done => break,
+        };
+        if let Some(fault) = batch.faults.first() {
+            return Err(Error::Source(format!(
+                "reading {}: {}",
+                fault.location, fault.reason
+            )));
+        }
+        for message in batch.messages {
+            match (message.signal, message.encoding) {
+                (Signal::Traces, Encoding::OtlpProto) => {}
+                (Signal::Traces, Encoding::OtlpJson) => {
+                    skipped_json += 1;
+                    continue;
+                }
+                _ => continue,
+            }
+            decoded.clear();
+            let _ = decode_spans(&message.bytes, Encoding::OtlpProto, &naming, &mut decoded);
+            spans += decoded.len() as u64;
+            bytes += message.bytes.len() as u64;
+            let earliest = decoded.iter().map(|s| s.start_ns).min().unwrap_or(0);
+            timed.push((earliest, message.bytes));
+        }
+    }
+    timed.sort_by_key(|(earliest, _)| *earliest);
+    let workload = Workload {
+        requests: Arc::new(timed.into_iter().map(|(_, bytes)| bytes).collect()),
+        spans,
+        bytes,
+    };
+    Ok((workload, skipped_json))
 }
 
 /// How much of the span path a staged run covers.
