@@ -96,9 +96,10 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     // An evaluation (or a GNN training run over simulations) raises hundreds of incidents on
-    // purpose; the job's log would bury its tables.
+    // purpose, and a bench's whole-job run raises the workload's: the job's log would bury
+    // their tables.
     let default_level = match cli.command {
-        Command::Eval(_) | Command::Train(_) => "error",
+        Command::Eval(_) | Command::Train(_) | Command::Bench(_) => "error",
         _ => "warn",
     };
     let logs = tracing_subscriber::fmt()

@@ -261,8 +261,6 @@ struct Pairing {
     /// Exporters send a span when it ends, so children usually come before their parent and
     /// most parents wait for one or two: those are kept without an allocation.
     orphans: IdMap<SpanKey, Waiting>,
-    /// Outgoing spans that may become virtual calls, by the minute they are decided.
-    pending_peers: BTreeMap<Pane, Vec<SpanKey>>,
     partials: Partials,
     wait: Pane,
 }
@@ -296,47 +294,40 @@ impl Pairing {
                 pair(&mut held, child, wait, &mut self.partials);
             }
         }
-        if held.peer.is_some() {
-            let decided = held.pane + wait;
-            self.pending_peers
-                .entry(decided)
-                .or_default()
-                .push(key(trace_id, span_id));
-        }
         self.spans.insert(key(trace_id, span_id), held);
-    }
-
-    /// Decides the virtual calls of minute `pane` (all children they could have are in).
-    fn decide_peers(&mut self, pane: Pane) {
-        let later = self.pending_peers.split_off(&(pane + 1));
-        let due = std::mem::replace(&mut self.pending_peers, later);
-        for (decided, keys) in due {
-            for key in keys {
-                let Some(link) = self.spans.get(&key) else {
-                    continue;
-                };
-                if let (false, Some(peer)) = (link.answered, &link.peer) {
-                    let call = Call {
-                        latency_ms: link.duration_ms,
-                        error: link.error,
-                        gap_ms: None,
-                        server_ms: None,
-                        client_ms: Some(link.duration_ms),
-                        weight: link.weight,
-                    };
-                    self.partials.add(decided, link.service(), peer, true, call);
-                }
-            }
-        }
     }
 
     /// Forgets the spans that can gain no more pairs once minutes `..=pane` are complete
     /// (one sweep per minute), and counts the waiting ones that never met their parent.
     /// A span of minute `m` can pair only with spans of minutes up to `m + wait`, so it is
-    /// kept exactly that long.
+    /// kept exactly that long; an outgoing span naming a peer that no child answered by then
+    /// is a call to that virtual node, counted at minute `m + wait` as it is forgotten (the
+    /// operator expires every minute a span's `m + wait` names, so that is this `pane`).
     fn expire(&mut self, pane: Pane) {
+        let Pairing {
+            spans,
+            partials,
+            wait,
+            ..
+        } = self;
+        spans.retain(|_, held| {
+            if held.pane + *wait > pane {
+                return true;
+            }
+            if let (false, Some(peer)) = (held.answered, &held.peer) {
+                let call = Call {
+                    latency_ms: held.duration_ms,
+                    error: held.error,
+                    gap_ms: None,
+                    server_ms: None,
+                    client_ms: Some(held.duration_ms),
+                    weight: held.weight,
+                };
+                partials.add(held.pane + *wait, held.service(), peer, true, call);
+            }
+            false
+        });
         let wait = self.wait;
-        self.spans.retain(|_, held| held.pane + wait > pane);
         let mut unpaired = 0;
         self.orphans.retain(|_, children| {
             let before = children.len();
@@ -441,8 +432,10 @@ pub trait CallPairs<'scope> {
     /// virtual call's answer (see the module docs). At most `max_edges` distinct edges per
     /// worker and minute; further callees are merged into [`OVERFLOW_NODE`] and counted.
     ///
-    /// State: the spans of traces active in the last `wait + 1` minutes (a few dozen bytes
-    /// each), and the partial counts of the open minutes.
+    /// State: every span of the last `wait + 1` minutes in one map (about 80 bytes each: the
+    /// ids as key, what pairing reads as value), the children waiting for a parent, and the
+    /// partial counts of the open minutes. One sweep a minute forgets expired spans and
+    /// decides their virtual calls.
     fn call_pairs(
         self,
         wait: Pane,
@@ -466,7 +459,6 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, SpanLink> {
                 let mut state = Pairing {
                     spans: IdMap::default(),
                     orphans: IdMap::default(),
-                    pending_peers: BTreeMap::new(),
                     partials: Partials {
                         by_pane: BTreeMap::new(),
                         max_edges: max_edges.max(1),
@@ -498,7 +490,6 @@ impl<'scope> CallPairs<'scope> for StreamVec<'scope, Pane, SpanLink> {
                             break;
                         }
                         let capability = entry.remove();
-                        state.decide_peers(pane);
                         state.expire(pane);
                         let Some(edges) = state.partials.by_pane.remove(&pane) else {
                             continue;
@@ -550,7 +541,6 @@ mod tests {
         Pairing {
             spans: IdMap::default(),
             orphans: IdMap::default(),
-            pending_peers: BTreeMap::new(),
             partials: Partials {
                 by_pane: BTreeMap::new(),
                 max_edges,
@@ -592,7 +582,6 @@ mod tests {
             state.add(SpanLink::of(&span, &mut Peers::default()));
         }
         for pane in 0..20 {
-            state.decide_peers(pane);
             state.expire(pane);
         }
         state
