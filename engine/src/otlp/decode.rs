@@ -215,6 +215,53 @@ pub(super) fn check_timestamp(field: &'static str, value_ns: u64) -> Result<u64,
     Ok(value_ns)
 }
 
+/// A span's ids and times, checked: what every decoder requires of a span before it is kept.
+pub(super) struct SpanCore {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub parent_span_id: Option<[u8; 8]>,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+impl SpanCore {
+    /// Checks the ids (trace, span, parent), the times (start, end) and the name, in this
+    /// order: the first fault is the one reported.
+    pub(super) fn check(
+        (trace_id, span_id, parent_span_id): (&[u8], &[u8], &[u8]),
+        (start_ns, end_ns): (u64, u64),
+        name: &str,
+    ) -> Result<Self, DecodeError> {
+        let trace_id = fixed_id::<16>(trace_id, "trace_id")?;
+        let span_id = fixed_id::<8>(span_id, "span_id")?;
+        let parent_span_id = match parent_span_id.len() {
+            0 => None,
+            _ => Some(fixed_id::<8>(parent_span_id, "parent_span_id")?),
+        };
+        let start_ns = check_timestamp("start_time_unix_nano", start_ns)?;
+        let end_ns = check_timestamp("end_time_unix_nano", end_ns)?;
+        if end_ns < start_ns {
+            return Err(DecodeError::NegativeDuration { start_ns, end_ns });
+        }
+        if end_ns - start_ns > MAX_DURATION_NS {
+            return Err(DecodeError::AbsurdTimestamp {
+                field: "duration",
+                value_ns: end_ns - start_ns,
+            });
+        }
+        if name.is_empty() {
+            return Err(DecodeError::MissingField("name"));
+        }
+        Ok(SpanCore {
+            trace_id,
+            span_id,
+            parent_span_id,
+            start_ns,
+            end_ns,
+        })
+    }
+}
+
 /// A stable 64-bit hash of an end-user id (SipHash with fixed keys: the same in every
 /// process, so two workers count one user once).
 pub(super) fn user_hash(user: String) -> u64 {
@@ -229,26 +276,17 @@ fn convert_span(
     resource: &Arc<ResourceInfo>,
     decoding: &Decoding,
 ) -> Result<Span, DecodeError> {
-    let trace_id = fixed_id::<16>(&span.trace_id, "trace_id")?;
-    let span_id = fixed_id::<8>(&span.span_id, "span_id")?;
-    let parent_span_id = match span.parent_span_id.len() {
-        0 => None,
-        _ => Some(fixed_id::<8>(&span.parent_span_id, "parent_span_id")?),
-    };
-    let start_ns = check_timestamp("start_time_unix_nano", span.start_time_unix_nano)?;
-    let end_ns = check_timestamp("end_time_unix_nano", span.end_time_unix_nano)?;
-    if end_ns < start_ns {
-        return Err(DecodeError::NegativeDuration { start_ns, end_ns });
-    }
-    if end_ns - start_ns > MAX_DURATION_NS {
-        return Err(DecodeError::AbsurdTimestamp {
-            field: "duration",
-            value_ns: end_ns - start_ns,
-        });
-    }
-    if span.name.is_empty() {
-        return Err(DecodeError::MissingField("name"));
-    }
+    let SpanCore {
+        trace_id,
+        span_id,
+        parent_span_id,
+        start_ns,
+        end_ns,
+    } = SpanCore::check(
+        (&span.trace_id, &span.span_id, &span.parent_span_id),
+        (span.start_time_unix_nano, span.end_time_unix_nano),
+        &span.name,
+    )?;
     let status_error = span
         .status
         .as_ref()

@@ -17,10 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use super::attributes::resource_info;
-use super::decode::{
-    check_timestamp, fixed_id, parse, spans_of, user_hash, DecodeError, Decoding, Rejected,
-    MAX_DURATION_NS,
-};
+use super::decode::{parse, spans_of, user_hash, DecodeError, Decoding, Rejected, SpanCore};
 use super::sampling::{attribute_weight, tracestate_weight};
 use super::wire::{Fields, Value, WireError};
 use crate::record::{Encoding, ResourceInfo, Span, SpanKind};
@@ -246,26 +243,17 @@ impl<'a> WireSpan<'a> {
 
     /// The record, or why the span is rejected (checked in the order `spans_of` checks).
     fn into_span(self, resource: &Arc<ResourceInfo>) -> Result<Span, DecodeError> {
-        let trace_id = fixed_id::<16>(self.trace_id, "trace_id")?;
-        let span_id = fixed_id::<8>(self.span_id, "span_id")?;
-        let parent_span_id = match self.parent_span_id.len() {
-            0 => None,
-            _ => Some(fixed_id::<8>(self.parent_span_id, "parent_span_id")?),
-        };
-        let start_ns = check_timestamp("start_time_unix_nano", self.start_ns)?;
-        let end_ns = check_timestamp("end_time_unix_nano", self.end_ns)?;
-        if end_ns < start_ns {
-            return Err(DecodeError::NegativeDuration { start_ns, end_ns });
-        }
-        if end_ns - start_ns > MAX_DURATION_NS {
-            return Err(DecodeError::AbsurdTimestamp {
-                field: "duration",
-                value_ns: end_ns - start_ns,
-            });
-        }
-        if self.name.is_empty() {
-            return Err(DecodeError::MissingField("name"));
-        }
+        let SpanCore {
+            trace_id,
+            span_id,
+            parent_span_id,
+            start_ns,
+            end_ns,
+        } = SpanCore::check(
+            (self.trace_id, self.span_id, self.parent_span_id),
+            (self.start_ns, self.end_ns),
+            self.name,
+        )?;
         let kept = self.kept;
         Ok(Span {
             resource: Arc::clone(resource),
@@ -405,7 +393,7 @@ mod tests {
     };
     use proptest::prelude::*;
 
-    use super::super::decode::{MAX_TIMESTAMP_NS, MIN_TIMESTAMP_NS};
+    use super::super::decode::{MAX_DURATION_NS, MAX_TIMESTAMP_NS, MIN_TIMESTAMP_NS};
     use super::*;
 
     /// What prost and `spans_of` make of `bytes`.
@@ -579,6 +567,18 @@ mod tests {
         }
     }
 
+    /// One valid span of trace 7, span 3.
+    fn valid_span() -> OtlpSpan {
+        OtlpSpan {
+            trace_id: vec![7; 16],
+            span_id: vec![3; 8],
+            name: "GET /cart".into(),
+            start_time_unix_nano: MIN_TIMESTAMP_NS + 1,
+            end_time_unix_nano: MIN_TIMESTAMP_NS + 2,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn a_resource_sent_again_is_read_once_and_shared() {
         let request = |service: &str| {
@@ -589,16 +589,8 @@ mod tests {
                 }),
                 ..Default::default()
             }];
-            let span = OtlpSpan {
-                trace_id: vec![7; 16],
-                span_id: vec![3; 8],
-                name: "GET /cart".into(),
-                start_time_unix_nano: MIN_TIMESTAMP_NS + 1,
-                end_time_unix_nano: MIN_TIMESTAMP_NS + 2,
-                ..Default::default()
-            };
             let scope = ScopeSpans {
-                spans: vec![span],
+                spans: vec![valid_span()],
                 ..Default::default()
             };
             ExportTraceServiceRequest {
@@ -634,16 +626,8 @@ mod tests {
 
     #[test]
     fn a_truncated_request_is_malformed_and_appends_nothing() {
-        let span = OtlpSpan {
-            trace_id: vec![7; 16],
-            span_id: vec![3; 8],
-            name: "GET /cart".into(),
-            start_time_unix_nano: MIN_TIMESTAMP_NS + 1,
-            end_time_unix_nano: MIN_TIMESTAMP_NS + 2,
-            ..Default::default()
-        };
         let scope = ScopeSpans {
-            spans: vec![span.clone(), span],
+            spans: vec![valid_span(), valid_span()],
             ..Default::default()
         };
         let request = ExportTraceServiceRequest {
