@@ -17,6 +17,9 @@ use crate::stats::Stats;
 
 /// Panes the sources may run ahead of the rows: bounds memory when input is fast.
 const MAX_PANES_IN_FLIGHT: u64 = 2;
+/// The longest a worker ahead of the rows parks before it looks again; messages and progress
+/// from other workers wake it sooner.
+const BEHIND_PARK: Duration = Duration::from_millis(1);
 /// Panes the sources may run ahead of the rows durable in PostgreSQL: while the database is
 /// away, consumption pauses after this much instead of buffering rows without bound.
 const MAX_UNDURABLE_PANES: u64 = 60;
@@ -108,7 +111,9 @@ pub(super) fn run(
         worker.step();
         let behind = inputs.time().saturating_sub(MAX_PANES_IN_FLIGHT);
         while scored.less_than(&behind) {
-            worker.step();
+            // Parks while this worker has nothing to do: the rows usually wait for another
+            // worker (or process), and stepping in a tight loop burnt a core waiting for it.
+            worker.step_or_park(Some(BEHIND_PARK));
         }
     }
     drive.ingest.finish();
