@@ -50,8 +50,16 @@ impl Default for Decoding {
 /// once, and its spans share one [`ResourceInfo`]. Holds at most [`ResourceCache::MAX`]
 /// resources and starts over when full. A clone starts empty: each worker keeps its own, so
 /// workers never wait on each other's lock.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ResourceCache(Mutex<HashMap<Vec<u8>, Arc<ResourceInfo>, foldhash::fast::FixedState>>);
+
+/// The number of resources held, not the resources: a logged `Decoding` stays one line.
+impl std::fmt::Debug for ResourceCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.lock().map_or(0, |cache| cache.len());
+        write!(f, "ResourceCache({held} resources)")
+    }
+}
 
 impl Clone for ResourceCache {
     fn clone(&self) -> Self {
