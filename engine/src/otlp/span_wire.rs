@@ -15,6 +15,7 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
+use smallvec::SmallVec;
 
 use super::attributes::resource_info;
 use super::decode::{parse, spans_of, user_hash, DecodeError, Decoding, Rejected, SpanCore};
@@ -120,7 +121,8 @@ fn resource_spans(
     out: &mut Vec<Span>,
     rejected: &mut Vec<Rejected>,
 ) -> Result<(), DecodeError> {
-    let mut parts = Vec::new();
+    // One resource field is the rule: kept inline, no allocation per resource block.
+    let mut parts: SmallVec<[&[u8]; 1]> = SmallVec::new();
     for field in Fields::new(bytes) {
         if let (1, value) = field.map_err(malformed)? {
             parts.push(as_bytes(value)?);
