@@ -36,7 +36,8 @@ pub fn assign_folds(cases: &[Case], folds: usize) -> Vec<usize> {
 }
 
 /// The recorded ranking input each case is judged by: the one `offset_minutes` after its
-/// fault's minute (the same update [`crate::scoring::accuracy::Pick::At`] selects).
+/// fault's minute, the one flagging the case's service when there are several (the same update
+/// [`crate::scoring::accuracy::Pick::At`] selects).
 pub fn inputs_of<'a>(
     cases: &[Case],
     inputs: &'a [RankingInput],
@@ -46,7 +47,7 @@ pub fn inputs_of<'a>(
         .iter()
         .map(|case| {
             let time = case.start_minute_us() + offset_minutes * MINUTE_US;
-            inputs.iter().find(|input| input.time_us == time)
+            RankingInput::covering(inputs, &case.service, |input| input.time_us == time)
         })
         .collect()
 }

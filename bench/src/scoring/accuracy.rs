@@ -144,11 +144,15 @@ pub struct Outcome {
     pub case: Case,
     /// Minutes from the fault's minute to the incident update used, if one was found.
     pub delay_minutes: Option<i64>,
+    /// The incident judged, if one was found.
+    pub incident_id: Option<String>,
     /// 1-based rank of the true service per method (absent: not in the top k or no incident).
     pub ranks: BTreeMap<String, Option<usize>>,
 }
 
-/// Judges every case by the incident update `pick` selects.
+/// Judges every case by the incident update `pick` selects. Among the updates `pick` allows,
+/// the fault's is the first whose anomalous services include the fault's service (the
+/// incident that covers it, when several run at once); when none does, the first.
 pub fn judge(cases: &[Case], incidents: &[Incident], methods: &[&str], pick: Pick) -> Vec<Outcome> {
     let mut by_time: Vec<&Incident> = incidents.iter().collect();
     by_time.sort_by_key(|i| i.time_us);
@@ -156,16 +160,19 @@ pub fn judge(cases: &[Case], incidents: &[Incident], methods: &[&str], pick: Pic
         .iter()
         .map(|case| {
             let minute = case.start_minute_us();
+            let covering = |within: &dyn Fn(&Incident) -> bool| {
+                let mut updates = by_time.iter().copied().filter(|i| within(i));
+                let first = updates.clone().next();
+                updates
+                    .find(|i| i.anomalous_services.contains(&case.service))
+                    .or(first)
+            };
             let first_within = |minutes: i64| {
-                by_time
-                    .iter()
-                    .find(|i| i.time_us >= minute && i.time_us < minute + minutes * MINUTE_US)
+                covering(&|i| i.time_us >= minute && i.time_us < minute + minutes * MINUTE_US)
             };
             let chosen = match pick {
                 Pick::FirstWithin(minutes) => first_within(minutes),
-                Pick::At(offset) => by_time
-                    .iter()
-                    .find(|i| i.time_us == minute + offset * MINUTE_US),
+                Pick::At(offset) => covering(&|i| i.time_us == minute + offset * MINUTE_US),
                 Pick::Revised { window, after } => first_within(window).map(|first| {
                     let until = first.time_us + after * MINUTE_US;
                     let same = by_time
@@ -173,6 +180,7 @@ pub fn judge(cases: &[Case], incidents: &[Incident], methods: &[&str], pick: Pic
                         .filter(|i| i.incident_id == first.incident_id);
                     same.take_while(|i| i.time_us <= until)
                         .last()
+                        .copied()
                         .unwrap_or(first)
                 }),
             };
@@ -193,6 +201,7 @@ pub fn judge(cases: &[Case], incidents: &[Incident], methods: &[&str], pick: Pic
             Outcome {
                 case: case.clone(),
                 delay_minutes: chosen.map(|i| (i.time_us - minute) / MINUTE_US),
+                incident_id: chosen.map(|i| i.incident_id.clone()),
                 ranks,
             }
         })
@@ -420,6 +429,45 @@ mod tests {
     }
 
     #[test]
+    fn of_several_incidents_the_one_whose_symptoms_include_the_fault_is_judged() {
+        let with = |minute: i64, id: &str, anomalous: &[&str], ranking: &[&str]| Incident {
+            incident_id: id.into(),
+            anomalous_services: anomalous.iter().map(|s| s.to_string()).collect(),
+            ..incident(minute, ranking)
+        };
+        let incidents = [
+            with(10, "INC-10", &["x"], &["x"]),
+            with(11, "INC-10", &["x"], &["x"]),
+            with(11, "INC-11", &["a", "b"], &["b", "a"]),
+            with(12, "INC-11", &["a", "b"], &["a"]),
+        ];
+        let cases = [case(10, "a"), case(10, "z")];
+        let first = judge(&cases, &incidents, &["baro"], Pick::FirstWithin(5));
+        assert_eq!(first[0].incident_id.as_deref(), Some("INC-11"));
+        assert_eq!(
+            (first[0].delay_minutes, first[0].ranks["baro"]),
+            (Some(1), Some(2))
+        );
+        assert_eq!(
+            first[1].incident_id.as_deref(),
+            Some("INC-10"),
+            "covered by none: the first update"
+        );
+        let at = judge(&cases, &incidents, &["baro"], Pick::At(1));
+        assert_eq!(at[0].incident_id.as_deref(), Some("INC-11"));
+        let revised = judge(
+            &cases,
+            &incidents,
+            &["baro"],
+            Pick::Revised {
+                window: 5,
+                after: 1,
+            },
+        );
+        assert_eq!(revised[0].ranks["baro"], Some(1), "INC-11 a minute later");
+    }
+
+    #[test]
     fn false_incidents_are_those_opened_in_quiet_minutes() {
         // A fault at minute 10 judged over 5 minutes: minutes 10..20 are its window and
         // recovery; the run has rows in minutes 0..40.
@@ -458,6 +506,7 @@ mod tests {
         let outcome = |minute: i64, rank: Option<usize>| Outcome {
             case: case(minute, "a"),
             delay_minutes: Some(1),
+            incident_id: None,
             ranks: BTreeMap::from([("baro".to_string(), rank)]),
         };
         let outcomes = [

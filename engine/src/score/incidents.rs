@@ -1,11 +1,15 @@
 //! Incidents: one minute's anomalous services, ranked root-cause candidates, and evidence.
 //!
 //! All workers' evidence and edges of a minute meet on worker 0, which keeps the incident
-//! state: an incident opens at the first anomalous minute and stays open (same id, re-ranked
-//! every minute) while anomalous minutes follow with gaps of at most [`GAP_MINUTES`]. The id
-//! is derived from the opening minute, so a replay raises the same ids.
+//! state. A minute's affected services split into connected parts of the call graph (flagged
+//! services and open incidents' members, joined by the live and configured edges); a part
+//! with a service at the fleet's bar opens an incident, or extends the open one it touches,
+//! so two unrelated faults at once get two incidents, each ranked on its own symptoms. An
+//! incident stays open (same id, re-ranked every minute) while such minutes follow with gaps
+//! of at most [`GAP_MINUTES`]. The id is derived from the opening minute (and the part's
+//! place among those opened in it), so a replay raises the same ids.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use aiops_models::rca::gnn::LabelledIncident;
@@ -82,6 +86,27 @@ impl RankingInput {
         }
     }
 
+    /// Whether the service `name` stands for was among this ranking's symptoms (flagged):
+    /// of a minute's several incidents, the one a known fault at that service belongs to.
+    pub fn flags(&self, name: &str) -> bool {
+        let key = self.key_of(name);
+        self.evidence
+            .iter()
+            .any(|e| e.anomalous && e.service == key)
+    }
+
+    /// The first of `inputs` that `within` accepts, preferring one that flags `service`
+    /// (see [`RankingInput::flags`]).
+    pub fn covering<'a>(
+        inputs: &'a [RankingInput],
+        service: &str,
+        within: impl Fn(&RankingInput) -> bool,
+    ) -> Option<&'a RankingInput> {
+        let mut accepted = inputs.iter().filter(|input| within(input));
+        let first = accepted.clone().next();
+        accepted.find(|input| input.flags(service)).or(first)
+    }
+
     /// The service key that `name` stands for here: a ground truth names services, the
     /// ranking knew them by key (name and environment). `name` itself when it is a key here
     /// or names none of the services.
@@ -97,7 +122,7 @@ impl RankingInput {
 /// Where recorded ranking inputs go: the job passes a JSON-lines side output of its sinks.
 pub type Recorder = Box<dyn FnMut(&RankingInput) -> Result<()>>;
 
-/// The open incident.
+/// An open incident.
 #[derive(Debug, Clone)]
 struct Open {
     id: String,
@@ -115,7 +140,8 @@ pub struct IncidentTracker {
     primary: Box<dyn RootCauseRanker>,
     others: Vec<Box<dyn RootCauseRanker>>,
     top_k: usize,
-    open: Option<Open>,
+    /// Open incidents, oldest first.
+    open: Vec<Open>,
     triggers: BTreeSet<Pane>,
     gate: FleetGate,
     edges: EdgeBaselines,
@@ -150,7 +176,7 @@ impl IncidentTracker {
             primary,
             others,
             top_k: config.top_k.max(1),
-            open: None,
+            open: Vec::new(),
             triggers: BTreeSet::new(),
             gate: FleetGate::new(detection.alarms_per_hour),
             edges: EdgeBaselines::new(detection.clone()),
@@ -221,58 +247,117 @@ impl IncidentTracker {
         self
     }
 
-    /// The incident update for minute `pane`, if a service reaches the fleet's bar in it
-    /// ([`FleetGate`]) or the minute is a trigger. Minutes must come in increasing order.
-    /// Only services at the bar open or extend an incident: members' ordinary flags would
-    /// keep a large incident open for as long as some member is an outlier.
+    /// The incident updates for minute `pane`: one per connected part of the affected
+    /// services with a service at the fleet's bar ([`FleetGate`]), or, when there is none and
+    /// the minute is a trigger, one ranking every flagged service (under the newest open
+    /// incident, if any). Minutes must come in increasing order. Only services at the bar open
+    /// or extend an incident: members' ordinary flags would keep a large incident open for as
+    /// long as some member is an outlier.
     pub fn observe(
         &mut self,
         pane: Pane,
         mut evidence: Vec<ServiceEvidence>,
         mut edges: Vec<EdgeWindow>,
-    ) -> Option<Incident> {
+    ) -> Vec<Incident> {
+        self.open
+            .retain(|open| pane.saturating_sub(open.last + 1) <= GAP_MINUTES);
         // The minute's edges, for the edge evidence; the live graph, for the ranking.
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|open| pane.saturating_sub(open.last + 1) > GAP_MINUTES)
-        {
-            self.open = None;
-        }
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         self.edges.add_evidence(pane, &edges, &mut evidence);
         let live = self.live_edges(pane, edges);
         let alarming = self.gate.alarming(pane, &evidence);
-        let triggered = self.triggers.contains(&pane);
-        if alarming.is_empty() && !triggered {
-            return None;
-        }
+        evidence.sort_by(|a, b| a.service.cmp(&b.service));
+        let graph_edges = call_edges(&live, &self.static_edges, &evidence);
         let time_us = (pane_start_ns(pane) / 1_000) as i64;
-        if !alarming.is_empty() {
-            let open = self.open.get_or_insert_with(|| Open {
-                id: incident_id(time_us),
-                opened_us: time_us,
-                last: pane,
-                members: BTreeSet::new(),
-            });
-            open.last = pane;
-            open.members.extend(alarming);
-            affected_only(&mut evidence, &open.members, &live);
+        let parts = self.extend_incidents(pane, time_us, &alarming, &evidence, &graph_edges);
+        let seen = Seen {
+            time_us,
+            live: live.len(),
+        };
+        if parts.is_empty() {
+            if !self.triggers.contains(&pane) {
+                return Vec::new();
+            }
+            // A trigger outside an incident ranks with every flagged service, as before the gate.
+            let (id, opened_us) = match self.open.last() {
+                Some(open) => (open.id.clone(), open.opened_us),
+                None => (incident_id(time_us, 0), time_us),
+            };
+            return vec![self.rank(&seen, (id, opened_us), evidence, graph_edges)];
         }
-        let mut anomalous: Vec<String> = evidence
+        parts
+            .into_iter()
+            .map(|(index, part)| {
+                let (evidence, edges) = within_reach(&part, &evidence, &graph_edges);
+                let open = &self.open[index];
+                let incident = (open.id.clone(), open.opened_us);
+                self.rank(&seen, incident, evidence, edges)
+            })
+            .collect()
+    }
+
+    /// Opens or extends an incident for each connected part of the affected services that
+    /// holds a service at the bar, and returns each such incident's index in `open` with its
+    /// services (parts that touch the same incident are one). A part touching several open
+    /// incidents extends the oldest; the others are not updated this minute.
+    fn extend_incidents(
+        &mut self,
+        pane: Pane,
+        time_us: i64,
+        alarming: &BTreeSet<String>,
+        evidence: &[ServiceEvidence],
+        edges: &[CallEdge],
+    ) -> BTreeMap<usize, BTreeSet<String>> {
+        let mut updated: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+        if alarming.is_empty() {
+            return updated;
+        }
+        let flagged = evidence.iter().filter(|e| e.anomalous).map(|e| &e.service);
+        let members = self.open.iter().flat_map(|open| &open.members);
+        let nodes: BTreeSet<&str> = flagged.chain(members).map(String::as_str).collect();
+        let mut opened = 0;
+        for part in connected_parts(&nodes, edges) {
+            let reached: Vec<&String> = alarming.iter().filter(|s| part.contains(*s)).collect();
+            if reached.is_empty() {
+                continue;
+            }
+            let touches = |open: &Open| open.members.iter().any(|m| part.contains(m));
+            let index = match self.open.iter().position(touches) {
+                Some(index) => index,
+                None => {
+                    self.open.push(Open {
+                        id: incident_id(time_us, opened),
+                        opened_us: time_us,
+                        last: pane,
+                        members: BTreeSet::new(),
+                    });
+                    opened += 1;
+                    self.open.len() - 1
+                }
+            };
+            let open = &mut self.open[index];
+            open.last = pane;
+            open.members.extend(reached.into_iter().cloned());
+            updated.entry(index).or_default().extend(part);
+        }
+        updated
+    }
+
+    /// One update of the incident `(id, opened_us)`: `evidence` ranked over `edges` by every
+    /// method.
+    fn rank(
+        &mut self,
+        seen: &Seen,
+        (incident_id, opened_us): (String, i64),
+        evidence: Vec<ServiceEvidence>,
+        edges: Vec<CallEdge>,
+    ) -> Incident {
+        let anomalous: Vec<String> = evidence
             .iter()
             .filter(|e| e.anomalous)
             .map(|e| e.service.clone())
             .collect();
-        anomalous.sort();
-        evidence.sort_by(|a, b| a.service.cmp(&b.service));
-        // A trigger outside an incident ranks with every flagged service, as before the gate.
-        let (incident_id, opened_us) = match &self.open {
-            Some(open) => (open.id.clone(), open.opened_us),
-            None => (incident_id(time_us), time_us),
-        };
-        let call_edges = call_edges(&live, &self.static_edges, &evidence);
-        let graph = CallGraph::new(&call_edges, evidence.iter().map(|e| e.service.as_str()));
+        let graph = CallGraph::new(&edges, evidence.iter().map(|e| e.service.as_str()));
         let mut candidates = self.primary.rank(&graph, &evidence);
         candidates.truncate(self.top_k);
         let mut rankings = BTreeMap::new();
@@ -283,21 +368,66 @@ impl IncidentTracker {
             ranking.truncate(self.top_k);
             rankings.insert(other.name().to_string(), top(&ranking));
         }
-        self.record(time_us, &incident_id, call_edges, &evidence);
+        self.record(seen.time_us, &incident_id, edges, &evidence);
         let incident = Incident {
             incident_id,
-            time_us,
+            time_us: seen.time_us,
             opened_us,
             anomalous_services: anomalous,
             method: self.primary.name().to_string(),
             root_cause: candidates.first().map(|c| c.service.clone()),
             candidates,
             rankings,
-            edges: live.len(),
+            edges: seen.live,
             environment: String::new(),
         };
-        Some(incident.for_people())
+        incident.for_people()
     }
+}
+
+/// What every update of a minute shares.
+struct Seen {
+    time_us: i64,
+    /// Edges of the live graph.
+    live: usize,
+}
+
+/// What an incident of `part` ranks: the services of the part and those it calls, directly or
+/// not (where the causes of its symptoms can be), with the flags of the part's services only,
+/// and the edges among them. A service the part cannot reach is another incident's or the
+/// fleet's ordinary noise, however large its deviation.
+fn within_reach(
+    part: &BTreeSet<String>,
+    evidence: &[ServiceEvidence],
+    edges: &[CallEdge],
+) -> (Vec<ServiceEvidence>, Vec<CallEdge>) {
+    let mut callees: HashMap<&str, Vec<&str>> = HashMap::new();
+    for edge in edges {
+        callees.entry(&edge.caller).or_default().push(&edge.callee);
+    }
+    let mut reach: HashSet<&str> = part.iter().map(String::as_str).collect();
+    let mut frontier: Vec<&str> = reach.iter().copied().collect();
+    while let Some(service) = frontier.pop() {
+        for callee in callees.get(service).into_iter().flatten() {
+            if reach.insert(callee) {
+                frontier.push(callee);
+            }
+        }
+    }
+    let evidence = evidence
+        .iter()
+        .filter(|e| reach.contains(e.service.as_str()))
+        .map(|e| ServiceEvidence {
+            anomalous: e.anomalous && part.contains(&e.service),
+            ..e.clone()
+        })
+        .collect();
+    let edges = edges
+        .iter()
+        .filter(|e| reach.contains(e.caller.as_str()))
+        .cloned()
+        .collect();
+    (evidence, edges)
 }
 
 impl Incident {
@@ -357,42 +487,44 @@ impl IncidentTracker {
     }
 }
 
-/// Keeps the flag of members and of flagged services connected to a member through flagged
-/// services (callers or callees, in the live graph): the incident's symptoms. A flagged
-/// service elsewhere is one of the fleet's ordinary outliers and not the incident's evidence.
-fn affected_only(
-    evidence: &mut [ServiceEvidence],
-    members: &BTreeSet<String>,
-    live: &[EdgeWindow],
-) {
-    let flagged: HashSet<&str> = evidence
-        .iter()
-        .filter(|e| e.anomalous)
-        .map(|e| e.service.as_str())
-        .collect();
-    let mut affected: HashSet<&str> = members.iter().map(String::as_str).collect();
-    let mut frontier: Vec<&str> = affected.iter().copied().collect();
-    while let Some(service) = frontier.pop() {
-        for edge in live {
-            let other = match (edge.caller == service, edge.callee == service) {
-                (true, _) => edge.callee.as_str(),
-                (_, true) => edge.caller.as_str(),
-                _ => continue,
-            };
-            if flagged.contains(other) && affected.insert(other) {
-                frontier.push(other);
-            }
+/// The connected parts of `nodes` joined by `edges` (either direction; an edge with an end
+/// outside `nodes` joins nothing), each sorted, in the order of their first node.
+fn connected_parts(nodes: &BTreeSet<&str>, edges: &[CallEdge]) -> Vec<BTreeSet<String>> {
+    let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let mut parent: Vec<usize> = (0..nodes.len()).collect();
+    fn root(parent: &mut [usize], mut node: usize) -> usize {
+        while parent[node] != node {
+            parent[node] = parent[parent[node]];
+            node = parent[node];
+        }
+        node
+    }
+    for edge in edges {
+        let ends = (
+            index.get(edge.caller.as_str()),
+            index.get(edge.callee.as_str()),
+        );
+        if let (Some(&a), Some(&b)) = ends {
+            let (a, b) = (root(&mut parent, a), root(&mut parent, b));
+            parent[a.max(b)] = a.min(b);
         }
     }
-    let affected: HashSet<String> = affected.into_iter().map(str::to_string).collect();
-    for e in evidence.iter_mut() {
-        e.anomalous &= affected.contains(&e.service);
+    let mut parts: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let part = root(&mut parent, i);
+        parts.entry(part).or_default().insert(node.to_string());
     }
+    parts.into_values().collect()
 }
 
-fn incident_id(time_us: i64) -> String {
+/// `INC-` and the opening minute; the second and later incident opened in one minute add
+/// `-2`, `-3`, ... (`nth` counts from 0).
+fn incident_id(time_us: i64, nth: usize) -> String {
     let time = chrono::DateTime::from_timestamp_micros(time_us).unwrap_or_default();
-    format!("INC-{}", time.format("%Y%m%dT%H%MZ"))
+    match nth {
+        0 => format!("INC-{}", time.format("%Y%m%dT%H%MZ")),
+        _ => format!("INC-{}-{}", time.format("%Y%m%dT%H%MZ"), nth + 1),
+    }
 }
 
 /// The live graph's edges and the configured ones; a configured edge names services, so it
@@ -420,8 +552,8 @@ fn call_edges(
 /// Extension trait: raise incidents from evidence and edges.
 pub trait RaiseIncidents<'scope> {
     /// Routes all evidence and edges to worker 0 and, for each minute once both frontiers
-    /// have passed it, emits at most one [`Incident`] at that minute. State: the open minutes'
-    /// inputs and the open incident.
+    /// have passed it, emits that minute's [`Incident`] updates (one per incident it touches,
+    /// ordered by id). State: the open minutes' inputs and the open incidents.
     fn raise_incidents(
         self,
         edges: StreamVec<'scope, Pane, EdgeWindow>,
@@ -451,11 +583,10 @@ impl<'scope> RaiseIncidents<'scope> for StreamVec<'scope, Pane, ServiceEvidence>
                 if closed_early(&stats, pane) {
                     return Vec::new();
                 }
-                let incident = tracker.observe(pane, evidence, edges);
-                if incident.is_some() {
-                    Stats::add(&stats.incidents, 1);
-                }
-                incident.into_iter().collect()
+                let mut incidents = tracker.observe(pane, evidence, edges);
+                incidents.sort_by(|a, b| a.incident_id.cmp(&b.incident_id));
+                Stats::add(&stats.incidents, incidents.len() as u64);
+                incidents
             },
         )
     }
@@ -526,10 +657,21 @@ mod tests {
             evidence(&prod("web"), 6.0),
             evidence(&service_key("web", "staging"), 5.5),
         ];
-        let incident = tracker.observe(100, minute, vec![]).expect("anomalous");
+        let mut incidents = tracker.observe(100, minute, vec![]);
+        assert_eq!(
+            incidents.len(),
+            2,
+            "staging shares no edge with prod: its own incident"
+        );
+        let staging = incidents.pop().expect("two");
+        assert_eq!(staging.environment, "staging");
+        assert_eq!(staging.anomalous_services, ["web"]);
+        assert_eq!(staging.incident_id, "INC-19700101T0140Z-2");
+        let incident = incidents.pop().expect("two");
+        assert_eq!(incident.incident_id, "INC-19700101T0140Z");
         assert_eq!(incident.environment, "prod");
         assert_eq!(incident.root_cause.as_deref(), Some("db"));
-        assert_eq!(incident.anomalous_services, ["db", "web", "web@staging"]);
+        assert_eq!(incident.anomalous_services, ["db", "web"]);
         assert!(incident
             .candidates
             .iter()
@@ -569,6 +711,28 @@ mod tests {
         );
         assert_eq!(input.key_of("cache"), "cache");
         assert_eq!(input.key_of("gone"), "gone");
+        assert!(
+            input.flags("db") && !input.flags("cache"),
+            "cache is not flagged"
+        );
+        let at = |time_us: i64, flagged: &str| RankingInput {
+            time_us,
+            evidence: vec![evidence(flagged, 9.0), evidence("cache", 1.0)],
+            ..input.clone()
+        };
+        let inputs = [at(0, "a"), at(1, "b"), at(1, "db"), at(2, "db")];
+        let time = |input: &&RankingInput| input.time_us;
+        let cover = |service: &str| RankingInput::covering(&inputs, service, |i| i.time_us >= 1);
+        assert_eq!(
+            cover("db").map(|i| i.evidence[0].service.as_str()),
+            Some("db")
+        );
+        assert_eq!(cover("db").as_ref().map(time), Some(1));
+        assert_eq!(
+            cover("zz").map(|i| i.evidence[0].service.as_str()),
+            Some("b"),
+            "the first"
+        );
     }
 
     /// A minute of 2,000 healthy services whose |z| are 5 × Exponential(1) / 5 (0.7 % of rows,
@@ -601,9 +765,11 @@ mod tests {
                 _ => 0.0,
             };
             let (evidence, edges) = fleet_minute(&mut rng, pane, fault);
-            if let Some(incident) = tracker.observe(pane, evidence, edges) {
-                opened.push((pane, incident));
-            }
+            let incidents = tracker.observe(pane, evidence, edges);
+            // In the first minute the bar has no pool yet: every flagged row is at it, and
+            // unrelated outliers open an incident each; after it, one fault, one incident.
+            assert!(pane == 0 || incidents.len() <= 1, "{pane}: {incidents:?}");
+            opened.extend(incidents.into_iter().map(|incident| (pane, incident)));
         }
         let after_fit: Vec<_> = opened.iter().filter(|(pane, _)| *pane >= 60).collect();
         let (fault, other): (Vec<&&(Pane, Incident)>, Vec<_>) = after_fit
@@ -640,25 +806,86 @@ mod tests {
                 vec![edge(pane, "front", "db")],
             )
         };
+        let only = |mut incidents: Vec<Incident>| {
+            assert!(incidents.len() <= 1, "{incidents:?}");
+            incidents.pop()
+        };
         let (e, g) = window(100);
-        let first = tracker.observe(100, e, g).expect("anomalous");
+        let first = only(tracker.observe(100, e, g)).expect("anomalous");
         assert_eq!(first.root_cause.as_deref(), Some("db"));
         assert_eq!(first.anomalous_services, ["db", "front"]);
         assert!(first.incident_id.starts_with("INC-"));
         assert_eq!(
-            tracker.observe(101, vec![evidence("db", 1.0)], vec![]),
+            only(tracker.observe(101, vec![evidence("db", 1.0)], vec![])),
             None
         );
         let (e, g) = window(103);
-        let later = tracker.observe(103, e, g).expect("anomalous");
+        let later = only(tracker.observe(103, e, g)).expect("anomalous");
         assert_eq!(
             later.incident_id, first.incident_id,
             "gap of 2 quiet minutes"
         );
         let (e, g) = window(107);
-        let next = tracker.observe(107, e, g).expect("anomalous");
+        let next = only(tracker.observe(107, e, g)).expect("anomalous");
         assert_ne!(next.incident_id, first.incident_id);
         assert_eq!(next.rankings.len(), 3);
+    }
+
+    #[test]
+    fn two_unrelated_faults_at_once_get_an_incident_each_until_their_parts_meet() {
+        let mut tracker = tracker();
+        let minute = |pane: Pane, second: bool, joined: bool| {
+            let mut rows = vec![evidence("front", 6.0), evidence("db", 9.0)];
+            let mut edges = vec![edge(pane, "front", "db"), edge(pane, "batch", "cache")];
+            if second {
+                rows.extend([evidence("batch", 7.0), evidence("cache", 12.0)]);
+            }
+            if joined {
+                edges.push(edge(pane, "front", "batch"));
+            }
+            (rows, edges)
+        };
+        let summary = |incidents: Vec<Incident>| -> Vec<(String, Option<String>, Vec<String>)> {
+            let id = |i: &Incident| {
+                i.incident_id
+                    .trim_start_matches("INC-19700101T")
+                    .to_string()
+            };
+            incidents
+                .iter()
+                .map(|i| (id(i), i.root_cause.clone(), i.anomalous_services.clone()))
+                .collect()
+        };
+        let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (e, g) = minute(100, false, false);
+        let first = (
+            "0140Z".to_string(),
+            Some("db".to_string()),
+            names(&["db", "front"]),
+        );
+        assert_eq!(
+            summary(tracker.observe(100, e, g)),
+            std::slice::from_ref(&first)
+        );
+        let second = (
+            "0141Z".to_string(),
+            Some("cache".to_string()),
+            names(&["batch", "cache"]),
+        );
+        for pane in [101, 102] {
+            let (e, g) = minute(pane, true, false);
+            assert_eq!(
+                summary(tracker.observe(pane, e, g)),
+                [first.clone(), second.clone()],
+                "minute {pane}: each fault its own incident, ranked on its own symptoms"
+            );
+        }
+        let (e, g) = minute(103, true, true);
+        let [joined] = &summary(tracker.observe(103, e, g))[..] else {
+            panic!("one part now");
+        };
+        assert_eq!(joined.0, "0140Z", "the oldest incident the part touches");
+        assert_eq!(joined.2, names(&["batch", "cache", "db", "front"]));
     }
 
     #[test]
@@ -683,15 +910,12 @@ mod tests {
         // Minute 3 again from the stream (a partial replay): ignored, no incident.
         assert_eq!(
             tracker.observe(3, quiet(), vec![gap_edge(3, "api", 500.0)]),
-            None
+            []
         );
-        let incident = tracker
-            .observe(
-                4,
-                quiet(),
-                vec![gap_edge(4, "api", 120.0), edge(4, "front", "api")],
-            )
-            .expect("the gap is anomalous");
+        let edges = vec![gap_edge(4, "api", 120.0), edge(4, "front", "api")];
+        let [incident] = &tracker.observe(4, quiet(), edges)[..] else {
+            panic!("the gap is anomalous: one incident");
+        };
         assert_eq!(incident.anomalous_services, ["db"]);
         assert_eq!(incident.root_cause.as_deref(), Some("db"));
         assert!(incident.candidates[0].evidence[0].starts_with("inbound_network_gap z=+"));
@@ -709,10 +933,8 @@ mod tests {
             .cloned()
             .collect();
         let mut tracker = tracker();
-        let incident = tracker
-            .observe(100, vec![evidence("db", 9.0)], vec![])
-            .expect("anomalous");
-        let value = serde_json::to_value(&incident).expect("serializes");
+        let incidents = tracker.observe(100, vec![evidence("db", 9.0)], vec![]);
+        let value = serde_json::to_value(&incidents[0]).expect("serializes");
         let written: BTreeSet<String> =
             value.as_object().expect("object").keys().cloned().collect();
         assert_eq!(written, declared);

@@ -176,7 +176,8 @@ fn load_from_postgres(
 
 /// Labelled incidents for the GNN from a data directory written with `rca.record_inputs`:
 /// for each fault of its `ground_truth.csv` (the simulator writes one), the first recorded
-/// ranking within the fault's span, labelled with the faulty service. Faults without such a
+/// ranking within the fault's span that flags the faulty service (else the first; see
+/// [`RankingInput::covering`]), labelled with that service. Faults without such a
 /// ranking (not detected) are skipped.
 pub fn labelled_incidents(data_dir: &Path) -> Result<Vec<LabelledIncident>> {
     let truth_path = data_dir.join("ground_truth.csv");
@@ -203,10 +204,8 @@ pub fn labelled_incidents(data_dir: &Path) -> Result<Vec<LabelledIncident>> {
         };
         let (start, end) = (time(start)?, time(end)?);
         let minute = start - start.rem_euclid(60_000_000);
-        if let Some(input) = inputs
-            .iter()
-            .find(|i| i.time_us >= minute && i.time_us < end)
-        {
+        let within = |i: &RankingInput| i.time_us >= minute && i.time_us < end;
+        if let Some(input) = RankingInput::covering(&inputs, service, within) {
             incidents.push(input.labelled(service));
         }
     }

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::AnomalyOptions;
 use crate::datasets::simulator::fault_spans;
-use crate::datasets::{self, Case, MINUTE_US};
+use crate::datasets::{self, Case};
 use crate::error::{Error, Result};
 use crate::eval::{run_dir, simulator_runs, Report};
 use crate::progress::Progress;
@@ -220,25 +220,18 @@ impl IncidentCounts {
         method: &str,
     ) -> Self {
         let first = accuracy::judge(cases, incidents, &[method], Pick::FirstWithin(window));
-        let mut by_time: Vec<&Incident> = incidents.iter().collect();
-        by_time.sort_by_key(|i| i.time_us);
         let mut claimed = BTreeSet::new();
         let mut counts = IncidentCounts {
             faults: cases.len(),
             false_incidents: FalseIncidents::of(cases, incidents, minutes, window),
             ..Default::default()
         };
-        for (case, outcome) in cases.iter().zip(&first) {
-            let Some(delay) = outcome.delay_minutes else {
+        for outcome in &first {
+            let Some(id) = &outcome.incident_id else {
                 continue;
             };
             counts.caught += 1;
-            let minute = case.start_minute_us() + delay * MINUTE_US;
-            let id = by_time
-                .iter()
-                .find(|i| i.time_us == minute)
-                .map(|i| &i.incident_id);
-            counts.own += usize::from(id.is_some_and(|id| claimed.insert(id.clone())));
+            counts.own += usize::from(claimed.insert(id.clone()));
             counts.first_right += usize::from(outcome.ranks.get(method) == Some(&Some(1)));
         }
         counts
