@@ -238,7 +238,7 @@ fn incident_keys(url: &str) -> Vec<(String, i64, Option<String>)> {
     client
         .query(
             "SELECT incident_id, (extract(epoch FROM time) * 1000000)::bigint, root_cause \
-             FROM incidents ORDER BY time",
+             FROM incidents ORDER BY time, incident_id",
             &[],
         )
         .unwrap()
@@ -300,6 +300,16 @@ fn killed_at_random_points_and_restarted_the_table_is_the_same() {
     for (got, expected) in got.iter().zip(&expected) {
         assert_eq!(got, expected);
     }
+    // Incidents too: the restarts went on with the open incidents stored after their last
+    // durable minute (`incident_state`, one row a minute).
+    let incidents = incident_keys(&reference);
+    assert!(
+        !incidents.is_empty(),
+        "the simulated faults raise incidents"
+    );
+    assert_eq!(incident_keys(&url), incidents);
+    let states = count(&url, "SELECT count(*) FROM incident_state");
+    assert!(states > 140, "{states} minutes of incident state");
     // Operation rows follow the same protocol: each minute once, whatever the kills.
     let operations = operation_table(&reference);
     assert!(
@@ -509,12 +519,13 @@ fn a_missing_topic_is_a_clear_error() {
 }
 
 /// Rows stored so far.
-fn row_count(url: &str) -> i64 {
+fn count(url: &str, query: &str) -> i64 {
     let mut client = Client::connect(url, postgres::NoTls).unwrap();
-    client
-        .query_one("SELECT count(*) FROM otlp_ai_features", &[])
-        .unwrap()
-        .get(0)
+    client.query_one(query, &[]).unwrap().get(0)
+}
+
+fn row_count(url: &str) -> i64 {
+    count(url, "SELECT count(*) FROM otlp_ai_features")
 }
 
 #[test]

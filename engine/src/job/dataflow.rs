@@ -192,10 +192,11 @@ pub(super) fn build(
             .with_neighbours(edges.clone())
             .detect_anomalies(stages.detector);
         let (announce_from, mut incident_lines) = (outputs.keep.start, outputs.incident_lines);
-        let mut incidents = scored
+        let (incidents, incident_states) = scored
             .clone()
             .map(|(_, evidence)| evidence)
-            .raise_incidents(edges.clone(), stages.tracker, Arc::clone(stats))
+            .raise_incidents(edges.clone(), stages.tracker, Arc::clone(stats));
+        let mut incidents = incidents
             .inspect(move |incident| announce(incident, announce_from))
             .inspect_core(move |event| incident_lines.observe(event));
         if let Some(mut alerts) = outputs.alerts {
@@ -211,6 +212,7 @@ pub(super) fn build(
             edges
                 .map(GraphRecord::Edge)
                 .concat(incidents.clone().map(GraphRecord::Incident))
+                .concat(incident_states.map(GraphRecord::IncidentState))
                 .filter(move |record| kept.contains(&record.time_us()))
                 .persist_closed(store)
                 .probe_with(&durable);

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::sinks::edge_history;
+use super::sinks::{edge_history, incident_state};
 use super::Shared;
 use crate::config::RcaMethod;
 use crate::error::{Error, Result};
@@ -54,7 +54,7 @@ pub(super) fn detector(shared: &Shared, index: usize) -> Detector {
 }
 
 /// Worker 0's incident tracker: the configured ranking method, configured and restored
-/// edges, the evaluation's trigger minutes, the GNN when there is one, and a recorder of
+/// edges, the open incidents a restart goes on with, the evaluation's trigger minutes, the GNN when there is one, and a recorder of
 /// ranking inputs when `rca.record_inputs` asks for one.
 pub(super) fn tracker(
     shared: &Shared,
@@ -70,6 +70,10 @@ pub(super) fn tracker(
             edge_history(shared, stored, index)?,
             stored.durable_before.unwrap_or(0),
         );
+    let tracker = match incident_state(shared, stored, index)? {
+        Some(state) => tracker.with_open_incidents(state),
+        None => tracker,
+    };
     let tracker = learned_ranker(shared, tracker)?;
     if !config.rca.record_inputs {
         return Ok(tracker);

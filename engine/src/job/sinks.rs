@@ -11,12 +11,14 @@ use super::Shared;
 use crate::error::Result;
 use crate::graph::EdgeWindow;
 use crate::record::Signal;
+use crate::score::incidents::IncidentState;
 use crate::score::Incident;
 use crate::sink::alerts::KafkaAlerts;
 use crate::sink::notify::Notifier;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::{
-    load_edges, GraphStore, LogPaneStore, OperationStore, PaneStore, PostgresSink, StoredProgress,
+    load_edges, load_incident_state, GraphStore, LogPaneStore, OperationStore, PaneStore,
+    PostgresSink, StoredProgress,
 };
 use crate::sink::{DeadLetters, JsonLines, KafkaDeadLetters, OperationFiles, OperationSink};
 use crate::sink::{RowSink, SideOutput};
@@ -177,4 +179,37 @@ pub(super) fn edge_history(
     let history = config.detection.history_minutes as Pane;
     let first = durable_before.saturating_sub(history);
     load_edges(url, first, durable_before.saturating_sub(1))
+}
+
+/// For worker 0 of a resumed job with PostgreSQL: the open incidents stored after the last
+/// durable minute. `None` when there is none (a first run, or a minute without telemetry):
+/// the replayed hour then rebuilds them, and one open longer than that gets a new id.
+pub(super) fn incident_state(
+    shared: &Shared,
+    stored: &StoredProgress,
+    index: usize,
+) -> Result<Option<IncidentState>> {
+    let config = &shared.config;
+    let (Some(durable_before), true, 0, Some(url)) = (
+        stored.durable_before,
+        shared.resumable(),
+        index,
+        &config.postgres.url,
+    ) else {
+        return Ok(None);
+    };
+    let Some(last) = durable_before.checked_sub(1) else {
+        return Ok(None);
+    };
+    let state = load_incident_state(url, last)?;
+    match &state {
+        Some(state) => tracing::info!(
+            open = state.open.len(),
+            "resuming with the open incidents stored after minute {last}"
+        ),
+        None => tracing::info!(
+            "no open incidents stored after minute {last}: the replayed hour rebuilds them"
+        ),
+    }
+    Ok(state)
 }

@@ -18,6 +18,7 @@ use aiops_models::rca::{
 };
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
 use super::detect::closed_early;
@@ -122,15 +123,34 @@ impl RankingInput {
 /// Where recorded ranking inputs go: the job passes a JSON-lines side output of its sinks.
 pub type Recorder = Box<dyn FnMut(&RankingInput) -> Result<()>>;
 
-/// An open incident.
-#[derive(Debug, Clone)]
-struct Open {
-    id: String,
-    opened_us: i64,
+/// An open incident: what the tracker keeps of it between minutes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenIncident {
+    /// Its id.
+    pub id: String,
+    /// Its first minute, µs.
+    pub opened_us: i64,
     /// Its last minute with a service at the fleet's bar.
-    last: Pane,
+    pub last: Pane,
     /// Services that reached the fleet's bar in one of its minutes.
-    members: BTreeSet<String>,
+    pub members: BTreeSet<String>,
+}
+
+/// The open incidents after minute `pane`: stored with the minute's incidents, so a restarted
+/// job goes on with the same incidents (ids, members), however long they have been open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentState {
+    /// The minute after which the state holds.
+    pub pane: Pane,
+    /// The open incidents, oldest first.
+    pub open: Vec<OpenIncident>,
+}
+
+impl IncidentState {
+    /// The minute's start, µs (the stored record's time).
+    pub fn time_us(&self) -> i64 {
+        (pane_start_ns(self.pane) / 1_000) as i64
+    }
 }
 
 /// Worker 0's incident state and rankers.
@@ -141,7 +161,10 @@ pub struct IncidentTracker {
     others: Vec<Box<dyn RootCauseRanker>>,
     top_k: usize,
     /// Open incidents, oldest first.
-    open: Vec<Open>,
+    open: Vec<OpenIncident>,
+    /// Minutes before this one only rebuild the fleet's bar and the edge baselines: the open
+    /// incidents were restored as they stood after the minute before it.
+    restored_from: Pane,
     triggers: BTreeSet<Pane>,
     gate: FleetGate,
     edges: EdgeBaselines,
@@ -177,6 +200,7 @@ impl IncidentTracker {
             others,
             top_k: config.top_k.max(1),
             open: Vec::new(),
+            restored_from: 0,
             triggers: BTreeSet::new(),
             gate: FleetGate::new(detection.alarms_per_hour),
             edges: EdgeBaselines::new(detection.clone()),
@@ -247,6 +271,23 @@ impl IncidentTracker {
         self
     }
 
+    /// Goes on with the open incidents of `state` (stored after minute `state.pane`): minutes
+    /// up to it, replayed to rebuild the fleet's bar and the edge baselines, open or extend
+    /// nothing.
+    pub fn with_open_incidents(mut self, state: IncidentState) -> Self {
+        self.restored_from = state.pane + 1;
+        self.open = state.open;
+        self
+    }
+
+    /// The open incidents after the last minute observed, `pane`.
+    pub fn state(&self, pane: Pane) -> IncidentState {
+        IncidentState {
+            pane,
+            open: self.open.clone(),
+        }
+    }
+
     /// The incident updates for minute `pane`: one per connected part of the affected
     /// services with a service at the fleet's bar ([`FleetGate`]), or, when there is none and
     /// the minute is a trigger, one ranking every flagged service (under the newest open
@@ -259,13 +300,16 @@ impl IncidentTracker {
         mut evidence: Vec<ServiceEvidence>,
         mut edges: Vec<EdgeWindow>,
     ) -> Vec<Incident> {
-        self.open
-            .retain(|open| pane.saturating_sub(open.last + 1) <= GAP_MINUTES);
         // The minute's edges, for the edge evidence; the live graph, for the ranking.
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         self.edges.add_evidence(pane, &edges, &mut evidence);
         let live = self.live_edges(pane, edges);
         let alarming = self.gate.alarming(pane, &evidence);
+        if pane < self.restored_from {
+            return Vec::new();
+        }
+        self.open
+            .retain(|open| pane.saturating_sub(open.last + 1) <= GAP_MINUTES);
         evidence.sort_by(|a, b| a.service.cmp(&b.service));
         let graph_edges = call_edges(&live, &self.static_edges, &evidence);
         let time_us = (pane_start_ns(pane) / 1_000) as i64;
@@ -321,11 +365,11 @@ impl IncidentTracker {
             if reached.is_empty() {
                 continue;
             }
-            let touches = |open: &Open| open.members.iter().any(|m| part.contains(m));
+            let touches = |open: &OpenIncident| open.members.iter().any(|m| part.contains(m));
             let index = match self.open.iter().position(touches) {
                 Some(index) => index,
                 None => {
-                    self.open.push(Open {
+                    self.open.push(OpenIncident {
                         id: incident_id(time_us, opened),
                         opened_us: time_us,
                         last: pane,
@@ -549,17 +593,28 @@ fn call_edges(
     edges
 }
 
+/// What worker 0's tracker hands on for a minute.
+#[derive(Debug, Clone)]
+enum Raised {
+    Update(Incident),
+    State(IncidentState),
+}
+
 /// Extension trait: raise incidents from evidence and edges.
 pub trait RaiseIncidents<'scope> {
     /// Routes all evidence and edges to worker 0 and, for each minute once both frontiers
     /// have passed it, emits that minute's [`Incident`] updates (one per incident it touches,
-    /// ordered by id). State: the open minutes' inputs and the open incidents.
+    /// ordered by id) and the open incidents after it ([`IncidentState`], for a restart).
+    /// State: the open minutes' inputs and the open incidents.
     fn raise_incidents(
         self,
         edges: StreamVec<'scope, Pane, EdgeWindow>,
         tracker: IncidentTracker,
         stats: Arc<Stats>,
-    ) -> StreamVec<'scope, Pane, Incident>;
+    ) -> (
+        StreamVec<'scope, Pane, Incident>,
+        StreamVec<'scope, Pane, IncidentState>,
+    );
 }
 
 impl<'scope> RaiseIncidents<'scope> for StreamVec<'scope, Pane, ServiceEvidence> {
@@ -568,12 +623,15 @@ impl<'scope> RaiseIncidents<'scope> for StreamVec<'scope, Pane, ServiceEvidence>
         edges: StreamVec<'scope, Pane, EdgeWindow>,
         mut tracker: IncidentTracker,
         stats: Arc<Stats>,
-    ) -> StreamVec<'scope, Pane, Incident> {
+    ) -> (
+        StreamVec<'scope, Pane, Incident>,
+        StreamVec<'scope, Pane, IncidentState>,
+    ) {
         let pacts = (
             Exchange::new(|_: &ServiceEvidence| 0),
             Exchange::new(|_: &EdgeWindow| 0),
         );
-        self.pane_join(
+        let raised = self.pane_join(
             edges,
             pacts,
             "RaiseIncidents",
@@ -586,9 +644,20 @@ impl<'scope> RaiseIncidents<'scope> for StreamVec<'scope, Pane, ServiceEvidence>
                 let mut incidents = tracker.observe(pane, evidence, edges);
                 incidents.sort_by(|a, b| a.incident_id.cmp(&b.incident_id));
                 Stats::add(&stats.incidents, incidents.len() as u64);
-                incidents
+                let mut raised: Vec<Raised> = incidents.into_iter().map(Raised::Update).collect();
+                raised.push(Raised::State(tracker.state(pane)));
+                raised
             },
-        )
+        );
+        let incidents = raised.clone().flat_map(|r| match r {
+            Raised::Update(incident) => Some(incident),
+            Raised::State(_) => None,
+        });
+        let states = raised.flat_map(|r| match r {
+            Raised::State(state) => Some(state),
+            Raised::Update(_) => None,
+        });
+        (incidents, states)
     }
 }
 
@@ -605,6 +674,7 @@ pub fn involved(incident: &Incident) -> HashSet<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::fleet::POOL_MINUTES;
     use aiops_models::rca::Deviation;
 
     fn evidence(service: &str, z: f64) -> ServiceEvidence {
@@ -886,6 +956,69 @@ mod tests {
         };
         assert_eq!(joined.0, "0140Z", "the oldest incident the part touches");
         assert_eq!(joined.2, names(&["batch", "cache", "db", "front"]));
+    }
+
+    /// Minute `pane` of 300 services (healthy |z| Exponential(1), seeded by the minute) and a
+    /// faulty `db` called by `front` in minutes 40..140.
+    fn long_fault_minute(pane: Pane) -> (Vec<ServiceEvidence>, Vec<EdgeWindow>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(pane);
+        let mut minute: Vec<ServiceEvidence> = (0..300)
+            .map(|i| evidence(&format!("s{i}"), -(1.0 - rng.random::<f64>()).ln()))
+            .collect();
+        let edges = vec![edge(pane, "front", "db"), edge(pane, "front", "s1")];
+        let fault = (40..140).contains(&pane);
+        minute.extend([
+            evidence("db", if fault { 40.0 } else { 0.5 }),
+            evidence("front", if fault { 6.0 } else { 0.5 }),
+        ]);
+        (minute, edges)
+    }
+
+    #[test]
+    fn a_restart_goes_on_with_the_stored_open_incidents_however_long_they_are_open() {
+        let observe = |tracker: &mut IncidentTracker, panes: std::ops::Range<Pane>| {
+            let mut updates = Vec::new();
+            for pane in panes {
+                let (evidence, edges) = long_fault_minute(pane);
+                updates.extend(tracker.observe(pane, evidence, edges));
+            }
+            updates
+        };
+        let mut uninterrupted = tracker();
+        observe(&mut uninterrupted, 0..120);
+        let stored = uninterrupted.state(119);
+        assert_eq!(
+            stored.open.len(),
+            1,
+            "the fault's incident, open 80 minutes"
+        );
+        let expected = observe(&mut uninterrupted, 120..160);
+        assert!(expected
+            .iter()
+            .any(|i| i.root_cause.as_deref() == Some("db")));
+        assert!(expected.iter().all(|i| i.opened_us == 40 * 60_000_000));
+        // Restarted at minute 120: the replayed minutes before it rebuild the fleet's bar.
+        let replay = 120 - POOL_MINUTES..120;
+        let mut restarted = tracker().with_open_incidents(stored.clone());
+        assert_eq!(
+            observe(&mut restarted, replay.clone()),
+            [],
+            "the replay raises nothing"
+        );
+        assert_eq!(observe(&mut restarted, 120..160), expected);
+        let serialized = serde_json::to_string(&stored).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<IncidentState>(&serialized).ok(),
+            Some(stored)
+        );
+        // Without the stored state the replay reopens the fault's incident under a new id.
+        let mut rebuilt = tracker();
+        observe(&mut rebuilt, replay);
+        let updates = observe(&mut rebuilt, 120..160);
+        assert!(updates
+            .iter()
+            .all(|i| i.incident_id != expected[0].incident_id));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The dependency graph and incidents in PostgreSQL: `service_edges`,
-//! `service_dependencies` (validity intervals) and `incidents` (migration 0005).
+//! `service_dependencies` (validity intervals) and `incidents` (migration 0005), and the open
+//! incidents after each minute, `incident_state` (migration 0013).
 
 use chrono::{DateTime, Utc};
 
@@ -8,6 +9,7 @@ use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::graph::EdgeWindow;
 use crate::record::{key_parts, service_key};
+use crate::score::incidents::IncidentState;
 use crate::score::Incident;
 use crate::sink::ClosedStore;
 use crate::time::{pane_start_ns, Pane};
@@ -19,6 +21,8 @@ pub enum GraphRecord {
     Edge(EdgeWindow),
     /// An incident update of a minute.
     Incident(Incident),
+    /// The open incidents after a minute.
+    IncidentState(IncidentState),
 }
 
 impl GraphRecord {
@@ -27,6 +31,7 @@ impl GraphRecord {
         match self {
             GraphRecord::Edge(edge) => (pane_start_ns(edge.pane) / 1_000) as i64,
             GraphRecord::Incident(incident) => incident.time_us,
+            GraphRecord::IncidentState(state) => state.time_us(),
         }
     }
 }
@@ -66,6 +71,12 @@ const UPSERT_INCIDENT: &str = "INSERT INTO incidents \
     root_cause = EXCLUDED.root_cause, candidates = EXCLUDED.candidates, \
     rankings = EXCLUDED.rankings";
 
+const UPSERT_STATE: &str = "INSERT INTO incident_state (time, open) VALUES ($1, $2) \
+    ON CONFLICT (time) DO UPDATE SET open = EXCLUDED.open";
+
+/// How long the open incidents of past minutes are kept: a restart reads only the newest.
+const STATE_KEPT: &str = "1 day";
+
 impl GraphStore {
     /// Connects; intervals expire after `expiry_minutes` unseen.
     pub fn connect(config: &PostgresConfig, expiry_minutes: u64) -> Result<Self> {
@@ -94,6 +105,7 @@ impl GraphStore {
         let incident = transaction
             .prepare(UPSERT_INCIDENT)
             .map_err(|e| failed(&e))?;
+        let state = transaction.prepare(UPSERT_STATE).map_err(|e| failed(&e))?;
         for record in records {
             match record {
                 GraphRecord::Edge(e) => {
@@ -131,8 +143,19 @@ impl GraphStore {
                         &i.environment,
                     ],
                 ),
+                GraphRecord::IncidentState(s) => {
+                    transaction.execute(&state, &[&timestamp(s.time_us()), &to_json(&s.open)?])
+                }
             }
             .map_err(|e| failed(&e))?;
+        }
+        if let Some(newest) = panes.clone().max() {
+            let forget = format!(
+                "DELETE FROM incident_state WHERE time < $1::timestamptz - interval '{STATE_KEPT}'"
+            );
+            transaction
+                .execute(&forget, &[&pane_time(*newest)])
+                .map_err(|e| failed(&e))?;
         }
         for pane in panes {
             transaction
@@ -218,6 +241,24 @@ pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
             gap_p50_ms: row.get(9),
         })
         .collect())
+}
+
+/// The open incidents stored after minute `pane`, if that minute's state was written.
+pub fn load_incident_state(url: &str, pane: Pane) -> Result<Option<IncidentState>> {
+    let mut client = super::connect(url)?;
+    let server = super::server_of(url);
+    let row = client
+        .query_opt(
+            "SELECT open::text FROM incident_state WHERE time = $1",
+            &[&pane_time(pane)],
+        )
+        .map_err(|e| db_error(format!("reading incident_state on {server}"), &e))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let open = serde_json::from_str(row.get::<_, &str>(0))
+        .map_err(|e| Error::Schema(format!("incident_state on {server} at minute {pane}: {e}")))?;
+    Ok(Some(IncidentState { pane, open }))
 }
 
 /// Every stored incident update (`edges` is not stored: 0).

@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_partial_minutes.sql",
         include_str!("../../../../sql/migrations/0012_partial_minutes.sql"),
     ),
+    (
+        "0013_incident_state.sql",
+        include_str!("../../../../sql/migrations/0013_incident_state.sql"),
+    ),
 ];
 
 /// The migrations that rebuild the continuous aggregate: after each, outside a transaction

@@ -28,7 +28,9 @@ use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
 use crate::features::FeatureRow;
 use crate::stats::Stats;
-pub use graph::{edge_minutes, load_edges, load_incidents, GraphRecord, GraphStore};
+pub use graph::{
+    edge_minutes, load_edges, load_incident_state, load_incidents, GraphRecord, GraphStore,
+};
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
 pub use operations::{load_operations, OperationStore};
