@@ -38,6 +38,8 @@ pub struct FleetGate {
     lasting: LiveBar,
     /// Each service's level in the minute before, by minute.
     previous: HashMap<String, (Pane, f64)>,
+    /// The first minute the gate saw.
+    first: Option<Pane>,
 }
 
 impl FleetGate {
@@ -49,7 +51,15 @@ impl FleetGate {
             single: LiveBar::new(POOL_MINUTES),
             lasting: LiveBar::new(POOL_MINUTES),
             previous: HashMap::new(),
+            first: None,
         }
+    }
+
+    /// Whether the bars at minute `pane` are fitted on a full pool ([`POOL_MINUTES`] minutes
+    /// seen). Before that, in a job's first hour, the detector's own history is short too,
+    /// and a large fleet's ordinary outliers reach the bars by the dozen.
+    pub fn settled(&self, pane: Pane) -> bool {
+        self.first.is_some_and(|first| pane >= first + POOL_MINUTES)
     }
 
     /// The flagged services of minute `pane` that reach the fleet's bars, fitted on the
@@ -58,6 +68,7 @@ impl FleetGate {
     /// what a large healthy fleet shows now and then, but two high minutes in a row are much
     /// rarer there. Then pools the minute's levels. Minutes must come in increasing order.
     pub fn alarming(&mut self, pane: Pane, evidence: &[ServiceEvidence]) -> BTreeSet<String> {
+        self.first.get_or_insert(pane);
         let scored: Vec<&ServiceEvidence> = evidence
             .iter()
             .filter(|e| !e.deviations.is_empty())
