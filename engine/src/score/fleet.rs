@@ -9,7 +9,8 @@
 //! `alarms_per_hour` times an hour, whatever its size.
 //!
 //! That level is estimated online from the fleet's own recent levels (a fault's rows, far
-//! beyond the bar, are not learned), by a SPOT tail fit ([`LiveBar`]): no labels,
+//! beyond the bar or of a service in an open incident, are not learned), by a SPOT tail fit
+//! ([`LiveBar`]): no labels,
 //! no training data, and a model trained last week that scores higher on today's data than on
 //! its training rows gets a bar that follows today's scores. The bar never drops below the
 //! row threshold (level 1): the gate only removes alarms. Until the pool holds enough rows to
@@ -17,7 +18,7 @@
 //!
 //! State: the levels of the last [`POOL_MINUTES`] minutes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use aiops_models::live_bar::LiveBar;
 use aiops_models::rca::ServiceEvidence;
@@ -66,8 +67,15 @@ impl FleetGate {
     /// minutes before it: their level alone, or the smaller of their last two minutes' levels,
     /// each bar with half the budget. A slow fault (a memory leak) never lifts one minute above
     /// what a large healthy fleet shows now and then, but two high minutes in a row are much
-    /// rarer there. Then pools the minute's levels. Minutes must come in increasing order.
-    pub fn alarming(&mut self, pane: Pane, evidence: &[ServiceEvidence]) -> BTreeSet<String> {
+    /// rarer there. Then pools the minute's levels but those of `unlearned` services (the
+    /// members of open incidents: a fault's levels would lift the bars above the next fault's
+    /// for a whole pool's time). Minutes must come in increasing order.
+    pub fn alarming(
+        &mut self,
+        pane: Pane,
+        evidence: &[ServiceEvidence],
+        unlearned: &HashSet<&str>,
+    ) -> BTreeSet<String> {
         self.first.get_or_insert(pane);
         let scored: Vec<&ServiceEvidence> = evidence
             .iter()
@@ -81,9 +89,13 @@ impl FleetGate {
             })
             .collect();
         let budget = (self.alarms_per_hour > 0.0).then_some(self.alarms_per_hour / 120.0);
-        let levels: Vec<f64> = scored.iter().map(|e| e.level).collect();
+        let learned = |e: &&&ServiceEvidence| !unlearned.contains(e.service.as_str());
+        let levels: Vec<f64> = scored.iter().filter(learned).map(|e| e.level).collect();
         let single_bar = self.single.next(pane, &levels, budget);
-        let pairs: Vec<f64> = lasting.iter().flatten().copied().collect();
+        let pairs: Vec<f64> = (scored.iter().zip(&lasting))
+            .filter(|(e, _)| learned(e))
+            .filter_map(|(_, pair)| *pair)
+            .collect();
         let lasting_bar = self.lasting.next(pane, &pairs, budget);
         self.previous.retain(|_, (before, _)| *before + 1 >= pane);
         let mut alarming = BTreeSet::new();
@@ -131,7 +143,7 @@ mod tests {
         let (mut row_alarms, mut fleet_alarms) = (0, 0);
         for pane in 0..POOL_MINUTES + 60 * hours as Pane {
             let evidence = minute(&mut rng, services);
-            let alarming = gate.alarming(pane, &evidence);
+            let alarming = gate.alarming(pane, &evidence, &HashSet::new());
             if pane >= POOL_MINUTES {
                 row_alarms += usize::from(evidence.iter().any(|e| e.anomalous));
                 fleet_alarms += usize::from(!alarming.is_empty());
@@ -156,6 +168,44 @@ mod tests {
     }
 
     #[test]
+    fn a_faults_levels_left_out_of_the_pools_keep_the_bars_for_the_next_fault() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (mut learning, mut leaving_out) = (FleetGate::new(1.0), FleetGate::new(1.0));
+        let members = HashSet::from(["s0"]);
+        let mut second = (false, false);
+        for pane in 0..POOL_MINUTES + 40 {
+            let mut evidence = minute(&mut rng, 2_000);
+            let mut set = |i: usize, level: f64| {
+                evidence[i].level = level;
+                evidence[i].anomalous = true;
+            };
+            // A first fault, a while above the two-minute bar but within twice it, then a
+            // slow second fault at a lower level, two minutes running.
+            let first = (POOL_MINUTES..POOL_MINUTES + 15).contains(&pane);
+            if first {
+                set(0, 1.8);
+            }
+            if pane >= POOL_MINUTES + 30 {
+                set(1, 1.5);
+            }
+            let unlearned = if first {
+                members.clone()
+            } else {
+                HashSet::new()
+            };
+            let learned = learning.alarming(pane, &evidence, &HashSet::new());
+            let left_out = leaving_out.alarming(pane, &evidence, &unlearned);
+            second.0 |= learned.contains("s1");
+            second.1 |= left_out.contains("s1");
+        }
+        assert_eq!(
+            second,
+            (false, true),
+            "learned, the first fault's levels lift the two-minute bar above the second's"
+        );
+    }
+
+    #[test]
     fn a_fault_far_above_or_two_high_minutes_in_a_row_reach_the_bars() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let mut gate = FleetGate::new(1.0);
@@ -167,16 +217,16 @@ mod tests {
             .map(|e| e.service.clone())
             .collect();
         assert_eq!(
-            gate.alarming(0, &first),
+            gate.alarming(0, &first, &HashSet::new()),
             flagged,
             "the row threshold until fitted"
         );
         for pane in 1..POOL_MINUTES {
             let evidence = minute(&mut rng, 2_000);
-            gate.alarming(pane, &evidence);
+            gate.alarming(pane, &evidence, &HashSet::new());
             let flagged = evidence.iter().filter(|e| e.anomalous).count();
             assert_eq!(
-                off.alarming(pane, &evidence).len(),
+                off.alarming(pane, &evidence, &HashSet::new()).len(),
                 flagged,
                 "0 turns it off"
             );
@@ -185,7 +235,8 @@ mod tests {
             let mut evidence = minute(&mut rng, 2_000);
             evidence[0].level = level;
             evidence[0].anomalous = true;
-            gate.alarming(pane, &evidence).contains("s0")
+            gate.alarming(pane, &evidence, &HashSet::new())
+                .contains("s0")
         };
         assert!(with(POOL_MINUTES, 50.0), "a fault far above");
         assert!(!with(POOL_MINUTES + 1, 0.1), "and gone");

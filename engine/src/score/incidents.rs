@@ -304,7 +304,9 @@ impl IncidentTracker {
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         self.edges.add_evidence(pane, &edges, &mut evidence);
         let live = self.live_edges(pane, edges);
-        let alarming = self.gate.alarming(pane, &evidence);
+        let members = self.open.iter().flat_map(|open| &open.members);
+        let unlearned: HashSet<&str> = members.map(String::as_str).collect();
+        let alarming = self.gate.alarming(pane, &evidence, &unlearned);
         if pane < self.restored_from {
             return Vec::new();
         }
@@ -368,15 +370,9 @@ impl IncidentTracker {
                 continue;
             }
             let touches = |open: &OpenIncident| open.members.iter().any(|m| part.contains(m));
-            let joins = match self.gate.settled(pane) {
-                true => self.open.iter().position(touches),
-                false => self
-                    .open
-                    .iter()
-                    .position(touches)
-                    .or(self.open.len().checked_sub(1)),
-            };
-            let index = match joins {
+            let settled = self.gate.settled(pane);
+            let newest = self.open.len().checked_sub(1).filter(|_| !settled);
+            let index = match self.open.iter().position(touches).or(newest) {
                 Some(index) => index,
                 None => {
                     self.open.push(OpenIncident {
