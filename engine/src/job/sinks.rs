@@ -160,6 +160,22 @@ pub(super) fn restore_panes(
     Ok((Some(spans), Some(logs), restored))
 }
 
+/// For worker 0 of a resumed job with PostgreSQL: the database and the first minute not yet
+/// durable, where worker 0's incident state resumes.
+fn resumed_tracker<'a>(
+    shared: &'a Shared,
+    stored: &StoredProgress,
+    index: usize,
+) -> Option<(&'a str, Pane)> {
+    match (stored.durable_before, shared.resumable(), index) {
+        (Some(durable_before), true, 0) => {
+            let url = shared.config.postgres.url.as_deref()?;
+            Some((url, durable_before))
+        }
+        _ => None,
+    }
+}
+
 /// For worker 0 of a resumed job with PostgreSQL: the stored edges of the detection history
 /// before the first minute not yet durable, so edge baselines survive a restart.
 pub(super) fn edge_history(
@@ -167,16 +183,10 @@ pub(super) fn edge_history(
     stored: &StoredProgress,
     index: usize,
 ) -> Result<Vec<EdgeWindow>> {
-    let config = &shared.config;
-    let (Some(durable_before), true, 0, Some(url)) = (
-        stored.durable_before,
-        shared.resumable(),
-        index,
-        &config.postgres.url,
-    ) else {
+    let Some((url, durable_before)) = resumed_tracker(shared, stored, index) else {
         return Ok(Vec::new());
     };
-    let history = config.detection.history_minutes as Pane;
+    let history = shared.config.detection.history_minutes as Pane;
     let first = durable_before.saturating_sub(history);
     load_edges(url, first, durable_before.saturating_sub(1))
 }
@@ -189,16 +199,9 @@ pub(super) fn incident_state(
     stored: &StoredProgress,
     index: usize,
 ) -> Result<Option<IncidentState>> {
-    let config = &shared.config;
-    let (Some(durable_before), true, 0, Some(url)) = (
-        stored.durable_before,
-        shared.resumable(),
-        index,
-        &config.postgres.url,
-    ) else {
-        return Ok(None);
-    };
-    let Some(last) = durable_before.checked_sub(1) else {
+    let resumed = resumed_tracker(shared, stored, index);
+    let Some((url, last)) = resumed.and_then(|(url, from)| Some((url, from.checked_sub(1)?)))
+    else {
         return Ok(None);
     };
     let state = load_incident_state(url, last)?;
