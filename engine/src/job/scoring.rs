@@ -54,8 +54,9 @@ pub(super) fn detector(shared: &Shared, index: usize) -> Detector {
 }
 
 /// Worker 0's incident tracker: the configured ranking method, configured and restored
-/// edges, the open incidents a restart goes on with, the evaluation's trigger minutes, the GNN when there is one, and a recorder of
-/// ranking inputs when `rca.record_inputs` asks for one.
+/// edges, the open incidents a restart goes on with, the evaluation's trigger minutes, the
+/// GNN when there is one, and a recorder of ranking inputs when `rca.record_inputs` asks for
+/// one.
 pub(super) fn tracker(
     shared: &Shared,
     stored: &StoredProgress,
