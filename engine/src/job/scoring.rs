@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::sinks::{edge_history, incident_state};
+use super::sinks::{edge_history, incident_states};
 use super::Shared;
 use crate::config::RcaMethod;
 use crate::error::{Error, Result};
@@ -71,8 +71,8 @@ pub(super) fn tracker(
             edge_history(shared, stored, index)?,
             stored.durable_before.unwrap_or(0),
         );
-    let tracker = match incident_state(shared, stored, index)? {
-        Some(state) => tracker.with_open_incidents(state),
+    let tracker = match incident_states(shared, stored, index)? {
+        Some(states) => tracker.with_open_incidents(states),
         None => tracker,
     };
     let tracker = learned_ranker(shared, tracker)?;

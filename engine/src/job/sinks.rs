@@ -17,7 +17,7 @@ use crate::sink::alerts::KafkaAlerts;
 use crate::sink::notify::Notifier;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::{
-    load_edges, load_incident_state, GraphStore, LogPaneStore, OperationStore, PaneStore,
+    load_edges, load_incident_states, GraphStore, LogPaneStore, OperationStore, PaneStore,
     PostgresSink, StoredProgress,
 };
 use crate::sink::{DeadLetters, JsonLines, KafkaDeadLetters, OperationFiles, OperationSink};
@@ -191,28 +191,34 @@ pub(super) fn edge_history(
     load_edges(url, first, durable_before.saturating_sub(1))
 }
 
-/// For worker 0 of a resumed job with PostgreSQL: the open incidents stored after the last
-/// durable minute. `None` when there is none (a first run, or a minute without telemetry):
-/// the replayed hour then rebuilds them, and one open longer than that gets a new id.
-pub(super) fn incident_state(
+/// For worker 0 of a resumed job with PostgreSQL: the open incidents stored after each minute
+/// of the replay, up to the last durable one (see
+/// [`crate::score::IncidentTracker::with_open_incidents`]). `None` without a state after the
+/// last durable minute (a first run, or a minute without telemetry): the replayed hour then
+/// rebuilds them, and one open longer than that gets a new id.
+pub(super) fn incident_states(
     shared: &Shared,
     stored: &StoredProgress,
     index: usize,
-) -> Result<Option<IncidentState>> {
+) -> Result<Option<Vec<IncidentState>>> {
     let resumed = resumed_tracker(shared, stored, index);
     let Some((url, last)) = resumed.and_then(|(url, from)| Some((url, from.checked_sub(1)?)))
     else {
         return Ok(None);
     };
-    let state = load_incident_state(url, last)?;
-    match &state {
-        Some(state) => tracing::info!(
-            open = state.open.len(),
-            "resuming with the open incidents stored after minute {last}"
-        ),
-        None => tracing::info!(
-            "no open incidents stored after minute {last}: the replayed hour rebuilds them"
-        ),
-    }
-    Ok(state)
+    let states = load_incident_states(url, needed_from(last + 1).saturating_sub(1), last)?;
+    let open = match states.last() {
+        Some(state) if state.pane == last => state.open.len(),
+        _ => {
+            tracing::info!(
+                "no open incidents stored after minute {last}: the replayed hour rebuilds them"
+            );
+            return Ok(None);
+        }
+    };
+    tracing::info!(
+        open,
+        "resuming with the open incidents stored after minute {last}"
+    );
+    Ok(Some(states))
 }

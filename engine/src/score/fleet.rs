@@ -63,6 +63,12 @@ impl FleetGate {
         self.first.is_some_and(|first| pane >= first + POOL_MINUTES)
     }
 
+    /// The two pools, for tests comparing a restarted gate with an undisturbed one.
+    #[cfg(test)]
+    pub(crate) fn pools(&self) -> String {
+        format!("{:?} {:?}", self.single, self.lasting)
+    }
+
     /// The flagged services of minute `pane` that reach the fleet's bars, fitted on the
     /// minutes before it: their level alone, or the smaller of their last two minutes' levels,
     /// each bar with half the budget. A slow fault (a memory leak) never lifts one minute above

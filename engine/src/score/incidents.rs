@@ -165,6 +165,9 @@ pub struct IncidentTracker {
     /// Minutes before this one only rebuild the fleet's bar and the edge baselines: the open
     /// incidents were restored as they stood after the minute before it.
     restored_from: Pane,
+    /// The stored open incidents after each replayed minute: whose levels the bar did not
+    /// learn in the minute after it.
+    replayed: BTreeMap<Pane, Vec<OpenIncident>>,
     triggers: BTreeSet<Pane>,
     gate: FleetGate,
     edges: EdgeBaselines,
@@ -201,6 +204,7 @@ impl IncidentTracker {
             top_k: config.top_k.max(1),
             open: Vec::new(),
             restored_from: 0,
+            replayed: BTreeMap::new(),
             triggers: BTreeSet::new(),
             gate: FleetGate::new(detection.alarms_per_hour),
             edges: EdgeBaselines::new(detection.clone()),
@@ -271,12 +275,17 @@ impl IncidentTracker {
         self
     }
 
-    /// Goes on with the open incidents of `state` (stored after minute `state.pane`): minutes
-    /// up to it, replayed to rebuild the fleet's bar and the edge baselines, open or extend
-    /// nothing.
-    pub fn with_open_incidents(mut self, state: IncidentState) -> Self {
-        self.restored_from = state.pane + 1;
-        self.open = state.open;
+    /// Goes on with the open incidents stored after the last minute of `states` (the states
+    /// after each minute of the replay before it, oldest first): minutes up to it, replayed
+    /// to rebuild the fleet's bar and the edge baselines, open or extend nothing, and the bar
+    /// leaves out the levels of the incidents' members as it did when those minutes were live.
+    pub fn with_open_incidents(mut self, mut states: Vec<IncidentState>) -> Self {
+        let Some(last) = states.pop() else {
+            return self;
+        };
+        self.restored_from = last.pane + 1;
+        self.open = last.open;
+        self.replayed = states.into_iter().map(|s| (s.pane, s.open)).collect();
         self
     }
 
@@ -304,12 +313,21 @@ impl IncidentTracker {
         edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
         self.edges.add_evidence(pane, &edges, &mut evidence);
         let live = self.live_edges(pane, edges);
-        let members = self.open.iter().flat_map(|open| &open.members);
+        let open = match pane < self.restored_from {
+            true => self
+                .replayed
+                .range(..pane)
+                .next_back()
+                .map(|(_, open)| open),
+            false => Some(&self.open),
+        };
+        let members = open.into_iter().flatten().flat_map(|open| &open.members);
         let unlearned: HashSet<&str> = members.map(String::as_str).collect();
         let alarming = self.gate.alarming(pane, &evidence, &unlearned);
         if pane < self.restored_from {
             return Vec::new();
         }
+        self.replayed.clear();
         self.open
             .retain(|open| pane.saturating_sub(open.last + 1) <= GAP_MINUTES);
         evidence.sort_by(|a, b| a.service.cmp(&b.service));
@@ -979,8 +997,8 @@ mod tests {
         assert_eq!(joined.2, names(&["batch", "cache", "db", "front"]));
     }
 
-    /// Minute `pane` of 300 services (healthy |z| Exponential(1), seeded by the minute) and a
-    /// faulty `db` called by `front` in minutes 40..140.
+    /// Minute `pane` of 300 services (healthy |z| Exponential(1), seeded by the minute), a
+    /// faulty `db` called by `front` in minutes 40..140 and a faulty `cache` in 90..95.
     fn long_fault_minute(pane: Pane) -> (Vec<ServiceEvidence>, Vec<EdgeWindow>) {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(pane);
@@ -989,9 +1007,11 @@ mod tests {
             .collect();
         let edges = vec![edge(pane, "front", "db"), edge(pane, "front", "s1")];
         let fault = (40..140).contains(&pane);
+        let short = (90..95).contains(&pane);
         minute.extend([
             evidence("db", if fault { 40.0 } else { 0.5 }),
             evidence("front", if fault { 6.0 } else { 0.5 }),
+            evidence("cache", if short { 12.0 } else { 0.5 }),
         ]);
         (minute, edges)
     }
@@ -1007,27 +1027,41 @@ mod tests {
             updates
         };
         let mut uninterrupted = tracker();
-        observe(&mut uninterrupted, 0..120);
+        let mut states = Vec::new();
+        for pane in 0..120 {
+            observe(&mut uninterrupted, pane..pane + 1);
+            states.push(uninterrupted.state(pane));
+        }
         let stored = uninterrupted.state(119);
         assert_eq!(
             stored.open.len(),
             1,
             "the fault's incident, open 80 minutes"
         );
-        let expected = observe(&mut uninterrupted, 120..160);
+        let mut expected = observe(&mut uninterrupted, 120..121);
+        let uninterrupted_pools = uninterrupted.gate.pools();
+        expected.extend(observe(&mut uninterrupted, 121..160));
         assert!(expected
             .iter()
             .any(|i| i.root_cause.as_deref() == Some("db")));
         assert!(expected.iter().all(|i| i.opened_us == 40 * 60_000_000));
         // Restarted at minute 120: the replayed minutes before it rebuild the fleet's bar.
-        let replay = 120 - POOL_MINUTES..120;
-        let mut restarted = tracker().with_open_incidents(stored.clone());
+        // As a job replays: the minutes whose levels the pool holds at minute 120, and one more.
+        let replay = 120 - POOL_MINUTES - 1..120;
+        let replayed = states.split_off(replay.start as usize - 1);
+        let mut restarted = tracker().with_open_incidents(replayed);
         assert_eq!(
             observe(&mut restarted, replay.clone()),
             [],
             "the replay raises nothing"
         );
-        assert_eq!(observe(&mut restarted, 120..160), expected);
+        // The cache fault's incident opened and closed inside the replay: its levels are left
+        // out of the bar's pool in the replayed minutes as they were live, so the pools match
+        // once the replay's first minute (no two-minute levels yet) has left them.
+        let mut updates = observe(&mut restarted, 120..121);
+        assert_eq!(restarted.gate.pools(), uninterrupted_pools);
+        updates.extend(observe(&mut restarted, 121..160));
+        assert_eq!(updates, expected);
         let serialized = serde_json::to_string(&stored).expect("serializes");
         assert_eq!(
             serde_json::from_str::<IncidentState>(&serialized).ok(),

@@ -243,22 +243,26 @@ pub fn load_edges(url: &str, from: Pane, to: Pane) -> Result<Vec<EdgeWindow>> {
         .collect())
 }
 
-/// The open incidents stored after minute `pane`, if that minute's state was written.
-pub fn load_incident_state(url: &str, pane: Pane) -> Result<Option<IncidentState>> {
+/// The open incidents stored after each minute of `from..=to` that has them, oldest first.
+pub fn load_incident_states(url: &str, from: Pane, to: Pane) -> Result<Vec<IncidentState>> {
     let mut client = super::connect(url)?;
     let server = super::server_of(url);
-    let row = client
-        .query_opt(
-            "SELECT open::text FROM incident_state WHERE time = $1",
-            &[&pane_time(pane)],
+    let rows = client
+        .query(
+            "SELECT (extract(epoch FROM time) / 60)::bigint, open::text FROM incident_state \
+             WHERE time >= $1 AND time <= $2 ORDER BY time",
+            &[&pane_time(from), &pane_time(to)],
         )
         .map_err(|e| db_error(format!("reading incident_state on {server}"), &e))?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let open = serde_json::from_str(row.get::<_, &str>(0))
-        .map_err(|e| Error::Schema(format!("incident_state on {server} at minute {pane}: {e}")))?;
-    Ok(Some(IncidentState { pane, open }))
+    rows.iter()
+        .map(|row| {
+            let pane = row.get::<_, i64>(0) as Pane;
+            let open = serde_json::from_str(row.get::<_, &str>(1)).map_err(|e| {
+                Error::Schema(format!("incident_state on {server} at minute {pane}: {e}"))
+            })?;
+            Ok(IncidentState { pane, open })
+        })
+        .collect()
 }
 
 /// Every stored incident update (`edges` is not stored: 0).

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::features::FeatureRow;
 use crate::stats::Stats;
 pub use graph::{
-    edge_minutes, load_edges, load_incident_state, load_incidents, GraphRecord, GraphStore,
+    edge_minutes, load_edges, load_incident_states, load_incidents, GraphRecord, GraphStore,
 };
 pub use migrate::{migrate, Storage};
 pub use offsets::{OffsetStore, ResumeOffset, StoredProgress};
