@@ -258,6 +258,10 @@ pub struct LogRecord {
     pub trace_id: Option<[u8; 16]>,
     /// Span id of the span the record was written in, when it carries one.
     pub span_id: Option<[u8; 8]>,
+    /// The log statement that wrote it, from the record's `code.*` attributes, as
+    /// `function#line`, when the logger recorded them: template mining keeps statements apart
+    /// by it (see `features::templates`).
+    pub code: Option<String>,
 }
 
 impl LogRecord {

@@ -124,6 +124,29 @@ fn log_features_equal_the_records_counted_by_hand() {
             row["service_name"]
         );
     }
+    // Its mix of log statements moves too (the records name their statements), by more than
+    // any other service's does in those minutes or cart's did before.
+    assert!(
+        logs.iter().all(|l| l
+            .code
+            .as_deref()
+            .is_some_and(|c| c.starts_with("RequestHandler.serve#"))),
+        "the simulator's records carry code attributes"
+    );
+    let largest_shift = |service: &str, minutes: std::ops::Range<&str>| -> f64 {
+        rows.iter()
+            .filter(|r| r["service_name"] == service && minutes.contains(&r["time"].as_str()))
+            .filter_map(|r| number(r, "template_shift"))
+            .fold(0.0, f64::max)
+    };
+    let fault = "2026-01-05T09:10".."2026-01-05T09:15";
+    let cart_shift = largest_shift("cart", fault.clone());
+    assert!(cart_shift >= 5.0, "{cart_shift}");
+    assert!(largest_shift("cart", "2026-01-05T08:00".."2026-01-05T09:10") < cart_shift);
+    for row in rows.iter().filter(|r| r["service_name"] != "cart") {
+        let other = largest_shift(&row["service_name"], fault.clone());
+        assert!(other < cart_shift, "{}: {other}", row["service_name"]);
+    }
 
     // `source.logs = false` (eval's --without-logs): the same rows, less the log columns.
     let without = dir.path().join("without-logs");
@@ -133,6 +156,7 @@ fn log_features_equal_the_records_counted_by_hand() {
         "error_log_rate",
         "new_template_rate",
         "moved_templates",
+        "template_shift",
     ];
     // Scoring reads the log features, so what it writes may differ too.
     let scored = [

@@ -5,10 +5,13 @@
 //! runtime's JSON envelope, without its newline) as body, `TimeUnixNano` as time, the trace
 //! and span ids of its columns, and the pod's resource. Severity is left unset, as the CSV
 //! carries none: the engine reads the level word of the body (`16:42:22.382 INFO ...`), which
-//! is exactly how it treats any plain-text appender.
+//! is exactly how it treats any plain-text appender. The logger location that follows the
+//! level word (`t.s.TravelServiceImpl#532`: class and line) becomes the record's
+//! `code.namespace` and `code.lineno` attributes, what the OpenTelemetry Java agent's logback
+//! appender records with code attributes on; the body stays the whole line.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -57,9 +60,34 @@ pub fn parse_log_line(line: &str) -> Result<LogLine, String> {
             }),
             trace_id: id(fields[5], 16)?,
             span_id: id(fields[6], 8)?,
+            attributes: code_attributes(body),
             ..Default::default()
         },
     })
+}
+
+/// `code.namespace` and `code.lineno` from the logger location after the time and level words
+/// (`class#line`); none when the third token has no such shape.
+fn code_attributes(body: &str) -> Vec<KeyValue> {
+    let Some((class, line)) = body
+        .split_ascii_whitespace()
+        .nth(2)
+        .and_then(|token| token.rsplit_once('#'))
+    else {
+        return Vec::new();
+    };
+    let Ok(line) = line.parse::<i64>() else {
+        return Vec::new();
+    };
+    let attribute = |key: &str, value| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    };
+    vec![
+        attribute("code.namespace", Value::StringValue(class.into())),
+        attribute("code.lineno", Value::IntValue(line)),
+    ]
 }
 
 /// A CSV field without its quotes, doubled quotes made single.
@@ -126,6 +154,29 @@ mod tests {
             "{body}"
         );
         assert!(body.ends_with("suzhou])]"), "{body}");
+        let code: Vec<(&str, Option<&Value>)> = line
+            .record
+            .attributes
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.as_str(),
+                    kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            code,
+            [
+                (
+                    "code.namespace",
+                    Some(&Value::StringValue("t.s.TravelServiceImpl".into()))
+                ),
+                ("code.lineno", Some(&Value::IntValue(532))),
+            ]
+        );
+        assert!(code_attributes("12:00:00 INFO started").is_empty());
+        assert!(code_attributes("12:00:00 INFO a#b rest").is_empty());
         assert!(aiops_engine::otlp::body_is_error(&body));
         let request = log_request(vec![line], |_| Resource::default());
         assert_eq!(request.resource_logs.len(), 1);

@@ -46,6 +46,8 @@ pub struct LogPane {
     pub moved: Vec<MovedTemplate>,
     /// The service's templates after this minute.
     pub templates: ServiceTemplates,
+    /// How far the minute's mix of templates moved (see [`super::templates::mix_shift`]).
+    pub template_shift: f64,
 }
 
 /// One open (service, minute).
@@ -61,7 +63,7 @@ impl Builder {
     fn add(&mut self, record: &LogRecord, scratch: &mut String) {
         self.lines += 1;
         self.errors += u64::from(record.error);
-        mask(&record.body, scratch);
+        mask(record.code.as_deref(), &record.body, scratch);
         if let Some(count) = self.distinct.get_mut(scratch.as_str()) {
             *count += 1;
         } else if self.distinct.len() < MAX_DISTINCT_LINES {
@@ -84,6 +86,7 @@ impl Builder {
             overflow_lines: mined.overflow_lines + self.unmined,
             moved: mined.moved,
             templates: templates.clone(),
+            template_shift: mined.shift,
         }
     }
 }
@@ -225,6 +228,7 @@ mod tests {
             body: body.into(),
             trace_id: None,
             span_id: None,
+            code: None,
         }
     }
 

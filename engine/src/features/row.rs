@@ -345,6 +345,8 @@ feature_row! {
     moved_templates: Option<Vec<String>>,
     /// The input ended inside this minute (a bounded run or a stop): part of it, not judged
     partial: bool,
+    /// How far the minute's mix of log templates moved, in Poisson deviations (see templates.rs)
+    template_shift: Option<f64>,
 }
 
 impl FeatureRow {
@@ -522,6 +524,6 @@ mod tests {
             CellRef::TextList(Some(&["frontend".to_string()][..]))
         );
         // Columns added by later migrations come last, as PostgreSQL appends them.
-        assert_eq!(COLUMNS.last().unwrap().name, "partial");
+        assert_eq!(COLUMNS.last().unwrap().name, "template_shift");
     }
 }

@@ -43,11 +43,17 @@ const MOVED_KEPT: usize = 3;
 const MOVED_SCORE: f64 = 3.0;
 
 /// Writes `body` masked into `out`: its first [`MAX_TOKENS`] whitespace-separated tokens,
-/// those with a digit replaced by [`WILDCARD`], joined by single spaces.
-pub fn mask(body: &str, out: &mut String) {
+/// those with a digit replaced by [`WILDCARD`], joined by single spaces. A record's code
+/// location (`code`, one token) comes first, unmasked: lines of different statements then
+/// never share a template, since Drain groups lines by their first token, and a statement that
+/// stops being reached shows as its own template vanishing.
+pub fn mask(code: Option<&str>, body: &str, out: &mut String) {
     out.clear();
-    for (i, token) in body.split_ascii_whitespace().take(MAX_TOKENS).enumerate() {
-        if i > 0 {
+    if let Some(code) = code {
+        out.push_str(code);
+    }
+    for token in body.split_ascii_whitespace().take(MAX_TOKENS) {
+        if !out.is_empty() {
             out.push(' ');
         }
         if token.bytes().any(|b| b.is_ascii_digit()) {
@@ -132,6 +138,8 @@ pub struct MinedPane {
     pub overflow_lines: u64,
     /// The templates whose counts moved most (new, grown, shrunk or vanished), largest first.
     pub moved: Vec<MovedTemplate>,
+    /// How far the minute's mix of templates moved: see [`mix_shift`]; 0 in the warm-up.
+    pub shift: f64,
 }
 
 /// The templates of one service: the miner's whole state for it.
@@ -167,6 +175,9 @@ impl ServiceTemplates {
                 }
                 None => mined.overflow_lines += count,
             }
+        }
+        if warm {
+            mined.shift = mix_shift(self.expected_now(pane), &counts);
         }
         mined.moved = self.update_baselines(pane, &counts, warm);
         self.last_pane = pane;
@@ -214,13 +225,30 @@ impl ServiceTemplates {
         Some(idle)
     }
 
+    /// Each template's expected count for `pane`, before this minute's lines: decayed over the
+    /// minutes the service was silent (as [`Self::update_baselines`] decays them).
+    fn expected_now(&self, pane: Pane) -> impl Iterator<Item = f64> + '_ {
+        let decay = self.decay(pane);
+        self.templates
+            .iter()
+            .map(move |t| match t.first_pane == pane {
+                true => 0.0,
+                false => t.expected * decay,
+            })
+    }
+
+    /// The factor a baseline decays by over the silent minutes before `pane`.
+    fn decay(&self, pane: Pane) -> f64 {
+        let silent = pane.saturating_sub(self.last_pane + 1).min(i32::MAX as u64) as i32;
+        (1.0 - 1.0 / BASELINE_PANES).powi(silent)
+    }
+
     /// Updates every template's expected count with this minute's `counts` and returns the
     /// [`MOVED_KEPT`] largest moves, scored as a Poisson deviation `(n - e) / sqrt(e + 1)`;
     /// none while the service is in its warm-up (`warm` false).
     fn update_baselines(&mut self, pane: Pane, counts: &[u64], warm: bool) -> Vec<MovedTemplate> {
         let mut moved: Vec<(f64, MovedTemplate)> = Vec::new();
-        let silent = pane.saturating_sub(self.last_pane + 1).min(i32::MAX as u64) as i32;
-        let decay = (1.0 - 1.0 / BASELINE_PANES).powi(silent);
+        let decay = self.decay(pane);
         for (template, &count) in self.templates.iter_mut().zip(counts) {
             // In the service's warm-up a template's baseline starts at its first count, so the
             // lines it always writes do not show as moved while their average builds up.
@@ -253,6 +281,31 @@ impl ServiceTemplates {
     }
 }
 
+/// How far a minute's mix of templates moved from the service's baseline: the largest Poisson
+/// deviation `(n - e) / sqrt(e + 1)` of a template's count `n` from its expected count scaled
+/// to the minute's lines, `e = expected × lines / Σ expected` (a template new this minute
+/// expects 0). Scaling by the minute's own lines makes a change in load, which moves every
+/// template alike, no shift; what shifts is a log statement that stops being reached (an
+/// exception skips it), starts being reached, or changes its share (a method returning
+/// something else takes another branch). 0 without a baseline.
+pub fn mix_shift(expected: impl Iterator<Item = f64>, counts: &[u64]) -> f64 {
+    let expected: Vec<f64> = expected.collect();
+    let total_expected: f64 = expected.iter().sum();
+    let lines: u64 = counts.iter().sum();
+    if total_expected <= 0.0 || lines == 0 {
+        return 0.0;
+    }
+    let scale = lines as f64 / total_expected;
+    expected
+        .iter()
+        .zip(counts)
+        .map(|(e, &n)| {
+            let e = e * scale;
+            ((n as f64 - e) / (e + 1.0).sqrt()).abs()
+        })
+        .fold(0.0, f64::max)
+}
+
 fn first_is_variable(template: &Template) -> bool {
     template.tokens.first().is_some_and(|t| t == WILDCARD)
 }
@@ -263,7 +316,7 @@ mod tests {
 
     fn masked(body: &str) -> String {
         let mut out = String::new();
-        mask(body, &mut out);
+        mask(None, body, &mut out);
         out
     }
 
@@ -411,5 +464,56 @@ mod tests {
             .collect();
         assert_eq!(&straight[12..], &resumed[..]);
         assert_eq!(whole, restored);
+    }
+
+    fn at(code: &str, body: &str) -> String {
+        let mut out = String::new();
+        mask(Some(code), body, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_code_location_keeps_alike_lines_of_two_statements_apart() {
+        assert_eq!(at("Cart.add#53", "took 5 ms"), "Cart.add#53 took <*> ms");
+        let mut miner = ServiceTemplates::default();
+        let mut lines = vec![
+            (at("Cart.add#47", "query start for 12"), 3),
+            (at("Cart.add#53", "query start for 12"), 3),
+        ];
+        lines.sort();
+        miner.mine(1, &lines);
+        assert_eq!(miner.templates.len(), 2);
+    }
+
+    #[test]
+    fn a_statement_no_longer_reached_shifts_the_mix_and_more_load_does_not() {
+        let mut miner = ServiceTemplates::default();
+        let steady = |n: u64| {
+            let mut lines = vec![
+                (at("Route.query#47", "query by ids start"), n),
+                (at("Route.query#53", "found routes"), n),
+            ];
+            lines.sort();
+            lines
+        };
+        for pane in 1..=30 {
+            assert_eq!(miner.mine(pane, &steady(10)).shift, 0.0, "{pane}");
+        }
+        let busier = miner.mine(31, &steady(30)).shift;
+        assert!(busier < 1.0, "three times the load, the same mix: {busier}");
+        let thrown = miner.mine(32, &minute(&[])).shift;
+        assert_eq!(thrown, 0.0, "no lines, no mix");
+        let mut skipped = steady(20);
+        skipped.retain(|(line, _)| line.starts_with("Route.query#47"));
+        let shift = miner.mine(33, &skipped).shift;
+        // 20 lines where half were expected: 10 expected of the vanished one, (0-10)/sqrt(11).
+        assert!((shift - 10.0 / 11f64.sqrt()).abs() < 0.5, "{shift}");
+    }
+
+    #[test]
+    fn a_template_new_after_warmup_shifts_by_its_count() {
+        let expected = [5.0, 5.0, 0.0];
+        assert_eq!(mix_shift(expected.into_iter(), &[5, 5, 4]), 4.0);
+        assert_eq!(mix_shift([0.0, 0.0].into_iter(), &[3, 1]), 0.0);
     }
 }

@@ -203,6 +203,7 @@ impl RowBuilder {
                 .as_ref()
                 .filter(|l| !l.moved.is_empty())
                 .map(|l| l.moved.iter().map(MovedTemplate::describe).collect()),
+            template_shift: metric.logs.as_ref().map(|l| l.template_shift),
             ..Default::default()
         };
         row.set_service(&service);

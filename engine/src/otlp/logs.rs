@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
-use super::attributes::resource_info;
+use super::attributes::{resource_info, value_text};
 use super::decode::{check_timestamp, fixed_id, parse, DecodeError, Decoding, Rejected};
 use crate::record::{Encoding, LogRecord, ResourceInfo};
 
@@ -24,6 +24,8 @@ const LEVEL_WORD_WINDOW: usize = 6;
 /// Longest body kept, in bytes: template mining reads the start of a message; a stack trace's
 /// thousandth line adds nothing but cost.
 pub const MAX_BODY_BYTES: usize = 2048;
+/// Longest code location kept, in bytes: a fully qualified method name and a line number.
+const MAX_CODE_BYTES: usize = 256;
 
 /// Decodes one `ExportLogsServiceRequest`, appending its valid records to `out`.
 ///
@@ -97,7 +99,35 @@ fn convert_log(
         body,
         trace_id,
         span_id,
+        code: code_location(&record.attributes),
     })
+}
+
+/// The statement that wrote a record, from the semantic conventions' code attributes: the
+/// current names (`code.function.name`, `code.line.number`) or the older ones the Java agent's
+/// appenders still write (`code.namespace` and `code.function`, `code.lineno`), as
+/// `function#line`, whitespace removed so that it stays one token. `None` without a function.
+fn code_location(attributes: &[KeyValue]) -> Option<String> {
+    let text = |key: &str| {
+        attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(value_text)
+            .filter(|v| !v.is_empty())
+    };
+    let function = text("code.function.name").or_else(|| {
+        match (text("code.namespace"), text("code.function")) {
+            (Some(namespace), Some(function)) => Some(format!("{namespace}.{function}")),
+            (namespace, function) => namespace.or(function),
+        }
+    })?;
+    let mut location: String = function.split_whitespace().collect();
+    if let Some(line) = text("code.line.number").or_else(|| text("code.lineno")) {
+        location.push('#');
+        location.push_str(line.trim());
+    }
+    truncate(&mut location, MAX_CODE_BYTES);
+    Some(location)
 }
 
 /// A body as text: strings as they are, numbers and booleans printed, structured values as
@@ -286,6 +316,42 @@ mod tests {
             rejected[0].error,
             DecodeError::MissingField("time_unix_nano")
         );
+    }
+
+    fn attribute(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn code_attributes_of_either_convention_name_the_statement() {
+        let current = [
+            attribute("code.function.name", Value::StringValue("cart.Add".into())),
+            attribute("code.line.number", Value::IntValue(53)),
+        ];
+        assert_eq!(code_location(&current).as_deref(), Some("cart.Add#53"));
+        let older = [
+            attribute("code.namespace", Value::StringValue("com.shop.Cart".into())),
+            attribute("code.function", Value::StringValue("add item".into())),
+            attribute("code.lineno", Value::StringValue("7".into())),
+        ];
+        assert_eq!(
+            code_location(&older).as_deref(),
+            Some("com.shop.Cart.additem#7")
+        );
+        let line_only = [attribute("code.lineno", Value::IntValue(7))];
+        assert_eq!(code_location(&line_only), None);
+        let record = OtlpLogRecord {
+            time_unix_nano: T0,
+            body: text("added"),
+            attributes: current.to_vec(),
+            ..Default::default()
+        };
+        let (logs, _) = decode(&request(vec![record]), Encoding::OtlpJson);
+        assert_eq!(logs[0].code.as_deref(), Some("cart.Add#53"));
     }
 
     #[test]

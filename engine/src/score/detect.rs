@@ -154,12 +154,14 @@ impl Detector {
                 .map(|moved| format!("log: {moved}"))
                 .collect(),
             level: 0.0,
+            changed_inside: false,
         };
         if evidence.deviations.is_empty() {
             self.apply_model(row, &mut evidence);
             return evidence;
         }
         let strength = evidence.strength();
+        evidence.changed_inside = moved_inside(&evidence.deviations, self.config.threshold);
         evidence.anomalous = strength >= self.config.threshold;
         row.is_anomaly = Some(evidence.anomalous);
         row.anomaly_score = Some(1.0 - 0.5f64.powf(strength / self.config.threshold));
@@ -177,6 +179,17 @@ impl Detector {
         self.apply_model(row, &mut evidence);
         evidence
     }
+}
+
+/// Whether one of the service's inside features (see [`super::inputs::Scored::inside`]) moved
+/// `threshold` robust standard deviations.
+fn moved_inside(deviations: &[Deviation], threshold: f64) -> bool {
+    deviations.iter().any(|d| {
+        d.z.abs() >= threshold
+            && SCORED
+                .iter()
+                .any(|s| s.inside && s.name == d.feature.as_str())
+    })
 }
 
 /// Extension trait: score rows.
@@ -245,6 +258,19 @@ mod tests {
             .input_end_ns
             .store(pane_start_ns(601) - 500_000_000, Ordering::Release);
         assert!(!closed_early(&stats, 600));
+    }
+
+    #[test]
+    fn only_inside_features_at_the_threshold_count_as_an_inside_change() {
+        let deviation = |feature: &str, z: f64| Deviation {
+            feature: feature.into(),
+            z,
+        };
+        assert!(moved_inside(&[deviation("template_shift", 5.0)], 5.0));
+        assert!(moved_inside(&[deviation("cpu_usage", -6.0)], 5.0));
+        assert!(!moved_inside(&[deviation("template_shift", 4.9)], 5.0));
+        assert!(!moved_inside(&[deviation("p99_latency_1m", 60.0)], 5.0));
+        assert!(!moved_inside(&[deviation("error_rate_1m", 9.0)], 5.0));
     }
 
     #[test]

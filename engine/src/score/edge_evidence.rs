@@ -198,6 +198,7 @@ impl EdgeBaselines {
                     notes: Vec::new(),
                     deviations: vec![deviation],
                     level,
+                    changed_inside: false,
                 }),
             }
         }

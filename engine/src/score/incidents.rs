@@ -298,9 +298,9 @@ impl IncidentTracker {
     }
 
     /// The incident updates for minute `pane`: one per connected part of the affected
-    /// services with a service at the fleet's bar ([`FleetGate`]), or, when there is none and
-    /// the minute is a trigger, one ranking every flagged service (under the newest open
-    /// incident, if any). Minutes must come in increasing order. Only services at the bar open
+    /// services with a service at the fleet's bar ([`FleetGate`]), or, when the minute is a
+    /// trigger, one ranking every service (under the first incident the minute updated, else
+    /// the newest open one, else a new one). Minutes must come in increasing order. Only services at the bar open
     /// or extend an incident: members' ordinary flags would keep a large incident open for as
     /// long as some member is an outlier.
     pub fn observe(
@@ -338,12 +338,11 @@ impl IncidentTracker {
             time_us,
             live: live.len(),
         };
-        if parts.is_empty() {
-            if !self.triggers.contains(&pane) {
-                return Vec::new();
-            }
-            // A trigger outside an incident ranks with every flagged service, as before the gate.
-            let (id, opened_us) = match self.open.last() {
+        if self.triggers.contains(&pane) {
+            // A trigger says that something is wrong, not where: its minute ranks every
+            // service, under the first incident this minute updated, else the newest open one.
+            let open = parts.keys().next().map(|&i| &self.open[i]);
+            let (id, opened_us) = match open.or(self.open.last()) {
                 Some(open) => (open.id.clone(), open.opened_us),
                 None => (incident_id(time_us, 0), time_us),
             };
@@ -711,6 +710,7 @@ mod tests {
             anomalous: z >= 5.0,
             notes: Vec::new(),
             level: z.abs() / 5.0,
+            changed_inside: false,
         }
     }
 
@@ -995,6 +995,31 @@ mod tests {
         };
         assert_eq!(joined.0, "0140Z", "the oldest incident the part touches");
         assert_eq!(joined.2, names(&["batch", "cache", "db", "front"]));
+    }
+
+    #[test]
+    fn a_trigger_ranks_every_service_not_only_an_incidents_part() {
+        let mut tracker = settled(tracker()).triggered_at(BTreeSet::from([101]));
+        let minute = |pane: Pane| {
+            // `routes` is not flagged and out of the part's reach; a trigger still ranks it.
+            let mut quiet = evidence("routes", 4.0);
+            quiet.changed_inside = true;
+            let rows = vec![evidence("front", 6.0), evidence("db", 9.0), quiet];
+            (
+                rows,
+                vec![edge(pane, "front", "db"), edge(pane, "batch", "routes")],
+            )
+        };
+        let (e, g) = minute(100);
+        let plain = tracker.observe(100, e, g);
+        assert_eq!(plain[0].root_cause.as_deref(), Some("db"));
+        assert!(plain[0].candidates.iter().all(|c| c.service != "routes"));
+        let (e, g) = minute(101);
+        let [triggered] = &tracker.observe(101, e, g)[..] else {
+            panic!("one update for a trigger");
+        };
+        assert_eq!(triggered.incident_id, plain[0].incident_id);
+        assert_eq!(triggered.root_cause.as_deref(), Some("routes"));
     }
 
     /// Minute `pane` of 300 services (healthy |z| Exponential(1), seeded by the minute), a

@@ -6,13 +6,17 @@ use aiops_models::detect::{Direction, SeriesSpec};
 
 use crate::features::FeatureRow;
 
-/// A scored feature: its name, how to read it from a row, and how it is judged. The spreads
-/// are floors in the feature's unit, chosen from what an operator would call noise (1 ms of
-/// latency, 2 points of error rate or CPU), not fitted to any dataset.
+/// A scored feature: its name, how to read it from a row, how it is judged, and whether it
+/// measures the service's inside. The spreads are floors in the feature's unit, chosen from
+/// what an operator would call noise (1 ms of latency, 2 points of error rate or CPU), not
+/// fitted to any dataset.
 pub(super) struct Scored {
     pub(super) name: &'static str,
     pub(super) value: fn(&FeatureRow) -> Option<f64>,
     pub(super) spec: SeriesSpec,
+    /// What the service itself does (its resources, its log statements), as opposed to what
+    /// its callers see of it (latency, errors, traffic), which a callee's fault moves too.
+    pub(super) inside: bool,
 }
 
 const fn spec(direction: Direction, min_spread: f64, relative_spread: f64) -> SeriesSpec {
@@ -23,72 +27,92 @@ const fn spec(direction: Direction, min_spread: f64, relative_spread: f64) -> Se
     }
 }
 
-pub(super) const SCORED: [Scored; 13] = [
+pub(super) const SCORED: [Scored; 14] = [
     Scored {
         name: "request_rate_1m",
         value: |r| r.request_rate_1m,
         spec: spec(Direction::Both, 0.05, 0.1),
+        inside: false,
     },
     Scored {
         name: "error_rate_1m",
         value: |r| r.error_rate_1m,
         spec: spec(Direction::Up, 0.02, 0.0),
+        inside: false,
     },
     Scored {
         name: "p50_latency_1m",
         value: |r| r.p50_latency_1m,
         spec: spec(Direction::Up, 1.0, 0.1),
+        inside: false,
     },
     Scored {
         name: "p95_latency_1m",
         value: |r| r.p95_latency_1m,
         spec: spec(Direction::Up, 1.0, 0.1),
+        inside: false,
     },
     Scored {
         name: "p99_latency_1m",
         value: |r| r.p99_latency_1m,
         spec: spec(Direction::Up, 1.0, 0.1),
+        inside: false,
     },
     Scored {
         name: "cpu_usage",
         value: |r| r.cpu_usage,
         spec: spec(Direction::Up, 2.0, 0.05),
+        inside: true,
     },
     Scored {
         name: "memory_usage",
         value: |r| r.memory_usage,
         spec: spec(Direction::Up, 2.0, 0.02),
+        inside: true,
     },
     Scored {
         name: "disk_io_read",
         value: |r| r.disk_io_read,
         spec: spec(Direction::Both, 0.1, 0.1),
+        inside: true,
     },
     Scored {
         name: "disk_io_write",
         value: |r| r.disk_io_write,
         spec: spec(Direction::Both, 0.1, 0.1),
+        inside: true,
     },
     Scored {
         name: "network_in",
         value: |r| r.network_in,
         spec: spec(Direction::Both, 0.05, 0.1),
+        inside: false,
     },
     Scored {
         name: "network_out",
         value: |r| r.network_out,
         spec: spec(Direction::Both, 0.05, 0.1),
+        inside: false,
     },
     // Logs: a line a minute more is noise (1/60 lines/s), so is a tenth more of a busy rate.
     Scored {
         name: "error_log_rate",
         value: |r| r.error_log_rate,
         spec: spec(Direction::Up, 1.0 / 60.0, 0.1),
+        inside: true,
     },
     Scored {
         name: "new_template_rate",
         value: |r| r.new_template_rate,
         spec: spec(Direction::Up, 1.0 / 60.0, 0.1),
+        inside: true,
+    },
+    // Already in Poisson deviations: a move of one is noise, as is a tenth of a usual shift.
+    Scored {
+        name: "template_shift",
+        value: |r| r.template_shift,
+        spec: spec(Direction::Up, 1.0, 0.1),
+        inside: true,
     },
 ];
 

@@ -35,7 +35,7 @@ impl RootCauseRanker for Baro {
                 evidence: Vec::new(),
             });
         }
-        finish(candidates, evidence)
+        finish(candidates, evidence, graph)
     }
 }
 

@@ -60,6 +60,32 @@ mod tests {
     }
 
     #[test]
+    fn a_service_that_changed_inside_ranks_before_larger_symptoms_elsewhere() {
+        let graph = graph(&[("front", "api"), ("front", "routes")]);
+        let mut evidence = evidence(&[("front", 3.0), ("api", 40.0), ("routes", 6.0)]);
+        evidence[2].changed_inside = true;
+        for ranking in [
+            Combined::default().rank(&graph, &evidence),
+            Baro.rank(&graph, &evidence),
+        ] {
+            assert_eq!(order(&ranking), ["routes", "api", "front"], "{ranking:?}");
+        }
+    }
+
+    #[test]
+    fn a_callers_inside_change_does_not_count_while_a_callee_is_flagged() {
+        // The caller logs errors because its callee times out: the callee is the cause.
+        let graph = graph(&[("front", "api")]);
+        let mut evidence = evidence(&[("front", 9.0), ("api", 8.0)]);
+        evidence[0].changed_inside = true;
+        let ranking = Combined::default().rank(&graph, &evidence);
+        assert_eq!(order(&ranking)[0], "api", "{ranking:?}");
+        evidence[1].anomalous = false;
+        let ranking = Combined::default().rank(&graph, &evidence);
+        assert_eq!(order(&ranking)[0], "front", "{ranking:?}");
+    }
+
+    #[test]
     fn without_edges_it_orders_like_baro() {
         let evidence = evidence(&[("a", 2.0), ("b", 9.0), ("c", 5.0)]);
         let empty = CallGraph::default();

@@ -487,7 +487,7 @@ impl RootCauseRanker for Gnn {
                 evidence: Vec::new(),
             })
             .collect();
-        finish(candidates, evidence)
+        finish(candidates, evidence, graph)
     }
 }
 

@@ -47,6 +47,11 @@ pub struct ServiceEvidence {
     /// Incidents compare it with the fleet's threshold (engine `score::fleet`).
     #[serde(default)]
     pub level: f64,
+    /// Whether what moved includes the service's inside, as far as the detector's threshold:
+    /// its own log statements or resources, not only what its callers see of it (latency,
+    /// errors). Rankers put such services first (see `finish`).
+    #[serde(default)]
+    pub changed_inside: bool,
 }
 
 impl ServiceEvidence {
@@ -103,15 +108,44 @@ pub fn method(name: &str) -> Option<Box<dyn RootCauseRanker>> {
 /// Names accepted by [`method`], the default first.
 pub const METHODS: [&str; 3] = ["combined", "pagerank", "baro"];
 
-/// Sorts candidates by score (descending), then name, and fills in feature evidence.
-fn finish(mut candidates: Vec<Candidate>, evidence: &[ServiceEvidence]) -> Vec<Candidate> {
-    candidates.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.service.cmp(&b.service))
-    });
+/// Sorts candidates, services that changed inside first, then by score (descending), then
+/// name, and fills in feature evidence.
+///
+/// Why inside first: latency and errors travel from a callee to its callers, so they say
+/// where a symptom is, not where it began; a service's own log statements and resources move
+/// only when the service itself does something else (an exception skips a statement, a hog
+/// takes its CPU). A service whose inside moved as far as the detector's threshold is a
+/// better cause than one that only shows symptoms, however large; among several, the scores
+/// decide. A tier, not a weight: no exchange rate between the two kinds of evidence is
+/// assumed.
+fn finish(
+    mut candidates: Vec<Candidate>,
+    evidence: &[ServiceEvidence],
+    graph: &CallGraph,
+) -> Vec<Candidate> {
     let by_service: std::collections::HashMap<&str, &ServiceEvidence> =
         evidence.iter().map(|e| (e.service.as_str(), e)).collect();
+    let flagged = |node: usize| {
+        by_service
+            .get(graph.name(node))
+            .is_some_and(|e| e.anomalous)
+    };
+    // A caller's new error lines follow its callee's failure: its inside change counts only
+    // when none of its callees is flagged.
+    let inside = |c: &Candidate| {
+        by_service
+            .get(c.service.as_str())
+            .is_some_and(|e| e.changed_inside)
+            && graph
+                .index_of(&c.service)
+                .is_none_or(|node| !graph.callees(node).any(|(callee, _)| flagged(callee)))
+    };
+    candidates.sort_by(|a, b| {
+        inside(b)
+            .cmp(&inside(a))
+            .then_with(|| b.score.total_cmp(&a.score))
+            .then_with(|| a.service.cmp(&b.service))
+    });
     for candidate in &mut candidates {
         if let Some(own) = by_service.get(candidate.service.as_str()) {
             let moved = own
@@ -143,6 +177,7 @@ pub(crate) mod fixtures {
                 anomalous: *z >= 3.0,
                 notes: Vec::new(),
                 level: z.abs() / 3.0,
+                changed_inside: false,
             })
             .collect()
     }

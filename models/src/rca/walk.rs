@@ -158,7 +158,7 @@ impl PersonalizedPageRank {
                 evidence: graph.symptom_edges(node, &flagged, 3),
             })
             .collect();
-        finish(candidates, evidence)
+        finish(candidates, evidence, &graph)
     }
 }
 

@@ -83,6 +83,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_incident_state.sql",
         include_str!("../../../../sql/migrations/0013_incident_state.sql"),
     ),
+    (
+        "0014_template_shift.sql",
+        include_str!("../../../../sql/migrations/0014_template_shift.sql"),
+    ),
 ];
 
 /// The migrations that rebuild the continuous aggregate: after each, outside a transaction

@@ -77,10 +77,26 @@ impl StoredPane for LogPane {
     }
 
     fn decode(state: &[u8]) -> std::result::Result<Self, postcard::Error> {
-        match state.strip_prefix(&[0, LOG_STATE_FORMAT]) {
-            Some(body) => postcard::from_bytes(body),
-            None => Err(postcard::Error::DeserializeBadEncoding),
+        if let Some(body) = state.strip_prefix(&[0, LOG_STATE_FORMAT]) {
+            return postcard::from_bytes(body);
         }
+        let body = state
+            .strip_prefix(&[0, 1])
+            .ok_or(postcard::Error::DeserializeBadEncoding)?;
+        // The first format: the same fields, positionally, less the template shift.
+        let (service, pane, lines, errors, new_template_lines, overflow_lines, moved, templates) =
+            postcard::from_bytes(body)?;
+        Ok(LogPane {
+            service,
+            pane,
+            lines,
+            errors,
+            new_template_lines,
+            overflow_lines,
+            moved,
+            templates,
+            template_shift: 0.0,
+        })
     }
 }
 
@@ -92,8 +108,8 @@ impl<P: StoredPane> ClosedStore<P> for PaneStore<P> {
     }
 }
 
-/// The format of stored log panes.
-const LOG_STATE_FORMAT: u8 = 1;
+/// The format of stored log panes: 2 since panes carry their template shift.
+const LOG_STATE_FORMAT: u8 = 2;
 
 /// The format of stored pane state: 2 since request counts became weights, 3 since panes
 /// count distinct end users.
@@ -308,5 +324,39 @@ mod tests {
             (read.requests, read.errors, read.region, read.users),
             (12.5, 2.0, Some("eu".into()), Some(31))
         );
+    }
+
+    #[test]
+    fn a_log_pane_of_the_first_format_reads_with_no_shift() {
+        let pane = LogPane {
+            service: "cart".into(),
+            pane: 9,
+            lines: 30,
+            errors: 4,
+            template_shift: 5.5,
+            ..LogPane::default()
+        };
+        let first = (
+            &pane.service,
+            pane.pane,
+            pane.lines,
+            pane.errors,
+            0u64,
+            0u64,
+            &pane.moved,
+            &pane.templates,
+        );
+        let mut state = vec![0, 1];
+        state.extend(postcard::to_allocvec(&first).unwrap());
+        let read = LogPane::decode(&state).unwrap();
+        assert_eq!(
+            read,
+            LogPane {
+                template_shift: 0.0,
+                ..pane.clone()
+            }
+        );
+        assert_eq!(LogPane::decode(&pane.encode().unwrap()).unwrap(), pane);
+        assert!(LogPane::decode(&[0, 9, 1]).is_err());
     }
 }

@@ -8,9 +8,11 @@
 //! on the service changes what it writes, as a real fault would: an error burst fails with
 //! `connection reset by peer`, a CPU hog warns of a saturated thread pool, a memory leak of
 //! long GC pauses, a latency fault of slow queries; a network delay into the service leaves its
-//! own lines unchanged (its callers see it). Each record carries its span's trace and span ids.
+//! own lines unchanged (its callers see it). Each record carries its span's trace and span ids
+//! and, as the OpenTelemetry Java agent's appenders record them, the code attributes of the
+//! statement that wrote it (`RequestHandler.serve`, one line number per kind of line).
 
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 
@@ -35,7 +37,7 @@ pub fn request_log(span: &Span, fault: Option<&Fault>) -> Option<LogRecord> {
         .as_ref()
         .is_some_and(|s| s.code == StatusCode::Error as i32);
     let client = span.trace_id.first().copied().unwrap_or(0) % 50;
-    let (severity, body) = line(&span.name, ms, failed, client, fault.map(|f| f.kind));
+    let (severity, body, statement) = line(&span.name, ms, failed, client, fault.map(|f| f.kind));
     let text = match severity {
         SeverityNumber::Error => "ERROR",
         SeverityNumber::Warn => "WARN",
@@ -51,27 +53,46 @@ pub fn request_log(span: &Span, fault: Option<&Fault>) -> Option<LogRecord> {
         }),
         trace_id: span.trace_id.clone(),
         span_id: span.span_id.clone(),
+        attributes: code_attributes(statement),
         ..Default::default()
     })
 }
 
-/// The severity and body of a request's line.
+/// `code.function.name` and `code.line.number` of the statement at `line`.
+fn code_attributes(line: i64) -> Vec<KeyValue> {
+    let attribute = |key: &str, value| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    };
+    vec![
+        attribute(
+            "code.function.name",
+            Value::StringValue("RequestHandler.serve".into()),
+        ),
+        attribute("code.line.number", Value::IntValue(line)),
+    ]
+}
+
+/// The severity, body and statement (line number) of a request's line.
 fn line(
     name: &str,
     ms: u64,
     failed: bool,
     client: u8,
     fault: Option<FaultKind>,
-) -> (SeverityNumber, String) {
+) -> (SeverityNumber, String, i64) {
     use SeverityNumber::{Error, Info, Warn};
     match (failed, fault) {
         (true, Some(FaultKind::ErrorBurst)) => (
             Error,
             format!("request {name} failed: connection reset by peer after {ms} ms"),
+            52,
         ),
         (true, _) => (
             Error,
             format!("request {name} failed: upstream returned error after {ms} ms"),
+            48,
         ),
         (false, Some(FaultKind::CpuHog)) => (
             Warn,
@@ -79,21 +100,27 @@ fn line(
                 "worker pool saturated: {} tasks queued for {name}",
                 20 + client
             ),
+            60,
         ),
         (false, Some(FaultKind::MemoryLeak)) => (
             Warn,
             format!("GC pause of {} ms while serving {name}", 50 + ms % 200),
+            64,
         ),
-        (false, Some(FaultKind::Latency)) => {
-            (Warn, format!("slow database query during {name}: {ms} ms"))
-        }
+        (false, Some(FaultKind::Latency)) => (
+            Warn,
+            format!("slow database query during {name}: {ms} ms"),
+            68,
+        ),
         (false, _) if ms > SLOW_MS => (
             Warn,
             format!("slow request {name}: {ms} ms over budget {SLOW_MS} ms"),
+            44,
         ),
         (false, _) => (
             Info,
             format!("handled {name} in {ms} ms for client {client}"),
+            40,
         ),
     }
 }
