@@ -91,8 +91,8 @@ fn training_twice_gives_the_same_model_and_the_job_scores_warm_up_rows_with_it()
         first["training"]["data_hash"],
         second["training"]["data_hash"]
     );
-    // The scored features (aiops_engine::score::inputs): spans, metrics and three of logs.
-    assert_eq!(first["features"].as_array().unwrap().len(), 14);
+    // The scored features (aiops_engine::score::inputs): spans, metrics and two of logs.
+    assert_eq!(first["features"].as_array().unwrap().len(), 13);
     assert_eq!(first["scalers"].as_object().unwrap().len(), 6);
     assert_eq!(first["training"]["from"], "2026-01-05T09:00:00+00:00");
 

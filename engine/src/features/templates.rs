@@ -35,6 +35,8 @@ const IDLE_PANES: Pane = 60;
 pub const WARMUP_PANES: Pane = 10;
 /// Minutes of the exponential average a template's expected count follows.
 const BASELINE_PANES: f64 = 15.0;
+/// The share of a template's expected count that is noise in [`mix_shift`].
+const RELATIVE_SPREAD: f64 = 0.1;
 /// Templates reported as moved per (service, minute).
 const MOVED_KEPT: usize = 3;
 /// A template has moved when its count is this many Poisson standard deviations from its
@@ -281,13 +283,16 @@ impl ServiceTemplates {
     }
 }
 
-/// How far a minute's mix of templates moved from the service's baseline: the largest Poisson
-/// deviation `(n - e) / sqrt(e + 1)` of a template's count `n` from its expected count scaled
-/// to the minute's lines, `e = expected × lines / Σ expected` (a template new this minute
-/// expects 0). Scaling by the minute's own lines makes a change in load, which moves every
-/// template alike, no shift; what shifts is a log statement that stops being reached (an
+/// How far a minute's mix of templates moved from the service's baseline: the largest
+/// deviation `(n - e) / sqrt(e + 1 + (e / 10)²)` of a template's count `n` from its expected
+/// count scaled to the minute's lines, `e = expected × lines / Σ expected` (a template new this
+/// minute expects 0). Scaling by the minute's own lines makes a change in load, which moves
+/// every template alike, no shift; what shifts is a log statement that stops being reached (an
 /// exception skips it), starts being reached, or changes its share (a method returning
-/// something else takes another branch). 0 without a baseline.
+/// something else takes another branch). The spread is Poisson's, widened by a tenth of the
+/// expected count (the relative floor every scored feature has): a busy service's mix varies
+/// with its requests' mix by more than chance, and a tenth more of a busy line is noise. 0
+/// without a baseline.
 pub fn mix_shift(expected: impl Iterator<Item = f64>, counts: &[u64]) -> f64 {
     let expected: Vec<f64> = expected.collect();
     let total_expected: f64 = expected.iter().sum();
@@ -301,7 +306,8 @@ pub fn mix_shift(expected: impl Iterator<Item = f64>, counts: &[u64]) -> f64 {
         .zip(counts)
         .map(|(e, &n)| {
             let e = e * scale;
-            ((n as f64 - e) / (e + 1.0).sqrt()).abs()
+            let spread = (e + 1.0 + (RELATIVE_SPREAD * e).powi(2)).sqrt();
+            ((n as f64 - e) / spread).abs()
         })
         .fold(0.0, f64::max)
 }

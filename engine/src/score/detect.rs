@@ -14,7 +14,7 @@ use aiops_models::rca::{Deviation, ServiceEvidence};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
-use super::inputs::{SCORED, WORKLOAD};
+use super::inputs::{Scored, EVIDENCE_ONLY, SCORED, WORKLOAD};
 use super::learned::ModelSlot;
 use crate::config::{Combine, DetectionConfig};
 use crate::features::FeatureRow;
@@ -40,7 +40,7 @@ pub fn closed_early(stats: &Stats, pane: Pane) -> bool {
 /// Per-service detector state.
 pub struct Detector {
     config: DetectionConfig,
-    series: HashMap<String, [RobustSeries; SCORED.len()]>,
+    series: HashMap<String, [RobustSeries; SCORED.len() + EVIDENCE_ONLY.len()]>,
     models: Option<(ModelSlot, Combine)>,
     /// Knows when the input ended, so a minute closed early is marked, not judged.
     stats: Option<Arc<Stats>>,
@@ -129,20 +129,9 @@ impl Detector {
             };
         }
         let series = self.series.entry(row.service_key()).or_default();
-        let mut deviations = Vec::new();
-        for (scored, series) in SCORED.iter().zip(series.iter_mut()) {
-            let Some(value) = (scored.value)(row).filter(|v| v.is_finite()) else {
-                continue;
-            };
-            let min_history = self.config.min_history_minutes;
-            if let Some(z) = series.score(value, &scored.spec, min_history) {
-                deviations.push(Deviation {
-                    feature: scored.name.to_string(),
-                    z,
-                });
-            }
-            series.push(value, self.config.history_minutes);
-        }
+        let (detecting, evidence_only) = series.split_at_mut(SCORED.len());
+        let deviations = score_features(row, &SCORED, detecting, &self.config);
+        let evidence_only = score_features(row, &EVIDENCE_ONLY, evidence_only, &self.config);
         let mut evidence = ServiceEvidence {
             service: row.service_key(),
             deviations,
@@ -156,12 +145,18 @@ impl Detector {
             level: 0.0,
             changed_inside: false,
         };
-        if evidence.deviations.is_empty() {
-            self.apply_model(row, &mut evidence);
-            return evidence;
+        if !evidence.deviations.is_empty() {
+            self.flag(row, &mut evidence);
         }
-        let strength = evidence.strength();
+        self.apply_model(row, &mut evidence);
+        evidence.deviations.extend(evidence_only);
         evidence.changed_inside = moved_inside(&evidence.deviations, self.config.threshold);
+        evidence
+    }
+
+    /// Flags `row` and sets its evidence's level from the detecting features' deviations.
+    fn flag(&self, row: &mut FeatureRow, evidence: &mut ServiceEvidence) {
+        let strength = evidence.strength();
         evidence.anomalous = strength >= self.config.threshold;
         row.is_anomaly = Some(evidence.anomalous);
         row.anomaly_score = Some(1.0 - 0.5f64.powf(strength / self.config.threshold));
@@ -176,9 +171,31 @@ impl Detector {
             .retain(|d| !WORKLOAD.contains(&d.feature.as_str()));
         evidence.level = evidence.strength() / self.config.threshold;
         evidence.anomalous = evidence.level >= 1.0;
-        self.apply_model(row, &mut evidence);
-        evidence
     }
+}
+
+/// The robust z of each of `features` in `row` against its series (when it has enough
+/// history), then the row's values join the series.
+fn score_features(
+    row: &FeatureRow,
+    features: &[Scored],
+    series: &mut [RobustSeries],
+    config: &DetectionConfig,
+) -> Vec<Deviation> {
+    let mut deviations = Vec::new();
+    for (scored, series) in features.iter().zip(series.iter_mut()) {
+        let Some(value) = (scored.value)(row).filter(|v| v.is_finite()) else {
+            continue;
+        };
+        if let Some(z) = series.score(value, &scored.spec, config.min_history_minutes) {
+            deviations.push(Deviation {
+                feature: scored.name.to_string(),
+                z,
+            });
+        }
+        series.push(value, config.history_minutes);
+    }
+    deviations
 }
 
 /// Whether one of the service's inside features (see [`super::inputs::Scored::inside`]) moved
@@ -188,6 +205,7 @@ fn moved_inside(deviations: &[Deviation], threshold: f64) -> bool {
         d.z.abs() >= threshold
             && SCORED
                 .iter()
+                .chain(&EVIDENCE_ONLY)
                 .any(|s| s.inside && s.name == d.feature.as_str())
     })
 }
