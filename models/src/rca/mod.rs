@@ -132,14 +132,17 @@ fn finish(
     };
     // A caller's new error lines follow its callee's failure: its inside change counts only
     // when none of its callees is flagged.
-    let inside = |c: &Candidate| {
-        by_service
-            .get(c.service.as_str())
-            .is_some_and(|e| e.changed_inside)
-            && graph
-                .index_of(&c.service)
+    let inside: std::collections::HashSet<&str> = evidence
+        .iter()
+        .filter(|e| e.changed_inside)
+        .filter(|e| {
+            graph
+                .index_of(&e.service)
                 .is_none_or(|node| !graph.callees(node).any(|(callee, _)| flagged(callee)))
-    };
+        })
+        .map(|e| e.service.as_str())
+        .collect();
+    let inside = |c: &Candidate| inside.contains(c.service.as_str());
     candidates.sort_by(|a, b| {
         inside(b)
             .cmp(&inside(a))
