@@ -25,7 +25,7 @@ pub fn decode(data: &[u8], encoding: Encoding, decoding: &Decoding) {
                 .iter()
                 .map(|log| {
                     let mut masked = String::new();
-                    mask(&log.body, &mut masked);
+                    mask(log.code.as_deref(), &log.body, &mut masked);
                     (masked, 1)
                 })
                 .collect();
