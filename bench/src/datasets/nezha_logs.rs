@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::ids::hex;
-use aiops_engine::source::otlp_build::scope;
+use aiops_engine::source::otlp_build::{int, scope, string};
 
 /// A parsed log line: its pod and record.
 #[derive(Debug)]
@@ -79,15 +79,7 @@ fn code_attributes(body: &str) -> Vec<KeyValue> {
     let Ok(line) = line.parse::<i64>() else {
         return Vec::new();
     };
-    let attribute = |key: &str, value| KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    };
-    vec![
-        attribute("code.namespace", Value::StringValue(class.into())),
-        attribute("code.lineno", Value::IntValue(line)),
-    ]
+    vec![string("code.namespace", class), int("code.lineno", line)]
 }
 
 /// A CSV field without its quotes, doubled quotes made single.

@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, 
 
 use super::fault::Fault;
 use crate::config::FaultKind;
+use crate::source::otlp_build::{int, string};
 
 /// Requests slower than this log a warning.
 const SLOW_MS: u64 = 1000;
@@ -60,17 +61,9 @@ pub fn request_log(span: &Span, fault: Option<&Fault>) -> Option<LogRecord> {
 
 /// `code.function.name` and `code.line.number` of the statement at `line`.
 fn code_attributes(line: i64) -> Vec<KeyValue> {
-    let attribute = |key: &str, value| KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    };
     vec![
-        attribute(
-            "code.function.name",
-            Value::StringValue("RequestHandler.serve".into()),
-        ),
-        attribute("code.line.number", Value::IntValue(line)),
+        string("code.function.name", "RequestHandler.serve"),
+        int("code.line.number", line),
     ]
 }
 
