@@ -4,6 +4,7 @@
 
 use aiops_engine::config::JobConfig;
 use aiops_engine::features::row::{ColumnKind, COLUMNS};
+use aiops_engine::features::structure::CallShape;
 use aiops_engine::features::FeatureRow;
 use aiops_engine::features::SpanPane;
 use aiops_engine::sink::postgres::{
@@ -376,6 +377,11 @@ fn a_failing_window_writes_nothing_and_offsets_round_trip() {
         version: None,
         region: None,
         users: Some(3),
+        shape: CallShape {
+            operations: vec![("GET /".into(), 7), ("SELECT cart".into(), 14)],
+            calls: vec![(0, 1, 14)],
+            untracked: 0,
+        },
     };
     panes
         .write(&[span_pane("cart", pane - 1), span_pane("cart", pane + 1)])
@@ -391,6 +397,11 @@ fn a_failing_window_writes_nothing_and_offsets_round_trip() {
             .collect::<Vec<_>>(),
         vec![(pane + 1, 7.5, 1.0)],
         "span panes round-trip, and those before the state horizon are deleted"
+    );
+    assert_eq!(
+        kept[0].shape,
+        span_pane("cart", pane).shape,
+        "with their call shape"
     );
     let progress = store.load().unwrap();
     assert_eq!(progress.offsets.len(), 2);

@@ -5,7 +5,8 @@
 //! ([`span_pane`], with its latency [`sketch`]; [`metric_pane`], whose metric names are mapped
 //! in [`metric_map`] and whose server-duration histograms become requests in [`served`] for
 //! services without spans; [`log_pane`], whose lines are mined into [`templates`]);
-//! [`operations`] counts each service's requests by operation beside its span pane;
+//! [`operations`] counts each service's requests by operation beside its span pane, and
+//! [`structure`] which calls each operation makes;
 //! [`windows`] joins the pane streams by (service, pane) as an outer
 //! join and derives the 5m/15m/1h windows, which slide by one minute, by merging the last
 //! panes, with the [`calendar`] features of the minute. [`row::FeatureRow`] is the result, one
@@ -20,6 +21,7 @@ pub mod row;
 pub mod served;
 pub mod sketch;
 pub mod span_pane;
+pub mod structure;
 pub mod templates;
 pub mod windows;
 

@@ -347,6 +347,10 @@ feature_row! {
     partial: bool,
     /// How far the minute's mix of log templates moved, in Poisson deviations (see templates.rs)
     template_shift: Option<f64>,
+    /// How far the calls per operation execution moved, in Poisson deviations (structure.rs)
+    structure_shift: Option<f64>,
+    /// Calls (parent operation → child operation) that moved most this minute (at most 3)
+    moved_calls: Option<Vec<String>>,
 }
 
 impl FeatureRow {
@@ -524,6 +528,6 @@ mod tests {
             CellRef::TextList(Some(&["frontend".to_string()][..]))
         );
         // Columns added by later migrations come last, as PostgreSQL appends them.
-        assert_eq!(COLUMNS.last().unwrap().name, "template_shift");
+        assert_eq!(COLUMNS.last().unwrap().name, "moved_calls");
     }
 }

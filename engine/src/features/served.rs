@@ -175,6 +175,7 @@ fn empty(service: &str, pane: Pane) -> SpanPane {
         version: None,
         region: None,
         users: None,
+        shape: Default::default(),
     }
 }
 

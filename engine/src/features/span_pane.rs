@@ -12,6 +12,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::operators::vec::{Map, Partition};
 
 use super::operations::{OperationCounts, OperationRow};
+use super::structure::{CallShape, ShapeBuilder};
 use super::{service_hash, LatencySketch};
 use crate::record::{ResourceInfo, Span};
 use crate::time::{pane_of, Pane};
@@ -45,6 +46,8 @@ pub struct SpanPane {
     /// Distinct end users among the pane's spans (at most [`MAX_USERS`]); `None` when no span
     /// named one.
     pub users: Option<u32>,
+    /// Which calls the service's operations made (see [`super::structure`]).
+    pub shape: CallShape,
 }
 
 /// The distinct end users a (service, minute) counts exactly; beyond, the count stays there
@@ -62,6 +65,7 @@ struct Builder {
     region: Option<String>,
     last_resource: Option<Arc<ResourceInfo>>,
     users: FastSet<u64>,
+    shape: ShapeBuilder,
 }
 
 fn keep_greatest(slot: &mut Option<String>, value: &Option<String>) {
@@ -90,6 +94,7 @@ impl Builder {
         if let Some(user) = span.user.filter(|_| self.users.len() < MAX_USERS) {
             self.users.insert(user);
         }
+        self.shape.add(&span);
         if !span.is_request() {
             return;
         }
@@ -118,6 +123,7 @@ impl Builder {
             version: self.version,
             region: self.region,
             users: (!self.users.is_empty()).then_some(self.users.len() as u32),
+            shape: self.shape.finish(),
         };
         [Panes::Service(Box::new(pane)), Panes::Operations(rows)]
     }

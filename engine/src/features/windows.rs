@@ -7,6 +7,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::StreamVec;
 
 use super::calendar::calendar;
+use super::structure::{structure_shift, CallShape, MovedCall, SHAPE_PANES};
 use super::templates::MovedTemplate;
 use super::{FeatureRow, LatencySketch, LogPane, MetricPane, SpanPane};
 use crate::time::{pane_start_ns, Pane, PaneJoin};
@@ -34,6 +35,8 @@ struct Slot {
 struct History {
     first_pane: Option<Pane>,
     slots: VecDeque<Slot>,
+    /// The call shapes of the last [`SHAPE_PANES`] minutes with spans (within the hour).
+    shapes: VecDeque<(Pane, CallShape)>,
 }
 
 impl History {
@@ -47,7 +50,30 @@ impl History {
         });
     }
 
+    /// Scores the minute's call shape against the last ones (see
+    /// [`super::structure::structure_shift`]), then keeps it; nothing for a pane without
+    /// spans (one made from server histograms).
+    fn shift(&mut self, pane: Pane, shape: CallShape) -> (Option<f64>, Vec<MovedCall>) {
+        if shape.operations.is_empty() {
+            return (None, Vec::new());
+        }
+        let past: Vec<&CallShape> = self.shapes.iter().map(|(_, s)| s).collect();
+        let scored = structure_shift(&past, &shape);
+        if self.shapes.len() == SHAPE_PANES {
+            self.shapes.pop_front();
+        }
+        self.shapes.push_back((pane, shape));
+        scored
+    }
+
     fn forget_before(&mut self, pane: Pane) {
+        while self
+            .shapes
+            .front()
+            .is_some_and(|(p, _)| p + LONGEST_WINDOW <= pane)
+        {
+            self.shapes.pop_front();
+        }
         while self
             .slots
             .front()
@@ -147,11 +173,15 @@ impl RowBuilder {
     ) -> FeatureRow {
         let mut metric = metric.unwrap_or_default();
         // A service without spans this minute counts what its server histograms report.
-        let span = span.or_else(|| metric.served.take());
+        let mut span = span.or_else(|| metric.served.take());
         let history = self.histories.entry(service.clone()).or_default();
-        if let Some(span) = &span {
-            history.push(span);
-        }
+        let (structure_shift, moved_calls) = match &mut span {
+            Some(span) => {
+                history.push(span);
+                history.shift(pane, std::mem::take(&mut span.shape))
+            }
+            None => (None, Vec::new()),
+        };
         let history = &*history;
         let [p50_1m, p95_1m, p99_1m] = history.quantiles(pane, 1);
         let [p50_5m, p95_5m, p99_5m] = history.quantiles(pane, SKETCH_WINDOW);
@@ -204,6 +234,9 @@ impl RowBuilder {
                 .filter(|l| !l.moved.is_empty())
                 .map(|l| l.moved.iter().map(MovedTemplate::describe).collect()),
             template_shift: metric.logs.as_ref().map(|l| l.template_shift),
+            structure_shift,
+            moved_calls: (!moved_calls.is_empty())
+                .then(|| moved_calls.iter().map(MovedCall::describe).collect()),
             ..Default::default()
         };
         row.set_service(&service);

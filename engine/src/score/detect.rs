@@ -136,12 +136,7 @@ impl Detector {
             service: row.service_key(),
             deviations,
             anomalous: false,
-            notes: row
-                .moved_templates
-                .iter()
-                .flatten()
-                .map(|moved| format!("log: {moved}"))
-                .collect(),
+            notes: moved_notes(row),
             level: 0.0,
             changed_inside: false,
         };
@@ -172,6 +167,21 @@ impl Detector {
         evidence.level = evidence.strength() / self.config.threshold;
         evidence.anomalous = evidence.level >= 1.0;
     }
+}
+
+/// What moved inside the service that no number says: its calls and its log templates.
+fn moved_notes(row: &FeatureRow) -> Vec<String> {
+    let calls = row
+        .moved_calls
+        .iter()
+        .flatten()
+        .map(|c| format!("call: {c}"));
+    let logs = row
+        .moved_templates
+        .iter()
+        .flatten()
+        .map(|t| format!("log: {t}"));
+    calls.chain(logs).collect()
 }
 
 /// The robust z of each of `features` in `row` against its series (when it has enough

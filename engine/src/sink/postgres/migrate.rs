@@ -87,6 +87,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_template_shift.sql",
         include_str!("../../../../sql/migrations/0014_template_shift.sql"),
     ),
+    (
+        "0015_structure_shift.sql",
+        include_str!("../../../../sql/migrations/0015_structure_shift.sql"),
+    ),
 ];
 
 /// The migrations that rebuild the continuous aggregate: after each, outside a transaction

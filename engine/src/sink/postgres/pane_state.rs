@@ -19,6 +19,7 @@
 use super::{db_error, Connection};
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
+use crate::features::structure::CallShape;
 use crate::features::{LatencySketch, LogPane, SpanPane};
 use crate::sink::ClosedStore;
 use crate::time::Pane;
@@ -112,8 +113,8 @@ impl<P: StoredPane> ClosedStore<P> for PaneStore<P> {
 const LOG_STATE_FORMAT: u8 = 2;
 
 /// The format of stored pane state: 2 since request counts became weights, 3 since panes
-/// count distinct end users.
-const STATE_FORMAT: u8 = 3;
+/// count distinct end users, 4 since they carry their call shape.
+const STATE_FORMAT: u8 = 4;
 
 /// A pane as the first format stored it: counts were whole numbers.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -174,9 +175,11 @@ fn decode_state(state: &[u8]) -> std::result::Result<SpanPane, postcard::Error> 
     if let Some(body) = state.strip_prefix(&[0, STATE_FORMAT]) {
         return postcard::from_bytes(body);
     }
-    let old: SecondFormat = match state.strip_prefix(&[0, 2]) {
-        Some(body) => postcard::from_bytes(body)?,
-        None => postcard::from_bytes::<FirstFormat>(state)?.into(),
+    // Postcard is positional: format 3 is format 2's fields, then the end users.
+    let (old, users): (SecondFormat, Option<u32>) = match state {
+        [0, 3, body @ ..] => postcard::from_bytes(body)?,
+        [0, 2, body @ ..] => (postcard::from_bytes(body)?, None),
+        _ => (postcard::from_bytes::<FirstFormat>(state)?.into(), None),
     };
     Ok(SpanPane {
         service: old.service,
@@ -188,7 +191,8 @@ fn decode_state(state: &[u8]) -> std::result::Result<SpanPane, postcard::Error> 
         http_status: old.http_status,
         version: old.version,
         region: old.region,
-        users: None,
+        users,
+        shape: CallShape::default(),
     })
 }
 
@@ -314,9 +318,20 @@ mod tests {
         state.extend(postcard::to_allocvec(&second).unwrap());
         let read = decode_state(&state).unwrap();
         assert_eq!((read.requests, read.users), (12.5, None));
+        let mut state = vec![0, 3];
+        state.extend(postcard::to_allocvec(&(&second, Some(31u32))).unwrap());
+        let read = decode_state(&state).unwrap();
+        assert_eq!((read.requests, read.users), (12.5, Some(31)));
+        assert_eq!(read.shape, CallShape::default());
+        let shape = CallShape {
+            operations: vec![("GET /".into(), 4), ("SELECT".into(), 8)],
+            calls: vec![(0, 1, 8)],
+            untracked: 0,
+        };
         let current = SpanPane {
             requests: 12.5,
             users: Some(31),
+            shape: shape.clone(),
             ..old.clone()
         };
         let read = decode_state(&current.encode().unwrap()).unwrap();
@@ -324,6 +339,7 @@ mod tests {
             (read.requests, read.errors, read.region, read.users),
             (12.5, 2.0, Some("eu".into()), Some(31))
         );
+        assert_eq!(read.shape, shape);
     }
 
     #[test]
