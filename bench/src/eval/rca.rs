@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aiops_engine::config::{JobConfig, Shape};
+use aiops_engine::config::{FaultKind, JobConfig, Shape};
 use aiops_engine::job::offline::{gnn_training_runs, run_into, simulated_incidents, simulation};
 use aiops_engine::job::{self, JobOptions};
 use aiops_engine::score::incidents::RankingInput;
@@ -75,6 +75,8 @@ pub struct RcaOptions {
     pub hours: u64,
     /// Simulator: services per topology.
     pub services: usize,
+    /// Simulator: the fault kinds the schedule rotates through (default: the simulator's).
+    pub fault_kinds: Option<Vec<FaultKind>>,
     /// Keep each run's output under this directory.
     pub keep: Option<PathBuf>,
 }
@@ -319,6 +321,9 @@ fn simulator_outcomes(options: &RcaOptions, progress: &dyn Progress) -> Result<J
         let mut config = simulation(shape, seed, options.services, start, options.hours)?;
         options.use_signals(&mut config);
         options.use_models(&mut config);
+        if let Some(kinds) = &options.fault_kinds {
+            config.simulator.fault_kinds.clone_from(kinds);
+        }
         let cases: Vec<Case> = simulator::cases(&job::simulator(&config, 0)?);
         let duration = config.simulator.fault_duration_minutes as i64;
         let name = format!("{shape:?}-seed{seed}").to_lowercase();

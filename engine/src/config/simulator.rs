@@ -33,10 +33,18 @@ pub enum FaultKind {
     MemoryLeak,
     /// +120 ms on the network path into the service (seen by callers only).
     NetworkDelay,
+    /// The service's first operation throws before its calls: it makes none, the framework's
+    /// error handler answers (an `ErrorHandler.handle` child span, status OK, as TrainTicket's
+    /// controllers answer a caught exception) and an ERROR line is logged. Latency does not
+    /// rise (the skipped calls make it faster); add a `latency` fault beside it for both.
+    Exception,
+    /// The service's first operation returns a wrong (default) result early: no calls, no
+    /// error, another INFO statement logged.
+    EarlyReturn,
 }
 
 impl FaultKind {
-    /// All kinds, in schedule rotation order.
+    /// The kinds the random schedule rotates through unless `fault_kinds` says otherwise.
     pub const ALL: [FaultKind; 5] = [
         FaultKind::Latency,
         FaultKind::ErrorBurst,
@@ -53,7 +61,15 @@ impl FaultKind {
             FaultKind::CpuHog => "cpu_hog",
             FaultKind::MemoryLeak => "memory_leak",
             FaultKind::NetworkDelay => "network_delay",
+            FaultKind::Exception => "exception",
+            FaultKind::EarlyReturn => "early_return",
         }
+    }
+
+    /// Whether the fault breaks one operation's code (see [`FaultKind::Exception`]) rather
+    /// than the whole service.
+    pub fn breaks_operation(self) -> bool {
+        matches!(self, FaultKind::Exception | FaultKind::EarlyReturn)
     }
 }
 
@@ -93,6 +109,9 @@ pub struct SimConfig {
     pub fault_every_minutes: u64,
     /// Length of each random fault, minutes.
     pub fault_duration_minutes: u64,
+    /// The kinds random faults rotate through (default: the five of [`FaultKind::ALL`]).
+    #[serde(default = "default_fault_kinds")]
+    pub fault_kinds: Vec<FaultKind>,
     /// Explicit faults, in addition to the random ones.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
@@ -112,6 +131,10 @@ pub struct SimConfig {
 
 fn logs_on() -> bool {
     true
+}
+
+fn default_fault_kinds() -> Vec<FaultKind> {
+    FaultKind::ALL.to_vec()
 }
 
 impl SimConfig {
@@ -156,6 +179,7 @@ impl Default for SimConfig {
             metric_interval_s: 15,
             fault_every_minutes: 20,
             fault_duration_minutes: 5,
+            fault_kinds: default_fault_kinds(),
             faults: Vec::new(),
             start: "now".to_string(),
             duration: None,

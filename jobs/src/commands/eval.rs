@@ -88,6 +88,10 @@ struct RcaArgs {
     /// Simulator: services per topology.
     #[arg(long, default_value_t = 16)]
     services: usize,
+    /// Simulator: the fault kinds to rotate through, comma-separated (default: the five of
+    /// `aiops run`; `exception,early-return` judges faults inside one operation).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
+    fault_kinds: Option<Vec<super::settings::FaultKindArg>>,
     /// Write the tables and per-case outcomes here as JSON.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -178,6 +182,10 @@ fn rca_options(args: &RcaArgs) -> RcaOptions {
         seeds: args.seeds,
         hours: args.hours,
         services: args.services,
+        fault_kinds: args
+            .fault_kinds
+            .as_ref()
+            .map(|kinds| kinds.iter().map(|&k| k.into()).collect()),
         keep: args.keep.clone(),
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use aiops_engine::config::JobConfig;
-use aiops_engine::config::Shape;
+use aiops_engine::config::{FaultKind, Shape};
 use aiops_engine::record::Encoding;
 use anyhow::Context;
 use clap::Args;
@@ -36,6 +36,43 @@ pub struct SimArgs {
     /// A random fault every N simulated minutes (0: none).
     #[arg(long, value_name = "N")]
     pub fault_every: Option<u64>,
+    /// The kinds random faults rotate through, comma-separated (default: latency,
+    /// error-burst, cpu-hog, memory-leak, network-delay).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
+    pub fault_kinds: Option<Vec<FaultKindArg>>,
+}
+
+/// Fault kinds, as flags (see `[simulator]` in the README).
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum FaultKindArg {
+    /// +250 ms of processing time.
+    Latency,
+    /// 35% of requests fail.
+    ErrorBurst,
+    /// CPU +45 points, processing twice as slow.
+    CpuHog,
+    /// Memory grows, latency and errors with it.
+    MemoryLeak,
+    /// +120 ms on the network into the service.
+    NetworkDelay,
+    /// The first operation throws before its calls; the error handler answers.
+    Exception,
+    /// The first operation returns a default result before its calls.
+    EarlyReturn,
+}
+
+impl From<FaultKindArg> for FaultKind {
+    fn from(value: FaultKindArg) -> Self {
+        match value {
+            FaultKindArg::Latency => FaultKind::Latency,
+            FaultKindArg::ErrorBurst => FaultKind::ErrorBurst,
+            FaultKindArg::CpuHog => FaultKind::CpuHog,
+            FaultKindArg::MemoryLeak => FaultKind::MemoryLeak,
+            FaultKindArg::NetworkDelay => FaultKind::NetworkDelay,
+            FaultKindArg::Exception => FaultKind::Exception,
+            FaultKindArg::EarlyReturn => FaultKind::EarlyReturn,
+        }
+    }
 }
 
 /// Call-graph shapes, as flags.
@@ -94,6 +131,9 @@ impl SimArgs {
         }
         if let Some(every) = self.fault_every {
             sim.fault_every_minutes = every;
+        }
+        if let Some(kinds) = &self.fault_kinds {
+            sim.fault_kinds = kinds.iter().map(|&k| k.into()).collect();
         }
         Ok(config)
     }

@@ -37,6 +37,8 @@ pub struct Effects {
     pub memory: f64,
     /// Added network delay into the service, ms.
     pub network_delay_ms: f64,
+    /// A fault breaking the service's first operation ([`FaultKind::breaks_operation`]).
+    pub broken_operation: Option<FaultKind>,
 }
 
 impl Default for Effects {
@@ -48,6 +50,7 @@ impl Default for Effects {
             cpu: 0.0,
             memory: 0.0,
             network_delay_ms: 0.0,
+            broken_operation: None,
         }
     }
 }
@@ -73,22 +76,26 @@ pub fn effects(faults: &[Fault], service: usize, time_ns: u64) -> Effects {
                 effects.error_probability += 0.08 * progress;
             }
             FaultKind::NetworkDelay => effects.network_delay_ms += 120.0,
+            FaultKind::Exception | FaultKind::EarlyReturn => {
+                effects.broken_operation = Some(fault.kind);
+            }
         }
     }
     effects
 }
 
-/// A random schedule: one fault every `every_ns`, each lasting `duration_ns`, rotating kinds,
-/// on random non-entry services; the first starts half a period after `start_ns`.
+/// A random schedule: one fault every `every_ns`, each lasting `duration_ns`, rotating through
+/// `kinds`, on random non-entry services; the first starts half a period after `start_ns`.
 pub fn random_schedule(
     seed: u64,
+    kinds: &[FaultKind],
     services: usize,
     start_ns: u64,
     end_ns: u64,
     every_ns: u64,
     duration_ns: u64,
 ) -> Vec<Fault> {
-    if every_ns == 0 || services < 2 {
+    if every_ns == 0 || services < 2 || kinds.is_empty() {
         return Vec::new();
     }
     let mut faults = Vec::new();
@@ -97,7 +104,7 @@ pub fn random_schedule(
     while begin < end_ns {
         let mut rng = rng_for(seed, 0xfa17, number, 0);
         faults.push(Fault {
-            kind: FaultKind::ALL[(number % 5) as usize],
+            kind: kinds[(number % kinds.len() as u64) as usize],
             service: rng.random_range(1..services),
             start_ns: begin,
             end_ns: begin + duration_ns,

@@ -8,9 +8,11 @@
 //! on the service changes what it writes, as a real fault would: an error burst fails with
 //! `connection reset by peer`, a CPU hog warns of a saturated thread pool, a memory leak of
 //! long GC pauses, a latency fault of slow queries; a network delay into the service leaves its
-//! own lines unchanged (its callers see it). Each record carries its span's trace and span ids
-//! and, as the OpenTelemetry Java agent's appenders record them, the code attributes of the
-//! statement that wrote it (`RequestHandler.serve`, one line number per kind of line).
+//! own lines unchanged (its callers see it). A broken operation's requests log the exception
+//! (ERROR) or the default result returned (INFO) instead of the usual line. Each record
+//! carries its span's trace and span ids and, as the OpenTelemetry Java agent's appenders
+//! record them, the code attributes of the statement that wrote it (`RequestHandler.serve`,
+//! one line number per kind of line).
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
@@ -24,8 +26,9 @@ use crate::source::otlp_build::{int, string};
 const SLOW_MS: u64 = 1000;
 
 /// The log record a span's service writes for it, if the span is a served request; `fault`
-/// is the fault active on the service when the request ended, if any.
-pub fn request_log(span: &Span, fault: Option<&Fault>) -> Option<LogRecord> {
+/// is the fault active on the service when the request ended, if any, and `first_operation`
+/// the service's first operation (the one a fault breaking an operation breaks).
+pub fn request_log(span: &Span, fault: Option<&Fault>, first_operation: &str) -> Option<LogRecord> {
     if span.kind != SpanKind::Server as i32 {
         return None;
     }
@@ -38,7 +41,10 @@ pub fn request_log(span: &Span, fault: Option<&Fault>) -> Option<LogRecord> {
         .as_ref()
         .is_some_and(|s| s.code == StatusCode::Error as i32);
     let client = span.trace_id.first().copied().unwrap_or(0) % 50;
-    let (severity, body, statement) = line(&span.name, ms, failed, client, fault.map(|f| f.kind));
+    let fault = fault
+        .map(|f| f.kind)
+        .filter(|kind| !kind.breaks_operation() || span.name == first_operation);
+    let (severity, body, statement) = line(&span.name, ms, failed, client, fault);
     let text = match severity {
         SeverityNumber::Error => "ERROR",
         SeverityNumber::Warn => "WARN",
@@ -86,6 +92,16 @@ fn line(
             Error,
             format!("request {name} failed: upstream returned error after {ms} ms"),
             48,
+        ),
+        (false, Some(FaultKind::Exception)) => (
+            Error,
+            format!("request {name} threw IllegalStateException: order {client} has no items"),
+            56,
+        ),
+        (false, Some(FaultKind::EarlyReturn)) => (
+            Info,
+            format!("returning default result for {name} to client {client}"),
+            72,
         ),
         (false, Some(FaultKind::CpuHog)) => (
             Warn,

@@ -86,6 +86,7 @@ impl Simulator {
         let horizon = end_ns.min(start_ns.saturating_add(30 * 24 * 60 * MINUTE_NS));
         let mut faults = fault::random_schedule(
             config.seed,
+            &config.fault_kinds,
             config.services,
             start_ns,
             horizon,
@@ -232,10 +233,14 @@ impl SimShard {
                         f.service == *service && (f.start_ns..f.end_ns).contains(&time_ns)
                     })
                 };
+                let first_operation = &sim.topology.services[*service].operations[0].name;
                 let log_records: Vec<_> = spans
                     .iter()
                     .filter(|span| span.end_time_unix_nano < sim.end_ns)
-                    .filter_map(|span| logs::request_log(span, fault_at(span.end_time_unix_nano)))
+                    .filter_map(|span| {
+                        let fault = fault_at(span.end_time_unix_nano);
+                        logs::request_log(span, fault, first_operation)
+                    })
                     .collect();
                 (!log_records.is_empty()).then(|| ResourceLogs {
                     resource: Some(crate::source::otlp_build::resource(
@@ -364,6 +369,8 @@ impl SimShard {
 mod tests {
     use super::*;
     use crate::config::{FaultKind, FaultSpec, Shape};
+    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
     fn simulator() -> Arc<Simulator> {
         let config = SimConfig {
@@ -526,6 +533,116 @@ mod tests {
             (server_during - server_before).abs() < 0.5 * server_before + 5.0,
             "{server_before} -> {server_during}"
         );
+    }
+
+    /// Spans and log records of `service` in `minutes`, from one shard.
+    fn telemetry_of(
+        sim: &Arc<Simulator>,
+        service: &str,
+        minutes: std::ops::Range<u64>,
+    ) -> (
+        Vec<opentelemetry_proto::tonic::trace::v1::Span>,
+        Vec<opentelemetry_proto::tonic::logs::v1::LogRecord>,
+    ) {
+        let window =
+            sim.start_ns() + minutes.start * MINUTE_NS..sim.start_ns() + minutes.end * MINUTE_NS;
+        let named = |resource: &Option<opentelemetry_proto::tonic::resource::v1::Resource>| {
+            let attributes = &resource.as_ref().unwrap().attributes;
+            attributes
+                .iter()
+                .any(|kv| kv.key == "service.name" && otlp_text(kv) == service)
+        };
+        let (mut spans, mut logs) = (Vec::new(), Vec::new());
+        let mut shard = sim.shard(0, 1);
+        while let Some(second) = shard.next_second() {
+            for rs in second.traces.into_iter().flat_map(|t| t.resource_spans) {
+                if named(&rs.resource) {
+                    let all = rs.scope_spans.into_iter().flat_map(|s| s.spans);
+                    spans.extend(all.filter(|s| window.contains(&s.start_time_unix_nano)));
+                }
+            }
+            for rl in second.logs.into_iter().flat_map(|l| l.resource_logs) {
+                if named(&rl.resource) {
+                    let all = rl.scope_logs.into_iter().flat_map(|s| s.log_records);
+                    logs.extend(all.filter(|r| window.contains(&r.time_unix_nano)));
+                }
+            }
+        }
+        (spans, logs)
+    }
+
+    #[test]
+    fn a_broken_operation_skips_its_calls_and_an_exception_is_handled_and_logged() {
+        let topology = Topology::generate(Shape::Shop, 8, SimConfig::default().seed);
+        let broken = topology
+            .services
+            .iter()
+            .find(|s| s.calls.iter().any(|c| c.probability > 0.5))
+            .unwrap();
+        let operation = broken.operations[0].name.clone();
+        let start = 1_767_621_600 * SECOND_NS;
+        let run = |kind| {
+            let config = SimConfig {
+                services: 8,
+                traces_per_second: 40.0,
+                fault_every_minutes: 0,
+                faults: vec![FaultSpec {
+                    kind,
+                    service: broken.name.clone(),
+                    start_minute: 1,
+                    duration_minutes: 1,
+                }],
+                ..Default::default()
+            };
+            Arc::new(Simulator::new(config, start, start + 2 * MINUTE_NS).unwrap())
+        };
+        let children = |spans: &[opentelemetry_proto::tonic::trace::v1::Span], parent: &[u8]| {
+            let names = spans.iter().filter(|s| s.parent_span_id == parent);
+            names.map(|s| s.name.clone()).collect::<Vec<_>>()
+        };
+        for kind in [FaultKind::Exception, FaultKind::EarlyReturn] {
+            let sim = run(kind);
+            let (before, _) = telemetry_of(&sim, &broken.name, 0..1);
+            let served = |spans: &[opentelemetry_proto::tonic::trace::v1::Span]| {
+                let served = spans.iter().filter(|s| s.name == operation && s.kind == 2);
+                served.map(|s| s.span_id.clone()).collect::<Vec<_>>()
+            };
+            let calls_before: usize = served(&before)
+                .iter()
+                .map(|id| children(&before, id).len())
+                .sum();
+            assert!(calls_before > 0, "{operation} calls before the fault");
+            let (during, logs) = telemetry_of(&sim, &broken.name, 1..2);
+            let requests = served(&during);
+            assert!(requests.len() > 10, "{} requests", requests.len());
+            for id in &requests {
+                let expected = match kind {
+                    FaultKind::Exception => vec!["ErrorHandler.handle".to_string()],
+                    _ => Vec::new(),
+                };
+                assert_eq!(children(&during, id), expected, "{kind:?}");
+                let span = during.iter().find(|s| &s.span_id == id).unwrap();
+                assert_ne!(span.status.as_ref().unwrap().code, StatusCode::Error as i32);
+                let line = logs.iter().find(|r| &r.span_id == id).unwrap();
+                let statement = line
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key == "code.line.number");
+                let statement = statement.and_then(|kv| kv.value.as_ref()?.value.clone());
+                let (severity, number) = match kind {
+                    FaultKind::Exception => ("ERROR", 56),
+                    _ => ("INFO", 72),
+                };
+                assert_eq!(line.severity_text, severity);
+                assert_eq!(statement, Some(any_value::Value::IntValue(number)));
+            }
+            // The service's other operations are untouched.
+            let others = during.iter().filter(|s| s.kind == 2 && s.name != operation);
+            assert!(others.clone().count() > 0);
+            assert!(others.clone().all(|s| children(&during, &s.span_id)
+                .iter()
+                .all(|c| c != "ErrorHandler.handle")));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use rand_distr::{Distribution, LogNormal};
 
 use super::fault::{effects, Fault};
 use super::topology::Topology;
+use crate::config::FaultKind;
 use crate::source::otlp_build::{int, string};
 
 /// Deepest call nesting and most spans per trace: a runaway graph must not explode.
@@ -119,6 +120,25 @@ impl<'a> TraceBuilder<'a> {
         }
     }
 
+    /// The framework's error handler answering a thrown exception: an internal child span of
+    /// the request's (`span_id`) starting at `now`; returns when it ends.
+    fn handle_exception(&mut self, service: usize, pod: usize, span_id: &[u8], now: u64) -> u64 {
+        let end = now + (lognormal(&mut self.rng, 0.4, 0.3) * 1e6) as u64;
+        let handler_id = nonzero_id::<8>(&mut self.rng);
+        let handler = self.span(
+            handler_id,
+            Some(span_id.to_vec()),
+            "ErrorHandler.handle".into(),
+            SpanKind::Internal,
+            now,
+            end,
+            false,
+            Vec::new(),
+        );
+        self.push(service, pod, handler);
+        end
+    }
+
     /// Serves one request at `service`; returns its end time and whether it failed.
     fn serve(
         &mut self,
@@ -131,16 +151,25 @@ impl<'a> TraceBuilder<'a> {
         let spec = &topology.services[service];
         let effect = effects(self.faults, service, start_ns);
         let pod = self.rng.random_range(0..self.pods);
-        let operation = &spec.operations[self.rng.random_range(0..spec.operations.len())];
+        let index = self.rng.random_range(0..spec.operations.len());
+        let operation = &spec.operations[index];
+        // A broken operation stops before its calls and query (see `FaultKind::Exception`).
+        let broken = effect.broken_operation.filter(|_| index == 0);
         let own_ms = lognormal(
             &mut self.rng,
             operation.median_ms * effect.latency_factor,
             operation.sigma,
         ) + effect.extra_latency_ms;
         let span_id = nonzero_id::<8>(&mut self.rng);
-        let mut failed = self.rng.random_bool(effect.error_probability.min(1.0));
+        // A broken operation answers (its handler or its default) whatever else goes wrong.
+        let mut failed =
+            self.rng.random_bool(effect.error_probability.min(1.0)) && broken.is_none();
         let mut now = start_ns + (own_ms * 0.5e6) as u64;
-        for call in &spec.calls {
+        let calls = match broken {
+            Some(_) => &[][..],
+            None => &spec.calls[..],
+        };
+        for call in calls {
             if depth >= MAX_DEPTH
                 || self.spans.len() >= MAX_SPANS
                 || !self.rng.random_bool(call.probability)
@@ -179,7 +208,10 @@ impl<'a> TraceBuilder<'a> {
             failed |= child_failed && self.rng.random_bool(0.8);
             now = client_end;
         }
-        if let Some(system) = spec.database {
+        if broken == Some(FaultKind::Exception) {
+            now = self.handle_exception(service, pod, &span_id, now);
+        }
+        if let Some(system) = spec.database.filter(|_| broken.is_none()) {
             let query_ms = lognormal(&mut self.rng, 1.5 * effect.latency_factor, 0.4);
             let end = now + (query_ms * 1e6) as u64;
             let db_id = nonzero_id::<8>(&mut self.rng);
