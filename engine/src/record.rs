@@ -403,6 +403,32 @@ impl fmt::Display for Signal {
     }
 }
 
+/// A span of service `api` named `name` for unit tests: an internal root span of 1 ns, ids all
+/// ones; tests set what they are about with struct update syntax.
+#[cfg(test)]
+pub(crate) fn test_span(name: &str) -> Span {
+    Span {
+        resource: Arc::new(ResourceInfo {
+            service: "api".into(),
+            ..Default::default()
+        }),
+        trace_id: [1; 16],
+        span_id: [1; 8],
+        parent_span_id: None,
+        name: name.into(),
+        kind: SpanKind::Internal,
+        start_ns: 0,
+        end_ns: 1,
+        status_error: false,
+        http_status: None,
+        peer_service: None,
+        server_address: None,
+        db_system: None,
+        weight: 1.0,
+        user: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

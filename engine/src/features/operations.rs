@@ -165,29 +165,14 @@ impl OperationCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{ResourceInfo, SpanKind};
-    use std::sync::Arc;
+    use crate::record::{test_span, SpanKind};
 
     fn request(name: &str, ms: u64, error: bool) -> Span {
         Span {
-            resource: Arc::new(ResourceInfo {
-                service: "api".into(),
-                ..Default::default()
-            }),
-            trace_id: [1; 16],
-            span_id: [1; 8],
-            parent_span_id: None,
-            name: name.into(),
             kind: SpanKind::Server,
-            start_ns: 0,
             end_ns: ms * 1_000_000,
             status_error: error,
-            http_status: None,
-            peer_service: None,
-            server_address: None,
-            db_system: None,
-            weight: 1.0,
-            user: None,
+            ..test_span(name)
         }
     }
 

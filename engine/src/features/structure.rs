@@ -13,13 +13,13 @@
 //! Constants, each a stated rule, not fitted to a dataset: the baseline is the median of the
 //! last quarter hour (the template baselines' length) so a few faulty minutes do not move it;
 //! a call needs [`MIN_BASELINE_PANES`] minutes with its parent before it is judged; the spread
-//! is Poisson's widened by a tenth of the expected count, as in the template mix
-//! ([`super::templates::mix_shift`]); bounds below keep a service's state small.
-
-use std::collections::BTreeMap;
+//! and the bar for a moved call are the template mix's ([`super::templates::mix_shift`]: a
+//! Poisson spread widened by a tenth of the expected count, a move of 3); bounds below keep a
+//! service's state small.
 
 use serde::{Deserialize, Serialize};
 
+use super::templates::{widened_deviation, MOVED_KEPT, MOVED_SCORE};
 use crate::record::Span;
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
@@ -35,13 +35,6 @@ pub const MAX_TRACKED_SPANS: usize = 1 << 20;
 pub const MAX_SHAPE_OPERATIONS: usize = 64;
 /// (parent, child) calls per (service, minute) a shape keeps, the busiest.
 pub const MAX_SHAPE_CALLS: usize = 256;
-/// A call has moved when it is this many deviations from its expected count (as for log
-/// templates: chance gives a move of 3 about once in a few hundred call-minutes).
-const MOVED_SCORE: f64 = 3.0;
-/// Moved calls reported per (service, minute).
-const MOVED_KEPT: usize = 3;
-/// The share of an expected count that is noise (see the module doc).
-const RELATIVE_SPREAD: f64 = 0.1;
 
 /// What one service's spans of one minute say about its call structure.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -133,40 +126,48 @@ impl ShapeBuilder {
     }
 }
 
-/// A shape's counts by name: executions per operation, calls per (parent, child).
-struct Counted<'a> {
-    executions: BTreeMap<&'a str, u32>,
-    calls: BTreeMap<(&'a str, &'a str), u32>,
-}
+impl CallShape {
+    /// The index of the operation `name` (the names are sorted).
+    fn index_of(&self, name: &str) -> Option<u16> {
+        let found = self
+            .operations
+            .binary_search_by(|(n, _)| n.as_str().cmp(name));
+        found.ok().map(|i| i as u16)
+    }
 
-impl<'a> Counted<'a> {
-    fn of(shape: &'a CallShape) -> Self {
-        let name = |i: u16| shape.operations[i as usize].0.as_str();
-        Counted {
-            executions: shape
-                .operations
-                .iter()
-                .map(|(n, c)| (n.as_str(), *c))
-                .collect(),
-            calls: shape
-                .calls
-                .iter()
-                .map(|&(p, c, n)| ((name(p), name(c)), n))
-                .collect(),
-        }
+    /// Executions of the operation `name` this minute (0 when it did not run).
+    fn executions(&self, name: &str) -> u32 {
+        self.index_of(name)
+            .map_or(0, |i| self.operations[i as usize].1)
+    }
+
+    /// Calls of `call` (parent, child) this minute.
+    fn calls_of(&self, (parent, child): (&str, &str)) -> u32 {
+        let (Some(p), Some(c)) = (self.index_of(parent), self.index_of(child)) else {
+            return 0;
+        };
+        let found = self
+            .calls
+            .binary_search_by(|&(cp, cc, _)| (cp, cc).cmp(&(p, c)));
+        found.map_or(0, |i| self.calls[i].2)
+    }
+
+    /// Every (parent, child) call by name.
+    fn call_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        let name = |i: u16| self.operations[i as usize].0.as_str();
+        self.calls.iter().map(move |&(p, c, _)| (name(p), name(c)))
     }
 
     /// Calls of `call` per execution of its parent; `None` when the parent did not run.
     fn per_execution(&self, call: (&str, &str)) -> Option<f64> {
-        let runs = *self.executions.get(call.0).filter(|&&r| r > 0)?;
-        let calls = self.calls.get(&call).copied().unwrap_or(0);
-        Some(f64::from(calls) / f64::from(runs))
+        let runs = self.executions(call.0);
+        (runs > 0).then(|| f64::from(self.calls_of(call)) / f64::from(runs))
     }
 }
 
 /// The median of `past`'s calls per execution of `call`; `None` with fewer than
 /// [`MIN_BASELINE_PANES`] minutes that executed its parent.
-fn baseline(past: &[Counted], call: (&str, &str)) -> Option<f64> {
+fn baseline(past: &[&CallShape], call: (&str, &str)) -> Option<f64> {
     let mut rates: Vec<f64> = past.iter().filter_map(|c| c.per_execution(call)).collect();
     if rates.len() < MIN_BASELINE_PANES {
         return None;
@@ -212,26 +213,26 @@ pub fn structure_shift(history: &[&CallShape], now: &CallShape) -> (Option<f64>,
     if history.len() < MIN_BASELINE_PANES {
         return (None, Vec::new());
     }
-    let history = &history[history.len().saturating_sub(SHAPE_PANES)..];
-    let now = Counted::of(now);
-    let past: Vec<Counted> = history.iter().map(|s| Counted::of(s)).collect();
-    let mut keys: Vec<(&str, &str)> = now.calls.keys().copied().collect();
-    for counted in &past {
-        let executed = |(parent, _): &&(&str, &str)| now.executions.contains_key(parent);
-        keys.extend(counted.calls.keys().filter(executed));
+    let past = &history[history.len().saturating_sub(SHAPE_PANES)..];
+    let mut keys: Vec<(&str, &str)> = now.call_names().collect();
+    for shape in past {
+        keys.extend(
+            shape
+                .call_names()
+                .filter(|(parent, _)| now.executions(parent) > 0),
+        );
     }
     keys.sort_unstable();
     keys.dedup();
     let mut shift: f64 = 0.0;
     let mut moved: Vec<(f64, MovedCall)> = Vec::new();
     for (parent, child) in keys {
-        let Some(rate) = baseline(&past, (parent, child)) else {
+        let Some(rate) = baseline(past, (parent, child)) else {
             continue;
         };
-        let expected = rate * f64::from(now.executions[parent]);
-        let count = now.calls.get(&(parent, child)).copied().unwrap_or(0);
-        let spread = (expected + 1.0 + (RELATIVE_SPREAD * expected).powi(2)).sqrt();
-        let score = (f64::from(count) - expected).abs() / spread;
+        let expected = rate * f64::from(now.executions(parent));
+        let count = now.calls_of((parent, child));
+        let score = widened_deviation(f64::from(count), expected);
         shift = shift.max(score);
         if score >= MOVED_SCORE {
             let call = MovedCall {
@@ -255,28 +256,14 @@ pub fn structure_shift(history: &[&CallShape], now: &CallShape) -> (Option<f64>,
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::record::{ResourceInfo, SpanKind};
+    use crate::record::test_span;
 
     fn span(name: &str, id: u64, parent: Option<u64>) -> Span {
         Span {
-            resource: Arc::new(ResourceInfo::default()),
-            trace_id: [1; 16],
             span_id: id.to_be_bytes(),
             parent_span_id: parent.map(u64::to_be_bytes),
-            name: name.into(),
-            kind: SpanKind::Internal,
-            start_ns: 0,
-            end_ns: 1,
-            status_error: false,
-            http_status: None,
-            peer_service: None,
-            server_address: None,
-            db_system: None,
-            weight: 1.0,
-            user: None,
+            ..test_span(name)
         }
     }
 

@@ -37,12 +37,12 @@ pub const WARMUP_PANES: Pane = 10;
 const BASELINE_PANES: f64 = 15.0;
 /// The share of a template's expected count that is noise in [`mix_shift`].
 const RELATIVE_SPREAD: f64 = 0.1;
-/// Templates reported as moved per (service, minute).
-const MOVED_KEPT: usize = 3;
+/// Templates (and calls, see `structure`) reported as moved per (service, minute).
+pub(super) const MOVED_KEPT: usize = 3;
 /// A template has moved when its count is this many Poisson standard deviations from its
 /// baseline, `(n - e) / sqrt(e + 1)`: chance gives a move of 3 about once in a few hundred
 /// template-minutes, so what is reported is mostly real.
-const MOVED_SCORE: f64 = 3.0;
+pub(super) const MOVED_SCORE: f64 = 3.0;
 
 /// Writes `body` masked into `out`: its first [`MAX_TOKENS`] whitespace-separated tokens,
 /// those with a digit replaced by [`WILDCARD`], joined by single spaces. A record's code
@@ -304,12 +304,15 @@ pub fn mix_shift(expected: impl Iterator<Item = f64>, counts: &[u64]) -> f64 {
     expected
         .iter()
         .zip(counts)
-        .map(|(e, &n)| {
-            let e = e * scale;
-            let spread = (e + 1.0 + (RELATIVE_SPREAD * e).powi(2)).sqrt();
-            ((n as f64 - e) / spread).abs()
-        })
+        .map(|(e, &n)| widened_deviation(n as f64, e * scale))
         .fold(0.0, f64::max)
+}
+
+/// How far a count `n` is from its expected count `e`, in spreads: `|n - e| / sqrt(e + 1 +
+/// (e / 10)²)`, Poisson's spread widened by a tenth of the expected count (see [`mix_shift`]).
+pub(super) fn widened_deviation(n: f64, e: f64) -> f64 {
+    let spread = (e + 1.0 + (RELATIVE_SPREAD * e).powi(2)).sqrt();
+    (n - e).abs() / spread
 }
 
 fn first_is_variable(template: &Template) -> bool {

@@ -436,33 +436,19 @@ mod tests {
         peer: Option<&str>,
         minutes: std::ops::Range<u64>,
     ) -> f64 {
-        let mut durations = Vec::new();
-        let mut shard = sim.shard(0, 1);
-        let window =
-            sim.start_ns() + minutes.start * MINUTE_NS..sim.start_ns() + minutes.end * MINUTE_NS;
-        while let Some(second) = shard.next_second() {
-            for rs in second.traces.into_iter().flat_map(|t| t.resource_spans) {
-                let attributes = &rs.resource.as_ref().unwrap().attributes;
-                if !attributes
-                    .iter()
-                    .any(|kv| kv.key == "service.name" && otlp_text(kv) == service)
-                {
-                    continue;
-                }
-                for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
-                    let peer_ok = peer.is_none_or(|p| {
-                        span.attributes
-                            .iter()
-                            .any(|kv| kv.key == "peer.service" && otlp_text(kv) == p)
-                    });
-                    if span.kind == kind && peer_ok && window.contains(&span.start_time_unix_nano) {
-                        durations.push(
-                            (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e6,
-                        );
-                    }
-                }
-            }
-        }
+        let (spans, _) = telemetry_of(sim, service, minutes);
+        let peer_ok = |span: &opentelemetry_proto::tonic::trace::v1::Span| {
+            let names = |p: &str| {
+                let mut attributes = span.attributes.iter();
+                attributes.any(|kv| kv.key == "peer.service" && otlp_text(kv) == p)
+            };
+            peer.is_none_or(names)
+        };
+        let mut durations: Vec<f64> = spans
+            .iter()
+            .filter(|span| span.kind == kind && peer_ok(span))
+            .map(|span| (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e6)
+            .collect();
         durations.sort_by(f64::total_cmp);
         durations[durations.len() / 2]
     }
